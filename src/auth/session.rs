@@ -1,0 +1,141 @@
+//! Server-side sessions: the cookie holds a random token, the database holds its MAC with
+//! the user, creation and last-seen times. Looked up once per request and cached in the
+//! request's extensions, so the layout, the extractor and the error page share one query.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use actix_web::cookie::{Cookie, SameSite, time};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use super::store;
+use crate::error::AppError;
+use crate::web::AppState;
+
+pub const SESSION_COOKIE: &str = "gh_session";
+
+/// The signed-in operator of this request.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    /// The database id of the session this request belongs to.
+    pub session_id: String,
+}
+
+impl CurrentUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+}
+
+/// How long sessions live.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    pub idle: Duration,
+    pub lifetime: Duration,
+}
+
+impl SessionPolicy {
+    /// Last-seen is written at most this often, so a busy session does not write on
+    /// every request, yet an idle timeout is still honoured to within a quarter.
+    pub fn touch_interval(&self) -> Duration {
+        (self.idle / 4).min(Duration::from_secs(60))
+    }
+}
+
+#[derive(Clone)]
+struct Loaded(Option<CurrentUser>);
+
+/// The signed-in operator, if any.
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
+
+impl FromRequest for MaybeUser {
+    type Error = AppError;
+    type Future = LocalFuture<MaybeUser>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { load(&req).await.map(MaybeUser) })
+    }
+}
+
+impl FromRequest for CurrentUser {
+    type Error = AppError;
+    type Future = LocalFuture<CurrentUser>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { load(&req).await?.ok_or(AppError::Unauthorized) })
+    }
+}
+
+pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal("application state missing".into()))
+}
+
+/// Look the session up (once per request).
+pub async fn load(req: &HttpRequest) -> Result<Option<CurrentUser>, AppError> {
+    if let Some(Loaded(user)) = req.extensions().get::<Loaded>() {
+        return Ok(user.clone());
+    }
+    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        req.extensions_mut().insert(Loaded(None));
+        return Ok(None);
+    };
+    let state = state(req)?;
+    let id = state.keys.session_id(cookie.value());
+    let policy = state.policy();
+    let user = state
+        .db
+        .run(move |conn| Ok(store::load_session(conn, &id, policy, crate::db::now())?))
+        .await?;
+    req.extensions_mut().insert(Loaded(user.clone()));
+    Ok(user)
+}
+
+/// The user cached by `load`, without touching the database (for error pages).
+pub fn cached(req: &HttpRequest) -> Option<CurrentUser> {
+    req.extensions().get::<Loaded>().and_then(|l| l.0.clone())
+}
+
+pub fn session_cookie(token: String, state: &AppState) -> Cookie<'static> {
+    let max_age = time::Duration::seconds(
+        i64::try_from(state.config.session_lifetime.as_secs()).unwrap_or(i64::MAX),
+    );
+    Cookie::build(SESSION_COOKIE, token)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.secure_cookies())
+        .max_age(max_age)
+        .finish()
+}
+
+pub fn removal_cookie(name: &'static str, state: &AppState) -> Cookie<'static> {
+    let mut c = Cookie::build(name, "")
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.secure_cookies())
+        .finish();
+    c.make_removal();
+    c
+}
+
+impl AppState {
+    pub fn policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            idle: self.config.session_idle_timeout,
+            lifetime: self.config.session_lifetime,
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Queries for sessions and the first-run setup token.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::session::{CurrentUser, SessionPolicy};
+use crate::db::DbConn;
+use crate::db::schema::{gh_sessions, gh_settings, gh_users};
+
+const SETUP_TOKEN_KEY: &str = "setup_token_sha256";
+
+fn older_than(then: NaiveDateTime, now: NaiveDateTime, limit: std::time::Duration) -> bool {
+    (now - then).to_std().is_ok_and(|age| age > limit)
+}
+
+/// The user of a live session; an expired session, or one of a disabled user, is deleted.
+pub fn load_session(
+    conn: &mut DbConn,
+    id: &str,
+    policy: SessionPolicy,
+    now: NaiveDateTime,
+) -> QueryResult<Option<CurrentUser>> {
+    let row = gh_sessions::table
+        .inner_join(gh_users::table)
+        .filter(gh_sessions::id.eq(id))
+        .select((
+            gh_sessions::created_at,
+            gh_sessions::last_seen_at,
+            gh_users::id,
+            gh_users::email,
+            gh_users::display_name,
+            gh_users::role,
+            gh_users::disabled,
+        ))
+        .first::<(
+            NaiveDateTime,
+            NaiveDateTime,
+            String,
+            String,
+            String,
+            String,
+            bool,
+        )>(conn)
+        .optional()?;
+    let Some((created, last_seen, user_id, email, display_name, role, disabled)) = row else {
+        return Ok(None);
+    };
+    if disabled
+        || older_than(created, now, policy.lifetime)
+        || older_than(last_seen, now, policy.idle)
+    {
+        delete_session(conn, id)?;
+        return Ok(None);
+    }
+    if older_than(last_seen, now, policy.touch_interval()) {
+        diesel::update(gh_sessions::table.find(id))
+            .set(gh_sessions::last_seen_at.eq(now))
+            .execute(conn)?;
+    }
+    Ok(Some(CurrentUser {
+        id: user_id,
+        email,
+        display_name,
+        role,
+        session_id: id.to_string(),
+    }))
+}
+
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub ip: &'a str,
+    pub user_agent: &'a str,
+}
+
+pub fn create_session(conn: &mut DbConn, s: NewSession<'_>, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::insert_into(gh_sessions::table)
+        .values((
+            gh_sessions::id.eq(s.id),
+            gh_sessions::user_id.eq(s.user_id),
+            gh_sessions::created_at.eq(now),
+            gh_sessions::last_seen_at.eq(now),
+            gh_sessions::ip.eq(s.ip),
+            gh_sessions::user_agent.eq(s.user_agent),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete_session(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::delete(gh_sessions::table.find(id)).execute(conn)
+}
+
+pub fn delete_user_sessions(conn: &mut DbConn, user_id: &str) -> QueryResult<usize> {
+    diesel::delete(gh_sessions::table.filter(gh_sessions::user_id.eq(user_id))).execute(conn)
+}
+
+/// Housekeeping: drop sessions that can no longer be used.
+pub fn purge_expired(
+    conn: &mut DbConn,
+    policy: SessionPolicy,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let to_chrono =
+        |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    let idle_cutoff = now - to_chrono(policy.idle);
+    let life_cutoff = now - to_chrono(policy.lifetime);
+    diesel::delete(
+        gh_sessions::table.filter(
+            gh_sessions::last_seen_at
+                .lt(idle_cutoff)
+                .or(gh_sessions::created_at.lt(life_cutoff)),
+        ),
+    )
+    .execute(conn)
+}
+
+/// Replace the one-time setup token (only its hash is stored).
+pub fn replace_setup_token(
+    conn: &mut DbConn,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    crate::db::write_tx(conn, |conn| {
+        diesel::delete(gh_settings::table.find(SETUP_TOKEN_KEY)).execute(conn)?;
+        diesel::insert_into(gh_settings::table)
+            .values((
+                gh_settings::key.eq(SETUP_TOKEN_KEY),
+                gh_settings::value.eq(token_hash),
+                gh_settings::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+pub fn setup_token_matches(conn: &mut DbConn, token_hash: &str) -> QueryResult<bool> {
+    let stored = gh_settings::table
+        .find(SETUP_TOKEN_KEY)
+        .select(gh_settings::value)
+        .first::<String>(conn)
+        .optional()?;
+    Ok(stored.is_some_and(|s| s == token_hash))
+}
+
+/// Use the setup token up: true when it was there to take (so exactly one caller wins).
+pub fn consume_setup_token(conn: &mut DbConn, token_hash: &str) -> QueryResult<bool> {
+    let n = diesel::delete(
+        gh_settings::table
+            .filter(gh_settings::key.eq(SETUP_TOKEN_KEY))
+            .filter(gh_settings::value.eq(token_hash)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn clear_setup_token(conn: &mut DbConn) -> QueryResult<()> {
+    diesel::delete(gh_settings::table.find(SETUP_TOKEN_KEY)).execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! The subcommands: serve (default), migrate, user create / reset-password, check-config.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use crate::auth::{password, store as auth_store};
+use crate::config::{Cli, Command, Config, LogFormat, UserCommand};
+use crate::db::{self, Db, now};
+use crate::users::store::{self as users, CreateUserError, NewUser};
+
+pub fn run(cli: Cli) -> ExitCode {
+    let command = cli.command.unwrap_or(Command::Serve);
+    let create_key = !matches!(command, Command::CheckConfig);
+    let config = match Config::from_settings(&cli.settings, create_key) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let result = match command {
+        Command::Serve => serve(config),
+        Command::Migrate => db::migrate::run(&config.database).map(|applied| {
+            if applied.is_empty() {
+                println!("no pending migrations");
+            }
+            for name in applied {
+                println!("applied {name}");
+            }
+        }),
+        Command::CheckConfig => check_config(&config),
+        Command::User(cmd) => user(config, cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    actix_web::rt::System::new().block_on(async move {
+        let state = crate::prepare(config)?;
+        let running = crate::start(state, None)?;
+        tracing::info!(
+            addr = %running.addr,
+            database = %running.state.config.database.masked(),
+            version = env!("CARGO_PKG_VERSION"),
+            "Gatehouse is listening on {}",
+            running.state.config.public_url
+        );
+        running
+            .server
+            .await
+            .map_err(|e| format!("server failed: {e}"))?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+fn check_config(config: &Config) -> Result<(), String> {
+    print!("{}", config.describe());
+    println!("configuration is valid");
+    Ok(())
+}
+
+fn read_password() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    password::check_policy(&password).map_err(|m| format!("password refused: {m}"))?;
+    Ok(password)
+}
+
+fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
+    db::migrate::run(&config.database)?;
+    let db = Db::open(&config.database, 1)?;
+    let mut conn = db.conn().map_err(|e| e.to_string())?;
+    match cmd {
+        UserCommand::Create {
+            email,
+            name,
+            admin,
+            role,
+            password_stdin: _,
+        } => {
+            users::check_email(email.trim()).map_err(|m| format!("--email: {m}"))?;
+            if name.trim().is_empty() {
+                return Err("--name must not be empty".into());
+            }
+            let hash = password::hash(&read_password()?)?;
+            let role = if admin { "admin" } else { role.as_str() };
+            let new = NewUser {
+                email: &email,
+                display_name: &name,
+                password_hash: &hash,
+                role,
+            };
+            let user = db::write_tx(&mut conn, |conn| {
+                let user = users::insert(conn, new, now())?;
+                auth_store::clear_setup_token(conn)?;
+                Ok::<_, CreateUserError>(user)
+            })
+            .map_err(|e| match e {
+                CreateUserError::EmailTaken => format!(
+                    "an operator with the email {} already exists",
+                    users::normalize_email(&email)
+                ),
+                CreateUserError::Db(e) => format!("database: {e}"),
+            })?;
+            println!(
+                "created {} ({}) with role {}",
+                user.email, user.id, user.role
+            );
+        }
+        UserCommand::ResetPassword {
+            email,
+            password_stdin: _,
+        } => {
+            let user = users::find_by_email(&mut conn, &email)
+                .map_err(|e| format!("database: {e}"))?
+                .ok_or_else(|| {
+                    format!(
+                        "no operator has the email {}",
+                        users::normalize_email(&email)
+                    )
+                })?;
+            let hash = password::hash(&read_password()?)?;
+            let ended = db::write_tx(&mut conn, |conn| {
+                users::set_password(conn, &user.id, &hash, now())?;
+                auth_store::delete_user_sessions(conn, &user.id)
+            })
+            .map_err(|e: diesel::result::Error| format!("database: {e}"))?;
+            println!(
+                "password changed for {}; {ended} session(s) ended",
+                user.email
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,465 @@
+//! The command line and the one `Config` every part of Gatehouse reads: flags with
+//! `GATEHOUSE_*` environment twins, validated together so an operator sees every problem at once.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use url::Url;
+
+use crate::db::DatabaseUrl;
+
+/// Minimum length of the secret key, in bytes (the session and CSRF MACs are keyed by it).
+pub const MIN_SECRET_LEN: usize = 64;
+/// File name of the generated secret key inside the data directory.
+pub const KEY_FILE_NAME: &str = "secret.key";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Gatehouse: an admin dashboard over an SQLite or Postgres database, in one binary",
+    long_about = "Gatehouse: an admin dashboard over an SQLite or Postgres database, in one binary.\n\n\
+        With no subcommand it serves the web UI. Every flag can also be set with the \
+        GATEHOUSE_* environment variable shown beside it."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run migrations, then serve the web UI (the default).
+    Serve,
+    /// Apply Gatehouse's own pending migrations and exit.
+    Migrate,
+    /// Manage operators from the command line.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Validate the configuration and print it, secrets masked.
+    CheckConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an operator (for scripted installs).
+    Create {
+        /// Sign-in email address (unique, case-insensitive).
+        #[arg(long)]
+        email: String,
+        /// Display name shown in the header and the audit log.
+        #[arg(long)]
+        name: String,
+        /// Make the operator an administrator (shorthand for --role admin).
+        #[arg(long, conflicts_with = "role")]
+        admin: bool,
+        /// Role of the operator.
+        #[arg(long, value_enum, default_value = "viewer")]
+        role: RoleArg,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Set a new password for an operator and end all of their sessions.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Editor,
+    Viewer,
+}
+
+impl RoleArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleArg::Admin => "admin",
+            RoleArg::Editor => "editor",
+            RoleArg::Viewer => "viewer",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The raw settings as given on the command line or in the environment.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST:PORT/DB
+    /// [default: sqlite://<data-dir>/gatehouse.db]
+    #[arg(
+        long,
+        env = "GATEHOUSE_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+
+    /// Directory for the embedded database and the generated secret key.
+    #[arg(
+        long,
+        env = "GATEHOUSE_DATA_DIR",
+        default_value = "gatehouse-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// Address and port to listen on.
+    #[arg(
+        long,
+        env = "GATEHOUSE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
+
+    /// URL operators use to reach Gatehouse; https makes cookies Secure
+    /// [default: http://<listen>].
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Secret key (at least 64 bytes) for sessions and CSRF tokens
+    /// [default: generated into <data-dir>/secret.key].
+    #[arg(
+        long,
+        env = "GATEHOUSE_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+
+    /// Read the secret key from this file instead.
+    #[arg(
+        long,
+        env = "GATEHOUSE_SECRET_KEY_FILE",
+        global = true,
+        conflicts_with = "secret_key"
+    )]
+    pub secret_key_file: Option<PathBuf>,
+
+    /// Sign-in sessions end after this long without a request.
+    #[arg(long, env = "GATEHOUSE_SESSION_IDLE_TIMEOUT", default_value = "12h", value_parser = humantime::parse_duration, global = true)]
+    pub session_idle_timeout: Duration,
+
+    /// Sign-in sessions end this long after sign-in, however active.
+    #[arg(long, env = "GATEHOUSE_SESSION_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration, global = true)]
+    pub session_lifetime: Duration,
+
+    /// Largest number of database connections held open.
+    #[arg(long, env = "GATEHOUSE_POOL_SIZE", default_value_t = 8, global = true)]
+    pub pool_size: u32,
+
+    /// HTTP worker threads [default: number of CPU cores].
+    #[arg(long, env = "GATEHOUSE_WORKERS", global = true)]
+    pub workers: Option<usize>,
+
+    /// Largest accepted request body, in bytes (larger bodies get 413).
+    #[arg(long, env = "GATEHOUSE_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Log filter, e.g. "info" or "gatehouse=debug,warn".
+    #[arg(long, env = "GATEHOUSE_LOG", default_value = "info", global = true)]
+    pub log: String,
+
+    /// Log line format.
+    #[arg(
+        long,
+        env = "GATEHOUSE_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+/// A secret that never shows itself in `Debug` output or logs.
+#[derive(Clone)]
+pub struct SecretKey(Vec<u8>);
+
+impl SecretKey {
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey(<{} bytes, redacted>)", self.0.len())
+    }
+}
+
+/// Where the secret key comes from, so `check-config` can say so without showing it.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    Value,
+    File(PathBuf),
+    Generated(PathBuf),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseUrl,
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub public_url: Url,
+    pub secret_key: SecretKey,
+    pub key_source: KeySource,
+    pub session_idle_timeout: Duration,
+    pub session_lifetime: Duration,
+    pub pool_size: u32,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// Cookies are `Secure` exactly when operators reach Gatehouse over https.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+
+    /// The origin (scheme://host[:port]) browsers send in `Origin` for our own pages.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// Validate the settings, reporting every problem at once. With `create_key` a missing
+    /// key file in the data directory is generated (mode 0600); without, a placeholder key
+    /// stands in so `check-config` changes nothing on disk.
+    pub fn from_settings(s: &Settings, create_key: bool) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+
+        let database_url = s
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", s.data_dir.join("gatehouse.db").display()));
+        let database = DatabaseUrl::parse(&database_url)
+            .map_err(|e| errors.push(format!("--database-url / GATEHOUSE_DATABASE_URL: {e}")))
+            .ok();
+
+        let listen = s
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|_| {
+                errors.push(format!(
+                    "--listen / GATEHOUSE_LISTEN: '{}' is not an address such as 127.0.0.1:8080",
+                    s.listen
+                ))
+            })
+            .ok();
+
+        let public_url = match (&s.public_url, listen) {
+            (Some(raw), _) => match Url::parse(raw) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+                _ => {
+                    errors.push(format!(
+                        "--public-url / GATEHOUSE_PUBLIC_URL: '{raw}' is not an http(s) URL such as https://admin.example.com"
+                    ));
+                    None
+                }
+            },
+            (None, Some(addr)) => Url::parse(&format!("http://{addr}")).ok(),
+            (None, None) => None,
+        };
+
+        if s.session_idle_timeout.is_zero() {
+            errors.push("--session-idle-timeout must be longer than zero".into());
+        }
+        if s.session_lifetime < s.session_idle_timeout {
+            errors.push(format!(
+                "--session-lifetime ({}) must not be shorter than --session-idle-timeout ({})",
+                humantime::format_duration(s.session_lifetime),
+                humantime::format_duration(s.session_idle_timeout)
+            ));
+        }
+        if s.pool_size == 0 || s.pool_size > 256 {
+            errors.push("--pool-size must be between 1 and 256".into());
+        }
+        if s.workers == Some(0) {
+            errors.push("--workers must be at least 1".into());
+        }
+        if s.max_body_bytes < 1024 {
+            errors.push("--max-body-bytes must be at least 1024".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&s.log).is_err() {
+            errors.push(format!(
+                "--log / GATEHOUSE_LOG: '{}' is not a log filter",
+                s.log
+            ));
+        }
+
+        let key = load_secret_key(s, create_key)
+            .map_err(|e| errors.push(e))
+            .ok();
+
+        match (database, listen, public_url, key) {
+            (Some(database), Some(listen), Some(public_url), Some((secret_key, key_source)))
+                if errors.is_empty() =>
+            {
+                Ok(Config {
+                    database,
+                    data_dir: s.data_dir.clone(),
+                    listen,
+                    public_url,
+                    secret_key,
+                    key_source,
+                    session_idle_timeout: s.session_idle_timeout,
+                    session_lifetime: s.session_lifetime,
+                    pool_size: s.pool_size,
+                    workers: s.workers.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(2, |n| n.get())
+                    }),
+                    max_body_bytes: s.max_body_bytes,
+                    log: s.log.clone(),
+                    log_format: s.log_format,
+                })
+            }
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+
+    /// The effective configuration as `check-config` prints it, secrets masked.
+    pub fn describe(&self) -> String {
+        let key = match &self.key_source {
+            KeySource::Value => "******** (from --secret-key / GATEHOUSE_SECRET_KEY)".to_string(),
+            KeySource::File(p) => format!("******** (from file {})", p.display()),
+            KeySource::Generated(p) => format!("******** (key file {})", p.display()),
+        };
+        let rows = [
+            ("database-url", self.database.masked()),
+            ("data-dir", self.data_dir.display().to_string()),
+            ("listen", self.listen.to_string()),
+            ("public-url", self.public_url.to_string()),
+            ("secure cookies", self.secure_cookies().to_string()),
+            ("secret-key", key),
+            (
+                "session-idle-timeout",
+                humantime::format_duration(self.session_idle_timeout).to_string(),
+            ),
+            (
+                "session-lifetime",
+                humantime::format_duration(self.session_lifetime).to_string(),
+            ),
+            ("pool-size", self.pool_size.to_string()),
+            ("workers", self.workers.to_string()),
+            ("max-body-bytes", self.max_body_bytes.to_string()),
+            ("log", self.log.clone()),
+            (
+                "log-format",
+                format!("{:?}", self.log_format).to_lowercase(),
+            ),
+        ];
+        rows.iter().map(|(k, v)| format!("{k:<22} {v}\n")).collect()
+    }
+}
+
+/// Every configuration problem found, one per line.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration:")?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+fn load_secret_key(s: &Settings, create: bool) -> Result<(SecretKey, KeySource), String> {
+    if let Some(value) = &s.secret_key {
+        return check_key_len(
+            value.as_bytes().to_vec(),
+            "--secret-key / GATEHOUSE_SECRET_KEY",
+        )
+        .map(|k| (k, KeySource::Value));
+    }
+    if let Some(path) = &s.secret_key_file {
+        let raw = std::fs::read(path).map_err(|e| {
+            format!(
+                "--secret-key-file / GATEHOUSE_SECRET_KEY_FILE: cannot read {}: {e}",
+                path.display()
+            )
+        })?;
+        return check_key_len(trim_newline(raw), "the secret key file")
+            .map(|k| (k, KeySource::File(path.clone())));
+    }
+    let path = s.data_dir.join(KEY_FILE_NAME);
+    match std::fs::read(&path) {
+        Ok(raw) => check_key_len(trim_newline(raw), &format!("key file {}", path.display()))
+            .map(|k| (k, KeySource::Generated(path))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if create {
+                create_key_file(&path).map(|k| (k, KeySource::Generated(path)))
+            } else {
+                Ok((
+                    SecretKey(vec![0; MIN_SECRET_LEN]),
+                    KeySource::Generated(path),
+                ))
+            }
+        }
+        Err(e) => Err(format!("cannot read key file {}: {e}", path.display())),
+    }
+}
+
+fn trim_newline(mut raw: Vec<u8>) -> Vec<u8> {
+    while raw.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        raw.pop();
+    }
+    raw
+}
+
+fn check_key_len(raw: Vec<u8>, what: &str) -> Result<SecretKey, String> {
+    if raw.len() < MIN_SECRET_LEN {
+        return Err(format!(
+            "{what}: the secret key must be at least {MIN_SECRET_LEN} bytes (got {}); \
+             generate one with `openssl rand -base64 64`",
+            raw.len()
+        ));
+    }
+    Ok(SecretKey(raw))
+}
+
+fn create_key_file(path: &Path) -> Result<SecretKey, String> {
+    use base64::Engine;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    }
+    let mut bytes = [0u8; 64];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no system randomness: {e}"))?;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create key file {}: {e}", path.display()))?;
+    file.write_all(encoded.as_bytes())
+        .map_err(|e| format!("cannot write key file {}: {e}", path.display()))?;
+    Ok(SecretKey(encoded.into_bytes()))
+}

@@ -1,0 +1,315 @@
+//! The database core: the backend chosen from the URL scheme, the runtime-chosen `DbConn`,
+//! the r2d2 pool (with SQLite pragmas on every connection) and the `Db::run` helper that
+//! keeps blocking diesel calls off the async workers.
+
+pub mod migrate;
+pub mod schema;
+
+use std::fmt;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use url::Url;
+
+use crate::error::AppError;
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// A database location, parsed from `sqlite://PATH` or `postgres://…`.
+#[derive(Clone)]
+pub enum DatabaseUrl {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<DatabaseUrl, String> {
+        if let Some(rest) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            if rest.is_empty() {
+                return Err("an sqlite:// URL needs a file path, e.g. sqlite://./data.db".into());
+            }
+            return Ok(DatabaseUrl::Sqlite(rest.to_string()));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Url::parse(raw).map_err(|e| format!("not a valid postgres URL: {e}"))?;
+            return Ok(DatabaseUrl::Postgres(raw.to_string()));
+        }
+        Err(format!(
+            "'{}' has no supported scheme; use sqlite://PATH or postgres://USER@HOST:PORT/DB",
+            mask_url(raw)
+        ))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The URL with any password replaced by `********`, for logs and `check-config`.
+    pub fn masked(&self) -> String {
+        match self {
+            DatabaseUrl::Sqlite(path) => format!("sqlite://{path}"),
+            DatabaseUrl::Postgres(url) => mask_url(url),
+        }
+    }
+
+    /// Open one connection of the concrete type, so a failure names its real cause
+    /// (diesel's MultiConnection `establish` hides it behind "invalid connection url").
+    pub fn connect(&self) -> Result<DbConn, String> {
+        match self {
+            DatabaseUrl::Sqlite(path) => {
+                if let Some(dir) = std::path::Path::new(path).parent()
+                    && !dir.as_os_str().is_empty()
+                    && !path.starts_with("file:")
+                {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        format!(
+                            "cannot create directory {} for the database: {e}",
+                            dir.display()
+                        )
+                    })?;
+                }
+                let mut conn = SqliteConnection::establish(path)
+                    .map_err(|e| format!("cannot open SQLite database {path}: {e}"))?;
+                conn.batch_execute(
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
+                )
+                .map_err(|e| format!("cannot configure SQLite database {path}: {e}"))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConn::Postgres)
+                .map_err(|e| {
+                    format!(
+                        "cannot connect to the database {}: {}",
+                        mask_url(url),
+                        first_line(&e.to_string())
+                    )
+                }),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or(message).trim();
+    // libpq says `connection to server at "127.0.0.1", port 5432 failed: Connection refused`;
+    // keep the cause and where, which is what an operator needs.
+    line.to_string()
+}
+
+fn mask_url(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("********"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
+/// The r2d2 manager: connects by the concrete backend and sets the SQLite pragmas.
+#[derive(Debug)]
+pub struct Manager {
+    url: DatabaseUrl,
+}
+
+#[derive(Debug)]
+pub struct ConnectError(String);
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<DbConn, ConnectError> {
+        self.url.connect().map_err(ConnectError)
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| ConnectError(e.to_string()))
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        match conn {
+            DbConn::Postgres(c) => c.is_broken(),
+            DbConn::Sqlite(c) => c.is_broken(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LogPoolErrors;
+
+impl r2d2::HandleError<ConnectError> for LogPoolErrors {
+    fn handle_error(&self, error: ConnectError) {
+        tracing::warn!(%error, "database connection failed");
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+
+/// The shared handle to the database that handlers and workers hold.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connect once directly (to report the real error), prepare SQLite, then build the pool.
+    pub fn open(url: &DatabaseUrl, max_size: u32) -> Result<Db, String> {
+        let mut first = url.connect()?;
+        if let DbConn::Sqlite(c) = &mut first {
+            // WAL is a property of the file: set once, every later connection inherits it.
+            c.batch_execute("PRAGMA journal_mode = WAL;")
+                .map_err(|e| format!("cannot switch the SQLite database to WAL: {e}"))?;
+        }
+        drop(first);
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .error_handler(Box::new(LogPoolErrors))
+            .build(Manager { url: url.clone() })
+            .map_err(|e| format!("cannot open the database pool: {e}"))?;
+        Ok(Db {
+            pool,
+            backend: url.backend(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A connection for blocking code outside the HTTP path (CLI, start-up).
+    pub fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, AppError> {
+        self.pool
+            .get()
+            .map_err(|e| AppError::Unavailable(e.to_string()))
+    }
+
+    /// Run blocking database work on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| AppError::Internal(format!("blocking task failed: {e}")))?
+    }
+
+    /// Readiness: a connection within two seconds that answers `SELECT 1`.
+    pub async fn ping(&self) -> Result<(), String> {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool
+                .get_timeout(Duration::from_secs(2))
+                .map_err(|e| e.to_string())?;
+            conn.batch_execute("SELECT 1").map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+    }
+}
+
+/// A write transaction. On SQLite it begins `IMMEDIATE`, taking the write lock up front: a
+/// deferred transaction that reads and then writes fails at once with "database is locked"
+/// when another writer got there first, whatever the busy timeout.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
+        DbConn::Postgres(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) =
+                <DbConn as Connection>::TransactionManager::rollback_transaction(conn)
+            {
+                tracing::error!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Now, in UTC, as stored in Gatehouse's TIMESTAMP columns (microsecond precision on both).
+pub fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    // Postgres keeps microseconds; truncate so a value read back equals the one written.
+    now.with_nanosecond_truncated()
+}
+
+trait TruncateNanos {
+    fn with_nanosecond_truncated(self) -> Self;
+}
+
+impl TruncateNanos for chrono::NaiveDateTime {
+    fn with_nanosecond_truncated(self) -> Self {
+        use chrono::Timelike;
+        let micros = self.nanosecond() / 1_000 * 1_000;
+        self.with_nanosecond(micros).unwrap_or(self)
+    }
+}
+
+/// A new Gatehouse id: UUIDv7 text, made in Rust so both backends agree.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,33 @@
+//! Operations endpoints: liveness and readiness for load balancers and orchestrators.
+
+use actix_web::{HttpResponse, web};
+
+use crate::web::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+/// 200 while the process is up.
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body("ok\n")
+}
+
+/// 200 when the database answers, 503 with a short reason when it does not. Nothing is
+/// cached: the next probe after the database returns sees it.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.db.ping().await {
+        Ok(()) => HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body("ready\n"),
+        Err(cause) => {
+            tracing::warn!(%cause, "readiness check failed");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body("database unavailable\n")
+        }
+    }
+}

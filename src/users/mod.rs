@@ -1,0 +1,3 @@
+//! Operators: the accounts that sign in to Gatehouse.
+
+pub mod store;

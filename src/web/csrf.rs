@@ -1,0 +1,167 @@
+//! CSRF protection for every state-changing request (POST, PUT, PATCH, DELETE):
+//! a cross-site `Sec-Fetch-Site` or a foreign `Origin` is refused outright, then a token
+//! bound to the caller's cookie must arrive as the `X-CSRF-Token` header (htmx, set by
+//! `static/app.js` from a `<meta>` tag) or as the `csrf_token` form field.
+//! Anonymous visitors get a random `gh_anon` cookie to bind the sign-in form's token to.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::web::{Bytes, BytesMut};
+use actix_web::{Error, HttpMessage, HttpRequest, web};
+use futures_util::StreamExt;
+
+use crate::auth::session::{self, SESSION_COOKIE};
+use crate::auth::tokens::random_token;
+use crate::error::AppError;
+use crate::web::AppState;
+
+pub const ANON_COOKIE: &str = "gh_anon";
+pub const HEADER: &str = "x-csrf-token";
+pub const FIELD: &str = "csrf_token";
+
+#[derive(Clone)]
+struct NewAnon(String);
+
+/// The token to embed in this request's pages and forms.
+pub fn token(req: &HttpRequest) -> String {
+    let Some(state) = req.app_data::<web::Data<AppState>>() else {
+        return String::new();
+    };
+    let binding = if session::cached(req).is_some() {
+        req.cookie(SESSION_COOKIE).map(|c| c.value().to_string())
+    } else {
+        None
+    };
+    let binding = binding
+        .or_else(|| req.cookie(ANON_COOKIE).map(|c| c.value().to_string()))
+        .or_else(|| req.extensions().get::<NewAnon>().map(|n| n.0.clone()))
+        .unwrap_or_else(|| {
+            let value = random_token();
+            req.extensions_mut().insert(NewAnon(value.clone()));
+            value
+        });
+    state.keys.csrf_token(&binding)
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// `Sec-Fetch-Site` and `Origin` checks: cheap, and they stop cross-site posts even
+/// before a token is looked at.
+fn cross_site(req: &ServiceRequest, state: &AppState) -> bool {
+    if let Some(site) = req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let info = req.connection_info();
+    let own = format!("{}://{}", info.scheme(), info.host());
+    origin != own && origin != state.config.public_origin()
+}
+
+fn submitted_form_token(body: &[u8]) -> Option<String> {
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == FIELD)
+        .map(|(_, v)| v.into_owned())
+}
+
+async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, AppError> {
+    let mut payload = req.take_payload();
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| AppError::Invalid(format!("could not read the request body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(AppError::PayloadTooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn refuse(req: ServiceRequest, error: AppError) -> ServiceResponse<BoxBody> {
+    req.error_response(error)
+}
+
+pub async fn middleware(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(refuse(
+            req,
+            AppError::Internal("application state missing".into()),
+        ));
+    };
+    if is_unsafe(req.method()) {
+        if cross_site(&req, &state) {
+            return Ok(refuse(
+                req,
+                AppError::Forbidden("Cross-site requests are not accepted.".into()),
+            ));
+        }
+        let bindings: Vec<String> = [SESSION_COOKIE, ANON_COOKIE]
+            .iter()
+            .filter_map(|name| req.cookie(name).map(|c| c.value().to_string()))
+            .collect();
+        let header_token = req
+            .headers()
+            .get(HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let submitted = match header_token {
+            Some(t) => Some(t),
+            None if req.content_type() == "application/x-www-form-urlencoded" => {
+                let body = match read_body(&mut req, state.config.max_body_bytes).await {
+                    Ok(body) => body,
+                    Err(e) => return Ok(refuse(req, e)),
+                };
+                let token = submitted_form_token(&body);
+                req.set_payload(Payload::from(body));
+                token
+            }
+            None => None,
+        };
+        let valid =
+            submitted.is_some_and(|t| bindings.iter().any(|b| state.keys.csrf_valid(b, &t)));
+        if !valid {
+            return Ok(refuse(
+                req,
+                AppError::Forbidden(
+                    "This form has expired or did not come from Gatehouse. Reload the page and try again."
+                        .into(),
+                ),
+            ));
+        }
+    }
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    let new_anon = res.request().extensions().get::<NewAnon>().cloned();
+    if let Some(NewAnon(value)) = new_anon {
+        let cookie = Cookie::build(ANON_COOKIE, value)
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(state.config.secure_cookies())
+            .finish();
+        res.response_mut().add_cookie(&cookie)?;
+    }
+    Ok(res)
+}

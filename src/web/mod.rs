@@ -1,0 +1,55 @@
+//! Middleware and helpers shared by every slice: request ids, security headers, CSRF,
+//! error rendering, flash messages, the page layout and static assets.
+
+pub mod assets;
+pub mod csrf;
+pub mod errors;
+pub mod flash;
+pub mod headers;
+pub mod page;
+pub mod request_id;
+
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+
+use crate::auth::tokens::Keys;
+use crate::config::Config;
+use crate::db::Db;
+
+/// What every handler can reach through `web::Data<AppState>`.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub keys: Arc<Keys>,
+}
+
+/// True when the request was made by htmx (it swaps a fragment rather than a page).
+pub fn is_htmx(req: &HttpRequest) -> bool {
+    req.headers().get("hx-request").is_some_and(|v| v == "true")
+}
+
+/// The client address as the socket saw it. Gatehouse does not trust forwarding headers;
+/// behind a proxy every client shares the proxy's address for throttling purposes.
+pub fn client_ip(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// A same-site path to return to after sign-in; anything else (absolute URLs,
+/// protocol-relative `//host`, backslashes) falls back to the home page.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}

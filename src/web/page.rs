@@ -1,0 +1,126 @@
+//! The page layout every full page renders into (header, navigation, flash messages,
+//! footer), the `Page` extractor that gathers it, and response helpers.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::assets::{self, AssetUrls};
+use super::flash::{self, Flash};
+use super::{csrf, is_htmx};
+use crate::auth::session::{self, CurrentUser};
+use crate::error::AppError;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// One entry of the main navigation.
+pub struct NavItem {
+    pub label: &'static str,
+    pub href: &'static str,
+    /// Sections that are not built yet say so here, and only here.
+    pub ready: bool,
+}
+
+pub const NAV: &[NavItem] = &[
+    NavItem {
+        label: "Home",
+        href: "/",
+        ready: true,
+    },
+    NavItem {
+        label: "Data",
+        href: "/data",
+        ready: false,
+    },
+    NavItem {
+        label: "Users",
+        href: "/users",
+        ready: false,
+    },
+    NavItem {
+        label: "Integrations",
+        href: "/integrations",
+        ready: false,
+    },
+    NavItem {
+        label: "Audit",
+        href: "/audit",
+        ready: false,
+    },
+];
+
+pub struct Layout {
+    pub user: Option<CurrentUser>,
+    pub csrf: String,
+    pub flashes: Vec<Flash>,
+    pub version: &'static str,
+    pub assets: &'static AssetUrls,
+    pub nav: &'static [NavItem],
+    pub path: String,
+}
+
+impl Layout {
+    /// Built from what the request already knows (no database access).
+    pub fn build(req: &HttpRequest) -> Layout {
+        Layout {
+            user: session::cached(req),
+            csrf: csrf::token(req),
+            flashes: flash::take(req),
+            version: VERSION,
+            assets: assets::urls(),
+            nav: NAV,
+            path: req.path().to_string(),
+        }
+    }
+
+    pub fn is_current(&self, href: &str) -> bool {
+        self.path == href
+    }
+}
+
+/// Extracts the layout for a full page, loading the session first.
+pub struct Page(pub Layout);
+
+impl FromRequest for Page {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Page, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            session::load(&req).await?;
+            Ok(Page(Layout::build(&req)))
+        })
+    }
+}
+
+/// Render a template with a status (422 for a form with errors, 429 when throttled …).
+pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, AppError> {
+    let body = template
+        .render()
+        .map_err(|e| AppError::Internal(format!("template: {e}")))?;
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+pub fn ok(template: &impl Template) -> Result<HttpResponse, AppError> {
+    render(StatusCode::OK, template)
+}
+
+/// Redirect after a successful form: 303 for plain forms, `HX-Redirect` for htmx.
+pub fn see_other(req: &HttpRequest, location: &str) -> actix_web::HttpResponseBuilder {
+    if is_htmx(req) {
+        let mut b = HttpResponse::Ok();
+        b.insert_header(("HX-Redirect", location.to_string()));
+        b
+    } else {
+        let mut b = HttpResponse::SeeOther();
+        b.insert_header(("Location", location.to_string()));
+        b
+    }
+}

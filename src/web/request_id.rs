@@ -1,0 +1,55 @@
+//! A request id for every request: in the response header, every log line of the request
+//! (through a tracing span) and on error pages, so an operator can find the cause in the log.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpRequest};
+use tracing::Instrument;
+
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub fn get(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default()
+}
+
+fn new_id() -> String {
+    let mut bytes = [0u8; 8];
+    // A failing system RNG leaves zeros: an id that repeats is still better than no request.
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = new_id();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let quiet =
+        req.path() == "/healthz" || req.path() == "/readyz" || req.path().starts_with("/static/");
+    let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.path());
+    let started = Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    let status = res.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if quiet {
+            tracing::debug!(status, elapsed_ms, "done");
+        } else {
+            tracing::info!(status, elapsed_ms, "done");
+        }
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("x-request-id"), value);
+    }
+    Ok(res)
+}

@@ -1,0 +1,24 @@
+// Gatehouse's only script besides htmx: CSRF header for htmx requests, error toasts.
+(function () {
+  "use strict";
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  document.body.addEventListener("htmx:configRequest", function (evt) {
+    if (meta) {
+      evt.detail.headers["X-CSRF-Token"] = meta.getAttribute("content");
+    }
+  });
+  // Error responses carry a toast fragment retargeted to #toasts: let htmx swap it.
+  document.body.addEventListener("htmx:beforeSwap", function (evt) {
+    var xhr = evt.detail.xhr;
+    if (xhr && xhr.getResponseHeader("HX-Retarget") === "#toasts") {
+      evt.detail.shouldSwap = true;
+      evt.detail.isError = false;
+    }
+  });
+  document.body.addEventListener("click", function (evt) {
+    var close = evt.target.closest(".toast-close");
+    if (close) {
+      close.parentElement.remove();
+    }
+  });
+})();
