@@ -25,7 +25,9 @@ pub struct Locked {
 
 impl Locked {
     pub fn message(&self) -> String {
-        let secs = self.wait.as_secs().max(1);
+        let secs = u64::try_from(self.wait.as_millis().div_ceil(1000))
+            .unwrap_or(u64::MAX)
+            .max(1);
         let wait = if secs < 90 {
             format!("{secs} seconds")
         } else {
