@@ -137,10 +137,10 @@ pub async fn middleware(
         }
         None => return Ok(res),
     };
-    if let Some(cause) = &info.cause {
-        if status.is_server_error() {
-            tracing::error!(%cause, status = status.as_u16(), "request failed");
-        }
+    if let Some(cause) = &info.cause
+        && status.is_server_error()
+    {
+        tracing::error!(%cause, status = status.as_u16(), "request failed");
     }
     let (req, old) = res.into_parts();
     let mut new = if status == StatusCode::UNAUTHORIZED && !req.path().starts_with("/api/") {
