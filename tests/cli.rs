@@ -25,9 +25,16 @@ fn gatehouse() -> Command {
 }
 
 fn run_with_stdin(mut cmd: Command, input: &str) -> Output {
-    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn gatehouse");
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -38,7 +45,15 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn configuration_errors_are_reported_together() {
     let out = gatehouse()
-        .args(["check-config", "--listen", "nowhere", "--secret-key", "short", "--pool-size", "0"])
+        .args([
+            "check-config",
+            "--listen",
+            "nowhere",
+            "--secret-key",
+            "short",
+            "--pool-size",
+            "0",
+        ])
         .args(["--database-url", "mysql://localhost/x"])
         .output()
         .unwrap();
@@ -57,18 +72,27 @@ fn check_config_prints_the_effective_configuration_with_secrets_masked() {
     let out = gatehouse()
         .current_dir(dir.path())
         .args(["check-config", "--public-url", "https://admin.example.com"])
-        .env("GATEHOUSE_DATABASE_URL", "postgres://gh:hunter2@db.internal:5432/shop")
+        .env(
+            "GATEHOUSE_DATABASE_URL",
+            "postgres://gh:hunter2@db.internal:5432/shop",
+        )
         .env("GATEHOUSE_SECRET_KEY", KEY)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("postgres://gh:********@db.internal:5432/shop"), "{stdout}");
+    assert!(
+        stdout.contains("postgres://gh:********@db.internal:5432/shop"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("hunter2"));
     assert!(!stdout.contains(KEY));
     assert!(stdout.contains("secure cookies         true"), "{stdout}");
     assert!(stdout.contains("configuration is valid"));
-    assert!(!dir.path().join("gatehouse-data").exists(), "check-config writes nothing");
+    assert!(
+        !dir.path().join("gatehouse-data").exists(),
+        "check-config writes nothing"
+    );
 }
 
 #[test]
@@ -101,12 +125,21 @@ fn help_documents_every_flag_and_its_environment_variable() {
 fn an_unreachable_database_gives_one_clear_line() {
     for sub in ["migrate", "serve"] {
         let out = gatehouse()
-            .args([sub, "--database-url", "postgres://postgres@127.0.0.1:1/gatehouse", "--secret-key", KEY])
+            .args([
+                sub,
+                "--database-url",
+                "postgres://postgres@127.0.0.1:1/gatehouse",
+                "--secret-key",
+                KEY,
+            ])
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(1), "{sub}");
         let err = text(&out.stderr);
-        let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("{err}"));
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_else(|| panic!("{err}"));
         assert!(line.contains("127.0.0.1"), "{line}");
         assert!(line.contains("port 1"), "{line}");
         assert!(line.contains("Connection refused"), "{line}");
@@ -118,10 +151,16 @@ fn an_unreachable_database_gives_one_clear_line() {
 fn migrate_applies_once_then_finds_nothing_pending() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("m.db").display());
-    let first = gatehouse().args(["migrate", "--database-url", &url, "--secret-key", KEY]).output().unwrap();
+    let first = gatehouse()
+        .args(["migrate", "--database-url", &url, "--secret-key", KEY])
+        .output()
+        .unwrap();
     assert!(first.status.success(), "{}", text(&first.stderr));
     assert!(text(&first.stdout).contains("applied 20261125000001"));
-    let second = gatehouse().args(["migrate", "--database-url", &url, "--secret-key", KEY]).output().unwrap();
+    let second = gatehouse()
+        .args(["migrate", "--database-url", &url, "--secret-key", KEY])
+        .output()
+        .unwrap();
     assert!(text(&second.stdout).contains("no pending migrations"));
 }
 
@@ -132,8 +171,17 @@ async fn user_create_makes_an_operator_who_can_sign_in(backend: Backend) {
     let token = app.setup_token.clone().unwrap();
     let create = |email: &str, password: &str| {
         let mut cmd = gatehouse();
-        cmd.args(["user", "create", "--email", email, "--name", "Scripted Admin", "--admin", "--password-stdin"])
-            .args(["--database-url", app.db.url(), "--secret-key", KEY]);
+        cmd.args([
+            "user",
+            "create",
+            "--email",
+            email,
+            "--name",
+            "Scripted Admin",
+            "--admin",
+            "--password-stdin",
+        ])
+        .args(["--database-url", app.db.url(), "--secret-key", KEY]);
         run_with_stdin(cmd, &format!("{password}\n"))
     };
 
@@ -150,26 +198,50 @@ async fn user_create_makes_an_operator_who_can_sign_in(backend: Backend) {
     assert!(text(&dup.stderr).contains("already exists"));
 
     // The operator signs in, and the setup link no longer works.
-    let res = app.login("ops@example.com", "a sufficiently long password").await;
+    let res = app
+        .login("ops@example.com", "a sufficiently long password")
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/");
-    assert!(app.get("/").await.text().await.unwrap().contains("Scripted Admin"));
-    assert_eq!(app.get(&format!("/setup?token={token}")).await.status(), StatusCode::NOT_FOUND);
+    assert!(
+        app.get("/")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("Scripted Admin")
+    );
+    assert_eq!(
+        app.get(&format!("/setup?token={token}")).await.status(),
+        StatusCode::NOT_FOUND
+    );
 
     // reset-password ends the operator's sessions.
     let mut cmd = gatehouse();
-    cmd.args(["user", "reset-password", "--email", "ops@example.com", "--password-stdin"])
-        .args(["--database-url", app.db.url(), "--secret-key", KEY]);
+    cmd.args([
+        "user",
+        "reset-password",
+        "--email",
+        "ops@example.com",
+        "--password-stdin",
+    ])
+    .args(["--database-url", app.db.url(), "--secret-key", KEY]);
     let out = run_with_stdin(cmd, "another sufficiently long one\n");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("1 session(s) ended"));
     assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
-    let res = app.login("ops@example.com", "another sufficiently long one").await;
+    let res = app
+        .login("ops@example.com", "another sufficiently long one")
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[actix_web::test]
@@ -192,7 +264,10 @@ async fn first_start_in_an_empty_directory_creates_everything_and_stops_on_sigte
         {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "server did not come up");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "server did not come up"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
     let data = dir.path().join("gatehouse-data");
@@ -202,10 +277,19 @@ async fn first_start_in_an_empty_directory_creates_everything_and_stops_on_sigte
     assert!(key.len() >= 64);
 
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "graceful exit: {:?}", out.status);
     let log = text(&out.stderr);
-    assert!(log.contains("/setup?token="), "the setup URL is logged: {log}");
+    assert!(
+        log.contains("/setup?token="),
+        "the setup URL is logged: {log}"
+    );
     assert!(log.contains("stopped"));
 }
