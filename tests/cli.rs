@@ -248,7 +248,7 @@ fn free_port() -> u16 {
 async fn first_start_in_an_empty_directory_creates_everything_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = gatehouse()
+    let child = gatehouse()
         .current_dir(dir.path())
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
