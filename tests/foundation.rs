@@ -32,6 +32,7 @@ both_backends!(
     errors_render_in_the_layout_or_as_toasts,
     oversized_bodies_are_refused,
     health_and_readiness_answer,
+    cookies_are_secure_when_the_public_url_is_https,
 );
 
 async fn setup_requires_the_token_and_works_once(backend: Backend) {
@@ -672,6 +673,7 @@ async fn oversized_bodies_are_refused(backend: Backend) {
 
 async fn health_and_readiness_answer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), StatusCode::OK);
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
@@ -691,6 +693,23 @@ async fn health_and_readiness_answer(backend: Backend) {
     ))
     .execute(&mut admin)
     .unwrap();
+    // A page that needs the database says it is unavailable, with a request id and no cause.
+    let page = app.get("/").await;
+    assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let request_id = page
+        .headers()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body = page.text().await.unwrap();
+    assert!(body.contains("The database is not answering right now"));
+    assert!(body.contains(&request_id));
+    assert!(
+        !body.contains("FATAL") && !body.contains("pg_"),
+        "no internal cause shown: {body}"
+    );
     let down = app.get("/readyz").await;
     assert_eq!(down.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(down.text().await.unwrap().contains("database unavailable"));
@@ -712,6 +731,40 @@ async fn health_and_readiness_answer(backend: Backend) {
         actix_web::rt::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(ready, "readiness recovers when the database returns");
+}
+
+async fn cookies_are_secure_when_the_public_url_is_https(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &["--public-url", "https://admin.example.com"]).await;
+    let login = app.get("/login").await;
+    let anon = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with("gh_anon="))
+        .expect("an anonymous cookie for the sign-in form");
+    assert!(anon.contains("; Secure"), "{anon}");
+    assert!(anon.contains("HttpOnly"), "{anon}");
+    // The browser's Origin is the public URL's origin: accepted.
+    let token = csrf_in(&login.text().await.unwrap()).unwrap();
+    let anon_value = anon.split(';').next().unwrap().to_string();
+    // (A cookie store would not send a Secure cookie over plain http: send it by hand.)
+    let res = reqwest::Client::new()
+        .post(app.url("/setup"))
+        .header("origin", "https://admin.example.com")
+        .header("cookie", anon_value)
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("setup link is not valid"),
+        "past CSRF, refused by setup"
+    );
 }
 
 #[test]
