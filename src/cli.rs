@@ -31,6 +31,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Command::CheckConfig => check_config(&config),
         Command::User(cmd) => user(config, cmd),
+        Command::Demo { orders, force } => demo(config, orders, force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -71,6 +72,30 @@ fn serve(config: Config) -> Result<(), String> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+fn demo(config: Config, orders: u64, force: bool) -> Result<(), String> {
+    db::migrate::run(&config.database)?;
+    let db = Db::open(&config.database, 1)?;
+    let mut conn = db.conn().map_err(|e| e.to_string())?;
+    let existing: Vec<String> = crate::data::catalog::CatalogCache::load(&mut conn)
+        .and_then(|c| c.get(&mut conn))
+        .map_err(|e| e.to_string())?
+        .tables
+        .keys()
+        .cloned()
+        .collect();
+    let started = std::time::Instant::now();
+    let s = crate::data::demo::load(&mut conn, orders, force, &existing)?;
+    println!(
+        "demo shop loaded in {:.1} s: {} customers, {} products, {} orders, {} order items",
+        started.elapsed().as_secs_f64(),
+        s.customers,
+        s.products,
+        s.orders,
+        s.items
+    );
+    Ok(())
 }
 
 fn check_config(config: &Config) -> Result<(), String> {

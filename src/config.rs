@@ -43,6 +43,15 @@ pub enum Command {
     User(UserCommand),
     /// Validate the configuration and print it, secrets masked.
     CheckConfig,
+    /// Create a sample shop (customers, products, orders, order items) to explore.
+    Demo {
+        /// How many orders to generate (customers and items scale with it).
+        #[arg(long, default_value_t = 200)]
+        orders: u64,
+        /// Replace the demo tables if they already exist.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,10 +2,12 @@
 //! This crate builds the application; `main.rs` only parses the command line, and the
 //! tests start exactly what production starts through `start`.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
+pub mod data;
 pub mod db;
 pub mod error;
 pub mod ops;
@@ -31,6 +33,8 @@ pub fn routes(cfg: &mut aw::ServiceConfig) {
     ops::configure(cfg);
     auth::configure(cfg);
     dashboard::configure(cfg);
+    data::configure(cfg);
+    audit::configure(cfg);
 }
 
 /// Migrate, open the pool and derive the keys: everything the server needs before it listens.
@@ -41,11 +45,16 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
     }
     let db = Db::open(&config.database, config.pool_size)?;
     let keys = Keys::derive(config.secret_key.bytes());
+    let catalog = {
+        let mut conn = db.conn().map_err(|e| e.to_string())?;
+        data::catalog::CatalogCache::load(&mut conn).map_err(|e| format!("cannot read the database schema: {e}"))?
+    };
     std::thread::spawn(auth::password::warm_up);
     Ok(AppState {
         db,
         config: Arc::new(config),
         keys: Arc::new(keys),
+        catalog: Arc::new(catalog),
     })
 }
 

@@ -43,3 +43,16 @@ diesel::table! {
 
 diesel::joinable!(gh_sessions -> gh_users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(gh_users, gh_sessions);
+
+diesel::table! {
+    gh_audit (id) {
+        id -> Text,
+        created_at -> Timestamp,
+        user_id -> Nullable<Text>,
+        user_email -> Text,
+        action -> Text,
+        table_name -> Text,
+        row_key -> Text,
+        changes -> Text,
+    }
+}

@@ -15,6 +15,7 @@ use actix_web::HttpRequest;
 
 use crate::auth::tokens::Keys;
 use crate::config::Config;
+use crate::data::catalog::CatalogCache;
 use crate::db::Db;
 
 /// What every handler can reach through `web::Data<AppState>`.
@@ -23,6 +24,7 @@ pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
+    pub catalog: Arc<CatalogCache>,
 }
 
 /// True when the request was made by htmx (it swaps a fragment rather than a page).

@@ -78,7 +78,7 @@ impl Layout {
     }
 
     pub fn is_current(&self, href: &str) -> bool {
-        self.path == href
+        self.path == href || (href != "/" && self.path.starts_with(&format!("{href}/")))
     }
 }
 

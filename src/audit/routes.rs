@@ -1,0 +1,126 @@
+//! `/audit`: every change, newest first, filterable by user, table, action and time.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::store::{self, AuditFilter, Entry};
+use crate::auth::CurrentUser;
+use crate::error::AppError;
+use crate::web::AppState;
+use crate::web::page::{self, Layout, Page};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/audit", web::get().to(index));
+}
+
+const PER_PAGE: i64 = 50;
+
+#[derive(Deserialize, Default)]
+struct AuditQuery {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    table: String,
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    page: Option<i64>,
+}
+
+fn parse_time(field: &str, raw: &str) -> Result<Option<chrono::NaiveDateTime>, AppError> {
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+        .iter()
+        .find_map(|f| chrono::NaiveDateTime::parse_from_str(raw.trim(), f).ok())
+        .map(Some)
+        .ok_or_else(|| AppError::Invalid(format!("'{raw}' is not a date for {field}; use YYYY-MM-DD.")))
+}
+
+pub struct EntryView {
+    pub at: String,
+    pub who: String,
+    pub action: String,
+    pub table: String,
+    pub link: Option<String>,
+    pub key: String,
+    pub changes: String,
+}
+
+#[derive(Template)]
+#[template(path = "audit/index.html")]
+struct AuditPage {
+    layout: Layout,
+    entries: Vec<EntryView>,
+    user: String,
+    table: String,
+    action: String,
+    since: String,
+    until: String,
+    actions: Vec<String>,
+    prev_link: Option<String>,
+    next_link: Option<String>,
+}
+
+fn view(e: Entry) -> EntryView {
+    let link = (e.action.starts_with("record.") && e.action != "record.deleted")
+        .then(|| format!("/data/{}/{}", crate::data::keys::encode_part(&e.table_name), e.row_key));
+    EntryView {
+        at: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        who: e.user_email,
+        action: e.action,
+        table: e.table_name,
+        link,
+        key: e.row_key,
+        changes: e.changes,
+    }
+}
+
+async fn index(_user: CurrentUser, Page(layout): Page, state: web::Data<AppState>, q: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
+    let q = q.into_inner();
+    let page_no = q.page.unwrap_or(1).max(1);
+    let filter = AuditFilter {
+        user: Some(q.user.clone()).filter(|s| !s.trim().is_empty()),
+        table: Some(q.table.clone()).filter(|s| !s.is_empty()),
+        action: Some(q.action.clone()).filter(|s| !s.is_empty()),
+        row_key: None,
+        since: parse_time("since", &q.since)?,
+        until: parse_time("until", &q.until)?,
+    };
+    let (mut entries, actions) = state
+        .db
+        .run(move |conn| Ok((store::list(conn, &filter, (page_no - 1) * PER_PAGE, PER_PAGE + 1)?, store::actions(conn)?)))
+        .await?;
+    let has_next = entries.len() as i64 > PER_PAGE;
+    entries.truncate(PER_PAGE as usize);
+    let link = |p: i64| {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [("user", &q.user), ("table", &q.table), ("action", &q.action), ("since", &q.since), ("until", &q.until)] {
+            if !v.is_empty() {
+                s.append_pair(k, v);
+            }
+        }
+        s.append_pair("page", &p.to_string());
+        format!("/audit?{}", s.finish())
+    };
+    page::ok(&AuditPage {
+        layout,
+        entries: entries.into_iter().map(view).collect(),
+        prev_link: (page_no > 1).then(|| link(page_no - 1)),
+        next_link: has_next.then(|| link(page_no + 1)),
+        user: q.user,
+        table: q.table,
+        action: q.action,
+        since: q.since,
+        until: q.until,
+        actions,
+    })
+}

@@ -1,0 +1,157 @@
+//! The record form: one field per column, by type, and the parsing of a submitted form
+//! back into typed values with a message per field. Field names are `f.<column>` and
+//! `null.<column>` (the "set to NULL" box), so no column name can collide with ours.
+
+use std::collections::BTreeMap;
+
+use super::catalog::{Column, Kind, Table};
+use super::store::Row;
+use super::value::{Value, input_value, parse_input};
+
+/// Submitted form pairs.
+pub type Pairs = Vec<(String, String)>;
+
+pub fn get<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+pub struct Field {
+    pub name: String,
+    pub input_type: &'static str,
+    pub step: &'static str,
+    pub value: String,
+    pub checked: bool,
+    pub is_null: bool,
+    pub nullable: bool,
+    pub required: bool,
+    pub editable: bool,
+    pub type_label: String,
+    pub options: Vec<String>,
+    pub error: Option<String>,
+    /// For a foreign key: where the picker looks rows up, and the referenced table.
+    pub lookup_url: Option<String>,
+    pub ref_table: Option<String>,
+    pub ref_link: Option<String>,
+}
+
+fn input_type(c: &Column) -> &'static str {
+    match c.kind {
+        Kind::Int | Kind::Float | Kind::Decimal => "number",
+        Kind::Bool => "checkbox",
+        Kind::Date => "date",
+        Kind::DateTime | Kind::DateTimeTz => "datetime-local",
+        Kind::Time => "time",
+        Kind::Json | Kind::Array => "textarea",
+        Kind::Enum => "select",
+        Kind::Text if c.data_type.to_ascii_lowercase().contains("char(") => "text",
+        Kind::Text => "textarea",
+        Kind::Uuid => "text",
+        Kind::Bytes | Kind::Unknown => "readonly",
+    }
+}
+
+/// The fields for a row (or for a new row when `row` is None), with what the user typed
+/// and the messages when a submission is shown again.
+pub fn fields(
+    table: &Table,
+    row: Option<&Row>,
+    submitted: Option<&Pairs>,
+    errors: &BTreeMap<String, String>,
+    creating: bool,
+) -> Vec<Field> {
+    table
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !(creating && c.generated && c.primary_key))
+        .map(|(i, c)| {
+            let stored = row.and_then(|r| r.values.get(i));
+            let (value, is_null, checked) = match submitted {
+                Some(p) => {
+                    let v = get(p, &format!("f.{}", c.name)).unwrap_or("").to_string();
+                    let null = get(p, &format!("null.{}", c.name)).is_some();
+                    let checked = c.kind == Kind::Bool && !v.is_empty() && v != "false";
+                    (v, null, checked)
+                }
+                None => match stored {
+                    Some(v) => (input_value(v, c), v.is_null(), v.as_bool() == Some(true)),
+                    None => (String::new(), false, false),
+                },
+            };
+            let value = if input_type(c) == "readonly" {
+                stored.map(|v| super::value::display(v, c)).unwrap_or_default()
+            } else {
+                value
+            };
+            let fk = table.foreign_key_of(&c.name);
+            Field {
+                name: c.name.clone(),
+                input_type: if c.editable() { input_type(c) } else { "readonly" },
+                step: if c.kind == Kind::Int { "1" } else { "any" },
+                value,
+                checked,
+                is_null,
+                nullable: c.nullable,
+                required: c.required() && c.kind != Kind::Bool,
+                editable: c.editable(),
+                type_label: c.data_type.clone(),
+                options: c.enum_values.clone(),
+                error: errors.get(&c.name).cloned(),
+                lookup_url: fk.map(|_| format!("/data/{}/lookup?column={}", super::keys::encode_part(&table.name), super::keys::encode_part(&c.name))),
+                ref_table: fk.map(|f| f.ref_table.clone()),
+                ref_link: fk.and_then(|f| {
+                    let v = stored?.as_text()?;
+                    Some(format!("/data/{}/{}", super::keys::encode_part(&f.ref_table), super::keys::encode_part(&v)))
+                }),
+            }
+        })
+        .collect()
+}
+
+/// Parse a submitted form into (column index, value) pairs to write, or field messages.
+/// On create, empty fields of columns with a default are left to the database.
+pub fn parse(table: &Table, pairs: &Pairs, creating: bool) -> Result<Vec<(usize, Value)>, BTreeMap<String, String>> {
+    let mut values = Vec::new();
+    let mut errors = BTreeMap::new();
+    for (i, c) in table.columns.iter().enumerate() {
+        if !c.editable() || (creating && c.generated && c.primary_key) {
+            continue;
+        }
+        let raw = get(pairs, &format!("f.{}", c.name));
+        if get(pairs, &format!("null.{}", c.name)).is_some() {
+            if c.nullable {
+                values.push((i, Value::Null));
+            } else {
+                errors.insert(c.name.clone(), "This field cannot be empty (NULL).".into());
+            }
+            continue;
+        }
+        let raw = match (raw, c.kind) {
+            (None, Kind::Bool) => "",
+            // A field the form did not send is left as it is.
+            (None, _) => continue,
+            (Some(r), _) => r,
+        };
+        if raw.trim().is_empty() && c.kind != Kind::Text && c.kind != Kind::Bool {
+            if creating && (c.default.is_some() || c.generated) {
+                continue;
+            }
+            if c.nullable {
+                values.push((i, Value::Null));
+            } else {
+                errors.insert(c.name.clone(), "This field is required.".into());
+            }
+            continue;
+        }
+        if raw.is_empty() && c.kind == Kind::Text && creating && c.default.is_some() {
+            continue;
+        }
+        match parse_input(c, raw) {
+            Ok(v) => values.push((i, v)),
+            Err(m) => {
+                errors.insert(c.name.clone(), m);
+            }
+        }
+    }
+    if errors.is_empty() { Ok(values) } else { Err(errors) }
+}

@@ -1,0 +1,19 @@
+//! The data slice: browse, search, filter and edit every table of the database, whose
+//! shape Gatehouse learns at run time from the catalog.
+
+pub mod catalog;
+mod checks;
+pub mod demo;
+pub mod errors;
+pub mod export;
+pub mod form;
+mod introspect;
+pub mod keys;
+pub mod query;
+pub mod routes;
+pub mod sql;
+pub mod store;
+pub mod value;
+mod views;
+
+pub use routes::configure;

@@ -1,0 +1,359 @@
+//! The list view's state, as the URL holds it: `q`, `sort`, `page`, `per_page`, `cols`,
+//! `count` and `{column}__{op}` filters. Parsed strictly (unknown columns or operators are
+//! a 400 with a message) and turned into WHERE / ORDER BY clauses with bound values.
+
+use super::catalog::{Column, Kind, Table};
+use super::sql::{Sql, like_escape};
+use super::value::{Value, parse_input};
+use crate::error::AppError;
+
+pub const PAGE_SIZES: [u64; 4] = [25, 50, 100, 500];
+pub const DEFAULT_PAGE_SIZE: u64 = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Lte,
+    Gt,
+    Gte,
+    Contains,
+    StartsWith,
+    In,
+    IsNull,
+}
+
+impl Op {
+    pub const ALL: [(&'static str, Op); 10] = [
+        ("eq", Op::Eq),
+        ("ne", Op::Ne),
+        ("lt", Op::Lt),
+        ("lte", Op::Lte),
+        ("gt", Op::Gt),
+        ("gte", Op::Gte),
+        ("contains", Op::Contains),
+        ("startswith", Op::StartsWith),
+        ("in", Op::In),
+        ("isnull", Op::IsNull),
+    ];
+
+    pub fn parse(s: &str) -> Option<Op> {
+        Op::ALL.iter().find(|(n, _)| *n == s).map(|(_, op)| *op)
+    }
+
+    pub fn name(self) -> &'static str {
+        Op::ALL.iter().find(|(_, op)| *op == self).map_or("eq", |(n, _)| n)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "≠",
+            Op::Lt => "<",
+            Op::Lte => "≤",
+            Op::Gt => ">",
+            Op::Gte => "≥",
+            Op::Contains => "contains",
+            Op::StartsWith => "starts with",
+            Op::In => "is one of",
+            Op::IsNull => "is null",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub column: String,
+    pub op: Op,
+    pub raw: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListQuery {
+    pub q: String,
+    /// Column and descending?
+    pub sort: Option<(String, bool)>,
+    pub page: u64,
+    pub per_page: u64,
+    pub filters: Vec<Filter>,
+    /// Columns the operator chose to hide.
+    pub hidden: Vec<String>,
+    pub exact_count: bool,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            q: String::new(),
+            sort: None,
+            page: 1,
+            per_page: DEFAULT_PAGE_SIZE,
+            filters: Vec::new(),
+            hidden: Vec::new(),
+            exact_count: false,
+        }
+    }
+}
+
+impl ListQuery {
+    /// Parse a query string against `table`'s columns.
+    pub fn parse(query: &str, table: &Table) -> Result<ListQuery, AppError> {
+        let mut lq = ListQuery::default();
+        let mut chosen: Vec<String> = Vec::new();
+        let mut adding: (Option<String>, Option<String>, Option<String>) = (None, None, None);
+        let bad = |m: String| AppError::Invalid(m);
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match key.as_ref() {
+                "q" => lq.q = value.trim().to_string(),
+                "sort" if value.is_empty() => {}
+                "sort" => {
+                    let (name, desc) = match value.strip_prefix('-') {
+                        Some(n) => (n, true),
+                        None => (value.as_ref(), false),
+                    };
+                    if table.column(name).is_none() && !(name == "rowid" && table.key_columns() == ["rowid"]) {
+                        return Err(bad(format!("Cannot sort by '{name}': {} has no such column.", table.name)));
+                    }
+                    lq.sort = Some((name.to_string(), desc));
+                }
+                "page" => {
+                    lq.page = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|p| (1..=10_000_000).contains(p))
+                        .ok_or_else(|| bad(format!("'{value}' is not a page number.")))?;
+                }
+                "per_page" => {
+                    lq.per_page = value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| PAGE_SIZES.contains(n))
+                        .ok_or_else(|| bad(format!("Rows per page must be one of 25, 50, 100 or 500, not '{value}'.")))?;
+                }
+                "cols" => {
+                    // The columns to show; everything else is hidden.
+                    let shown: Vec<&str> = value.split(',').filter(|s| !s.is_empty()).collect();
+                    if let Some(unknown) = shown.iter().find(|n| table.column(n).is_none()) {
+                        return Err(bad(format!("{} has no column '{unknown}'.", table.name)));
+                    }
+                    if !shown.is_empty() {
+                        lq.hidden = table.columns.iter().map(|c| c.name.clone()).filter(|n| !shown.contains(&n.as_str())).collect();
+                    }
+                }
+                "count" => lq.exact_count = value == "exact",
+                "col" => chosen.push(value.into_owned()),
+                "add_column" => adding.0 = Some(value.into_owned()),
+                "add_op" => adding.1 = Some(value.into_owned()),
+                "add_value" => adding.2 = Some(value.into_owned()),
+                k => {
+                    let Some((column, op)) = k.rsplit_once("__") else {
+                        continue; // Not ours (htmx adds its own parameters); ignore.
+                    };
+                    let Some(col) = table.column(column) else {
+                        return Err(bad(format!("Cannot filter on '{column}': {} has no such column.", table.name)));
+                    };
+                    let op = Op::parse(op).ok_or_else(|| {
+                        bad(format!("'{op}' is not a filter; use one of eq, ne, lt, lte, gt, gte, contains, startswith, in, isnull."))
+                    })?;
+                    if value.is_empty() && op != Op::Eq && op != Op::Ne {
+                        continue; // An empty filter box filters nothing.
+                    }
+                    if value.is_empty() && col.kind != Kind::Text && col.kind != Kind::Enum {
+                        continue;
+                    }
+                    let filter = Filter { column: column.to_string(), op, raw: value.into_owned() };
+                    filter_condition(&mut Sql::new(crate::db::Backend::Sqlite), &filter, col)?;
+                    lq.filters.push(filter);
+                }
+            }
+        }
+        if !chosen.is_empty() {
+            if let Some(unknown) = chosen.iter().find(|n| table.column(n).is_none()) {
+                return Err(bad(format!("{} has no column '{unknown}'.", table.name)));
+            }
+            lq.hidden = table.columns.iter().map(|c| c.name.clone()).filter(|n| !chosen.contains(n)).collect();
+        }
+        // The filter builder's three fields become one `{column}__{op}` filter.
+        if let (Some(column), Some(op), value) = adding
+            && !column.is_empty()
+        {
+            let value = value.unwrap_or_default();
+            if !(value.is_empty() && op != "isnull") {
+                let pair = format!("{}={}", url::form_urlencoded::byte_serialize(format!("{column}__{op}").as_bytes()).collect::<String>(), url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>());
+                let extra = ListQuery::parse(&pair, table)?;
+                lq.filters.extend(extra.filters);
+            }
+        }
+        Ok(lq)
+    }
+
+    /// Whether the view is narrowed (so the planner's estimate does not apply).
+    pub fn is_filtered(&self) -> bool {
+        !self.q.is_empty() || !self.filters.is_empty()
+    }
+
+    pub fn offset(&self) -> u64 {
+        (self.page - 1) * self.per_page
+    }
+
+    /// This state as a query string, with some parameters replaced (for links).
+    pub fn to_query(&self, page: Option<u64>, sort: Option<&str>) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        if !self.q.is_empty() {
+            s.append_pair("q", &self.q);
+        }
+        match sort {
+            Some(v) => {
+                s.append_pair("sort", v);
+            }
+            None => {
+                if let Some((c, desc)) = &self.sort {
+                    s.append_pair("sort", &format!("{}{c}", if *desc { "-" } else { "" }));
+                }
+            }
+        }
+        for f in &self.filters {
+            s.append_pair(&format!("{}__{}", f.column, f.op.name()), &f.raw);
+        }
+        if self.per_page != DEFAULT_PAGE_SIZE {
+            s.append_pair("per_page", &self.per_page.to_string());
+        }
+        let page = page.unwrap_or(self.page);
+        if page != 1 {
+            s.append_pair("page", &page.to_string());
+        }
+        s.finish()
+    }
+
+    /// `WHERE …` (or nothing) for search and filters.
+    pub fn push_where(&self, sql: &mut Sql, table: &Table) -> Result<(), AppError> {
+        let mut first = true;
+        let mut and = |sql: &mut Sql| {
+            sql.push(if first { " WHERE " } else { " AND " });
+            first = false;
+        };
+        if !self.q.is_empty() {
+            let searchable: Vec<&Column> = table.columns.iter().filter(|c| searchable(c)).collect();
+            if !searchable.is_empty() {
+                and(sql);
+                sql.push("(");
+                let pattern = format!("%{}%", like_escape(&self.q));
+                for (i, c) in searchable.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(" OR ");
+                    }
+                    sql.column_as_text(c).like().bind(Value::Text(pattern.clone())).push(" ESCAPE '\\'");
+                }
+                sql.push(")");
+            }
+        }
+        for f in &self.filters {
+            let col = table.column(&f.column).ok_or(AppError::NotFound)?;
+            and(sql);
+            filter_condition(sql, f, col)?;
+        }
+        Ok(())
+    }
+
+    /// `ORDER BY` the chosen column, then the key, so paging is stable.
+    pub fn push_order(&self, sql: &mut Sql, table: &Table) {
+        let keys = table.key_columns();
+        let mut parts: Vec<(String, bool)> = Vec::new();
+        if let Some((c, desc)) = &self.sort {
+            parts.push((c.clone(), *desc));
+        }
+        let desc = self.sort.as_ref().is_some_and(|(_, d)| *d);
+        for k in keys {
+            if !parts.iter().any(|(c, _)| *c == k) {
+                parts.push((k, desc));
+            }
+        }
+        if parts.is_empty() {
+            return;
+        }
+        sql.push(" ORDER BY ");
+        for (i, (c, desc)) in parts.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            if c == "rowid" && table.column("rowid").is_none() {
+                sql.push("rowid");
+            } else {
+                sql.ident(c);
+            }
+            sql.push(if *desc { " DESC" } else { " ASC" });
+        }
+    }
+}
+
+/// Columns the search box looks through.
+pub fn searchable(c: &Column) -> bool {
+    matches!(c.kind, Kind::Text | Kind::Enum)
+}
+
+fn parse_for(col: &Column, raw: &str, f: &Filter) -> Result<Value, AppError> {
+    parse_input(col, raw).map_err(|m| AppError::Invalid(format!("Filter {}__{}: {m}", f.column, f.op.name())))
+}
+
+fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Result<(), AppError> {
+    let cmp = |sql: &mut Sql, op: &str| -> Result<(), AppError> {
+        let v = parse_for(col, &f.raw, f)?;
+        sql.ident(&col.name).push(op).bind_for(v, col);
+        Ok(())
+    };
+    match f.op {
+        Op::Eq if f.raw.is_empty() => {
+            sql.ident(&col.name).push(" = ").bind_for(Value::Text(String::new()), col);
+        }
+        Op::Eq => cmp(sql, " = ")?,
+        Op::Ne => {
+            // "not equal" keeps NULLs out, as SQL does; say so by being explicit.
+            let v = if f.raw.is_empty() { Value::Text(String::new()) } else { parse_for(col, &f.raw, f)? };
+            sql.ident(&col.name).push(" <> ").bind_for(v, col);
+        }
+        Op::Lt => cmp(sql, " < ")?,
+        Op::Lte => cmp(sql, " <= ")?,
+        Op::Gt => cmp(sql, " > ")?,
+        Op::Gte => cmp(sql, " >= ")?,
+        Op::Contains | Op::StartsWith => {
+            let pattern = match f.op {
+                Op::Contains => format!("%{}%", like_escape(&f.raw)),
+                _ => format!("{}%", like_escape(&f.raw)),
+            };
+            sql.column_as_text(col).like().bind(Value::Text(pattern)).push(" ESCAPE '\\'");
+        }
+        Op::In => {
+            let items: Vec<&str> = f.raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            if items.is_empty() {
+                return Err(AppError::Invalid(format!("Filter {}__in needs a comma-separated list.", f.column)));
+            }
+            if items.len() > 1000 {
+                return Err(AppError::Invalid("A list filter takes at most 1000 values.".into()));
+            }
+            sql.ident(&col.name).push(" IN (");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                let v = parse_for(col, item, f)?;
+                sql.bind_for(v, col);
+            }
+            sql.push(")");
+        }
+        Op::IsNull => {
+            let is_null = match f.raw.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                other => {
+                    return Err(AppError::Invalid(format!(
+                        "Filter {}__isnull takes true or false, not '{other}'.",
+                        f.column
+                    )));
+                }
+            };
+            sql.ident(&col.name).push(if is_null { " IS NULL" } else { " IS NOT NULL" });
+        }
+    }
+    Ok(())
+}

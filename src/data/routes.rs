@@ -1,0 +1,375 @@
+//! The data pages: every table, its rows, one row to view and edit, create, delete.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::catalog::{Catalog, Table};
+use super::errors::WriteError;
+use super::form::{self, Pairs};
+use super::keys;
+use super::query::ListQuery;
+use super::store::{self, Row};
+use super::value::display;
+use super::views::*;
+use crate::audit::store::{self as audit, Actor, AuditFilter};
+use crate::auth::CurrentUser;
+use crate::error::AppError;
+use crate::web::page::{self, Layout, Page};
+use crate::web::{AppState, flash, is_htmx};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/data", web::get().to(index))
+        .route("/data/refresh", web::post().to(refresh))
+        .route("/data/{table}", web::get().to(list))
+        .route("/data/{table}", web::post().to(create))
+        .route("/data/{table}/new", web::get().to(new))
+        .route("/data/{table}/export.csv", web::get().to(super::export::csv))
+        .route("/data/{table}/export.json", web::get().to(super::export::json))
+        .route("/data/{table}/lookup", web::get().to(lookup))
+        .route("/data/{table}/{key}", web::get().to(show))
+        .route("/data/{table}/{key}", web::post().to(update))
+        .route("/data/{table}/{key}/delete", web::get().to(delete_confirm))
+        .route("/data/{table}/{key}/delete", web::post().to(delete));
+}
+
+pub fn actor(user: &CurrentUser) -> Actor {
+    Actor { user_id: Some(user.id.clone()), email: user.email.clone() }
+}
+
+/// The table name and the raw key segment, read from the undecoded path so that names
+/// and keys holding `/` or `,` come through intact.
+pub fn path_parts(req: &HttpRequest) -> Result<(String, Option<String>), AppError> {
+    let segs = keys::raw_segments(req.path());
+    let table = keys::decode_segment(segs.first().ok_or(AppError::NotFound)?)?;
+    Ok((table, segs.get(1).map(|s| s.to_string())))
+}
+
+fn table_path(name: &str) -> String {
+    format!("/data/{}", keys::encode_part(name))
+}
+
+async fn index(_user: CurrentUser, Page(layout): Page, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let cache = state.catalog.clone();
+    let tables = state
+        .db
+        .run(move |conn| {
+            let catalog = cache.get(conn)?;
+            let empty = ListQuery::default();
+            catalog
+                .tables
+                .values()
+                .map(|t| {
+                    Ok(TableSummary {
+                        name: t.name.clone(),
+                        path: table_path(&t.name),
+                        is_view: t.is_view,
+                        count: count_label(store::count(conn, t, &empty)?),
+                    })
+                })
+                .collect::<Result<Vec<_>, AppError>>()
+        })
+        .await?;
+    page::ok(&IndexPage { layout, tables })
+}
+
+async fn refresh(req: HttpRequest, _user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let cache = state.catalog.clone();
+    let n = state.db.run(move |conn| Ok(cache.reload(conn)?.tables.len())).await?;
+    Ok(page::see_other(&req, "/data")
+        .cookie(flash::cookie("success", &format!("Schema read again: {n} tables and views.")))
+        .finish())
+}
+
+/// Load the catalog and one table of it.
+async fn table_of(state: &AppState, name: String) -> Result<(Arc<Catalog>, Arc<Table>), AppError> {
+    let cache = state.catalog.clone();
+    state
+        .db
+        .run(move |conn| {
+            let catalog = cache.get(conn)?;
+            let table = catalog.table(&name)?;
+            Ok((catalog, table))
+        })
+        .await
+}
+
+async fn list(req: HttpRequest, _user: CurrentUser, Page(layout): Page, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (name, _) = path_parts(&req)?;
+    let qs = req.query_string().to_string();
+    let cache = state.catalog.clone();
+    let (table, q, rows) = state
+        .db
+        .run(move |conn| {
+            let catalog = cache.get(conn)?;
+            let table = catalog.table(&name)?;
+            let q = ListQuery::parse(&qs, &table)?;
+            let rows = store::list(conn, &catalog, &table, &q)?;
+            Ok((table, q, rows))
+        })
+        .await?;
+    let view = list_view(&table, &q, &rows);
+    let boosted = req.headers().contains_key("hx-boosted");
+    if is_htmx(&req) && !boosted {
+        let mut res = page::ok(&RowsPartial { view })?;
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("vary"),
+            actix_web::http::header::HeaderValue::from_static("HX-Request"),
+        );
+        return Ok(res);
+    }
+    page::ok(&ListPageView { layout, view })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_page(
+    layout: Layout,
+    table: &Table,
+    row: Option<&Row>,
+    submitted: Option<&Pairs>,
+    errors: &BTreeMap<String, String>,
+    form_error: Option<String>,
+    related: Vec<RelatedView>,
+    history: Vec<HistoryItem>,
+) -> RecordPage {
+    RecordPage {
+        layout,
+        table: table.name.clone(),
+        path: table_path(&table.name),
+        key_path: row.map(|r| r.key_path()),
+        fields: form::fields(table, row, submitted, errors, row.is_none()),
+        version: submitted
+            .and_then(|p| form::get(p, "_version").map(str::to_string))
+            .or_else(|| row.map(Row::version))
+            .unwrap_or_default(),
+        form_error,
+        read_only: table.read_only_reason(),
+        related,
+        history,
+    }
+}
+
+async fn new(req: HttpRequest, _user: CurrentUser, Page(layout): Page, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (name, _) = path_parts(&req)?;
+    let (_, table) = table_of(&state, name).await?;
+    if let Some(reason) = table.read_only_reason() {
+        return Err(AppError::Forbidden(reason.into()));
+    }
+    page::ok(&record_page(layout, &table, None, None, &BTreeMap::new(), None, Vec::new(), Vec::new()))
+}
+
+async fn show(req: HttpRequest, _user: CurrentUser, Page(layout): Page, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (name, key) = path_parts(&req)?;
+    let key = key.ok_or(AppError::NotFound)?;
+    let cache = state.catalog.clone();
+    let (table, row, related, history) = state
+        .db
+        .run(move |conn| {
+            let catalog = cache.get(conn)?;
+            let table = catalog.table(&name)?;
+            let key = keys::decode(&key, &table)?;
+            let row = store::find(conn, &table, &key)?.ok_or(AppError::NotFound)?;
+            let related = store::related(conn, &catalog, &table, &row, 5)?;
+            let filter = AuditFilter { table: Some(table.name.clone()), row_key: Some(row.key_path()), ..Default::default() };
+            let history = audit::list(conn, &filter, 0, 20)?;
+            Ok((table, row, related, history))
+        })
+        .await?;
+    let page = record_page(layout, &table, Some(&row), None, &BTreeMap::new(), None, related_views(related), history_items(history));
+    page::ok(&page)
+}
+
+/// Re-show the form with what was typed and why it was refused.
+fn refused(req: &HttpRequest, table: &Table, row: Option<&Row>, pairs: &Pairs, errors: BTreeMap<String, String>, form_error: Option<String>) -> Result<HttpResponse, AppError> {
+    let form_error = form_error.or_else(|| Some("Some values need attention; nothing was saved.".into()));
+    let page = record_page(Layout::build(req), table, row, Some(pairs), &errors, form_error, Vec::new(), Vec::new());
+    page::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+async fn create(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>, pairs: web::Form<Pairs>) -> Result<HttpResponse, AppError> {
+    let (name, _) = path_parts(&req)?;
+    let (catalog, table) = table_of(&state, name).await?;
+    if let Some(reason) = table.read_only_reason() {
+        return Err(AppError::Forbidden(reason.into()));
+    }
+    let pairs = pairs.into_inner();
+    let values = match form::parse(&table, &pairs, true) {
+        Ok(v) => v,
+        Err(errors) => return refused(&req, &table, None, &pairs, errors, None),
+    };
+    let (t, actor) = (table.clone(), actor(&user));
+    let result = state
+        .db
+        .run(move |conn| {
+            let missing = store::check_references(conn, &catalog, &t, &values)?;
+            if !missing.is_empty() {
+                return Ok(Err(WriteError::Invalid(missing, None)));
+            }
+            Ok(store::insert(conn, &t, &values, &actor))
+        })
+        .await?;
+    match result {
+        Ok(row) => Ok(page::see_other(&req, &format!("{}/{}", table_path(&table.name), row.key_path()))
+            .cookie(flash::cookie("success", "Row created."))
+            .finish()),
+        Err(e) => write_refused(&req, &table, None, &pairs, e),
+    }
+}
+
+fn write_refused(req: &HttpRequest, table: &Table, row: Option<&Row>, pairs: &Pairs, e: WriteError) -> Result<HttpResponse, AppError> {
+    match e {
+        WriteError::Invalid(errors, message) => refused(req, table, row, pairs, errors, message),
+        WriteError::ForeignKey(message) => refused(req, table, row, pairs, BTreeMap::new(), Some(message)),
+        WriteError::Conflict(current) => conflict(req, table, &current, pairs),
+        WriteError::App(e) => Err(e),
+    }
+}
+
+/// 409: the row changed since the form was shown. Show what changed, keep nothing.
+fn conflict(req: &HttpRequest, table: &Table, current: &Row, pairs: &Pairs) -> Result<HttpResponse, AppError> {
+    let lines = table
+        .columns
+        .iter()
+        .zip(&current.values)
+        .filter_map(|(c, v)| {
+            let yours = form::get(pairs, &format!("f.{}", c.name))?.to_string();
+            let theirs = if v.is_null() { "NULL".to_string() } else { display(v, c) };
+            let now_input = super::value::input_value(v, c);
+            Some(ConflictLine { column: c.name.clone(), changed_meanwhile: now_input != yours, yours, theirs })
+        })
+        .collect();
+    let page = ConflictPage {
+        layout: Layout::build(req),
+        table: table.name.clone(),
+        record_link: format!("{}/{}", table_path(&table.name), current.key_path()),
+        lines,
+    };
+    page::render(StatusCode::CONFLICT, &page)
+}
+
+async fn update(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>, pairs: web::Form<Pairs>) -> Result<HttpResponse, AppError> {
+    let (name, key) = path_parts(&req)?;
+    let key = key.ok_or(AppError::NotFound)?;
+    let (catalog, table) = table_of(&state, name).await?;
+    if let Some(reason) = table.read_only_reason() {
+        return Err(AppError::Forbidden(reason.into()));
+    }
+    let key = keys::decode(&key, &table)?;
+    let pairs = pairs.into_inner();
+    let version = form::get(&pairs, "_version").unwrap_or("").to_string();
+    let values = match form::parse(&table, &pairs, false) {
+        Ok(v) => v,
+        Err(errors) => {
+            let row = fetch(&state, &table, &key).await?;
+            return refused(&req, &table, Some(&row), &pairs, errors, None);
+        }
+    };
+    let (t, k, actor) = (table.clone(), key.clone(), actor(&user));
+    let result = state
+        .db
+        .run(move |conn| {
+            let missing = store::check_references(conn, &catalog, &t, &values)?;
+            if !missing.is_empty() {
+                return Ok(Err(WriteError::Invalid(missing, None)));
+            }
+            Ok(store::update(conn, &t, &k, &version, &values, &actor))
+        })
+        .await?;
+    match result {
+        Ok(row) => Ok(page::see_other(&req, &format!("{}/{}", table_path(&table.name), row.key_path()))
+            .cookie(flash::cookie("success", "Changes saved."))
+            .finish()),
+        Err(e) => {
+            let row = fetch(&state, &table, &key).await.ok();
+            write_refused(&req, &table, row.as_ref(), &pairs, e)
+        }
+    }
+}
+
+async fn fetch(state: &AppState, table: &Arc<Table>, key: &[super::value::Value]) -> Result<Row, AppError> {
+    let (t, k) = (table.clone(), key.to_vec());
+    state.db.run(move |conn| store::find(conn, &t, &k)?.ok_or(AppError::NotFound)).await
+}
+
+fn summary(table: &Table, row: &Row) -> Vec<(String, String)> {
+    table.columns.iter().zip(&row.values).take(8).map(|(c, v)| (c.name.clone(), if v.is_null() { "NULL".into() } else { display(v, c) })).collect()
+}
+
+async fn delete_confirm(req: HttpRequest, _user: CurrentUser, Page(layout): Page, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (name, key) = path_parts(&req)?;
+    let (_, table) = table_of(&state, name).await?;
+    if let Some(reason) = table.read_only_reason() {
+        return Err(AppError::Forbidden(reason.into()));
+    }
+    let key = keys::decode(&key.ok_or(AppError::NotFound)?, &table)?;
+    let row = fetch(&state, &table, &key).await?;
+    page::ok(&DeletePage {
+        layout,
+        table: table.name.clone(),
+        path: table_path(&table.name),
+        key_path: row.key_path(),
+        summary: summary(&table, &row),
+        error: None,
+    })
+}
+
+async fn delete(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let (name, key) = path_parts(&req)?;
+    let (catalog, table) = table_of(&state, name).await?;
+    if let Some(reason) = table.read_only_reason() {
+        return Err(AppError::Forbidden(reason.into()));
+    }
+    let key = keys::decode(&key.ok_or(AppError::NotFound)?, &table)?;
+    let (t, k, actor) = (table.clone(), key.clone(), actor(&user));
+    let result = state.db.run(move |conn| Ok(store::delete(conn, &catalog, &t, &k, &actor))).await?;
+    match result {
+        Ok(()) => Ok(page::see_other(&req, &table_path(&table.name)).cookie(flash::cookie("success", "Row deleted.")).finish()),
+        Err(WriteError::ForeignKey(message)) => {
+            let row = fetch(&state, &table, &key).await?;
+            let page = DeletePage {
+                layout: Layout::build(&req),
+                table: table.name.clone(),
+                path: table_path(&table.name),
+                key_path: row.key_path(),
+                summary: summary(&table, &row),
+                error: Some(message),
+            };
+            page::render(StatusCode::CONFLICT, &page)
+        }
+        Err(WriteError::App(e)) => Err(e),
+        Err(_) => Err(AppError::Internal("unexpected delete outcome".into())),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct LookupQuery {
+    column: String,
+    #[serde(default)]
+    q: Option<String>,
+}
+
+/// The foreign-key picker: `<option>`s of the referenced table matching what was typed.
+async fn lookup(req: HttpRequest, _user: CurrentUser, state: web::Data<AppState>, query: web::Query<LookupQuery>) -> Result<HttpResponse, AppError> {
+    let (name, _) = path_parts(&req)?;
+    let query = query.into_inner();
+    // htmx sends the input under its own name (`f.<column>`); accept that as the search.
+    let typed = query
+        .q
+        .or_else(|| url::form_urlencoded::parse(req.query_string().as_bytes()).find(|(k, _)| k.starts_with("f.")).map(|(_, v)| v.into_owned()))
+        .unwrap_or_default();
+    let cache = state.catalog.clone();
+    let options = state
+        .db
+        .run(move |conn| {
+            let catalog = cache.get(conn)?;
+            let table = catalog.table(&name)?;
+            let fk = table.foreign_key_of(&query.column).ok_or_else(|| AppError::Invalid(format!("'{}' is not a foreign key.", query.column)))?;
+            let target = catalog.table(&fk.ref_table)?;
+            let key_col = target.column(&fk.ref_columns[0]).ok_or(AppError::NotFound)?.clone();
+            store::lookup(conn, &target, &key_col, typed.trim(), 20)
+        })
+        .await?;
+    page::ok(&LookupOptions { options })
+}

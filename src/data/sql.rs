@@ -1,0 +1,218 @@
+//! A small SQL builder for tables known only at run time. Identifiers come from the catalog
+//! and are always quoted; values are always bound parameters (`?` on SQLite, `$n` on
+//! Postgres, where they are sent as text and CAST to the column's type). Nothing a user
+//! typed is ever spliced into the text.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Binary, Double, Nullable, Text};
+use diesel_dynamic_schema::dynamic_value::DynamicRow;
+
+use super::catalog::{Column, Kind, Table};
+use super::value::Value;
+use crate::db::{Backend, DbConn};
+
+#[derive(Debug, Clone)]
+pub struct Sql {
+    backend: Backend,
+    text: String,
+    binds: Vec<Value>,
+}
+
+/// Quote an identifier for either backend: double quotes, embedded quotes doubled.
+pub fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl Sql {
+    pub fn new(backend: Backend) -> Sql {
+        Sql { backend, text: String::with_capacity(256), binds: Vec::new() }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Trusted SQL text: keywords and punctuation written in this crate, never user input.
+    pub fn push(&mut self, sql: &str) -> &mut Self {
+        self.text.push_str(sql);
+        self
+    }
+
+    pub fn ident(&mut self, name: &str) -> &mut Self {
+        self.text.push_str(&quote(name));
+        self
+    }
+
+    /// A bare parameter (its type is whatever the backend infers; used for text).
+    pub fn bind(&mut self, value: Value) -> &mut Self {
+        self.binds.push(value);
+        match self.backend {
+            Backend::Sqlite => self.text.push('?'),
+            Backend::Postgres => {
+                let n = self.binds.len();
+                self.text.push_str(&format!("${n}"));
+            }
+        }
+        self
+    }
+
+    /// A parameter holding a value for `column`, converted to the column's type.
+    pub fn bind_for(&mut self, value: Value, column: &Column) -> &mut Self {
+        match self.backend {
+            Backend::Sqlite => {
+                let value = match (value, column.kind) {
+                    // SQLite keeps 'true' as text in a BOOLEAN column: store 1/0.
+                    (Value::Bool(b), _) => Value::Int(i64::from(b)),
+                    (v, _) => v,
+                };
+                self.bind(value)
+            }
+            Backend::Postgres => {
+                if value.is_null() {
+                    self.push("CAST(").bind(Value::Null).push(" AS ").push(&column.cast_type).push(")")
+                } else {
+                    let text = value.as_text().map(Value::Text).unwrap_or(Value::Null);
+                    self.push("CAST(").bind(text).push(" AS ").push(&column.cast_type).push(")")
+                }
+            }
+        }
+    }
+
+    /// The column as it is read: typed where the row decoder knows the type, else as text.
+    pub fn select_column(&mut self, column: &Column) -> &mut Self {
+        match (self.backend, column.kind) {
+            (Backend::Postgres, Kind::Int | Kind::Float | Kind::Bool | Kind::Text | Kind::Bytes) => self.ident(&column.name),
+            (Backend::Postgres, _) => self.push("CAST(").ident(&column.name).push(" AS TEXT)"),
+            (Backend::Sqlite, _) => self.ident(&column.name),
+        }
+    }
+
+    /// The column compared as text, for search and `contains` / `startswith`.
+    pub fn column_as_text(&mut self, column: &Column) -> &mut Self {
+        match (self.backend, column.kind) {
+            (Backend::Postgres, Kind::Text) | (Backend::Sqlite, _) => self.ident(&column.name),
+            (Backend::Postgres, _) => self.push("CAST(").ident(&column.name).push(" AS TEXT)"),
+        }
+    }
+
+    /// Case-insensitive LIKE with `\` as the escape character.
+    pub fn like(&mut self) -> &mut Self {
+        match self.backend {
+            Backend::Sqlite => self.push(" LIKE "),
+            Backend::Postgres => self.push(" ILIKE "),
+        }
+    }
+
+    /// The key columns as selected: `rowid` on SQLite tables without a primary key.
+    pub fn select_list(&mut self, table: &Table) -> &mut Self {
+        for (i, c) in table.columns.iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.select_column(c);
+        }
+        if table.key == super::catalog::RowKey::RowId {
+            self.push(", rowid");
+        }
+        self
+    }
+
+    pub fn load(&self, conn: &mut DbConn) -> QueryResult<Vec<Vec<Value>>> {
+        let rows: Vec<DynamicRow<Value>> = match conn {
+            DbConn::Sqlite(c) => self.boxed_sqlite().load(c)?,
+            DbConn::Postgres(c) => self.boxed_pg().load(c)?,
+        };
+        Ok(rows.into_iter().map(row_values).collect())
+    }
+
+    /// Stream rows to `each` without holding them all (exports of any size).
+    pub fn for_each(&self, conn: &mut DbConn, mut each: impl FnMut(Vec<Value>) -> bool) -> QueryResult<()> {
+        match conn {
+            DbConn::Sqlite(c) => {
+                for row in self.boxed_sqlite().load_iter::<DynamicRow<Value>, diesel::connection::DefaultLoadingMode>(c)? {
+                    if !each(row_values(row?)) {
+                        break;
+                    }
+                }
+            }
+            DbConn::Postgres(c) => {
+                for row in self.boxed_pg().load_iter::<DynamicRow<Value>, diesel::pg::PgRowByRowLoadingMode>(c)? {
+                    if !each(row_values(row?)) {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn execute(&self, conn: &mut DbConn) -> QueryResult<usize> {
+        match conn {
+            DbConn::Sqlite(c) => self.boxed_sqlite().execute(c),
+            DbConn::Postgres(c) => self.boxed_pg().execute(c),
+        }
+    }
+
+    fn boxed_sqlite(&self) -> diesel::query_builder::BoxedSqlQuery<'_, diesel::sqlite::Sqlite, diesel::query_builder::SqlQuery> {
+        let mut q = diesel::sql_query(self.text.clone()).into_boxed::<diesel::sqlite::Sqlite>();
+        for b in &self.binds {
+            q = match b {
+                Value::Null => q.bind::<Nullable<Text>, _>(None::<String>),
+                Value::Bool(v) => q.bind::<BigInt, _>(i64::from(*v)),
+                Value::Int(v) => q.bind::<BigInt, _>(*v),
+                Value::Float(v) => q.bind::<Double, _>(*v),
+                Value::Text(v) => q.bind::<Text, _>(v.as_str()),
+                Value::Bytes(v) => q.bind::<Binary, _>(v.as_slice()),
+            };
+        }
+        q
+    }
+
+    fn boxed_pg(&self) -> diesel::query_builder::BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
+        let mut q = diesel::sql_query(self.text.clone()).into_boxed::<diesel::pg::Pg>();
+        for b in &self.binds {
+            q = q.bind::<Nullable<Text>, _>(b.as_text());
+        }
+        q
+    }
+}
+
+fn row_values(row: DynamicRow<Value>) -> Vec<Value> {
+    (0..row.len()).map(|i| row.get(i).cloned().unwrap_or(Value::Null)).collect()
+}
+
+/// Escape `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
+pub fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_and_values_never_spliced() {
+        let mut sql = Sql::new(Backend::Postgres);
+        sql.push("SELECT * FROM ").ident("we\"ird; DROP TABLE x").push(" WHERE a = ").bind(Value::Text("'; --".into()));
+        assert_eq!(sql.text(), "SELECT * FROM \"we\"\"ird; DROP TABLE x\" WHERE a = $1");
+        let mut sql = Sql::new(Backend::Sqlite);
+        sql.push("x = ").bind(Value::Int(1)).push(" AND y = ").bind(Value::Int(2));
+        assert_eq!(sql.text(), "x = ? AND y = ?");
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
+    }
+}

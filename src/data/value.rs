@@ -1,0 +1,242 @@
+//! One `Value` for cells of tables whose shape is known only at run time: read from rows
+//! of unknown shape on either backend, parsed from form input by column kind, bound as a
+//! parameter, shown in pages and exported.
+
+use diesel::deserialize::{self, FromSql};
+use diesel::pg::{Pg, PgValue};
+use diesel::sqlite::{Sqlite, SqliteType, SqliteValue};
+use diesel_dynamic_schema::dynamic_value::Any;
+
+use super::catalog::{Column, Kind};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// Text, and everything read as text: decimals, dates, times, JSON, UUIDs, enums, arrays.
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The value as text, for URLs, CSV, comparisons and version hashes (NULL is `None`).
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Bool(b) => Some(if *b { "true" } else { "false" }.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            Value::Text(t) => Some(t.clone()),
+            Value::Bytes(b) => Some(format!("\\x{}", b.iter().map(|b| format!("{b:02x}")).collect::<String>())),
+        }
+    }
+
+    /// The value as JSON, typed by the column it came from.
+    pub fn to_json(&self, kind: Kind) -> serde_json::Value {
+        use serde_json::Value as J;
+        match (self, kind) {
+            (Value::Null, _) => J::Null,
+            (Value::Bool(b), _) => J::Bool(*b),
+            (Value::Int(i), Kind::Bool) => J::Bool(*i != 0),
+            (Value::Int(i), _) => J::from(*i),
+            (Value::Float(f), _) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            (Value::Text(t), Kind::Json) => serde_json::from_str(t).unwrap_or_else(|_| J::String(t.clone())),
+            (Value::Text(t), Kind::Bool) => J::Bool(matches!(t.as_str(), "t" | "true" | "1")),
+            (Value::Text(t), Kind::Int) => t.parse::<i64>().map_or_else(|_| J::String(t.clone()), J::from),
+            (v, _) => v.as_text().map_or(J::Null, J::String),
+        }
+    }
+
+    /// Truthiness of a boolean column on either backend (SQLite stores 0/1).
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            Value::Int(i) => Some(*i != 0),
+            Value::Text(t) => match t.as_str() {
+                "t" | "true" | "1" => Some(true),
+                "f" | "false" | "0" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+const BOOL_OID: u32 = 16;
+const BYTEA_OID: u32 = 17;
+const INT8_OID: u32 = 20;
+const INT2_OID: u32 = 21;
+const INT4_OID: u32 = 23;
+const FLOAT4_OID: u32 = 700;
+const FLOAT8_OID: u32 = 701;
+
+impl FromSql<Any, Pg> for Value {
+    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+        use diesel::sql_types as t;
+        Ok(match value.get_oid().get() {
+            BOOL_OID => Value::Bool(<bool as FromSql<t::Bool, Pg>>::from_sql(value)?),
+            INT2_OID => Value::Int(<i16 as FromSql<t::SmallInt, Pg>>::from_sql(value)?.into()),
+            INT4_OID => Value::Int(<i32 as FromSql<t::Integer, Pg>>::from_sql(value)?.into()),
+            INT8_OID => Value::Int(<i64 as FromSql<t::BigInt, Pg>>::from_sql(value)?),
+            FLOAT4_OID => Value::Float(<f32 as FromSql<t::Float, Pg>>::from_sql(value)?.into()),
+            FLOAT8_OID => Value::Float(<f64 as FromSql<t::Double, Pg>>::from_sql(value)?),
+            BYTEA_OID => Value::Bytes(value.as_bytes().to_vec()),
+            // Every other type is selected as CAST(… AS TEXT), whose binary form is UTF-8.
+            _ => Value::Text(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        })
+    }
+
+    fn from_nullable_sql(value: Option<PgValue<'_>>) -> deserialize::Result<Self> {
+        match value {
+            Some(v) => <Value as FromSql<Any, Pg>>::from_sql(v),
+            None => Ok(Value::Null),
+        }
+    }
+}
+
+impl FromSql<Any, Sqlite> for Value {
+    fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+        use diesel::sql_types as t;
+        Ok(match value.value_type() {
+            Some(SqliteType::Long) => Value::Int(<i64 as FromSql<t::BigInt, Sqlite>>::from_sql(value)?),
+            Some(SqliteType::Double) => Value::Float(<f64 as FromSql<t::Double, Sqlite>>::from_sql(value)?),
+            Some(SqliteType::Binary) => Value::Bytes(<Vec<u8> as FromSql<t::Binary, Sqlite>>::from_sql(value)?),
+            None => Value::Null,
+            _ => Value::Text(<String as FromSql<t::Text, Sqlite>>::from_sql(value)?),
+        })
+    }
+
+    fn from_nullable_sql(value: Option<SqliteValue<'_, '_, '_>>) -> deserialize::Result<Self> {
+        match value {
+            Some(v) => <Value as FromSql<Any, Sqlite>>::from_sql(v),
+            None => Ok(Value::Null),
+        }
+    }
+}
+
+/// Parse what a user typed for `column` into a value to bind, or say what is wrong.
+pub fn parse_input(column: &Column, raw: &str) -> Result<Value, String> {
+    let trimmed = raw.trim();
+    match column.kind {
+        Kind::Int => trimmed
+            .parse::<i64>()
+            .map(Value::Int)
+            .map_err(|_| "Enter a whole number, such as 42.".to_string()),
+        Kind::Float => match trimmed.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Value::Float(f)),
+            _ => Err("Enter a number, such as 3.14.".into()),
+        },
+        Kind::Decimal => {
+            let digits = trimmed.strip_prefix(['-', '+']).unwrap_or(trimmed);
+            let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+            let ok = !digits.is_empty()
+                && (int.chars().all(|c| c.is_ascii_digit()))
+                && frac.chars().all(|c| c.is_ascii_digit())
+                && !(int.is_empty() && frac.is_empty());
+            if ok {
+                Ok(Value::Text(trimmed.to_string()))
+            } else {
+                Err("Enter a decimal number, such as 12.50.".into())
+            }
+        }
+        Kind::Bool => match trimmed {
+            "on" | "true" | "1" | "yes" => Ok(Value::Bool(true)),
+            "" | "off" | "false" | "0" | "no" => Ok(Value::Bool(false)),
+            _ => Err("Choose yes or no.".into()),
+        },
+        Kind::Date => chrono::NaiveDate::parse_from_str(trimmed, "%Y-%m-%d")
+            .map(|d| Value::Text(d.format("%Y-%m-%d").to_string()))
+            .map_err(|_| "Enter a date as YYYY-MM-DD.".to_string()),
+        Kind::Time => ["%H:%M:%S%.f", "%H:%M"]
+            .iter()
+            .find_map(|f| chrono::NaiveTime::parse_from_str(trimmed, f).ok())
+            .map(|t| Value::Text(t.format("%H:%M:%S").to_string()))
+            .ok_or_else(|| "Enter a time as HH:MM or HH:MM:SS.".to_string()),
+        Kind::DateTime | Kind::DateTimeTz => {
+            let parsed = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"]
+                .iter()
+                .find_map(|f| chrono::NaiveDateTime::parse_from_str(trimmed, f).ok())
+                .ok_or_else(|| "Enter a date and time as YYYY-MM-DD HH:MM.".to_string())?;
+            let text = parsed.format("%Y-%m-%d %H:%M:%S").to_string();
+            // Times without a zone are taken as UTC, the zone pages show them in.
+            Ok(Value::Text(if column.kind == Kind::DateTimeTz { format!("{text}+00") } else { text }))
+        }
+        Kind::Uuid => uuid::Uuid::parse_str(trimmed)
+            .map(|u| Value::Text(u.hyphenated().to_string()))
+            .map_err(|_| "Enter a UUID such as 0190b5a2-7c1e-7d2a-9f3b-5c8d2e1f4a6b.".to_string()),
+        Kind::Json => serde_json::from_str::<serde_json::Value>(raw)
+            .map(|_| Value::Text(raw.to_string()))
+            .map_err(|e| format!("This is not valid JSON: {e}.")),
+        Kind::Enum => {
+            if column.enum_values.iter().any(|v| v == raw) {
+                Ok(Value::Text(raw.to_string()))
+            } else {
+                Err(format!("Choose one of: {}.", column.enum_values.join(", ")))
+            }
+        }
+        Kind::Text | Kind::Array => Ok(Value::Text(raw.to_string())),
+        Kind::Bytes | Kind::Unknown => Err("This column cannot be edited here.".into()),
+    }
+}
+
+/// A value as the list and record pages show it.
+pub fn display(value: &Value, column: &Column) -> String {
+    match (value, column.kind) {
+        (Value::Null, _) => String::new(),
+        (v, Kind::Bool) => match v.as_bool() {
+            Some(true) => "✓".into(),
+            Some(false) => "✗".into(),
+            None => v.as_text().unwrap_or_default(),
+        },
+        (Value::Text(t), Kind::DateTime | Kind::DateTimeTz) => format_timestamp(t),
+        (Value::Bytes(b), _) => format!("{} bytes", b.len()),
+        (v, _) => v.as_text().unwrap_or_default(),
+    }
+}
+
+/// Timestamps in one format everywhere: `YYYY-MM-DD HH:MM:SS`, with `UTC` for zoned ones.
+pub fn format_timestamp(t: &str) -> String {
+    if let Ok(dt) = chrono::DateTime::parse_from_str(&normalize_offset(t), "%Y-%m-%d %H:%M:%S%.f%z") {
+        return format!("{} UTC", dt.naive_utc().format("%Y-%m-%d %H:%M:%S"));
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, f) {
+            return dt.format("%Y-%m-%d %H:%M:%S").to_string();
+        }
+    }
+    t.to_string()
+}
+
+/// Postgres writes offsets as `+00`; chrono wants `+0000`.
+fn normalize_offset(t: &str) -> String {
+    let bytes = t.as_bytes();
+    if bytes.len() > 3 {
+        let tail = &t[t.len() - 3..];
+        if (tail.starts_with('+') || tail.starts_with('-')) && tail[1..].chars().all(|c| c.is_ascii_digit()) {
+            return format!("{t}00");
+        }
+    }
+    t.to_string()
+}
+
+/// The value as an HTML input wants it (`datetime-local` needs a `T`).
+pub fn input_value(value: &Value, column: &Column) -> String {
+    match (value, column.kind) {
+        (Value::Null, _) => String::new(),
+        (Value::Text(t), Kind::DateTime | Kind::DateTimeTz) => {
+            let shown = format_timestamp(t);
+            shown.trim_end_matches(" UTC").replacen(' ', "T", 1)
+        }
+        (v, Kind::Bool) => match v.as_bool() {
+            Some(true) => "on".into(),
+            _ => String::new(),
+        },
+        (v, _) => v.as_text().unwrap_or_default(),
+    }
+}

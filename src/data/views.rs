@@ -1,0 +1,317 @@
+//! Templates of the data pages, and the shaping of rows into what they show.
+
+use askama::Template;
+
+use super::catalog::{Kind, Table};
+use super::form::Field;
+use super::keys::encode_part;
+use super::query::{ListQuery, Op, PAGE_SIZES};
+use super::store::{Count, ListPage, Related, Row};
+use super::value::{Value, display};
+use crate::audit::store::Entry;
+use crate::web::page::Layout;
+
+pub struct TableSummary {
+    pub name: String,
+    pub path: String,
+    pub is_view: bool,
+    pub count: String,
+}
+
+#[derive(Template)]
+#[template(path = "data/index.html")]
+pub struct IndexPage {
+    pub layout: Layout,
+    pub tables: Vec<TableSummary>,
+}
+
+pub fn count_label(count: Count) -> String {
+    match count {
+        Count::Exact(n) => thousands(n),
+        Count::AtLeast(n) => format!("{}+", thousands(n)),
+        Count::About(n) if n >= 1_000_000 => format!("~{:.1}M", n as f64 / 1_000_000.0),
+        Count::About(n) => format!("~{}", thousands(n)),
+    }
+}
+
+pub fn thousands(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+pub struct Cell {
+    pub text: String,
+    pub class: &'static str,
+    pub link: Option<String>,
+    pub title: Option<String>,
+}
+
+pub struct ListRow {
+    pub key_path: String,
+    pub cells: Vec<Cell>,
+}
+
+pub struct Header {
+    pub name: String,
+    pub link: String,
+    pub sorted: &'static str,
+    pub numeric: bool,
+}
+
+pub struct Chip {
+    pub label: String,
+    pub remove_link: String,
+}
+
+pub struct ColumnChoice {
+    pub name: String,
+    pub shown: bool,
+}
+
+pub struct ListView {
+    pub table: String,
+    pub path: String,
+    pub query: String,
+    pub q: String,
+    pub headers: Vec<Header>,
+    pub rows: Vec<ListRow>,
+    pub count: String,
+    pub count_is_exact: bool,
+    pub exact_link: String,
+    pub page: u64,
+    pub prev_link: Option<String>,
+    pub next_link: Option<String>,
+    pub per_page: u64,
+    pub page_sizes: Vec<(u64, String)>,
+    pub chips: Vec<Chip>,
+    pub columns: Vec<ColumnChoice>,
+    pub ops: Vec<(&'static str, &'static str)>,
+    pub sort: String,
+    pub read_only: Option<&'static str>,
+    pub can_search: bool,
+}
+
+const TRUNCATE: usize = 80;
+
+fn cell(value: &Value, table: &Table, idx: usize, page: &ListPage) -> Cell {
+    let column = &table.columns[idx];
+    if value.is_null() {
+        return Cell { text: "NULL".into(), class: "null", link: None, title: None };
+    }
+    let full = display(value, column);
+    let class = match column.kind {
+        k if k.is_numeric() => "num",
+        Kind::Bool => "bool",
+        Kind::Json => "json",
+        _ if full.is_empty() => "empty",
+        _ => "text",
+    };
+    let mut text: String = full.chars().take(TRUNCATE).collect();
+    let truncated = text.len() < full.len();
+    if truncated {
+        text.push('…');
+    }
+    let mut cell = Cell { text, class, link: None, title: truncated.then(|| full.clone()) };
+    if let Some(fk) = table.foreign_key_of(&column.name)
+        && let Some(key) = value.as_text()
+    {
+        if let Some(label) = page.labels.get(&column.name).and_then(|m| m.get(&key)) {
+            cell.text = format!("{label} ({key})");
+            cell.class = "fk";
+        }
+        cell.link = Some(format!("/data/{}/{}", encode_part(&fk.ref_table), encode_part(&key)));
+    }
+    cell
+}
+
+pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage) -> ListView {
+    let path = format!("/data/{}", encode_part(&table.name));
+    let link = |query: String| if query.is_empty() { path.clone() } else { format!("{path}?{query}") };
+    let shown: Vec<usize> = (0..table.columns.len()).filter(|i| !q.hidden.contains(&table.columns[*i].name)).collect();
+    let headers = shown
+        .iter()
+        .map(|&i| {
+            let c = &table.columns[i];
+            let (sorted, next) = match &q.sort {
+                Some((s, false)) if *s == c.name => ("ascending", format!("-{}", c.name)),
+                Some((s, true)) if *s == c.name => ("descending", c.name.clone()),
+                _ => ("none", c.name.clone()),
+            };
+            Header { name: c.name.clone(), link: link(q.to_query(Some(1), Some(&next))), sorted, numeric: c.kind.is_numeric() }
+        })
+        .collect();
+    let rows = page
+        .rows
+        .iter()
+        .map(|r: &Row| ListRow {
+            key_path: if r.key.is_empty() { String::new() } else { format!("{path}/{}", r.key_path()) },
+            cells: shown.iter().map(|&i| cell(&r.values[i], table, i, page)).collect(),
+        })
+        .collect();
+    let chips = q
+        .filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let mut without = q.clone();
+            without.filters.remove(i);
+            Chip { label: format!("{} {} {}", f.column, f.op.label(), f.raw), remove_link: link(without.to_query(Some(1), None)) }
+        })
+        .collect();
+    let mut exact = q.clone();
+    exact.exact_count = true;
+    ListView {
+        table: table.name.clone(),
+        path: path.clone(),
+        query: q.to_query(None, None),
+        q: q.q.clone(),
+        headers,
+        rows,
+        count: count_label(page.count),
+        count_is_exact: matches!(page.count, Count::Exact(_)),
+        exact_link: {
+            let base = exact.to_query(None, None);
+            link(if base.is_empty() { "count=exact".into() } else { format!("{base}&count=exact") })
+        },
+        page: q.page,
+        prev_link: (q.page > 1).then(|| link(q.to_query(Some(q.page - 1), None))),
+        next_link: page.has_next.then(|| link(q.to_query(Some(q.page + 1), None))),
+        per_page: q.per_page,
+        page_sizes: PAGE_SIZES
+            .iter()
+            .map(|n| {
+                let mut other = q.clone();
+                other.per_page = *n;
+                (*n, link(other.to_query(Some(1), None)))
+            })
+            .collect(),
+        chips,
+        columns: table.columns.iter().map(|c| ColumnChoice { name: c.name.clone(), shown: !q.hidden.contains(&c.name) }).collect(),
+        ops: Op::ALL.iter().map(|(n, op)| (*n, op.label())).collect(),
+        sort: q.sort.as_ref().map(|(c, d)| format!("{}{c}", if *d { "-" } else { "" })).unwrap_or_default(),
+        read_only: table.read_only_reason(),
+        can_search: table.columns.iter().any(super::query::searchable),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "data/list.html")]
+pub struct ListPageView {
+    pub layout: Layout,
+    pub view: ListView,
+}
+
+#[derive(Template)]
+#[template(path = "data/_rows.html")]
+pub struct RowsPartial {
+    pub view: ListView,
+}
+
+pub struct RelatedView {
+    pub table: String,
+    pub via: String,
+    pub list_link: Option<String>,
+    pub rows: Vec<(String, String)>,
+}
+
+pub fn related_views(groups: Vec<Related>) -> Vec<RelatedView> {
+    groups
+        .into_iter()
+        .map(|g| {
+            let path = format!("/data/{}", encode_part(&g.table));
+            RelatedView {
+                list_link: g.filter_query.map(|q| format!("{path}?{q}")),
+                via: g.columns.join(", "),
+                rows: g
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        let label = g
+                            .label_column
+                            .and_then(|i| r.values.get(i))
+                            .and_then(Value::as_text)
+                            .map(|l| format!("{l} ({})", r.key_path()))
+                            .unwrap_or_else(|| r.key_path());
+                        (format!("{path}/{}", r.key_path()), label)
+                    })
+                    .collect(),
+                table: g.table,
+            }
+        })
+        .collect()
+}
+
+pub struct HistoryItem {
+    pub at: String,
+    pub who: String,
+    pub action: String,
+    pub changes: String,
+}
+
+pub fn history_items(entries: Vec<Entry>) -> Vec<HistoryItem> {
+    entries
+        .into_iter()
+        .map(|e| HistoryItem {
+            at: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            who: e.user_email,
+            action: e.action,
+            changes: e.changes,
+        })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "data/record.html")]
+pub struct RecordPage {
+    pub layout: Layout,
+    pub table: String,
+    pub path: String,
+    /// None when creating.
+    pub key_path: Option<String>,
+    pub fields: Vec<Field>,
+    pub version: String,
+    pub form_error: Option<String>,
+    pub read_only: Option<&'static str>,
+    pub related: Vec<RelatedView>,
+    pub history: Vec<HistoryItem>,
+}
+
+#[derive(Template)]
+#[template(path = "data/delete.html")]
+pub struct DeletePage {
+    pub layout: Layout,
+    pub table: String,
+    pub path: String,
+    pub key_path: String,
+    pub summary: Vec<(String, String)>,
+    pub error: Option<String>,
+}
+
+pub struct ConflictLine {
+    pub column: String,
+    pub yours: String,
+    pub theirs: String,
+    pub changed_meanwhile: bool,
+}
+
+#[derive(Template)]
+#[template(path = "data/conflict.html")]
+pub struct ConflictPage {
+    pub layout: Layout,
+    pub table: String,
+    pub record_link: String,
+    pub lines: Vec<ConflictLine>,
+}
+
+#[derive(Template)]
+#[template(path = "data/lookup.html")]
+pub struct LookupOptions {
+    pub options: Vec<(String, String)>,
+}
