@@ -47,7 +47,8 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
     let keys = Keys::derive(config.secret_key.bytes());
     let catalog = {
         let mut conn = db.conn().map_err(|e| e.to_string())?;
-        data::catalog::CatalogCache::load(&mut conn).map_err(|e| format!("cannot read the database schema: {e}"))?
+        data::catalog::CatalogCache::load(&mut conn)
+            .map_err(|e| format!("cannot read the database schema: {e}"))?
     };
     std::thread::spawn(auth::password::warm_up);
     Ok(AppState {

@@ -42,7 +42,11 @@ fn parse_time(field: &str, raw: &str) -> Result<Option<chrono::NaiveDateTime>, A
         .iter()
         .find_map(|f| chrono::NaiveDateTime::parse_from_str(raw.trim(), f).ok())
         .map(Some)
-        .ok_or_else(|| AppError::Invalid(format!("'{raw}' is not a date for {field}; use YYYY-MM-DD.")))
+        .ok_or_else(|| {
+            AppError::Invalid(format!(
+                "'{raw}' is not a date for {field}; use YYYY-MM-DD."
+            ))
+        })
 }
 
 pub struct EntryView {
@@ -71,8 +75,13 @@ struct AuditPage {
 }
 
 fn view(e: Entry) -> EntryView {
-    let link = (e.action.starts_with("record.") && e.action != "record.deleted")
-        .then(|| format!("/data/{}/{}", crate::data::keys::encode_part(&e.table_name), e.row_key));
+    let link = (e.action.starts_with("record.") && e.action != "record.deleted").then(|| {
+        format!(
+            "/data/{}/{}",
+            crate::data::keys::encode_part(&e.table_name),
+            e.row_key
+        )
+    });
     EntryView {
         at: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         who: e.user_email,
@@ -84,7 +93,12 @@ fn view(e: Entry) -> EntryView {
     }
 }
 
-async fn index(_user: CurrentUser, Page(layout): Page, state: web::Data<AppState>, q: web::Query<AuditQuery>) -> Result<HttpResponse, AppError> {
+async fn index(
+    _user: CurrentUser,
+    Page(layout): Page,
+    state: web::Data<AppState>,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     let page_no = q.page.unwrap_or(1).max(1);
     let filter = AuditFilter {
@@ -97,13 +111,24 @@ async fn index(_user: CurrentUser, Page(layout): Page, state: web::Data<AppState
     };
     let (mut entries, actions) = state
         .db
-        .run(move |conn| Ok((store::list(conn, &filter, (page_no - 1) * PER_PAGE, PER_PAGE + 1)?, store::actions(conn)?)))
+        .run(move |conn| {
+            Ok((
+                store::list(conn, &filter, (page_no - 1) * PER_PAGE, PER_PAGE + 1)?,
+                store::actions(conn)?,
+            ))
+        })
         .await?;
     let has_next = entries.len() as i64 > PER_PAGE;
     entries.truncate(PER_PAGE as usize);
     let link = |p: i64| {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [("user", &q.user), ("table", &q.table), ("action", &q.action), ("since", &q.since), ("until", &q.until)] {
+        for (k, v) in [
+            ("user", &q.user),
+            ("table", &q.table),
+            ("action", &q.action),
+            ("since", &q.since),
+            ("until", &q.until),
+        ] {
             if !v.is_empty() {
                 s.append_pair(k, v);
             }

@@ -62,7 +62,12 @@ pub struct AuditFilter {
 }
 
 /// Newest first; one more than `limit` is read to know whether there is a next page.
-pub fn list(conn: &mut DbConn, f: &AuditFilter, offset: i64, limit: i64) -> QueryResult<Vec<Entry>> {
+pub fn list(
+    conn: &mut DbConn,
+    f: &AuditFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<Entry>> {
     let mut q = gh_audit::table.select(Entry::as_select()).into_boxed();
     if let Some(u) = &f.user {
         q = q.filter(gh_audit::user_email.eq(u.trim().to_lowercase()));
@@ -82,10 +87,17 @@ pub fn list(conn: &mut DbConn, f: &AuditFilter, offset: i64, limit: i64) -> Quer
     if let Some(u) = f.until {
         q = q.filter(gh_audit::created_at.lt(u));
     }
-    q.order((gh_audit::created_at.desc(), gh_audit::id.desc())).offset(offset).limit(limit).load(conn)
+    q.order((gh_audit::created_at.desc(), gh_audit::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .load(conn)
 }
 
 /// The distinct actions recorded, for the filter's select.
 pub fn actions(conn: &mut DbConn) -> QueryResult<Vec<String>> {
-    gh_audit::table.select(gh_audit::action).distinct().order(gh_audit::action).load(conn)
+    gh_audit::table
+        .select(gh_audit::action)
+        .distinct()
+        .order(gh_audit::action)
+        .load(conn)
 }

@@ -40,7 +40,10 @@ impl Kind {
     }
 
     pub fn is_temporal(self) -> bool {
-        matches!(self, Kind::Date | Kind::Time | Kind::DateTime | Kind::DateTimeTz)
+        matches!(
+            self,
+            Kind::Date | Kind::Time | Kind::DateTime | Kind::DateTimeTz
+        )
     }
 }
 
@@ -131,7 +134,9 @@ impl Table {
         if self.is_view {
             Some("This is a view: its rows are computed, so they can be read but not edited.")
         } else if self.key == RowKey::None {
-            Some("This table has no primary key, so a row cannot be addressed safely: it is read-only.")
+            Some(
+                "This table has no primary key, so a row cannot be addressed safely: it is read-only.",
+            )
         } else {
             None
         }
@@ -148,19 +153,36 @@ impl Table {
 
     /// The single-column foreign key on `column`, if there is one.
     pub fn foreign_key_of(&self, column: &str) -> Option<&ForeignKey> {
-        self.foreign_keys.iter().find(|fk| fk.columns.len() == 1 && fk.columns[0] == column)
+        self.foreign_keys
+            .iter()
+            .find(|fk| fk.columns.len() == 1 && fk.columns[0] == column)
     }
 
     /// The column that best names a row: a unique text column, else a name-like column,
     /// else none (the key is used).
     pub fn label_column(&self) -> Option<&Column> {
-        let unique_text = self.indexes.iter().filter(|i| i.unique && i.columns.len() == 1).find_map(|i| {
-            self.column(&i.columns[0]).filter(|c| c.kind == Kind::Text && !c.primary_key)
-        });
+        let unique_text = self
+            .indexes
+            .iter()
+            .filter(|i| i.unique && i.columns.len() == 1)
+            .find_map(|i| {
+                self.column(&i.columns[0])
+                    .filter(|c| c.kind == Kind::Text && !c.primary_key)
+            });
         unique_text.or_else(|| {
-            ["name", "title", "label", "full_name", "display_name", "email", "username", "sku", "code"]
-                .iter()
-                .find_map(|n| self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(n)))
+            [
+                "name",
+                "title",
+                "label",
+                "full_name",
+                "display_name",
+                "email",
+                "username",
+                "sku",
+                "code",
+            ]
+            .iter()
+            .find_map(|n| self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(n)))
         })
     }
 }
@@ -195,7 +217,11 @@ impl CatalogCache {
         let fingerprint = super::introspect::fingerprint(conn)?;
         let catalog = super::introspect::load(conn)?;
         Ok(CatalogCache {
-            inner: RwLock::new(Cached { catalog: Arc::new(catalog), fingerprint, checked: Instant::now() }),
+            inner: RwLock::new(Cached {
+                catalog: Arc::new(catalog),
+                fingerprint,
+                checked: Instant::now(),
+            }),
         })
     }
 
@@ -213,7 +239,11 @@ impl CatalogCache {
             return Ok(catalog);
         }
         let fingerprint = super::introspect::fingerprint(conn)?;
-        let unchanged = self.inner.read().map(|c| c.fingerprint == fingerprint).unwrap_or(false);
+        let unchanged = self
+            .inner
+            .read()
+            .map(|c| c.fingerprint == fingerprint)
+            .unwrap_or(false);
         if unchanged {
             if let Ok(mut c) = self.inner.write() {
                 c.checked = Instant::now();
@@ -229,10 +259,18 @@ impl CatalogCache {
         self.reload_with(conn, fingerprint)
     }
 
-    fn reload_with(&self, conn: &mut DbConn, fingerprint: String) -> Result<Arc<Catalog>, AppError> {
+    fn reload_with(
+        &self,
+        conn: &mut DbConn,
+        fingerprint: String,
+    ) -> Result<Arc<Catalog>, AppError> {
         let catalog = Arc::new(super::introspect::load(conn)?);
         if let Ok(mut c) = self.inner.write() {
-            *c = Cached { catalog: catalog.clone(), fingerprint, checked: Instant::now() };
+            *c = Cached {
+                catalog: catalog.clone(),
+                fingerprint,
+                checked: Instant::now(),
+            };
         }
         Ok(catalog)
     }

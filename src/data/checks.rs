@@ -18,7 +18,11 @@ fn tokenize(sql: &str) -> Vec<Tok> {
         let c = chars[i];
         if c.is_whitespace() {
             i += 1;
-        } else if c == '\'' || c == '"' || c == '`' || c == '[' {
+        } else if c == '\''
+            || c == '"'
+            || c == '`'
+            || (c == '[' && !out.last().is_some_and(|t| is_kw(t, "ARRAY")))
+        {
             let close = if c == '[' { ']' } else { c };
             let mut s = String::new();
             i += 1;
@@ -35,7 +39,11 @@ fn tokenize(sql: &str) -> Vec<Tok> {
                 i += 1;
             }
             i += 1;
-            out.push(if c == '\'' { Tok::Str(s) } else { Tok::Ident(s) });
+            out.push(if c == '\'' {
+                Tok::Str(s)
+            } else {
+                Tok::Ident(s)
+            });
         } else if c.is_alphanumeric() || c == '_' {
             let start = i;
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {

@@ -11,22 +11,66 @@ use crate::db::{Backend, DbConn, write_tx};
 const TABLES: [&str; 4] = ["order_items", "orders", "products", "customers"];
 pub const STATUSES: [&str; 4] = ["new", "paid", "shipped", "cancelled"];
 const FIRST: [&str; 16] = [
-    "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Margaret", "Ken", "Frances", "John", "Radia", "Linus",
-    "Katherine", "Dennis", "Hedy", "Tim",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Margaret",
+    "Ken",
+    "Frances",
+    "John",
+    "Radia",
+    "Linus",
+    "Katherine",
+    "Dennis",
+    "Hedy",
+    "Tim",
 ];
 const LAST: [&str; 16] = [
-    "Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Hamilton", "Thompson", "Allen", "Smith", "Perlman",
-    "Torvalds", "Johnson", "Ritchie", "Lamarr", "Berners-Lee",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Hamilton",
+    "Thompson",
+    "Allen",
+    "Smith",
+    "Perlman",
+    "Torvalds",
+    "Johnson",
+    "Ritchie",
+    "Lamarr",
+    "Berners-Lee",
 ];
-const CITIES: [&str; 8] = ["London", "Paris", "Berlin", "Lisbon", "Oslo", "Madrid", "Vienna", "Dublin"];
-const PRODUCTS: [&str; 10] = ["Widget", "Gadget", "Sprocket", "Gizmo", "Doohickey", "Whatsit", "Thingamajig", "Contraption", "Device", "Apparatus"];
+const CITIES: [&str; 8] = [
+    "London", "Paris", "Berlin", "Lisbon", "Oslo", "Madrid", "Vienna", "Dublin",
+];
+const PRODUCTS: [&str; 10] = [
+    "Widget",
+    "Gadget",
+    "Sprocket",
+    "Gizmo",
+    "Doohickey",
+    "Whatsit",
+    "Thingamajig",
+    "Contraption",
+    "Device",
+    "Apparatus",
+];
 
 /// A tiny deterministic generator (the same data on every machine).
 struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     fn below(&mut self, n: u64) -> u64 {
@@ -63,12 +107,22 @@ fn schema(backend: Backend) -> String {
 }
 
 fn timestamp(minutes: u64) -> String {
-    let base = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).and_then(|d| d.and_hms_opt(8, 0, 0)).unwrap_or_default();
-    (base + chrono::Duration::minutes(minutes as i64)).format("%Y-%m-%d %H:%M:%S").to_string()
+    let base = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+        .and_then(|d| d.and_hms_opt(8, 0, 0))
+        .unwrap_or_default();
+    (base + chrono::Duration::minutes(minutes as i64))
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 /// Insert rows in multi-row statements of `batch` rows, every value bound.
-fn insert_batches(conn: &mut DbConn, table: &str, columns: &[&str], rows: impl Iterator<Item = Vec<Value>>, casts: &[&str]) -> Result<u64, String> {
+fn insert_batches(
+    conn: &mut DbConn,
+    table: &str,
+    columns: &[&str],
+    rows: impl Iterator<Item = Vec<Value>>,
+    casts: &[&str],
+) -> Result<u64, String> {
     let backend = super::store::backend_of(conn);
     let batch = 500;
     let mut pending: Vec<Vec<Value>> = Vec::with_capacity(batch);
@@ -94,7 +148,11 @@ fn insert_batches(conn: &mut DbConn, table: &str, columns: &[&str], rows: impl I
                 }
                 match backend {
                     Backend::Postgres => {
-                        sql.push("CAST(").bind(v).push(" AS ").push(casts[i]).push(")");
+                        sql.push("CAST(")
+                            .bind(v)
+                            .push(" AS ")
+                            .push(casts[i])
+                            .push(")");
                     }
                     Backend::Sqlite => {
                         sql.bind(v);
@@ -103,7 +161,8 @@ fn insert_batches(conn: &mut DbConn, table: &str, columns: &[&str], rows: impl I
             }
             sql.push(")");
         }
-        sql.execute(conn).map_err(|e| format!("inserting into {table}: {e}"))?;
+        sql.execute(conn)
+            .map_err(|e| format!("inserting into {table}: {e}"))?;
         Ok(())
     };
     for row in rows {
@@ -124,8 +183,17 @@ pub struct DemoSummary {
     pub items: u64,
 }
 
-pub fn load(conn: &mut DbConn, orders: u64, force: bool, existing: &[String]) -> Result<DemoSummary, String> {
-    let present: Vec<&str> = TABLES.iter().copied().filter(|t| existing.iter().any(|e| e == t)).collect();
+pub fn load(
+    conn: &mut DbConn,
+    orders: u64,
+    force: bool,
+    existing: &[String],
+) -> Result<DemoSummary, String> {
+    let present: Vec<&str> = TABLES
+        .iter()
+        .copied()
+        .filter(|t| existing.iter().any(|e| e == t))
+        .collect();
     if !present.is_empty() && !force {
         return Err(format!(
             "the database already has {}: the demo never touches existing tables; pass --force to replace them",
@@ -139,9 +207,11 @@ pub fn load(conn: &mut DbConn, orders: u64, force: bool, existing: &[String]) ->
     let mut items = 0;
     write_tx(conn, |conn| -> Result<(), DemoError> {
         for t in &present {
-            conn.batch_execute(&format!("DROP TABLE {}", super::sql::quote(t))).map_err(|e| e.to_string())?;
+            conn.batch_execute(&format!("DROP TABLE {}", super::sql::quote(t)))
+                .map_err(|e| e.to_string())?;
         }
-        conn.batch_execute(&schema(backend)).map_err(|e| format!("creating the demo tables: {e}"))?;
+        conn.batch_execute(&schema(backend))
+            .map_err(|e| format!("creating the demo tables: {e}"))?;
         let text = "TEXT";
         insert_batches(
             conn,
@@ -152,9 +222,18 @@ pub fn load(conn: &mut DbConn, orders: u64, force: bool, existing: &[String]) ->
                 let last = LAST[((i / 16) % 16) as usize];
                 vec![
                     Value::Text(format!("{first} {last}")),
-                    Value::Text(format!("{}.{}{}@example.com", first.to_lowercase(), last.to_lowercase(), i)),
+                    Value::Text(format!(
+                        "{}.{}{}@example.com",
+                        first.to_lowercase(),
+                        last.to_lowercase(),
+                        i
+                    )),
                     Value::Text(CITIES[(i % 8) as usize].to_string()),
-                    if i % 5 == 0 { Value::Text("Prefers email contact".into()) } else { Value::Null },
+                    if i % 5 == 0 {
+                        Value::Text("Prefers email contact".into())
+                    } else {
+                        Value::Null
+                    },
                     Value::Text(timestamp(i * 7)),
                 ]
             }),
@@ -167,7 +246,11 @@ pub fn load(conn: &mut DbConn, orders: u64, force: bool, existing: &[String]) ->
             (0..products).map(|i| {
                 vec![
                     Value::Text(format!("SKU-{:04}", i + 1)),
-                    Value::Text(format!("{} {}", PRODUCTS[(i % 10) as usize], ["Mini", "Pro", "Max", "Classic"][(i / 10) as usize % 4])),
+                    Value::Text(format!(
+                        "{} {}",
+                        PRODUCTS[(i % 10) as usize],
+                        ["Mini", "Pro", "Max", "Classic"][(i / 10) as usize % 4]
+                    )),
                     Value::Text(format!("{}.{:02}", 5 + (i * 37) % 200, (i * 13) % 100)),
                     Value::Bool(i % 7 != 0),
                     Value::Text(timestamp(i * 60)),
@@ -184,8 +267,16 @@ pub fn load(conn: &mut DbConn, orders: u64, force: bool, existing: &[String]) ->
                 vec![
                     Value::Int(1 + order_rng.below(customers) as i64),
                     Value::Text(STATUSES[order_rng.below(4) as usize].to_string()),
-                    Value::Text(format!("{}.{:02}", 10 + order_rng.below(500), order_rng.below(100))),
-                    if i % 9 == 0 { Value::Text("Gift wrap, please".into()) } else { Value::Null },
+                    Value::Text(format!(
+                        "{}.{:02}",
+                        10 + order_rng.below(500),
+                        order_rng.below(100)
+                    )),
+                    if i % 9 == 0 {
+                        Value::Text("Gift wrap, please".into())
+                    } else {
+                        Value::Null
+                    },
                     Value::Text(timestamp(i)),
                 ]
             }),
@@ -205,7 +296,11 @@ pub fn load(conn: &mut DbConn, orders: u64, force: bool, existing: &[String]) ->
                             Value::Int(o as i64 + 1),
                             Value::Int(product as i64 + 1),
                             Value::Int(1 + ((o + k) % 4) as i64),
-                            Value::Text(format!("{}.{:02}", 5 + (product * 37) % 200, (product * 13) % 100)),
+                            Value::Text(format!(
+                                "{}.{:02}",
+                                5 + (product * 37) % 200,
+                                (product * 13) % 100
+                            )),
                         ]
                     })
                     .collect::<Vec<_>>()
@@ -217,10 +312,17 @@ pub fn load(conn: &mut DbConn, orders: u64, force: bool, existing: &[String]) ->
     .map_err(|e| e.0)?;
     if backend == Backend::Postgres {
         // Fresh statistics, so the planner (and the row estimates Gatehouse shows) are right.
-        conn.batch_execute("ANALYZE customers; ANALYZE products; ANALYZE orders; ANALYZE order_items;")
-            .map_err(|e| e.to_string())?;
+        conn.batch_execute(
+            "ANALYZE customers; ANALYZE products; ANALYZE orders; ANALYZE order_items;",
+        )
+        .map_err(|e| e.to_string())?;
     }
-    Ok(DemoSummary { customers, products, orders, items })
+    Ok(DemoSummary {
+        customers,
+        products,
+        orders,
+        items,
+    })
 }
 
 impl From<diesel::result::Error> for DemoError {

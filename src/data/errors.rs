@@ -65,7 +65,13 @@ pub fn classify(e: DieselError, table: &Table, _hint: Option<&str>) -> WriteErro
             .iter()
             .find(|i| &i.name == name)
             .map(|i| i.columns.clone())
-            .or_else(|| table.foreign_keys.iter().find(|f| &f.name == name).map(|f| f.columns.clone()))
+            .or_else(|| {
+                table
+                    .foreign_keys
+                    .iter()
+                    .find(|f| &f.name == name)
+                    .map(|f| f.columns.clone())
+            })
             .unwrap_or_default(),
         (None, None) => sqlite_columns(&message),
     };
@@ -76,14 +82,20 @@ pub fn classify(e: DieselError, table: &Table, _hint: Option<&str>) -> WriteErro
             None => form("A required field is empty.".into()),
         },
         DatabaseErrorKind::UniqueViolation => match (first, columns.len()) {
-            (Some(c), 1) => field(&c, "Another row already has this value; it must be unique.".into()),
-            _ => form(format!("Another row already has the same {}; together they must be unique.", columns.join(", "))),
+            (Some(c), 1) => field(
+                &c,
+                "Another row already has this value; it must be unique.".into(),
+            ),
+            _ => form(format!(
+                "Another row already has the same {}; together they must be unique.",
+                columns.join(", ")
+            )),
         },
         DatabaseErrorKind::ForeignKeyViolation => {
-            let target = table
-                .foreign_keys
-                .iter()
-                .find(|f| Some(&f.name) == constraint.as_ref() || first.as_ref().is_some_and(|c| f.columns.contains(c)));
+            let target = table.foreign_keys.iter().find(|f| {
+                Some(&f.name) == constraint.as_ref()
+                    || first.as_ref().is_some_and(|c| f.columns.contains(c))
+            });
             match target {
                 Some(fk) if fk.columns.len() == 1 => {
                     // Also used for deletes, whose message names the referencing tables instead.
@@ -100,10 +112,14 @@ pub fn classify(e: DieselError, table: &Table, _hint: Option<&str>) -> WriteErro
             }
         }
         DatabaseErrorKind::CheckViolation => form(match constraint {
-            Some(name) => format!("The database refused these values: they break the rule \"{name}\"."),
+            Some(name) => {
+                format!("The database refused these values: they break the rule \"{name}\".")
+            }
             None => format!("The database refused these values: {message}."),
         }),
-        _ if looks_like_bad_value(&message) => form(format!("The database could not use a value: {message}.")),
+        _ if looks_like_bad_value(&message) => {
+            form(format!("The database could not use a value: {message}."))
+        }
         _ => WriteError::App(e.into()),
     }
 }
@@ -111,9 +127,16 @@ pub fn classify(e: DieselError, table: &Table, _hint: Option<&str>) -> WriteErro
 /// Postgres's "invalid input syntax …", "value too long …", "out of range" and similar
 /// messages describe the value, not the server: safe and useful to show.
 fn looks_like_bad_value(message: &str) -> bool {
-    ["invalid input", "value too long", "out of range", "malformed", "datatype mismatch", "invalid input syntax"]
-        .iter()
-        .any(|m| message.to_lowercase().contains(m))
+    [
+        "invalid input",
+        "value too long",
+        "out of range",
+        "malformed",
+        "datatype mismatch",
+        "invalid input syntax",
+    ]
+    .iter()
+    .any(|m| message.to_lowercase().contains(m))
 }
 
 impl WriteError {

@@ -25,11 +25,19 @@ enum Format {
     Json,
 }
 
-pub async fn csv(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn csv(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     export(req, user, state, Format::Csv).await
 }
 
-pub async fn json(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn json(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     export(req, user, state, Format::Json).await
 }
 
@@ -37,7 +45,12 @@ pub async fn json(req: HttpRequest, user: CurrentUser, state: web::Data<AppState
 pub fn csv_field(out: &mut String, value: Option<&str>) {
     match value {
         None => {}
-        Some(s) if s.is_empty() || s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ') => {
+        Some(s)
+            if s.is_empty()
+                || s.contains([',', '"', '\n', '\r'])
+                || s.starts_with(' ')
+                || s.ends_with(' ') =>
+        {
             out.push('"');
             out.push_str(&s.replace('"', "\"\""));
             out.push('"');
@@ -56,7 +69,12 @@ fn csv_line(out: &mut String, fields: impl Iterator<Item = Option<String>>) {
     out.push_str("\r\n");
 }
 
-async fn export(req: HttpRequest, _user: CurrentUser, state: web::Data<AppState>, format: Format) -> Result<HttpResponse, AppError> {
+async fn export(
+    req: HttpRequest,
+    _user: CurrentUser,
+    state: web::Data<AppState>,
+    format: Format,
+) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let qs = req.query_string().to_string();
     let cache = state.catalog.clone();
@@ -77,7 +95,10 @@ async fn export(req: HttpRequest, _user: CurrentUser, state: web::Data<AppState>
         let result = (|| -> Result<(), AppError> {
             let mut conn = db.conn()?;
             let mut sql = Sql::new(backend_of(&conn));
-            sql.push("SELECT ").select_list(&t).push(" FROM ").ident(&t.name);
+            sql.push("SELECT ")
+                .select_list(&t)
+                .push(" FROM ")
+                .ident(&t.name);
             query.push_where(&mut sql, &t)?;
             query.push_order(&mut sql, &t);
             stream_rows(&mut conn, &sql, &t, format, &query, &tx)
@@ -87,15 +108,30 @@ async fn export(req: HttpRequest, _user: CurrentUser, state: web::Data<AppState>
             let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
         }
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     let (content_type, ext) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Json => ("application/json", "json"),
     };
-    let filename: String = table.name.chars().map(|c| if c.is_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    let filename: String = table
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
     Ok(HttpResponse::Ok()
         .content_type(content_type)
-        .insert_header(("Content-Disposition", format!("attachment; filename=\"{filename}.{ext}\"")))
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{filename}.{ext}\""),
+        ))
         .streaming(body))
 }
 
@@ -107,11 +143,16 @@ fn stream_rows(
     query: &ListQuery,
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), AppError> {
-    let columns: Vec<usize> = (0..table.columns.len()).filter(|i| !query.hidden.contains(&table.columns[*i].name)).collect();
+    let columns: Vec<usize> = (0..table.columns.len())
+        .filter(|i| !query.hidden.contains(&table.columns[*i].name))
+        .collect();
     let mut buf = String::with_capacity(CHUNK * 2);
     let mut first = true;
     match format {
-        Format::Csv => csv_line(&mut buf, columns.iter().map(|i| Some(table.columns[*i].name.clone()))),
+        Format::Csv => csv_line(
+            &mut buf,
+            columns.iter().map(|i| Some(table.columns[*i].name.clone())),
+        ),
         Format::Json => buf.push('['),
     }
     let mut open = true;
@@ -125,14 +166,22 @@ fn stream_rows(
                 }
                 let obj: serde_json::Map<String, serde_json::Value> = columns
                     .iter()
-                    .map(|i| (table.columns[*i].name.clone(), row.values[*i].to_json(table.columns[*i].kind)))
+                    .map(|i| {
+                        (
+                            table.columns[*i].name.clone(),
+                            row.values[*i].to_json(table.columns[*i].kind),
+                        )
+                    })
                     .collect();
                 buf.push_str(&serde_json::Value::Object(obj).to_string());
             }
         }
         first = false;
         if buf.len() >= CHUNK {
-            let chunk = Bytes::from(std::mem::replace(&mut buf, String::with_capacity(CHUNK * 2)));
+            let chunk = Bytes::from(std::mem::replace(
+                &mut buf,
+                String::with_capacity(CHUNK * 2),
+            ));
             // The client went away: stop reading.
             open = tx.blocking_send(Ok(chunk)).is_ok();
         }

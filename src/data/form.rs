@@ -12,7 +12,10 @@ use super::value::{Value, input_value, parse_input};
 pub type Pairs = Vec<(String, String)>;
 
 pub fn get<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 pub struct Field {
@@ -34,7 +37,17 @@ pub struct Field {
     pub ref_link: Option<String>,
 }
 
-fn input_type(c: &Column) -> &'static str {
+/// Long or multi-line text, or a column whose name says it holds prose, gets a textarea.
+fn wants_textarea(c: &Column, value: &str) -> bool {
+    let prose = [
+        "note", "desc", "bio", "body", "content", "comment", "message", "text", "summary",
+    ];
+    value.len() > 80
+        || value.contains('\n')
+        || prose.iter().any(|p| c.name.to_lowercase().contains(p))
+}
+
+fn input_type(c: &Column, value: &str) -> &'static str {
     match c.kind {
         Kind::Int | Kind::Float | Kind::Decimal => "number",
         Kind::Bool => "checkbox",
@@ -43,8 +56,8 @@ fn input_type(c: &Column) -> &'static str {
         Kind::Time => "time",
         Kind::Json | Kind::Array => "textarea",
         Kind::Enum => "select",
-        Kind::Text if c.data_type.to_ascii_lowercase().contains("char(") => "text",
-        Kind::Text => "textarea",
+        Kind::Text if wants_textarea(c, value) => "textarea",
+        Kind::Text => "text",
         Kind::Uuid => "text",
         Kind::Bytes | Kind::Unknown => "readonly",
     }
@@ -78,15 +91,22 @@ pub fn fields(
                     None => (String::new(), false, false),
                 },
             };
-            let value = if input_type(c) == "readonly" {
-                stored.map(|v| super::value::display(v, c)).unwrap_or_default()
+            let kind_of_input = input_type(c, &value);
+            let value = if kind_of_input == "readonly" {
+                stored
+                    .map(|v| super::value::display(v, c))
+                    .unwrap_or_default()
             } else {
                 value
             };
             let fk = table.foreign_key_of(&c.name);
             Field {
                 name: c.name.clone(),
-                input_type: if c.editable() { input_type(c) } else { "readonly" },
+                input_type: if c.editable() {
+                    kind_of_input
+                } else {
+                    "readonly"
+                },
                 step: if c.kind == Kind::Int { "1" } else { "any" },
                 value,
                 checked,
@@ -97,11 +117,21 @@ pub fn fields(
                 type_label: c.data_type.clone(),
                 options: c.enum_values.clone(),
                 error: errors.get(&c.name).cloned(),
-                lookup_url: fk.map(|_| format!("/data/{}/lookup?column={}", super::keys::encode_part(&table.name), super::keys::encode_part(&c.name))),
+                lookup_url: fk.map(|_| {
+                    format!(
+                        "/data/{}/lookup?column={}",
+                        super::keys::encode_part(&table.name),
+                        super::keys::encode_part(&c.name)
+                    )
+                }),
                 ref_table: fk.map(|f| f.ref_table.clone()),
                 ref_link: fk.and_then(|f| {
                     let v = stored?.as_text()?;
-                    Some(format!("/data/{}/{}", super::keys::encode_part(&f.ref_table), super::keys::encode_part(&v)))
+                    Some(format!(
+                        "/data/{}/{}",
+                        super::keys::encode_part(&f.ref_table),
+                        super::keys::encode_part(&v)
+                    ))
                 }),
             }
         })
@@ -110,7 +140,11 @@ pub fn fields(
 
 /// Parse a submitted form into (column index, value) pairs to write, or field messages.
 /// On create, empty fields of columns with a default are left to the database.
-pub fn parse(table: &Table, pairs: &Pairs, creating: bool) -> Result<Vec<(usize, Value)>, BTreeMap<String, String>> {
+pub fn parse(
+    table: &Table,
+    pairs: &Pairs,
+    creating: bool,
+) -> Result<Vec<(usize, Value)>, BTreeMap<String, String>> {
     let mut values = Vec::new();
     let mut errors = BTreeMap::new();
     for (i, c) in table.columns.iter().enumerate() {
@@ -153,5 +187,9 @@ pub fn parse(table: &Table, pairs: &Pairs, creating: bool) -> Result<Vec<(usize,
             }
         }
     }
-    if errors.is_empty() { Ok(values) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(errors)
+    }
 }

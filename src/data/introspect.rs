@@ -42,18 +42,26 @@ pub fn load(conn: &mut DbConn) -> Result<Catalog, AppError> {
         DbConn::Postgres(c) => load_postgres(c)?,
     };
     link_referrers(&mut tables);
-    Ok(Catalog { tables: tables.into_iter().map(|t| (t.name.clone(), Arc::new(t))).collect() })
+    Ok(Catalog {
+        tables: tables
+            .into_iter()
+            .map(|t| (t.name.clone(), Arc::new(t)))
+            .collect(),
+    })
 }
 
 fn link_referrers(tables: &mut [Table]) {
     let mut referrers: BTreeMap<String, Vec<Referrer>> = BTreeMap::new();
     for t in tables.iter() {
         for fk in &t.foreign_keys {
-            referrers.entry(fk.ref_table.clone()).or_default().push(Referrer {
-                table: t.name.clone(),
-                columns: fk.columns.clone(),
-                ref_columns: fk.ref_columns.clone(),
-            });
+            referrers
+                .entry(fk.ref_table.clone())
+                .or_default()
+                .push(Referrer {
+                    table: t.name.clone(),
+                    columns: fk.columns.clone(),
+                    ref_columns: fk.ref_columns.clone(),
+                });
         }
     }
     for t in tables.iter_mut() {
@@ -154,18 +162,34 @@ fn load_sqlite(conn: &mut SqliteConnection) -> Result<Vec<Table>, AppError> {
         .load::<Col>(conn)?;
         let sql = o.sql.unwrap_or_default();
         let is_view = o.kind == "view";
-        let without_rowid = sql.to_ascii_uppercase().replace(char::is_whitespace, "").contains("WITHOUTROWID");
+        let without_rowid = sql
+            .to_ascii_uppercase()
+            .replace(char::is_whitespace, "")
+            .contains("WITHOUTROWID");
         let enums = checks::in_lists(&sql);
-        let mut pk: Vec<(i64, String)> = cols.iter().filter(|c| c.pk > 0).map(|c| (c.pk, c.name.clone())).collect();
+        let mut pk: Vec<(i64, String)> = cols
+            .iter()
+            .filter(|c| c.pk > 0)
+            .map(|c| (c.pk, c.name.clone()))
+            .collect();
         pk.sort();
         let rowid_alias = pk.len() == 1
             && !without_rowid
-            && cols.iter().any(|c| c.pk == 1 && c.data_type.eq_ignore_ascii_case("INTEGER"));
+            && cols
+                .iter()
+                .any(|c| c.pk == 1 && c.data_type.eq_ignore_ascii_case("INTEGER"));
         let columns = cols
             .iter()
             .map(|c| {
-                let enum_values = enums.get(&c.name.to_lowercase()).cloned().unwrap_or_default();
-                let kind = if enum_values.is_empty() { sqlite_kind(&c.data_type) } else { Kind::Enum };
+                let enum_values = enums
+                    .get(&c.name.to_lowercase())
+                    .cloned()
+                    .unwrap_or_default();
+                let kind = if enum_values.is_empty() {
+                    sqlite_kind(&c.data_type)
+                } else {
+                    Kind::Enum
+                };
                 Column {
                     name: c.name.clone(),
                     data_type: c.data_type.clone(),
@@ -230,7 +254,11 @@ fn load_sqlite(conn: &mut SqliteConnection) -> Result<Vec<Table>, AppError> {
         for r in idx_rows {
             match indexes.iter_mut().find(|i| i.name == r.name) {
                 Some(i) => i.columns.push(r.col.unwrap_or_default()),
-                None => indexes.push(Index { name: r.name, columns: vec![r.col.unwrap_or_default()], unique: r.is_unique != 0 }),
+                None => indexes.push(Index {
+                    name: r.name,
+                    columns: vec![r.col.unwrap_or_default()],
+                    unique: r.is_unique != 0,
+                }),
             }
         }
         // Expression indexes have no column name: they cannot back a label or a lookup.
@@ -248,7 +276,10 @@ fn load_sqlite(conn: &mut SqliteConnection) -> Result<Vec<Table>, AppError> {
         });
     }
     // A foreign key without target columns refers to the target's primary key.
-    let pks: BTreeMap<String, Vec<String>> = tables.iter().map(|t| (t.name.clone(), t.key_columns())).collect();
+    let pks: BTreeMap<String, Vec<String>> = tables
+        .iter()
+        .map(|t| (t.name.clone(), t.key_columns()))
+        .collect();
     for t in &mut tables {
         for fk in &mut t.foreign_keys {
             if fk.ref_columns.iter().any(String::is_empty)
@@ -442,7 +473,9 @@ fn load_postgres(conn: &mut PgConnection) -> Result<Vec<Table>, AppError> {
                 let generated = c.identity == "a"
                     || c.identity == "d"
                     || c.generated == "s"
-                    || c.default_expr.as_deref().is_some_and(|d| d.starts_with("nextval("));
+                    || c.default_expr
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with("nextval("));
                 Column {
                     name: c.name.clone(),
                     data_type: c.data_type.clone(),
@@ -460,7 +493,11 @@ fn load_postgres(conn: &mut PgConnection) -> Result<Vec<Table>, AppError> {
         for k in keys.iter().filter(|k| k.table_name == rel.name) {
             match indexes.iter_mut().find(|i| i.name == k.index_name) {
                 Some(i) => i.columns.push(k.column_name.clone()),
-                None => indexes.push(Index { name: k.index_name.clone(), columns: vec![k.column_name.clone()], unique: k.is_unique }),
+                None => indexes.push(Index {
+                    name: k.index_name.clone(),
+                    columns: vec![k.column_name.clone()],
+                    unique: k.is_unique,
+                }),
             }
         }
         let mut foreign_keys: Vec<ForeignKey> = Vec::new();
@@ -479,7 +516,11 @@ fn load_postgres(conn: &mut PgConnection) -> Result<Vec<Table>, AppError> {
             }
         }
         tables.push(Table {
-            key: if is_view || pk.is_empty() { RowKey::None } else { RowKey::Primary(pk) },
+            key: if is_view || pk.is_empty() {
+                RowKey::None
+            } else {
+                RowKey::Primary(pk)
+            },
             name: rel.name,
             is_view,
             columns,

@@ -8,7 +8,11 @@ use super::catalog::{Kind, RowKey, Table};
 use super::value::Value;
 use crate::error::AppError;
 
-const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 pub fn encode_part(text: &str) -> String {
     utf8_percent_encode(text, COMPONENT).to_string()
@@ -31,7 +35,10 @@ pub fn decode(raw: &str, table: &Table) -> Result<Vec<Value>, AppError> {
         .collect::<Result<_, _>>()
         .map_err(|_| AppError::NotFound)?;
     let kinds: Vec<Kind> = match &table.key {
-        RowKey::Primary(cols) => cols.iter().map(|c| table.column(c).map_or(Kind::Text, |c| c.kind)).collect(),
+        RowKey::Primary(cols) => cols
+            .iter()
+            .map(|c| table.column(c).map_or(Kind::Text, |c| c.kind))
+            .collect(),
         RowKey::RowId => vec![Kind::Int],
         RowKey::None => return Err(AppError::NotFound),
     };
@@ -42,7 +49,10 @@ pub fn decode(raw: &str, table: &Table) -> Result<Vec<Value>, AppError> {
         .into_iter()
         .zip(kinds)
         .map(|(p, kind)| match kind {
-            Kind::Int => p.parse::<i64>().map(Value::Int).map_err(|_| AppError::NotFound),
+            Kind::Int => p
+                .parse::<i64>()
+                .map(Value::Int)
+                .map_err(|_| AppError::NotFound),
             _ => Ok(Value::Text(p)),
         })
         .collect()
@@ -69,7 +79,10 @@ mod tests {
         let values = vec![Value::Text("a,b/c".into()), Value::Text("100%".into())];
         let encoded = encode(&values);
         assert_eq!(encoded, "a%2Cb%2Fc,100%25");
-        let parts: Vec<String> = encoded.split(',').map(|p| decode_segment(p).unwrap()).collect();
+        let parts: Vec<String> = encoded
+            .split(',')
+            .map(|p| decode_segment(p).unwrap())
+            .collect();
         assert_eq!(parts, vec!["a,b/c", "100%"]);
     }
 }

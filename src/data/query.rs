@@ -43,7 +43,10 @@ impl Op {
     }
 
     pub fn name(self) -> &'static str {
-        Op::ALL.iter().find(|(_, op)| *op == self).map_or("eq", |(n, _)| n)
+        Op::ALL
+            .iter()
+            .find(|(_, op)| *op == self)
+            .map_or("eq", |(n, _)| n)
     }
 
     pub fn label(self) -> &'static str {
@@ -112,8 +115,13 @@ impl ListQuery {
                         Some(n) => (n, true),
                         None => (value.as_ref(), false),
                     };
-                    if table.column(name).is_none() && !(name == "rowid" && table.key_columns() == ["rowid"]) {
-                        return Err(bad(format!("Cannot sort by '{name}': {} has no such column.", table.name)));
+                    if table.column(name).is_none()
+                        && !(name == "rowid" && table.key_columns() == ["rowid"])
+                    {
+                        return Err(bad(format!(
+                            "Cannot sort by '{name}': {} has no such column.",
+                            table.name
+                        )));
                     }
                     lq.sort = Some((name.to_string(), desc));
                 }
@@ -129,7 +137,11 @@ impl ListQuery {
                         .parse::<u64>()
                         .ok()
                         .filter(|n| PAGE_SIZES.contains(n))
-                        .ok_or_else(|| bad(format!("Rows per page must be one of 25, 50, 100 or 500, not '{value}'.")))?;
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "Rows per page must be one of 25, 50, 100 or 500, not '{value}'."
+                            ))
+                        })?;
                 }
                 "cols" => {
                     // The columns to show; everything else is hidden.
@@ -138,7 +150,12 @@ impl ListQuery {
                         return Err(bad(format!("{} has no column '{unknown}'.", table.name)));
                     }
                     if !shown.is_empty() {
-                        lq.hidden = table.columns.iter().map(|c| c.name.clone()).filter(|n| !shown.contains(&n.as_str())).collect();
+                        lq.hidden = table
+                            .columns
+                            .iter()
+                            .map(|c| c.name.clone())
+                            .filter(|n| !shown.contains(&n.as_str()))
+                            .collect();
                     }
                 }
                 "count" => lq.exact_count = value == "exact",
@@ -151,7 +168,10 @@ impl ListQuery {
                         continue; // Not ours (htmx adds its own parameters); ignore.
                     };
                     let Some(col) = table.column(column) else {
-                        return Err(bad(format!("Cannot filter on '{column}': {} has no such column.", table.name)));
+                        return Err(bad(format!(
+                            "Cannot filter on '{column}': {} has no such column.",
+                            table.name
+                        )));
                     };
                     let op = Op::parse(op).ok_or_else(|| {
                         bad(format!("'{op}' is not a filter; use one of eq, ne, lt, lte, gt, gte, contains, startswith, in, isnull."))
@@ -162,7 +182,11 @@ impl ListQuery {
                     if value.is_empty() && col.kind != Kind::Text && col.kind != Kind::Enum {
                         continue;
                     }
-                    let filter = Filter { column: column.to_string(), op, raw: value.into_owned() };
+                    let filter = Filter {
+                        column: column.to_string(),
+                        op,
+                        raw: value.into_owned(),
+                    };
                     filter_condition(&mut Sql::new(crate::db::Backend::Sqlite), &filter, col)?;
                     lq.filters.push(filter);
                 }
@@ -172,7 +196,12 @@ impl ListQuery {
             if let Some(unknown) = chosen.iter().find(|n| table.column(n).is_none()) {
                 return Err(bad(format!("{} has no column '{unknown}'.", table.name)));
             }
-            lq.hidden = table.columns.iter().map(|c| c.name.clone()).filter(|n| !chosen.contains(n)).collect();
+            lq.hidden = table
+                .columns
+                .iter()
+                .map(|c| c.name.clone())
+                .filter(|n| !chosen.contains(n))
+                .collect();
         }
         // The filter builder's three fields become one `{column}__{op}` filter.
         if let (Some(column), Some(op), value) = adding
@@ -180,7 +209,12 @@ impl ListQuery {
         {
             let value = value.unwrap_or_default();
             if !(value.is_empty() && op != "isnull") {
-                let pair = format!("{}={}", url::form_urlencoded::byte_serialize(format!("{column}__{op}").as_bytes()).collect::<String>(), url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>());
+                let pair = format!(
+                    "{}={}",
+                    url::form_urlencoded::byte_serialize(format!("{column}__{op}").as_bytes())
+                        .collect::<String>(),
+                    url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
+                );
                 let extra = ListQuery::parse(&pair, table)?;
                 lq.filters.extend(extra.filters);
             }
@@ -243,7 +277,10 @@ impl ListQuery {
                     if i > 0 {
                         sql.push(" OR ");
                     }
-                    sql.column_as_text(c).like().bind(Value::Text(pattern.clone())).push(" ESCAPE '\\'");
+                    sql.column_as_text(c)
+                        .like()
+                        .bind(Value::Text(pattern.clone()))
+                        .push(" ESCAPE '\\'");
                 }
                 sql.push(")");
             }
@@ -283,6 +320,13 @@ impl ListQuery {
                 sql.ident(c);
             }
             sql.push(if *desc { " DESC" } else { " ASC" });
+            // NULLs sort as the largest value on both backends (Postgres's rule; SQLite's
+            // default is the opposite), so a sorted list reads the same everywhere.
+            if sql.backend() == crate::db::Backend::Sqlite
+                && table.column(c).is_some_and(|col| col.nullable)
+            {
+                sql.push(if *desc { " NULLS FIRST" } else { " NULLS LAST" });
+            }
         }
     }
 }
@@ -293,7 +337,8 @@ pub fn searchable(c: &Column) -> bool {
 }
 
 fn parse_for(col: &Column, raw: &str, f: &Filter) -> Result<Value, AppError> {
-    parse_input(col, raw).map_err(|m| AppError::Invalid(format!("Filter {}__{}: {m}", f.column, f.op.name())))
+    parse_input(col, raw)
+        .map_err(|m| AppError::Invalid(format!("Filter {}__{}: {m}", f.column, f.op.name())))
 }
 
 fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Result<(), AppError> {
@@ -304,12 +349,18 @@ fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Result<(), AppEr
     };
     match f.op {
         Op::Eq if f.raw.is_empty() => {
-            sql.ident(&col.name).push(" = ").bind_for(Value::Text(String::new()), col);
+            sql.ident(&col.name)
+                .push(" = ")
+                .bind_for(Value::Text(String::new()), col);
         }
         Op::Eq => cmp(sql, " = ")?,
         Op::Ne => {
             // "not equal" keeps NULLs out, as SQL does; say so by being explicit.
-            let v = if f.raw.is_empty() { Value::Text(String::new()) } else { parse_for(col, &f.raw, f)? };
+            let v = if f.raw.is_empty() {
+                Value::Text(String::new())
+            } else {
+                parse_for(col, &f.raw, f)?
+            };
             sql.ident(&col.name).push(" <> ").bind_for(v, col);
         }
         Op::Lt => cmp(sql, " < ")?,
@@ -321,15 +372,28 @@ fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Result<(), AppEr
                 Op::Contains => format!("%{}%", like_escape(&f.raw)),
                 _ => format!("{}%", like_escape(&f.raw)),
             };
-            sql.column_as_text(col).like().bind(Value::Text(pattern)).push(" ESCAPE '\\'");
+            sql.column_as_text(col)
+                .like()
+                .bind(Value::Text(pattern))
+                .push(" ESCAPE '\\'");
         }
         Op::In => {
-            let items: Vec<&str> = f.raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            let items: Vec<&str> = f
+                .raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect();
             if items.is_empty() {
-                return Err(AppError::Invalid(format!("Filter {}__in needs a comma-separated list.", f.column)));
+                return Err(AppError::Invalid(format!(
+                    "Filter {}__in needs a comma-separated list.",
+                    f.column
+                )));
             }
             if items.len() > 1000 {
-                return Err(AppError::Invalid("A list filter takes at most 1000 values.".into()));
+                return Err(AppError::Invalid(
+                    "A list filter takes at most 1000 values.".into(),
+                ));
             }
             sql.ident(&col.name).push(" IN (");
             for (i, item) in items.iter().enumerate() {
@@ -352,7 +416,8 @@ fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Result<(), AppEr
                     )));
                 }
             };
-            sql.ident(&col.name).push(if is_null { " IS NULL" } else { " IS NOT NULL" });
+            sql.ident(&col.name)
+                .push(if is_null { " IS NULL" } else { " IS NOT NULL" });
         }
     }
     Ok(())

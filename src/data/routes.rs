@@ -26,8 +26,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/data/{table}", web::get().to(list))
         .route("/data/{table}", web::post().to(create))
         .route("/data/{table}/new", web::get().to(new))
-        .route("/data/{table}/export.csv", web::get().to(super::export::csv))
-        .route("/data/{table}/export.json", web::get().to(super::export::json))
+        .route(
+            "/data/{table}/export.csv",
+            web::get().to(super::export::csv),
+        )
+        .route(
+            "/data/{table}/export.json",
+            web::get().to(super::export::json),
+        )
         .route("/data/{table}/lookup", web::get().to(lookup))
         .route("/data/{table}/{key}", web::get().to(show))
         .route("/data/{table}/{key}", web::post().to(update))
@@ -36,7 +42,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 pub fn actor(user: &CurrentUser) -> Actor {
-    Actor { user_id: Some(user.id.clone()), email: user.email.clone() }
+    Actor {
+        user_id: Some(user.id.clone()),
+        email: user.email.clone(),
+    }
 }
 
 /// The table name and the raw key segment, read from the undecoded path so that names
@@ -51,7 +60,11 @@ fn table_path(name: &str) -> String {
     format!("/data/{}", keys::encode_part(name))
 }
 
-async fn index(_user: CurrentUser, Page(layout): Page, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn index(
+    _user: CurrentUser,
+    Page(layout): Page,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let cache = state.catalog.clone();
     let tables = state
         .db
@@ -75,11 +88,21 @@ async fn index(_user: CurrentUser, Page(layout): Page, state: web::Data<AppState
     page::ok(&IndexPage { layout, tables })
 }
 
-async fn refresh(req: HttpRequest, _user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn refresh(
+    req: HttpRequest,
+    _user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let cache = state.catalog.clone();
-    let n = state.db.run(move |conn| Ok(cache.reload(conn)?.tables.len())).await?;
+    let n = state
+        .db
+        .run(move |conn| Ok(cache.reload(conn)?.tables.len()))
+        .await?;
     Ok(page::see_other(&req, "/data")
-        .cookie(flash::cookie("success", &format!("Schema read again: {n} tables and views.")))
+        .cookie(flash::cookie(
+            "success",
+            &format!("Schema read again: {n} tables and views."),
+        ))
         .finish())
 }
 
@@ -96,7 +119,12 @@ async fn table_of(state: &AppState, name: String) -> Result<(Arc<Catalog>, Arc<T
         .await
 }
 
-async fn list(req: HttpRequest, _user: CurrentUser, Page(layout): Page, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn list(
+    req: HttpRequest,
+    _user: CurrentUser,
+    Page(layout): Page,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let qs = req.query_string().to_string();
     let cache = state.catalog.clone();
@@ -151,16 +179,35 @@ fn record_page(
     }
 }
 
-async fn new(req: HttpRequest, _user: CurrentUser, Page(layout): Page, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn new(
+    req: HttpRequest,
+    _user: CurrentUser,
+    Page(layout): Page,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let (_, table) = table_of(&state, name).await?;
     if let Some(reason) = table.read_only_reason() {
         return Err(AppError::Forbidden(reason.into()));
     }
-    page::ok(&record_page(layout, &table, None, None, &BTreeMap::new(), None, Vec::new(), Vec::new()))
+    page::ok(&record_page(
+        layout,
+        &table,
+        None,
+        None,
+        &BTreeMap::new(),
+        None,
+        Vec::new(),
+        Vec::new(),
+    ))
 }
 
-async fn show(req: HttpRequest, _user: CurrentUser, Page(layout): Page, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn show(
+    req: HttpRequest,
+    _user: CurrentUser,
+    Page(layout): Page,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
     let key = key.ok_or(AppError::NotFound)?;
     let cache = state.catalog.clone();
@@ -172,23 +219,58 @@ async fn show(req: HttpRequest, _user: CurrentUser, Page(layout): Page, state: w
             let key = keys::decode(&key, &table)?;
             let row = store::find(conn, &table, &key)?.ok_or(AppError::NotFound)?;
             let related = store::related(conn, &catalog, &table, &row, 5)?;
-            let filter = AuditFilter { table: Some(table.name.clone()), row_key: Some(row.key_path()), ..Default::default() };
+            let filter = AuditFilter {
+                table: Some(table.name.clone()),
+                row_key: Some(row.key_path()),
+                ..Default::default()
+            };
             let history = audit::list(conn, &filter, 0, 20)?;
             Ok((table, row, related, history))
         })
         .await?;
-    let page = record_page(layout, &table, Some(&row), None, &BTreeMap::new(), None, related_views(related), history_items(history));
+    let page = record_page(
+        layout,
+        &table,
+        Some(&row),
+        None,
+        &BTreeMap::new(),
+        None,
+        related_views(related),
+        history_items(history),
+    );
     page::ok(&page)
 }
 
 /// Re-show the form with what was typed and why it was refused.
-fn refused(req: &HttpRequest, table: &Table, row: Option<&Row>, pairs: &Pairs, errors: BTreeMap<String, String>, form_error: Option<String>) -> Result<HttpResponse, AppError> {
-    let form_error = form_error.or_else(|| Some("Some values need attention; nothing was saved.".into()));
-    let page = record_page(Layout::build(req), table, row, Some(pairs), &errors, form_error, Vec::new(), Vec::new());
+fn refused(
+    req: &HttpRequest,
+    table: &Table,
+    row: Option<&Row>,
+    pairs: &Pairs,
+    errors: BTreeMap<String, String>,
+    form_error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let form_error =
+        form_error.or_else(|| Some("Some values need attention; nothing was saved.".into()));
+    let page = record_page(
+        Layout::build(req),
+        table,
+        row,
+        Some(pairs),
+        &errors,
+        form_error,
+        Vec::new(),
+        Vec::new(),
+    );
     page::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 
-async fn create(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>, pairs: web::Form<Pairs>) -> Result<HttpResponse, AppError> {
+async fn create(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    pairs: web::Form<Pairs>,
+) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let (catalog, table) = table_of(&state, name).await?;
     if let Some(reason) = table.read_only_reason() {
@@ -211,33 +293,58 @@ async fn create(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>,
         })
         .await?;
     match result {
-        Ok(row) => Ok(page::see_other(&req, &format!("{}/{}", table_path(&table.name), row.key_path()))
-            .cookie(flash::cookie("success", "Row created."))
-            .finish()),
+        Ok(row) => Ok(page::see_other(
+            &req,
+            &format!("{}/{}", table_path(&table.name), row.key_path()),
+        )
+        .cookie(flash::cookie("success", "Row created."))
+        .finish()),
         Err(e) => write_refused(&req, &table, None, &pairs, e),
     }
 }
 
-fn write_refused(req: &HttpRequest, table: &Table, row: Option<&Row>, pairs: &Pairs, e: WriteError) -> Result<HttpResponse, AppError> {
+fn write_refused(
+    req: &HttpRequest,
+    table: &Table,
+    row: Option<&Row>,
+    pairs: &Pairs,
+    e: WriteError,
+) -> Result<HttpResponse, AppError> {
     match e {
         WriteError::Invalid(errors, message) => refused(req, table, row, pairs, errors, message),
-        WriteError::ForeignKey(message) => refused(req, table, row, pairs, BTreeMap::new(), Some(message)),
+        WriteError::ForeignKey(message) => {
+            refused(req, table, row, pairs, BTreeMap::new(), Some(message))
+        }
         WriteError::Conflict(current) => conflict(req, table, &current, pairs),
         WriteError::App(e) => Err(e),
     }
 }
 
 /// 409: the row changed since the form was shown. Show what changed, keep nothing.
-fn conflict(req: &HttpRequest, table: &Table, current: &Row, pairs: &Pairs) -> Result<HttpResponse, AppError> {
+fn conflict(
+    req: &HttpRequest,
+    table: &Table,
+    current: &Row,
+    pairs: &Pairs,
+) -> Result<HttpResponse, AppError> {
     let lines = table
         .columns
         .iter()
         .zip(&current.values)
         .filter_map(|(c, v)| {
             let yours = form::get(pairs, &format!("f.{}", c.name))?.to_string();
-            let theirs = if v.is_null() { "NULL".to_string() } else { display(v, c) };
+            let theirs = if v.is_null() {
+                "NULL".to_string()
+            } else {
+                display(v, c)
+            };
             let now_input = super::value::input_value(v, c);
-            Some(ConflictLine { column: c.name.clone(), changed_meanwhile: now_input != yours, yours, theirs })
+            Some(ConflictLine {
+                column: c.name.clone(),
+                changed_meanwhile: now_input != yours,
+                yours,
+                theirs,
+            })
         })
         .collect();
     let page = ConflictPage {
@@ -249,7 +356,12 @@ fn conflict(req: &HttpRequest, table: &Table, current: &Row, pairs: &Pairs) -> R
     page::render(StatusCode::CONFLICT, &page)
 }
 
-async fn update(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>, pairs: web::Form<Pairs>) -> Result<HttpResponse, AppError> {
+async fn update(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    pairs: web::Form<Pairs>,
+) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
     let key = key.ok_or(AppError::NotFound)?;
     let (catalog, table) = table_of(&state, name).await?;
@@ -258,7 +370,14 @@ async fn update(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>,
     }
     let key = keys::decode(&key, &table)?;
     let pairs = pairs.into_inner();
-    let version = form::get(&pairs, "_version").unwrap_or("").to_string();
+    let version = form::get(&pairs, "_version")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            AppError::Invalid(
+                "The form is missing the row's version. Reload the page and try again.".into(),
+            )
+        })?
+        .to_string();
     let values = match form::parse(&table, &pairs, false) {
         Ok(v) => v,
         Err(errors) => {
@@ -278,9 +397,12 @@ async fn update(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>,
         })
         .await?;
     match result {
-        Ok(row) => Ok(page::see_other(&req, &format!("{}/{}", table_path(&table.name), row.key_path()))
-            .cookie(flash::cookie("success", "Changes saved."))
-            .finish()),
+        Ok(row) => Ok(page::see_other(
+            &req,
+            &format!("{}/{}", table_path(&table.name), row.key_path()),
+        )
+        .cookie(flash::cookie("success", "Changes saved."))
+        .finish()),
         Err(e) => {
             let row = fetch(&state, &table, &key).await.ok();
             write_refused(&req, &table, row.as_ref(), &pairs, e)
@@ -288,16 +410,43 @@ async fn update(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>,
     }
 }
 
-async fn fetch(state: &AppState, table: &Arc<Table>, key: &[super::value::Value]) -> Result<Row, AppError> {
+async fn fetch(
+    state: &AppState,
+    table: &Arc<Table>,
+    key: &[super::value::Value],
+) -> Result<Row, AppError> {
     let (t, k) = (table.clone(), key.to_vec());
-    state.db.run(move |conn| store::find(conn, &t, &k)?.ok_or(AppError::NotFound)).await
+    state
+        .db
+        .run(move |conn| store::find(conn, &t, &k)?.ok_or(AppError::NotFound))
+        .await
 }
 
 fn summary(table: &Table, row: &Row) -> Vec<(String, String)> {
-    table.columns.iter().zip(&row.values).take(8).map(|(c, v)| (c.name.clone(), if v.is_null() { "NULL".into() } else { display(v, c) })).collect()
+    table
+        .columns
+        .iter()
+        .zip(&row.values)
+        .take(8)
+        .map(|(c, v)| {
+            (
+                c.name.clone(),
+                if v.is_null() {
+                    "NULL".into()
+                } else {
+                    display(v, c)
+                },
+            )
+        })
+        .collect()
 }
 
-async fn delete_confirm(req: HttpRequest, _user: CurrentUser, Page(layout): Page, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn delete_confirm(
+    req: HttpRequest,
+    _user: CurrentUser,
+    Page(layout): Page,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
     let (_, table) = table_of(&state, name).await?;
     if let Some(reason) = table.read_only_reason() {
@@ -315,7 +464,11 @@ async fn delete_confirm(req: HttpRequest, _user: CurrentUser, Page(layout): Page
     })
 }
 
-async fn delete(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+async fn delete(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
     let (catalog, table) = table_of(&state, name).await?;
     if let Some(reason) = table.read_only_reason() {
@@ -323,9 +476,14 @@ async fn delete(req: HttpRequest, user: CurrentUser, state: web::Data<AppState>)
     }
     let key = keys::decode(&key.ok_or(AppError::NotFound)?, &table)?;
     let (t, k, actor) = (table.clone(), key.clone(), actor(&user));
-    let result = state.db.run(move |conn| Ok(store::delete(conn, &catalog, &t, &k, &actor))).await?;
+    let result = state
+        .db
+        .run(move |conn| Ok(store::delete(conn, &catalog, &t, &k, &actor)))
+        .await?;
     match result {
-        Ok(()) => Ok(page::see_other(&req, &table_path(&table.name)).cookie(flash::cookie("success", "Row deleted.")).finish()),
+        Ok(()) => Ok(page::see_other(&req, &table_path(&table.name))
+            .cookie(flash::cookie("success", "Row deleted."))
+            .finish()),
         Err(WriteError::ForeignKey(message)) => {
             let row = fetch(&state, &table, &key).await?;
             let page = DeletePage {
@@ -351,13 +509,22 @@ struct LookupQuery {
 }
 
 /// The foreign-key picker: `<option>`s of the referenced table matching what was typed.
-async fn lookup(req: HttpRequest, _user: CurrentUser, state: web::Data<AppState>, query: web::Query<LookupQuery>) -> Result<HttpResponse, AppError> {
+async fn lookup(
+    req: HttpRequest,
+    _user: CurrentUser,
+    state: web::Data<AppState>,
+    query: web::Query<LookupQuery>,
+) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let query = query.into_inner();
     // htmx sends the input under its own name (`f.<column>`); accept that as the search.
     let typed = query
         .q
-        .or_else(|| url::form_urlencoded::parse(req.query_string().as_bytes()).find(|(k, _)| k.starts_with("f.")).map(|(_, v)| v.into_owned()))
+        .or_else(|| {
+            url::form_urlencoded::parse(req.query_string().as_bytes())
+                .find(|(k, _)| k.starts_with("f."))
+                .map(|(_, v)| v.into_owned())
+        })
         .unwrap_or_default();
     let cache = state.catalog.clone();
     let options = state
@@ -365,9 +532,14 @@ async fn lookup(req: HttpRequest, _user: CurrentUser, state: web::Data<AppState>
         .run(move |conn| {
             let catalog = cache.get(conn)?;
             let table = catalog.table(&name)?;
-            let fk = table.foreign_key_of(&query.column).ok_or_else(|| AppError::Invalid(format!("'{}' is not a foreign key.", query.column)))?;
+            let fk = table.foreign_key_of(&query.column).ok_or_else(|| {
+                AppError::Invalid(format!("'{}' is not a foreign key.", query.column))
+            })?;
             let target = catalog.table(&fk.ref_table)?;
-            let key_col = target.column(&fk.ref_columns[0]).ok_or(AppError::NotFound)?.clone();
+            let key_col = target
+                .column(&fk.ref_columns[0])
+                .ok_or(AppError::NotFound)?
+                .clone();
             store::lookup(conn, &target, &key_col, typed.trim(), 20)
         })
         .await?;

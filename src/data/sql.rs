@@ -25,7 +25,11 @@ pub fn quote(name: &str) -> String {
 
 impl Sql {
     pub fn new(backend: Backend) -> Sql {
-        Sql { backend, text: String::with_capacity(256), binds: Vec::new() }
+        Sql {
+            backend,
+            text: String::with_capacity(256),
+            binds: Vec::new(),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -73,10 +77,18 @@ impl Sql {
             }
             Backend::Postgres => {
                 if value.is_null() {
-                    self.push("CAST(").bind(Value::Null).push(" AS ").push(&column.cast_type).push(")")
+                    self.push("CAST(")
+                        .bind(Value::Null)
+                        .push(" AS ")
+                        .push(&column.cast_type)
+                        .push(")")
                 } else {
                     let text = value.as_text().map(Value::Text).unwrap_or(Value::Null);
-                    self.push("CAST(").bind(text).push(" AS ").push(&column.cast_type).push(")")
+                    self.push("CAST(")
+                        .bind(text)
+                        .push(" AS ")
+                        .push(&column.cast_type)
+                        .push(")")
                 }
             }
         }
@@ -85,7 +97,10 @@ impl Sql {
     /// The column as it is read: typed where the row decoder knows the type, else as text.
     pub fn select_column(&mut self, column: &Column) -> &mut Self {
         match (self.backend, column.kind) {
-            (Backend::Postgres, Kind::Int | Kind::Float | Kind::Bool | Kind::Text | Kind::Bytes) => self.ident(&column.name),
+            (
+                Backend::Postgres,
+                Kind::Int | Kind::Float | Kind::Bool | Kind::Text | Kind::Bytes,
+            ) => self.ident(&column.name),
             (Backend::Postgres, _) => self.push("CAST(").ident(&column.name).push(" AS TEXT)"),
             (Backend::Sqlite, _) => self.ident(&column.name),
         }
@@ -130,17 +145,27 @@ impl Sql {
     }
 
     /// Stream rows to `each` without holding them all (exports of any size).
-    pub fn for_each(&self, conn: &mut DbConn, mut each: impl FnMut(Vec<Value>) -> bool) -> QueryResult<()> {
+    pub fn for_each(
+        &self,
+        conn: &mut DbConn,
+        mut each: impl FnMut(Vec<Value>) -> bool,
+    ) -> QueryResult<()> {
         match conn {
             DbConn::Sqlite(c) => {
-                for row in self.boxed_sqlite().load_iter::<DynamicRow<Value>, diesel::connection::DefaultLoadingMode>(c)? {
+                for row in self
+                    .boxed_sqlite()
+                    .load_iter::<DynamicRow<Value>, diesel::connection::DefaultLoadingMode>(c)?
+                {
                     if !each(row_values(row?)) {
                         break;
                     }
                 }
             }
             DbConn::Postgres(c) => {
-                for row in self.boxed_pg().load_iter::<DynamicRow<Value>, diesel::pg::PgRowByRowLoadingMode>(c)? {
+                for row in self
+                    .boxed_pg()
+                    .load_iter::<DynamicRow<Value>, diesel::pg::PgRowByRowLoadingMode>(c)?
+                {
                     if !each(row_values(row?)) {
                         break;
                     }
@@ -157,7 +182,13 @@ impl Sql {
         }
     }
 
-    fn boxed_sqlite(&self) -> diesel::query_builder::BoxedSqlQuery<'_, diesel::sqlite::Sqlite, diesel::query_builder::SqlQuery> {
+    fn boxed_sqlite(
+        &self,
+    ) -> diesel::query_builder::BoxedSqlQuery<
+        '_,
+        diesel::sqlite::Sqlite,
+        diesel::query_builder::SqlQuery,
+    > {
         let mut q = diesel::sql_query(self.text.clone()).into_boxed::<diesel::sqlite::Sqlite>();
         for b in &self.binds {
             q = match b {
@@ -172,7 +203,10 @@ impl Sql {
         q
     }
 
-    fn boxed_pg(&self) -> diesel::query_builder::BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
+    fn boxed_pg(
+        &self,
+    ) -> diesel::query_builder::BoxedSqlQuery<'_, diesel::pg::Pg, diesel::query_builder::SqlQuery>
+    {
         let mut q = diesel::sql_query(self.text.clone()).into_boxed::<diesel::pg::Pg>();
         for b in &self.binds {
             q = q.bind::<Nullable<Text>, _>(b.as_text());
@@ -182,7 +216,9 @@ impl Sql {
 }
 
 fn row_values(row: DynamicRow<Value>) -> Vec<Value> {
-    (0..row.len()).map(|i| row.get(i).cloned().unwrap_or(Value::Null)).collect()
+    (0..row.len())
+        .map(|i| row.get(i).cloned().unwrap_or(Value::Null))
+        .collect()
 }
 
 /// Escape `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
@@ -204,10 +240,19 @@ mod tests {
     #[test]
     fn identifiers_are_quoted_and_values_never_spliced() {
         let mut sql = Sql::new(Backend::Postgres);
-        sql.push("SELECT * FROM ").ident("we\"ird; DROP TABLE x").push(" WHERE a = ").bind(Value::Text("'; --".into()));
-        assert_eq!(sql.text(), "SELECT * FROM \"we\"\"ird; DROP TABLE x\" WHERE a = $1");
+        sql.push("SELECT * FROM ")
+            .ident("we\"ird; DROP TABLE x")
+            .push(" WHERE a = ")
+            .bind(Value::Text("'; --".into()));
+        assert_eq!(
+            sql.text(),
+            "SELECT * FROM \"we\"\"ird; DROP TABLE x\" WHERE a = $1"
+        );
         let mut sql = Sql::new(Backend::Sqlite);
-        sql.push("x = ").bind(Value::Int(1)).push(" AND y = ").bind(Value::Int(2));
+        sql.push("x = ")
+            .bind(Value::Int(1))
+            .push(" AND y = ")
+            .bind(Value::Int(2));
         assert_eq!(sql.text(), "x = ? AND y = ?");
     }
 

@@ -40,11 +40,19 @@ impl Row {
                 None => h.update(b"n"),
             }
         }
-        h.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect()
+        h.finalize()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     pub fn to_json(&self, table: &Table) -> serde_json::Map<String, serde_json::Value> {
-        table.columns.iter().zip(&self.values).map(|(c, v)| (c.name.clone(), v.to_json(c.kind))).collect()
+        table
+            .columns
+            .iter()
+            .zip(&self.values)
+            .map(|(c, v)| (c.name.clone(), v.to_json(c.kind)))
+            .collect()
     }
 }
 
@@ -52,7 +60,14 @@ pub fn split_row(table: &Table, mut values: Vec<Value>) -> Row {
     let key = match &table.key {
         RowKey::Primary(cols) => cols
             .iter()
-            .map(|k| table.columns.iter().position(|c| &c.name == k).and_then(|i| values.get(i).cloned()).unwrap_or(Value::Null))
+            .map(|k| {
+                table
+                    .columns
+                    .iter()
+                    .position(|c| &c.name == k)
+                    .and_then(|i| values.get(i).cloned())
+                    .unwrap_or(Value::Null)
+            })
             .collect(),
         RowKey::RowId => values.pop().into_iter().collect(),
         RowKey::None => Vec::new(),
@@ -91,7 +106,8 @@ pub fn push_key_where(sql: &mut Sql, table: &Table, key: &[Value]) {
     sql.push(" WHERE ");
     match &table.key {
         RowKey::RowId => {
-            sql.push("rowid = ").bind(key.first().cloned().unwrap_or(Value::Null));
+            sql.push("rowid = ")
+                .bind(key.first().cloned().unwrap_or(Value::Null));
         }
         RowKey::Primary(cols) => {
             for (i, (c, v)) in cols.iter().zip(key).enumerate() {
@@ -112,7 +128,12 @@ pub fn push_key_where(sql: &mut Sql, table: &Table, key: &[Value]) {
     }
 }
 
-pub fn list(conn: &mut DbConn, catalog: &Catalog, table: &Table, q: &ListQuery) -> Result<ListPage, AppError> {
+pub fn list(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    q: &ListQuery,
+) -> Result<ListPage, AppError> {
     let backend = backend_of(conn);
     let mut sql = Sql::new(backend);
     sql.push("SELECT ").select_list(table);
@@ -120,12 +141,21 @@ pub fn list(conn: &mut DbConn, catalog: &Catalog, table: &Table, q: &ListQuery) 
     q.push_where(&mut sql, table)?;
     q.push_order(&mut sql, table);
     sql.push(&format!(" LIMIT {} OFFSET {}", q.per_page + 1, q.offset()));
-    let mut rows: Vec<Row> = sql.load(conn)?.into_iter().map(|v| split_row(table, v)).collect();
+    let mut rows: Vec<Row> = sql
+        .load(conn)?
+        .into_iter()
+        .map(|v| split_row(table, v))
+        .collect();
     let has_next = rows.len() as u64 > q.per_page;
     rows.truncate(q.per_page as usize);
     let count = count(conn, table, q)?;
     let labels = labels(conn, catalog, table, &rows)?;
-    Ok(ListPage { rows, has_next, count, labels })
+    Ok(ListPage {
+        rows,
+        has_next,
+        count,
+        labels,
+    })
 }
 
 pub fn count(conn: &mut DbConn, table: &Table, q: &ListQuery) -> Result<Count, AppError> {
@@ -152,7 +182,11 @@ pub fn count(conn: &mut DbConn, table: &Table, q: &ListQuery) -> Result<Count, A
         Some(Value::Text(t)) => t.parse().unwrap_or(0),
         _ => 0,
     };
-    Ok(if !q.exact_count && n > COUNT_LIMIT { Count::AtLeast(COUNT_LIMIT) } else { Count::Exact(n) })
+    Ok(if !q.exact_count && n > COUNT_LIMIT {
+        Count::AtLeast(COUNT_LIMIT)
+    } else {
+        Count::Exact(n)
+    })
 }
 
 /// Labels for the foreign-key columns of a page: one query per column, never per row.
@@ -164,17 +198,33 @@ fn labels(
 ) -> Result<HashMap<String, HashMap<String, String>>, AppError> {
     let mut out = HashMap::new();
     for (idx, column) in table.columns.iter().enumerate() {
-        let Some(fk) = table.foreign_key_of(&column.name) else { continue };
-        let Some(target) = catalog.tables.get(&fk.ref_table) else { continue };
-        let (Some(ref_col), Some(label)) = (target.column(&fk.ref_columns[0]), target.label_column()) else { continue };
-        let mut wanted: Vec<Value> = rows.iter().filter_map(|r| r.values.get(idx)).filter(|v| !v.is_null()).cloned().collect();
+        let Some(fk) = table.foreign_key_of(&column.name) else {
+            continue;
+        };
+        let Some(target) = catalog.tables.get(&fk.ref_table) else {
+            continue;
+        };
+        let (Some(ref_col), Some(label)) =
+            (target.column(&fk.ref_columns[0]), target.label_column())
+        else {
+            continue;
+        };
+        let mut wanted: Vec<Value> = rows
+            .iter()
+            .filter_map(|r| r.values.get(idx))
+            .filter(|v| !v.is_null())
+            .cloned()
+            .collect();
         wanted.sort_by_key(|v| v.as_text());
         wanted.dedup();
         if wanted.is_empty() {
             continue;
         }
         let mut sql = Sql::new(backend_of(conn));
-        sql.push("SELECT ").select_column(ref_col).push(", ").select_column(label);
+        sql.push("SELECT ")
+            .select_column(ref_col)
+            .push(", ")
+            .select_column(label);
         from_table(&mut sql, target);
         sql.push(" WHERE ").ident(&ref_col.name).push(" IN (");
         for (i, v) in wanted.into_iter().enumerate() {
@@ -187,7 +237,12 @@ fn labels(
         let found: HashMap<String, String> = sql
             .load(conn)?
             .into_iter()
-            .filter_map(|r| Some((r.first()?.as_text()?, r.get(1)?.as_text().unwrap_or_default())))
+            .filter_map(|r| {
+                Some((
+                    r.first()?.as_text()?,
+                    r.get(1)?.as_text().unwrap_or_default(),
+                ))
+            })
             .collect();
         out.insert(column.name.clone(), found);
     }
@@ -198,7 +253,12 @@ pub fn find(conn: &mut DbConn, table: &Table, key: &[Value]) -> Result<Option<Ro
     find_inner(conn, table, key, false)
 }
 
-fn find_inner(conn: &mut DbConn, table: &Table, key: &[Value], lock: bool) -> Result<Option<Row>, AppError> {
+fn find_inner(
+    conn: &mut DbConn,
+    table: &Table,
+    key: &[Value],
+    lock: bool,
+) -> Result<Option<Row>, AppError> {
     let backend = backend_of(conn);
     let mut sql = Sql::new(backend);
     sql.push("SELECT ").select_list(table);
@@ -207,7 +267,11 @@ fn find_inner(conn: &mut DbConn, table: &Table, key: &[Value], lock: bool) -> Re
     if lock && backend == Backend::Postgres {
         sql.push(" FOR UPDATE");
     }
-    Ok(sql.load(conn)?.into_iter().next().map(|v| split_row(table, v)))
+    Ok(sql
+        .load(conn)?
+        .into_iter()
+        .next()
+        .map(|v| split_row(table, v)))
 }
 
 fn changes(table: &Table, before: Option<&Row>, after: Option<&Row>) -> serde_json::Value {
@@ -233,7 +297,12 @@ fn changes(table: &Table, before: Option<&Row>, after: Option<&Row>) -> serde_js
 }
 
 /// Insert a row; returns it as stored (with generated keys and defaults).
-pub fn insert(conn: &mut DbConn, table: &Table, values: &[(usize, Value)], actor: &Actor) -> Result<Row, WriteError> {
+pub fn insert(
+    conn: &mut DbConn,
+    table: &Table,
+    values: &[(usize, Value)],
+    actor: &Actor,
+) -> Result<Row, WriteError> {
     let backend = backend_of(conn);
     let mut sql = Sql::new(backend);
     sql.push("INSERT INTO ").ident(&table.name);
@@ -258,9 +327,22 @@ pub fn insert(conn: &mut DbConn, table: &Table, values: &[(usize, Value)], actor
     }
     sql.push(" RETURNING ").select_list(table);
     write_tx(conn, |conn| {
-        let row = sql.load(conn).map_err(|e| classify(e, table, None))?.into_iter().next().map(|v| split_row(table, v));
-        let row = row.ok_or_else(|| WriteError::App(AppError::Internal("insert returned no row".into())))?;
-        audit::record(conn, actor, "record.created", &table.name, &row.key_path(), &changes(table, None, Some(&row)))?;
+        let row = sql
+            .load(conn)
+            .map_err(|e| classify(e, table, None))?
+            .into_iter()
+            .next()
+            .map(|v| split_row(table, v));
+        let row = row
+            .ok_or_else(|| WriteError::App(AppError::Internal("insert returned no row".into())))?;
+        audit::record(
+            conn,
+            actor,
+            "record.created",
+            &table.name,
+            &row.key_path(),
+            &changes(table, None, Some(&row)),
+        )?;
         Ok(row)
     })
 }
@@ -276,11 +358,15 @@ pub fn update(
 ) -> Result<Row, WriteError> {
     let backend = backend_of(conn);
     write_tx(conn, |conn| {
-        let before = find_inner(conn, table, key, true)?.ok_or(WriteError::App(AppError::NotFound))?;
+        let before =
+            find_inner(conn, table, key, true)?.ok_or(WriteError::App(AppError::NotFound))?;
         if before.version() != version {
             return Err(WriteError::Conflict(Box::new(before)));
         }
-        let changed: Vec<&(usize, Value)> = values.iter().filter(|(i, v)| before.values.get(*i) != Some(v)).collect();
+        let changed: Vec<&(usize, Value)> = values
+            .iter()
+            .filter(|(i, v)| before.values.get(*i) != Some(v))
+            .collect();
         if changed.is_empty() {
             return Ok(before);
         }
@@ -303,27 +389,53 @@ pub fn update(
             .map(|v| split_row(table, v))
             .ok_or(WriteError::App(AppError::NotFound))?;
         let diff = changes(table, Some(&before), Some(&after));
-        audit::record(conn, actor, "record.updated", &table.name, &after.key_path(), &diff)?;
+        audit::record(
+            conn,
+            actor,
+            "record.updated",
+            &table.name,
+            &after.key_path(),
+            &diff,
+        )?;
         Ok(after)
     })
 }
 
-pub fn delete(conn: &mut DbConn, catalog: &Catalog, table: &Table, key: &[Value], actor: &Actor) -> Result<(), WriteError> {
+pub fn delete(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    key: &[Value],
+    actor: &Actor,
+) -> Result<(), WriteError> {
     let backend = backend_of(conn);
     let result = write_tx(conn, |conn| {
-        let before = find_inner(conn, table, key, true)?.ok_or(WriteError::App(AppError::NotFound))?;
+        let before =
+            find_inner(conn, table, key, true)?.ok_or(WriteError::App(AppError::NotFound))?;
         let mut sql = Sql::new(backend);
         sql.push("DELETE FROM ").ident(&table.name);
         push_key_where(&mut sql, table, key);
         sql.execute(conn).map_err(|e| classify(e, table, None))?;
-        audit::record(conn, actor, "record.deleted", &table.name, &before.key_path(), &changes(table, Some(&before), None))?;
+        audit::record(
+            conn,
+            actor,
+            "record.deleted",
+            &table.name,
+            &before.key_path(),
+            &changes(table, Some(&before), None),
+        )?;
         Ok(())
     });
     match result {
         Err(WriteError::ForeignKey(_)) => {
             let referencing = referencing_tables(conn, catalog, table, key).unwrap_or_default();
             let names = if referencing.is_empty() {
-                table.referrers.iter().map(|r| r.table.clone()).collect::<Vec<_>>().join(", ")
+                table
+                    .referrers
+                    .iter()
+                    .map(|r| r.table.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             } else {
                 referencing.join(", ")
             };
@@ -336,8 +448,15 @@ pub fn delete(conn: &mut DbConn, catalog: &Catalog, table: &Table, key: &[Value]
 }
 
 /// The tables that hold rows pointing at this row.
-fn referencing_tables(conn: &mut DbConn, catalog: &Catalog, table: &Table, key: &[Value]) -> Result<Vec<String>, AppError> {
-    let Some(row) = find(conn, table, key)? else { return Ok(Vec::new()) };
+fn referencing_tables(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    key: &[Value],
+) -> Result<Vec<String>, AppError> {
+    let Some(row) = find(conn, table, key)? else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for group in related(conn, catalog, table, &row, 1)? {
         if !group.rows.is_empty() && !out.contains(&group.table) {
@@ -357,18 +476,30 @@ pub struct Related {
     pub label_column: Option<usize>,
 }
 
-pub fn related(conn: &mut DbConn, catalog: &Catalog, table: &Table, row: &Row, limit: u64) -> Result<Vec<Related>, AppError> {
+pub fn related(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    row: &Row,
+    limit: u64,
+) -> Result<Vec<Related>, AppError> {
     let mut out = Vec::new();
     for r in &table.referrers {
-        let Some(other) = catalog.tables.get(&r.table) else { continue };
+        let Some(other) = catalog.tables.get(&r.table) else {
+            continue;
+        };
         let mut sql = Sql::new(backend_of(conn));
         sql.push("SELECT ").select_list(other);
         from_table(&mut sql, other);
         sql.push(" WHERE ");
         let mut filter = url::form_urlencoded::Serializer::new(String::new());
         for (i, (col, ref_col)) in r.columns.iter().zip(&r.ref_columns).enumerate() {
-            let Some(pos) = table.columns.iter().position(|c| &c.name == ref_col) else { continue };
-            let (Some(value), Some(column)) = (row.values.get(pos), other.column(col)) else { continue };
+            let Some(pos) = table.columns.iter().position(|c| &c.name == ref_col) else {
+                continue;
+            };
+            let (Some(value), Some(column)) = (row.values.get(pos), other.column(col)) else {
+                continue;
+            };
             if i > 0 {
                 sql.push(" AND ");
             }
@@ -378,8 +509,14 @@ pub fn related(conn: &mut DbConn, catalog: &Catalog, table: &Table, row: &Row, l
         let fake = ListQuery::parse("", other)?;
         fake.push_order(&mut sql, other);
         sql.push(&format!(" LIMIT {limit}"));
-        let rows = sql.load(conn)?.into_iter().map(|v| split_row(other, v)).collect();
-        let label_column = other.label_column().and_then(|l| other.columns.iter().position(|c| c.name == l.name));
+        let rows = sql
+            .load(conn)?
+            .into_iter()
+            .map(|v| split_row(other, v))
+            .collect();
+        let label_column = other
+            .label_column()
+            .and_then(|l| other.columns.iter().position(|c| c.name == l.name));
         out.push(Related {
             table: r.table.clone(),
             columns: r.columns.clone(),
@@ -392,22 +529,45 @@ pub fn related(conn: &mut DbConn, catalog: &Catalog, table: &Table, row: &Row, l
 }
 
 /// Rows of `table` whose label matches `q`, for the foreign-key picker: (key, label).
-pub fn lookup(conn: &mut DbConn, table: &Table, key_column: &Column, q: &str, limit: u64) -> Result<Vec<(String, String)>, AppError> {
+pub fn lookup(
+    conn: &mut DbConn,
+    table: &Table,
+    key_column: &Column,
+    q: &str,
+    limit: u64,
+) -> Result<Vec<(String, String)>, AppError> {
     let label = table.label_column().unwrap_or(key_column);
     let mut sql = Sql::new(backend_of(conn));
-    sql.push("SELECT ").select_column(key_column).push(", ").select_column(label);
+    sql.push("SELECT ")
+        .select_column(key_column)
+        .push(", ")
+        .select_column(label);
     from_table(&mut sql, table);
     if !q.is_empty() {
-        sql.push(" WHERE ").column_as_text(label).like().bind(Value::Text(format!("%{}%", like_escape(q)))).push(" ESCAPE '\\'");
+        sql.push(" WHERE ")
+            .column_as_text(label)
+            .like()
+            .bind(Value::Text(format!("%{}%", like_escape(q))))
+            .push(" ESCAPE '\\'");
         if label.name != key_column.name {
-            sql.push(" OR ").column_as_text(key_column).push(" = ").bind(Value::Text(q.to_string()));
+            sql.push(" OR ")
+                .column_as_text(key_column)
+                .push(" = ")
+                .bind(Value::Text(q.to_string()));
         }
     }
-    sql.push(" ORDER BY ").ident(&label.name).push(&format!(" LIMIT {limit}"));
+    sql.push(" ORDER BY ")
+        .ident(&label.name)
+        .push(&format!(" LIMIT {limit}"));
     Ok(sql
         .load(conn)?
         .into_iter()
-        .filter_map(|r| Some((r.first()?.as_text()?, r.get(1)?.as_text().unwrap_or_default())))
+        .filter_map(|r| {
+            Some((
+                r.first()?.as_text()?,
+                r.get(1)?.as_text().unwrap_or_default(),
+            ))
+        })
         .collect())
 }
 
@@ -423,17 +583,32 @@ pub fn check_references(
     let mut missing = BTreeMap::new();
     for (idx, value) in values {
         let column = &table.columns[*idx];
-        let Some(fk) = table.foreign_key_of(&column.name) else { continue };
-        let (Some(target), false) = (catalog.tables.get(&fk.ref_table), value.is_null()) else { continue };
-        let Some(ref_col) = target.column(&fk.ref_columns[0]) else { continue };
+        let Some(fk) = table.foreign_key_of(&column.name) else {
+            continue;
+        };
+        let (Some(target), false) = (catalog.tables.get(&fk.ref_table), value.is_null()) else {
+            continue;
+        };
+        let Some(ref_col) = target.column(&fk.ref_columns[0]) else {
+            continue;
+        };
         let mut sql = Sql::new(backend_of(conn));
         sql.push("SELECT 1");
         from_table(&mut sql, target);
-        sql.push(" WHERE ").ident(&ref_col.name).push(" = ").bind_for(value.clone(), ref_col).push(" LIMIT 1");
+        sql.push(" WHERE ")
+            .ident(&ref_col.name)
+            .push(" = ")
+            .bind_for(value.clone(), ref_col)
+            .push(" LIMIT 1");
         if sql.load(conn)?.is_empty() {
             missing.insert(
                 column.name.clone(),
-                format!("No row of {} has {} = {}.", fk.ref_table, ref_col.name, value.as_text().unwrap_or_default()),
+                format!(
+                    "No row of {} has {} = {}.",
+                    fk.ref_table,
+                    ref_col.name,
+                    value.as_text().unwrap_or_default()
+                ),
             );
         }
     }
@@ -442,7 +617,12 @@ pub fn check_references(
 
 /// The values of the named columns of `row`, by name (for the conflict page).
 pub fn by_name(table: &Table, row: &Row) -> BTreeMap<String, Value> {
-    table.columns.iter().zip(&row.values).map(|(c, v)| (c.name.clone(), v.clone())).collect()
+    table
+        .columns
+        .iter()
+        .zip(&row.values)
+        .map(|(c, v)| (c.name.clone(), v.clone()))
+        .collect()
 }
 
 pub fn backend_of(conn: &DbConn) -> Backend {

@@ -33,7 +33,10 @@ impl Value {
             Value::Int(i) => Some(i.to_string()),
             Value::Float(f) => Some(f.to_string()),
             Value::Text(t) => Some(t.clone()),
-            Value::Bytes(b) => Some(format!("\\x{}", b.iter().map(|b| format!("{b:02x}")).collect::<String>())),
+            Value::Bytes(b) => Some(format!(
+                "\\x{}",
+                b.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            )),
         }
     }
 
@@ -46,9 +49,13 @@ impl Value {
             (Value::Int(i), Kind::Bool) => J::Bool(*i != 0),
             (Value::Int(i), _) => J::from(*i),
             (Value::Float(f), _) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
-            (Value::Text(t), Kind::Json) => serde_json::from_str(t).unwrap_or_else(|_| J::String(t.clone())),
+            (Value::Text(t), Kind::Json) => {
+                serde_json::from_str(t).unwrap_or_else(|_| J::String(t.clone()))
+            }
             (Value::Text(t), Kind::Bool) => J::Bool(matches!(t.as_str(), "t" | "true" | "1")),
-            (Value::Text(t), Kind::Int) => t.parse::<i64>().map_or_else(|_| J::String(t.clone()), J::from),
+            (Value::Text(t), Kind::Int) => t
+                .parse::<i64>()
+                .map_or_else(|_| J::String(t.clone()), J::from),
             (v, _) => v.as_text().map_or(J::Null, J::String),
         }
     }
@@ -104,9 +111,15 @@ impl FromSql<Any, Sqlite> for Value {
     fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
         use diesel::sql_types as t;
         Ok(match value.value_type() {
-            Some(SqliteType::Long) => Value::Int(<i64 as FromSql<t::BigInt, Sqlite>>::from_sql(value)?),
-            Some(SqliteType::Double) => Value::Float(<f64 as FromSql<t::Double, Sqlite>>::from_sql(value)?),
-            Some(SqliteType::Binary) => Value::Bytes(<Vec<u8> as FromSql<t::Binary, Sqlite>>::from_sql(value)?),
+            Some(SqliteType::Long) => {
+                Value::Int(<i64 as FromSql<t::BigInt, Sqlite>>::from_sql(value)?)
+            }
+            Some(SqliteType::Double) => {
+                Value::Float(<f64 as FromSql<t::Double, Sqlite>>::from_sql(value)?)
+            }
+            Some(SqliteType::Binary) => {
+                Value::Bytes(<Vec<u8> as FromSql<t::Binary, Sqlite>>::from_sql(value)?)
+            }
             None => Value::Null,
             _ => Value::Text(<String as FromSql<t::Text, Sqlite>>::from_sql(value)?),
         })
@@ -159,13 +172,22 @@ pub fn parse_input(column: &Column, raw: &str) -> Result<Value, String> {
             .map(|t| Value::Text(t.format("%H:%M:%S").to_string()))
             .ok_or_else(|| "Enter a time as HH:MM or HH:MM:SS.".to_string()),
         Kind::DateTime | Kind::DateTimeTz => {
-            let parsed = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M"]
-                .iter()
-                .find_map(|f| chrono::NaiveDateTime::parse_from_str(trimmed, f).ok())
-                .ok_or_else(|| "Enter a date and time as YYYY-MM-DD HH:MM.".to_string())?;
+            let parsed = [
+                "%Y-%m-%dT%H:%M:%S%.f",
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%d %H:%M:%S%.f",
+                "%Y-%m-%d %H:%M",
+            ]
+            .iter()
+            .find_map(|f| chrono::NaiveDateTime::parse_from_str(trimmed, f).ok())
+            .ok_or_else(|| "Enter a date and time as YYYY-MM-DD HH:MM.".to_string())?;
             let text = parsed.format("%Y-%m-%d %H:%M:%S").to_string();
             // Times without a zone are taken as UTC, the zone pages show them in.
-            Ok(Value::Text(if column.kind == Kind::DateTimeTz { format!("{text}+00") } else { text }))
+            Ok(Value::Text(if column.kind == Kind::DateTimeTz {
+                format!("{text}+00")
+            } else {
+                text
+            }))
         }
         Kind::Uuid => uuid::Uuid::parse_str(trimmed)
             .map(|u| Value::Text(u.hyphenated().to_string()))
@@ -202,10 +224,15 @@ pub fn display(value: &Value, column: &Column) -> String {
 
 /// Timestamps in one format everywhere: `YYYY-MM-DD HH:MM:SS`, with `UTC` for zoned ones.
 pub fn format_timestamp(t: &str) -> String {
-    if let Ok(dt) = chrono::DateTime::parse_from_str(&normalize_offset(t), "%Y-%m-%d %H:%M:%S%.f%z") {
+    if let Ok(dt) = chrono::DateTime::parse_from_str(&normalize_offset(t), "%Y-%m-%d %H:%M:%S%.f%z")
+    {
         return format!("{} UTC", dt.naive_utc().format("%Y-%m-%d %H:%M:%S"));
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, f) {
             return dt.format("%Y-%m-%d %H:%M:%S").to_string();
         }
@@ -218,7 +245,9 @@ fn normalize_offset(t: &str) -> String {
     let bytes = t.as_bytes();
     if bytes.len() > 3 {
         let tail = &t[t.len() - 3..];
-        if (tail.starts_with('+') || tail.starts_with('-')) && tail[1..].chars().all(|c| c.is_ascii_digit()) {
+        if (tail.starts_with('+') || tail.starts_with('-'))
+            && tail[1..].chars().all(|c| c.is_ascii_digit())
+        {
             return format!("{t}00");
         }
     }

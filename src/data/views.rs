@@ -38,7 +38,7 @@ pub fn thousands(n: i64) -> String {
     let s = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -103,7 +103,12 @@ const TRUNCATE: usize = 80;
 fn cell(value: &Value, table: &Table, idx: usize, page: &ListPage) -> Cell {
     let column = &table.columns[idx];
     if value.is_null() {
-        return Cell { text: "NULL".into(), class: "null", link: None, title: None };
+        return Cell {
+            text: "NULL".into(),
+            class: "null",
+            link: None,
+            title: None,
+        };
     }
     let full = display(value, column);
     let class = match column.kind {
@@ -118,7 +123,12 @@ fn cell(value: &Value, table: &Table, idx: usize, page: &ListPage) -> Cell {
     if truncated {
         text.push('…');
     }
-    let mut cell = Cell { text, class, link: None, title: truncated.then(|| full.clone()) };
+    let mut cell = Cell {
+        text,
+        class,
+        link: None,
+        title: truncated.then(|| full.clone()),
+    };
     if let Some(fk) = table.foreign_key_of(&column.name)
         && let Some(key) = value.as_text()
     {
@@ -126,15 +136,27 @@ fn cell(value: &Value, table: &Table, idx: usize, page: &ListPage) -> Cell {
             cell.text = format!("{label} ({key})");
             cell.class = "fk";
         }
-        cell.link = Some(format!("/data/{}/{}", encode_part(&fk.ref_table), encode_part(&key)));
+        cell.link = Some(format!(
+            "/data/{}/{}",
+            encode_part(&fk.ref_table),
+            encode_part(&key)
+        ));
     }
     cell
 }
 
 pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage) -> ListView {
     let path = format!("/data/{}", encode_part(&table.name));
-    let link = |query: String| if query.is_empty() { path.clone() } else { format!("{path}?{query}") };
-    let shown: Vec<usize> = (0..table.columns.len()).filter(|i| !q.hidden.contains(&table.columns[*i].name)).collect();
+    let link = |query: String| {
+        if query.is_empty() {
+            path.clone()
+        } else {
+            format!("{path}?{query}")
+        }
+    };
+    let shown: Vec<usize> = (0..table.columns.len())
+        .filter(|i| !q.hidden.contains(&table.columns[*i].name))
+        .collect();
     let headers = shown
         .iter()
         .map(|&i| {
@@ -144,15 +166,27 @@ pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage) -> ListView {
                 Some((s, true)) if *s == c.name => ("descending", c.name.clone()),
                 _ => ("none", c.name.clone()),
             };
-            Header { name: c.name.clone(), link: link(q.to_query(Some(1), Some(&next))), sorted, numeric: c.kind.is_numeric() }
+            Header {
+                name: c.name.clone(),
+                link: link(q.to_query(Some(1), Some(&next))),
+                sorted,
+                numeric: c.kind.is_numeric(),
+            }
         })
         .collect();
     let rows = page
         .rows
         .iter()
         .map(|r: &Row| ListRow {
-            key_path: if r.key.is_empty() { String::new() } else { format!("{path}/{}", r.key_path()) },
-            cells: shown.iter().map(|&i| cell(&r.values[i], table, i, page)).collect(),
+            key_path: if r.key.is_empty() {
+                String::new()
+            } else {
+                format!("{path}/{}", r.key_path())
+            },
+            cells: shown
+                .iter()
+                .map(|&i| cell(&r.values[i], table, i, page))
+                .collect(),
         })
         .collect();
     let chips = q
@@ -162,7 +196,10 @@ pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage) -> ListView {
         .map(|(i, f)| {
             let mut without = q.clone();
             without.filters.remove(i);
-            Chip { label: format!("{} {} {}", f.column, f.op.label(), f.raw), remove_link: link(without.to_query(Some(1), None)) }
+            Chip {
+                label: format!("{} {} {}", f.column, f.op.label(), f.raw),
+                remove_link: link(without.to_query(Some(1), None)),
+            }
         })
         .collect();
     let mut exact = q.clone();
@@ -178,11 +215,17 @@ pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage) -> ListView {
         count_is_exact: matches!(page.count, Count::Exact(_)),
         exact_link: {
             let base = exact.to_query(None, None);
-            link(if base.is_empty() { "count=exact".into() } else { format!("{base}&count=exact") })
+            link(if base.is_empty() {
+                "count=exact".into()
+            } else {
+                format!("{base}&count=exact")
+            })
         },
         page: q.page,
         prev_link: (q.page > 1).then(|| link(q.to_query(Some(q.page - 1), None))),
-        next_link: page.has_next.then(|| link(q.to_query(Some(q.page + 1), None))),
+        next_link: page
+            .has_next
+            .then(|| link(q.to_query(Some(q.page + 1), None))),
         per_page: q.per_page,
         page_sizes: PAGE_SIZES
             .iter()
@@ -193,9 +236,20 @@ pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage) -> ListView {
             })
             .collect(),
         chips,
-        columns: table.columns.iter().map(|c| ColumnChoice { name: c.name.clone(), shown: !q.hidden.contains(&c.name) }).collect(),
+        columns: table
+            .columns
+            .iter()
+            .map(|c| ColumnChoice {
+                name: c.name.clone(),
+                shown: !q.hidden.contains(&c.name),
+            })
+            .collect(),
         ops: Op::ALL.iter().map(|(n, op)| (*n, op.label())).collect(),
-        sort: q.sort.as_ref().map(|(c, d)| format!("{}{c}", if *d { "-" } else { "" })).unwrap_or_default(),
+        sort: q
+            .sort
+            .as_ref()
+            .map(|(c, d)| format!("{}{c}", if *d { "-" } else { "" }))
+            .unwrap_or_default(),
         read_only: table.read_only_reason(),
         can_search: table.columns.iter().any(super::query::searchable),
     }

@@ -306,6 +306,70 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Run SQL on the app's database (DDL for a test schema), then make the app read the
+    /// schema again.
+    pub fn sql(&self, sql: &str) {
+        use diesel::connection::SimpleConnection;
+        let mut conn = self.db_conn();
+        conn.batch_execute(sql)
+            .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{sql}"));
+        self.state
+            .catalog
+            .reload(&mut conn)
+            .expect("catalog reload");
+    }
+
+    /// Submit the record form at `path` as a browser would: with its CSRF token and the
+    /// row version it was shown with.
+    pub async fn edit(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let body = self.get(path).await.text().await.expect("record page");
+        let token = csrf_in(&body).expect("csrf token");
+        let marker = "name=\"_version\" value=\"";
+        let start = body.find(marker).expect("a version field") + marker.len();
+        let version = body[start..start + body[start..].find('"').unwrap()].to_string();
+        let mut form: Vec<(&str, &str)> = vec![
+            ("csrf_token", token.as_str()),
+            ("_version", version.as_str()),
+        ];
+        form.extend_from_slice(fields);
+        self.client
+            .post(self.url(path))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    /// Load the demo shop into the app's database.
+    pub fn demo(&self, orders: u64) {
+        let mut conn = self.db_conn();
+        gatehouse::data::demo::load(&mut conn, orders, false, &[]).expect("demo loads");
+        self.state
+            .catalog
+            .reload(&mut conn)
+            .expect("catalog reload");
+    }
+
+    /// One value of one row, read directly from the database as text.
+    pub fn scalar(&self, sql: &str) -> Option<String> {
+        let mut conn = self.db_conn();
+        let mut q = gatehouse::data::sql::Sql::new(self.state.db.backend());
+        q.push(sql);
+        let rows = q.load(&mut conn).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.as_text())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.state.db.backend() {
+            gatehouse::db::Backend::Sqlite => Backend::Sqlite,
+            gatehouse::db::Backend::Postgres => Backend::Postgres,
+        }
+    }
+}
+
 pub fn csrf_in(body: &str) -> Option<String> {
     let start =
         body.find("name=\"csrf-token\" content=\"")? + "name=\"csrf-token\" content=\"".len();

@@ -1,0 +1,915 @@
+//! The data pages on both backends: the catalog, list semantics, hostile input, create /
+//! edit / delete with validation, stale forms, foreign keys, audit, export.
+
+mod common;
+
+use common::{Backend, TestApp, location};
+use reqwest::StatusCode;
+
+both_backends!(
+    the_catalog_knows_keys_views_enums_and_foreign_keys,
+    lists_sort_filter_search_and_page,
+    bad_list_parameters_are_a_400_with_a_message,
+    hostile_names_and_values_are_never_sql,
+    rows_are_created_edited_and_deleted_with_an_audit_trail,
+    invalid_input_is_refused_next_to_the_field_and_nothing_is_written,
+    a_stale_form_is_refused_with_409,
+    deleting_a_referenced_row_names_the_referencing_table,
+    exports_escape_csv_and_type_json,
+    composite_keys_address_rows,
+    tables_without_keys_and_views_are_read_only,
+    lists_show_foreign_key_labels_and_htmx_gets_a_fragment,
+    unknown_tables_and_rows_are_404,
+    the_audit_page_filters,
+);
+
+const PEOPLE: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, \
+    age INTEGER, city TEXT, active BOOLEAN NOT NULL DEFAULT TRUE, joined DATE, bio TEXT);";
+
+fn people_sql(backend: Backend) -> String {
+    let ddl = match backend {
+        Backend::Sqlite => PEOPLE.to_string(),
+        Backend::Postgres => PEOPLE.replace("id INTEGER PRIMARY KEY", "id SERIAL PRIMARY KEY"),
+    };
+    let mut sql = ddl;
+    let cities = ["Oslo", "Lima", "Rome"];
+    for i in 1..=30 {
+        let age = if i % 10 == 0 {
+            "NULL".to_string()
+        } else {
+            (20 + i).to_string()
+        };
+        sql.push_str(&format!(
+            "INSERT INTO people (name, email, age, city, active, joined) VALUES ('Person {i:02}', 'p{i}@example.com', {age}, '{}', {}, '2024-01-{:02}');",
+            cities[i % 3],
+            if i % 2 == 0 { "TRUE" } else { "FALSE" },
+            i
+        ));
+    }
+    sql
+}
+
+async fn signed_in(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app
+}
+
+/// The ids of the rows a list page shows, in order.
+fn ids(body: &str, table: &str) -> Vec<String> {
+    let marker = format!("<td class=\"rowlink\"><a href=\"/data/{table}/");
+    body.match_indices(&marker)
+        .map(|(i, _)| {
+            let rest = &body[i + marker.len()..];
+            rest[..rest.find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+async fn page(app: &TestApp, path: &str) -> (StatusCode, String) {
+    let res = app.get(path).await;
+    let status = res.status();
+    (status, res.text().await.unwrap())
+}
+
+async fn the_catalog_knows_keys_views_enums_and_foreign_keys(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.demo(20);
+    app.sql("CREATE VIEW paid_orders AS SELECT id, total FROM orders WHERE status = 'paid';");
+    let mut conn = app.db_conn();
+    let catalog = app.state.catalog.get(&mut conn).unwrap();
+    let orders = catalog.table("orders").unwrap();
+    let status = orders.column("status").unwrap();
+    assert_eq!(
+        status.enum_values,
+        vec!["new", "paid", "shipped", "cancelled"]
+    );
+    assert!(
+        orders.column("id").unwrap().generated,
+        "the id is filled in by the database"
+    );
+    assert!(orders.column("notes").unwrap().nullable);
+    let fk = orders.foreign_key_of("customer_id").unwrap();
+    assert_eq!(fk.ref_table, "customers");
+    assert_eq!(fk.ref_columns, vec!["id"]);
+    let customers = catalog.table("customers").unwrap();
+    let referrers: Vec<&str> = customers
+        .referrers
+        .iter()
+        .map(|r| r.table.as_str())
+        .collect();
+    assert_eq!(referrers, vec!["orders"]);
+    assert_eq!(
+        customers.label_column().unwrap().name,
+        "email",
+        "unique text column names rows"
+    );
+    let items = catalog.table("order_items").unwrap();
+    assert_eq!(items.key_columns(), vec!["order_id", "product_id"]);
+    assert!(catalog.table("paid_orders").unwrap().is_view);
+    assert!(
+        catalog
+            .table("paid_orders")
+            .unwrap()
+            .read_only_reason()
+            .is_some()
+    );
+    assert!(
+        catalog
+            .tables
+            .keys()
+            .all(|t| !t.starts_with("gh_") && !t.starts_with("__diesel"))
+    );
+    drop(conn);
+
+    let (status, body) = page(&app, "/data").await;
+    assert_eq!(status, StatusCode::OK);
+    for t in [
+        "customers",
+        "orders",
+        "order_items",
+        "products",
+        "paid_orders",
+    ] {
+        assert!(body.contains(&format!("href=\"/data/{t}\"")), "{t} listed");
+    }
+    assert!(!body.contains("gh_users"));
+}
+
+async fn lists_sort_filter_search_and_page(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&people_sql(backend));
+    let (status, body) = page(&app, "/data/people").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("30 rows"));
+    assert_eq!(ids(&body, "people").len(), 30);
+
+    // NULL sorts as the largest value on both backends; ties fall back to the key.
+    let (_, body) = page(&app, "/data/people?sort=-age").await;
+    assert_eq!(&ids(&body, "people")[..5], &["30", "20", "10", "29", "28"]);
+    let (_, body) = page(&app, "/data/people?sort=age").await;
+    let order = ids(&body, "people");
+    assert_eq!(&order[..2], &["1", "2"]);
+    assert_eq!(&order[27..], &["10", "20", "30"]);
+    let (_, body) = page(&app, "/data/people?sort=city").await;
+    let order = ids(&body, "people");
+    // Lima (i % 3 == 1) first; ties broken by id ascending.
+    assert_eq!(&order[..3], &["1", "4", "7"]);
+
+    for (query, expected) in [
+        ("age__eq=25", vec!["5"]),
+        ("age__gt=48", vec!["29"]),
+        ("age__gte=48", vec!["28", "29"]),
+        ("age__lt=22", vec!["1"]),
+        ("age__lte=22", vec!["1", "2"]),
+        ("city__in=Lima,Rome&age__lt=25", vec!["1", "2", "4"]),
+        (
+            "name__startswith=Person%200",
+            vec!["1", "2", "3", "4", "5", "6", "7", "8", "9"],
+        ),
+        ("name__contains=son%2012", vec!["12"]),
+        ("age__isnull=true", vec!["10", "20", "30"]),
+        ("active__eq=true&age__lt=27", vec!["2", "4", "6"]),
+        ("joined__gte=2024-01-29", vec!["29", "30"]),
+        ("email__ne=p1@example.com&age__lt=23", vec!["2"]),
+    ] {
+        let (status, body) = page(&app, &format!("/data/people?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert_eq!(ids(&body, "people"), expected, "{query}");
+    }
+    let (_, body) = page(&app, "/data/people?age__isnull=false").await;
+    assert_eq!(ids(&body, "people").len(), 27);
+
+    // Search is case-insensitive across text columns.
+    let (_, body) = page(&app, "/data/people?q=PERSON%2007").await;
+    assert_eq!(ids(&body, "people"), vec!["7"]);
+    let (_, body) = page(&app, "/data/people?q=lima").await;
+    assert_eq!(ids(&body, "people").len(), 10);
+    // A % in the search is a literal, not a wildcard.
+    let (_, body) = page(&app, "/data/people?q=%25").await;
+    assert!(ids(&body, "people").is_empty());
+
+    // Paging: 25 per page, stable.
+    let (_, body) = page(&app, "/data/people?per_page=25&page=2").await;
+    assert_eq!(ids(&body, "people"), vec!["26", "27", "28", "29", "30"]);
+    assert!(body.contains("rel=\"prev\""));
+    let (_, body) = page(&app, "/data/people?per_page=25").await;
+    assert_eq!(ids(&body, "people").len(), 25);
+    assert!(body.contains("rel=\"next\""));
+
+    // The filter builder's fields become a filter, and chips remove them.
+    let (_, body) = page(
+        &app,
+        "/data/people?add_column=city&add_op=eq&add_value=Oslo",
+    )
+    .await;
+    assert_eq!(ids(&body, "people").len(), 10);
+    assert!(body.contains("city = Oslo"));
+
+    // The column chooser hides columns.
+    let (_, body) = page(&app, "/data/people?col=id&col=name").await;
+    assert!(!body.contains("p1@example.com"));
+    assert!(body.contains("Person 01"));
+}
+
+async fn bad_list_parameters_are_a_400_with_a_message(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&people_sql(backend));
+    for (query, message) in [
+        ("sort=nope", "no such column"),
+        ("nope__eq=1", "no such column"),
+        ("age__like=1", "not a filter"),
+        ("age__eq=abc", "whole number"),
+        ("joined__gt=yesterday", "YYYY-MM-DD"),
+        ("per_page=7", "25, 50, 100 or 500"),
+        ("per_page=100000", "25, 50, 100 or 500"),
+        ("page=0", "not a page number"),
+        ("page=x", "not a page number"),
+        ("age__isnull=maybe", "true or false"),
+    ] {
+        let (status, body) = page(&app, &format!("/data/people?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert!(body.contains(message), "{query}: {message}");
+    }
+    for ok in ["per_page=25", "per_page=100", "per_page=500", "page=999"] {
+        assert_eq!(
+            page(&app, &format!("/data/people?{ok}")).await.0,
+            StatusCode::OK,
+            "{ok}"
+        );
+    }
+}
+
+async fn hostile_names_and_values_are_never_sql(backend: Backend) {
+    let app = signed_in(backend).await;
+    let id = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY",
+        Backend::Postgres => "SERIAL PRIMARY KEY",
+    };
+    app.sql(&format!(
+        "CREATE TABLE \"we\"\"ird; tbl\" (id {id}, \"na'me\" TEXT NOT NULL);"
+    ));
+    app.sql(&people_sql(backend));
+    let path = "/data/we%22ird%3B%20tbl";
+    assert_eq!(page(&app, path).await.0, StatusCode::OK);
+
+    let res = app
+        .post_form(
+            &format!("{path}/new"),
+            path,
+            &[("f.na'me", "<script>alert(1)</script>")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "created");
+    let (_, body) = page(&app, path).await;
+    assert!(
+        body.contains("&#60;script&#62;alert(1)&#60;/script&#62;")
+            || body.contains("&lt;script&gt;")
+    );
+    assert!(!body.contains("<script>alert(1)</script>"));
+
+    for query in [
+        "q=%27%3B%20DROP%20TABLE%20people%3B%20--",
+        "name__eq=%27%20OR%20%271%27%3D%271",
+        "name__contains=%25%27%20OR%201%3D1%20--",
+    ] {
+        let (status, body) = page(&app, &format!("/data/people?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert!(ids(&body, "people").is_empty(), "{query} matched nothing");
+    }
+    for query in [
+        "sort=id;DROP%20TABLE%20people",
+        "sort=-(SELECT%201)",
+        "id%3B--__eq=1",
+    ] {
+        assert_eq!(
+            page(&app, &format!("/data/people?{query}")).await.0,
+            StatusCode::BAD_REQUEST,
+            "{query}"
+        );
+    }
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("30")
+    );
+}
+
+async fn rows_are_created_edited_and_deleted_with_an_audit_trail(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&people_sql(backend));
+    let res = app
+        .post_form(
+            "/data/people/new",
+            "/data/people",
+            &[
+                ("f.name", "Zed"),
+                ("f.email", "zed@example.com"),
+                ("f.age", "41"),
+                ("f.city", ""),
+                ("null.city", "1"),
+                ("f.active", "on"),
+                ("f.joined", "2024-05-06"),
+                ("f.bio", ""),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/data/people/31");
+    assert_eq!(
+        app.scalar("SELECT name FROM people WHERE id = 31")
+            .as_deref(),
+        Some("Zed")
+    );
+    assert_eq!(
+        app.scalar("SELECT city FROM people WHERE id = 31"),
+        None,
+        "NULL chosen explicitly"
+    );
+    assert_eq!(
+        app.scalar("SELECT bio FROM people WHERE id = 31")
+            .as_deref(),
+        Some(""),
+        "empty string kept"
+    );
+    let created = app
+        .scalar("SELECT changes FROM gh_audit WHERE action = 'record.created'")
+        .unwrap();
+    let created: serde_json::Value = serde_json::from_str(&created).unwrap();
+    assert_eq!(created["after"]["name"], "Zed");
+    assert_eq!(created["after"]["age"], 41);
+    assert_eq!(created["before"], serde_json::Value::Null);
+
+    let (status, body) = page(&app, "/data/people/31").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("value=\"Zed\""));
+    assert!(
+        body.contains("record.created"),
+        "history on the record page"
+    );
+
+    let res = app
+        .edit(
+            "/data/people/31",
+            &[
+                ("f.name", "Zed Two"),
+                ("f.email", "zed@example.com"),
+                ("f.age", "42"),
+                ("null.city", "1"),
+                ("f.active", "on"),
+                ("f.joined", "2024-05-06"),
+                ("f.bio", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    assert_eq!(
+        app.scalar("SELECT age FROM people WHERE id = 31")
+            .as_deref(),
+        Some("42")
+    );
+    let updated = app
+        .scalar("SELECT changes FROM gh_audit WHERE action = 'record.updated'")
+        .unwrap();
+    let updated: serde_json::Value = serde_json::from_str(&updated).unwrap();
+    assert_eq!(
+        updated["before"],
+        serde_json::json!({"name": "Zed", "age": 41})
+    );
+    assert_eq!(
+        updated["after"],
+        serde_json::json!({"name": "Zed Two", "age": 42})
+    );
+    assert_eq!(
+        app.scalar("SELECT user_email FROM gh_audit WHERE action = 'record.updated'")
+            .as_deref(),
+        Some(common::ADMIN_EMAIL)
+    );
+
+    let (status, body) = page(&app, "/data/people/31/delete").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Delete this row of people?"));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("31"),
+        "asking deletes nothing"
+    );
+    let res = app
+        .post_form("/data/people/31/delete", "/data/people/31/delete", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("30")
+    );
+    let deleted = app
+        .scalar("SELECT changes FROM gh_audit WHERE action = 'record.deleted'")
+        .unwrap();
+    assert!(deleted.contains("Zed Two"));
+    assert_eq!(page(&app, "/data/people/31").await.0, StatusCode::NOT_FOUND);
+}
+
+async fn invalid_input_is_refused_next_to_the_field_and_nothing_is_written(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&people_sql(backend));
+    app.demo(5);
+    let base = [
+        ("f.email", "new@example.com"),
+        ("f.active", "on"),
+        ("f.joined", ""),
+        ("f.bio", ""),
+    ];
+
+    let mut form = base.to_vec();
+    form.extend([("f.name", "Typed Name"), ("f.age", "forty")]);
+    let res = app
+        .post_form("/data/people/new", "/data/people", &form)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Enter a whole number"));
+    assert!(
+        body.contains("value=\"Typed Name\""),
+        "what was typed is kept"
+    );
+    assert!(body.contains("value=\"forty\""));
+
+    let mut form = base.to_vec();
+    form.extend([("f.name", "X"), ("f.age", "9"), ("null.name", "1")]);
+    let res = app
+        .post_form("/data/people/new", "/data/people", &form)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("cannot be empty"));
+
+    // Unique violation, reported by the database, shown on the field.
+    let form = [
+        ("f.name", "Dup"),
+        ("f.email", "p1@example.com"),
+        ("f.active", "on"),
+    ];
+    let res = app
+        .post_form("/data/people/new", "/data/people", &form)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("already has this value"));
+
+    // Foreign key to nowhere.
+    let form = [
+        ("f.customer_id", "9999"),
+        ("f.status", "new"),
+        ("f.total", "1.00"),
+        ("f.created_at", "2024-01-01T10:00"),
+    ];
+    let res = app
+        .post_form("/data/orders/new", "/data/orders", &form)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("No row of customers has id = 9999")
+    );
+
+    // An enumeration value that is not allowed.
+    let form = [
+        ("f.customer_id", "1"),
+        ("f.status", "lost"),
+        ("f.total", "1.00"),
+        ("f.created_at", "2024-01-01T10:00"),
+    ];
+    let res = app
+        .post_form("/data/orders/new", "/data/orders", &form)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("Choose one of: new, paid, shipped, cancelled")
+    );
+
+    // A CHECK constraint the form cannot know about.
+    let form = [
+        ("f.sku", "SKU-NEG"),
+        ("f.name", "Negative"),
+        ("f.price", "-1"),
+        ("f.in_stock", "on"),
+        ("f.created_at", "2024-01-01T10:00"),
+    ];
+    let res = app
+        .post_form("/data/products/new", "/data/products", &form)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("The database refused these values")
+    );
+
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("30")
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM orders").as_deref(),
+        Some("5")
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM products WHERE sku = 'SKU-NEG'")
+            .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM gh_audit").as_deref(),
+        Some("0"),
+        "no audit for nothing"
+    );
+}
+
+async fn a_stale_form_is_refused_with_409(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&people_sql(backend));
+    let body = app.get("/data/people/3").await.text().await.unwrap();
+    let start =
+        body.find("name=\"_version\" value=\"").unwrap() + "name=\"_version\" value=\"".len();
+    let version = body[start..start + 24].to_string();
+    app.sql("UPDATE people SET name = 'Changed Elsewhere' WHERE id = 3;");
+    let res = app
+        .post_form(
+            "/data/people/3",
+            "/data/people/3",
+            &[
+                ("_version", &version),
+                ("f.name", "My Edit"),
+                ("f.email", "p3@example.com"),
+                ("f.age", "23"),
+                ("f.city", "Rome"),
+                ("f.joined", "2024-01-03"),
+                ("f.bio", ""),
+            ],
+        )
+        .await;
+    // post_form adds the csrf token first; the stale _version is ours.
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("changed while you were editing"));
+    assert!(body.contains("Changed Elsewhere"));
+    assert!(body.contains("My Edit"));
+    assert_eq!(
+        app.scalar("SELECT name FROM people WHERE id = 3")
+            .as_deref(),
+        Some("Changed Elsewhere")
+    );
+}
+
+async fn deleting_a_referenced_row_names_the_referencing_table(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.demo(30);
+    let customer = app
+        .scalar("SELECT customer_id FROM orders ORDER BY id LIMIT 1")
+        .unwrap();
+    let path = format!("/data/customers/{customer}/delete");
+    let res = app.post_form(&path, &path, &[]).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("still refer to it"), "{body}");
+    assert!(body.contains("orders"));
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM customers WHERE id = {customer}"
+        ))
+        .as_deref(),
+        Some("1")
+    );
+}
+
+async fn exports_escape_csv_and_type_json(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&people_sql(backend));
+    app.sql("UPDATE people SET bio = 'has, comma' WHERE id = 1; UPDATE people SET bio = 'say \"hi\"' WHERE id = 2; \
+             UPDATE people SET bio = 'two\nlines' WHERE id = 3; UPDATE people SET bio = '' WHERE id = 4;");
+    let res = app
+        .get("/data/people/export.csv?id__lte=5&col=id&col=name&col=age&col=bio")
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()
+            .get("content-type")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        res.headers()
+            .get("content-disposition")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("people.csv")
+    );
+    let csv = res.text().await.unwrap();
+    assert_eq!(
+        csv,
+        "id,name,age,bio\r\n1,Person 01,21,\"has, comma\"\r\n2,Person 02,22,\"say \"\"hi\"\"\"\r\n\
+         3,Person 03,23,\"two\nlines\"\r\n4,Person 04,24,\"\"\r\n5,Person 05,25,\r\n"
+    );
+    let res = app
+        .get("/data/people/export.json?age__isnull=true&sort=-id")
+        .await;
+    let rows: serde_json::Value = res.json().await.unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["id"], 30);
+    assert_eq!(rows[0]["age"], serde_json::Value::Null);
+    assert_eq!(rows[0]["name"], "Person 30");
+    assert_eq!(rows[0]["active"], true);
+    assert_eq!(rows[1]["active"], true);
+    assert_eq!(
+        app.get("/data/people/export.csv?nope__eq=1").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+async fn composite_keys_address_rows(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.demo(5);
+    let (order, product) = (
+        app.scalar("SELECT order_id FROM order_items ORDER BY order_id, product_id LIMIT 1")
+            .unwrap(),
+        app.scalar("SELECT product_id FROM order_items ORDER BY order_id, product_id LIMIT 1")
+            .unwrap(),
+    );
+    let path = format!("/data/order_items/{order},{product}");
+    let (status, body) = page(&app, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, list) = page(&app, "/data/order_items").await;
+    assert!(list.contains(&format!("href=\"{path}\"")));
+    let res = app
+        .edit(
+            &path,
+            &[
+                ("f.order_id", &order),
+                ("f.product_id", &product),
+                ("f.quantity", "9"),
+                ("f.unit_price", "1.50"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT quantity FROM order_items WHERE order_id = {order} AND product_id = {product}"
+        ))
+        .as_deref(),
+        Some("9")
+    );
+    assert_eq!(
+        page(&app, &format!("/data/order_items/{order}")).await.0,
+        StatusCode::NOT_FOUND,
+        "half a key"
+    );
+}
+
+async fn tables_without_keys_and_views_are_read_only(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql("CREATE TABLE log_lines (line TEXT, at TEXT); INSERT INTO log_lines VALUES ('boot', 'now');");
+    app.sql("CREATE VIEW log_view AS SELECT line FROM log_lines;");
+    let (status, body) = page(&app, "/data/log_view").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("This is a view"));
+    assert!(!body.contains("New row"));
+    assert_eq!(
+        app.post_form("/data/log_view", "/data/log_view", &[("f.line", "x")])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let (status, body) = page(&app, "/data/log_lines").await;
+    assert_eq!(status, StatusCode::OK);
+    match backend {
+        // SQLite addresses rows without a primary key by their rowid.
+        Backend::Sqlite => {
+            assert!(body.contains("href=\"/data/log_lines/1\""));
+            let res = app
+                .edit(
+                    "/data/log_lines/1",
+                    &[("f.line", "restart"), ("f.at", "later")],
+                )
+                .await;
+            assert_eq!(res.status(), StatusCode::SEE_OTHER);
+            assert_eq!(
+                app.scalar("SELECT line FROM log_lines").as_deref(),
+                Some("restart")
+            );
+        }
+        Backend::Postgres => {
+            assert!(body.contains("no primary key"));
+            assert_eq!(
+                app.post_form("/data/log_lines", "/data/log_lines", &[("f.line", "x")])
+                    .await
+                    .status(),
+                StatusCode::FORBIDDEN
+            );
+        }
+    }
+}
+
+async fn lists_show_foreign_key_labels_and_htmx_gets_a_fragment(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.demo(10);
+    let (_, body) = page(&app, "/data/orders").await;
+    assert!(body.contains("@example.com ("), "customer labels shown");
+    assert!(body.contains("href=\"/data/customers/"));
+    let res = app
+        .get_with("/data/orders?status__eq=paid", &[("hx-request", "true")])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let fragment = res.text().await.unwrap();
+    assert!(fragment.starts_with("<div id=\"rows\""));
+    assert!(!fragment.contains("<html"));
+    let customer = app
+        .scalar("SELECT customer_id FROM orders ORDER BY id LIMIT 1")
+        .unwrap();
+    let record = app
+        .get(&format!("/data/customers/{customer}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(record.contains("Related rows"));
+    assert!(record.contains(&format!("customer_id__eq={customer}")));
+    let options = app
+        .get("/data/orders/lookup?column=customer_id&q=ada")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        options.contains("<option value=\"1\">ada.lovelace0@example.com</option>"),
+        "{options}"
+    );
+}
+
+async fn unknown_tables_and_rows_are_404(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.demo(3);
+    for path in [
+        "/data/nope",
+        "/data/gh_users",
+        "/data/orders/999999",
+        "/data/orders/abc",
+        "/data/nope/1/delete",
+        "/data/nope/export.csv",
+    ] {
+        assert_eq!(page(&app, path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+    // Signed out, the data pages ask for a sign-in.
+    let anon = common::new_client();
+    let res = anon.get(app.url("/data/orders")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
+async fn the_audit_page_filters(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&people_sql(backend));
+    app.demo(3);
+    app.post_form("/data/people/1/delete", "/data/people/1/delete", &[])
+        .await;
+    app.post_form("/data/orders/1/delete", "/data/orders/1/delete", &[])
+        .await;
+    let (status, body) = page(&app, "/audit").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("record.deleted"));
+    let (_, body) = page(&app, "/audit?table=people").await;
+    assert!(body.contains("Person 01"));
+    assert!(!body.contains("<td>orders</td>"));
+    let (_, body) = page(
+        &app,
+        &format!("/audit?user={}&action=record.deleted", common::ADMIN_EMAIL),
+    )
+    .await;
+    assert!(body.contains("Person 01"));
+    let (_, body) = page(&app, "/audit?user=someone@else.example").await;
+    assert!(body.contains("No changes recorded that match"));
+    assert_eq!(
+        page(&app, "/audit?since=not-a-date").await.0,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[actix_web::test]
+async fn postgres_types_round_trip_through_the_form() {
+    let app = signed_in(Backend::Postgres).await;
+    app.sql(
+        "CREATE TYPE mood AS ENUM ('happy', 'sad');
+         CREATE TABLE everything (id SERIAL PRIMARY KEY, i2 SMALLINT, i4 INTEGER, i8 BIGINT, num NUMERIC(8, 2),
+           r REAL, d DOUBLE PRECISION, t TEXT, vc VARCHAR(20), c CHAR(3), b BOOLEAN, dt DATE, tm TIME,
+           ts TIMESTAMP, tz TIMESTAMPTZ, u UUID, j JSON, jb JSONB, by BYTEA, arr INTEGER[], m mood);
+         INSERT INTO everything (by) VALUES ('\\x0102');",
+    );
+    let form = [
+        ("f.i2", "-7"),
+        ("f.i4", "123456"),
+        ("f.i8", "9007199254740993"),
+        ("f.num", "1234.50"),
+        ("f.r", "1.5"),
+        ("f.d", "2.25"),
+        ("f.t", "text ✓"),
+        ("f.vc", "short"),
+        ("f.c", "abc"),
+        ("f.b", "on"),
+        ("f.dt", "2024-02-29"),
+        ("f.tm", "13:45:10"),
+        ("f.ts", "2024-03-01T12:30:05"),
+        ("f.tz", "2024-03-01T12:30:05"),
+        ("f.u", "0190b5a2-7c1e-7d2a-9f3b-5c8d2e1f4a6b"),
+        ("f.j", "{\"a\": [1, 2]}"),
+        ("f.jb", "{\"b\": true}"),
+        ("f.arr", "{1,2,3}"),
+        ("f.m", "sad"),
+    ];
+    let res = app
+        .post_form("/data/everything/new", "/data/everything", &form)
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        res.text().await.unwrap_or_default()
+    );
+    let id = location(&res).rsplit('/').next().unwrap().to_string();
+    let check = |col: &str| {
+        app.scalar(&format!(
+            "SELECT CAST({col} AS TEXT) FROM everything WHERE id = {id}"
+        ))
+    };
+    assert_eq!(check("i8").as_deref(), Some("9007199254740993"));
+    assert_eq!(check("num").as_deref(), Some("1234.50"));
+    assert_eq!(check("b").as_deref(), Some("true"));
+    assert_eq!(check("ts").as_deref(), Some("2024-03-01 12:30:05"));
+    assert_eq!(check("tz").as_deref(), Some("2024-03-01 12:30:05+00"));
+    assert_eq!(
+        check("u").as_deref(),
+        Some("0190b5a2-7c1e-7d2a-9f3b-5c8d2e1f4a6b")
+    );
+    assert_eq!(check("jb").as_deref(), Some("{\"b\": true}"));
+    assert_eq!(check("arr").as_deref(), Some("{1,2,3}"));
+    assert_eq!(check("m").as_deref(), Some("sad"));
+
+    // The record page shows every value back, ready to save again unchanged.
+    let body = app
+        .get(&format!("/data/everything/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for shown in [
+        "value=\"9007199254740993\"",
+        "value=\"1234.50\"",
+        "value=\"2024-03-01T12:30:05\"",
+        "value=\"13:45:10\"",
+        "<option selected>sad</option>",
+        "text ✓",
+    ] {
+        assert!(body.contains(shown), "{shown}");
+    }
+    let res = app.edit(&format!("/data/everything/{id}"), &form).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM gh_audit WHERE action = 'record.updated'")
+            .as_deref(),
+        Some("0"),
+        "nothing changed"
+    );
+
+    // Wrong types are refused with a message.
+    let bad = [("f.u", "not-a-uuid"), ("f.j", "{oops"), ("f.arr", "{1,x}")];
+    let res = app
+        .post_form("/data/everything/new", "/data/everything", &bad)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Enter a UUID"));
+    assert!(body.contains("not valid JSON"));
+    let res = app
+        .post_form(
+            "/data/everything/new",
+            "/data/everything",
+            &[("f.arr", "{1,x}")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("could not use a value"));
+    // The bytea row lists without breaking, shown by size.
+    let (_, list) = page(&app, "/data/everything").await;
+    assert!(list.contains("2 bytes"));
+}
