@@ -21,6 +21,7 @@ both_backends!(
     lists_show_foreign_key_labels_and_htmx_gets_a_fragment,
     unknown_tables_and_rows_are_404,
     the_audit_page_filters,
+    bulk_actions_confirm_then_apply_to_all_or_none,
 );
 
 const PEOPLE: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, \
@@ -912,4 +913,146 @@ async fn postgres_types_round_trip_through_the_form() {
     // The bytea row lists without breaking, shown by size.
     let (_, list) = page(&app, "/data/everything").await;
     assert!(list.contains("2 bytes"));
+}
+
+async fn bulk_actions_confirm_then_apply_to_all_or_none(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&people_sql(backend));
+    app.demo(20);
+
+    // Ticked rows: a confirmation that counts them, then the delete.
+    let ask = app
+        .post_form(
+            "/data/people",
+            "/data/people/bulk",
+            &[("action", "delete"), ("key", "1"), ("key", "2")],
+        )
+        .await;
+    assert_eq!(ask.status(), StatusCode::OK);
+    assert!(
+        ask.text()
+            .await
+            .unwrap()
+            .contains("Delete 2 rows of people?")
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("30"),
+        "asking changes nothing"
+    );
+    let done = app
+        .post_form(
+            "/data/people",
+            "/data/people/bulk",
+            &[
+                ("action", "delete"),
+                ("key", "1"),
+                ("key", "2"),
+                ("confirm", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("28")
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM gh_audit WHERE action = 'record.deleted'")
+            .as_deref(),
+        Some("2")
+    );
+
+    // Every row matching a filter: set one column.
+    let form = [
+        ("action", "set"),
+        ("all", "1"),
+        ("query", "city__eq=Oslo"),
+        ("column", "active"),
+        ("value", "false"),
+    ];
+    let ask = app
+        .post_form("/data/people", "/data/people/bulk", &form)
+        .await;
+    assert!(
+        ask.text()
+            .await
+            .unwrap()
+            .contains("Set a column on 10 rows of people")
+    );
+    let mut confirmed = form.to_vec();
+    confirmed.push(("confirm", "1"));
+    let done = app
+        .post_form("/data/people", "/data/people/bulk", &confirmed)
+        .await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&done), "/data/people?city__eq=Oslo");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people WHERE city = 'Oslo' AND active = TRUE")
+            .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people WHERE city <> 'Oslo' AND active = FALSE")
+            .as_deref(),
+        Some("9"),
+        "others untouched"
+    );
+
+    // A wrong value is refused before anything is written.
+    let bad = [
+        ("action", "set"),
+        ("all", "1"),
+        ("query", ""),
+        ("column", "age"),
+        ("value", "old"),
+        ("confirm", "1"),
+    ];
+    let res = app
+        .post_form("/data/people", "/data/people/bulk", &bad)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("whole number"));
+
+    // All or nothing: one referenced customer among the selection stops the whole delete.
+    let referenced = app
+        .scalar("SELECT customer_id FROM orders ORDER BY id LIMIT 1")
+        .unwrap();
+    let unreferenced = app.scalar("SELECT id FROM customers WHERE id NOT IN (SELECT customer_id FROM orders) ORDER BY id LIMIT 1").unwrap();
+    let before = app.scalar("SELECT COUNT(*) FROM customers").unwrap();
+    let res = app
+        .post_form(
+            "/data/customers",
+            "/data/customers/bulk",
+            &[
+                ("action", "delete"),
+                ("key", &unreferenced),
+                ("key", &referenced),
+                ("confirm", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Nothing was deleted"), "{body}");
+    assert!(body.contains("orders"));
+    assert_eq!(app.scalar("SELECT COUNT(*) FROM customers"), Some(before));
+
+    // Export of the ticked rows.
+    let res = app
+        .post_form(
+            "/data/people",
+            "/data/people/bulk",
+            &[("action", "export"), ("key", "3"), ("key", "4")],
+        )
+        .await;
+    let csv = res.text().await.unwrap();
+    assert!(csv.starts_with("id,name,email"));
+    assert_eq!(csv.lines().count(), 3);
+
+    // Nothing selected is a clear 400.
+    let res = app
+        .post_form("/data/people", "/data/people/bulk", &[("action", "delete")])
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }

@@ -37,6 +37,11 @@ pub struct Field {
     pub ref_link: Option<String>,
 }
 
+/// Keys the database generates identify the row: shown, never edited.
+fn editable(c: &Column) -> bool {
+    c.editable() && !(c.generated && c.primary_key)
+}
+
 /// Long or multi-line text, or a column whose name says it holds prose, gets a textarea.
 fn wants_textarea(c: &Column, value: &str) -> bool {
     let prose = [
@@ -113,7 +118,7 @@ pub fn fields(
                 is_null,
                 nullable: c.nullable,
                 required: c.required() && c.kind != Kind::Bool,
-                editable: c.editable(),
+                editable: editable(c),
                 type_label: c.data_type.clone(),
                 options: c.enum_values.clone(),
                 error: errors.get(&c.name).cloned(),
@@ -148,7 +153,7 @@ pub fn parse(
     let mut values = Vec::new();
     let mut errors = BTreeMap::new();
     for (i, c) in table.columns.iter().enumerate() {
-        if !c.editable() || (creating && c.generated && c.primary_key) {
+        if !editable(c) {
             continue;
         }
         let raw = get(pairs, &format!("f.{}", c.name));

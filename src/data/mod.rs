@@ -1,6 +1,7 @@
 //! The data slice: browse, search, filter and edit every table of the database, whose
 //! shape Gatehouse learns at run time from the catalog.
 
+pub mod bulk;
 pub mod catalog;
 mod checks;
 pub mod demo;

@@ -35,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::get().to(super::export::json),
         )
         .route("/data/{table}/lookup", web::get().to(lookup))
+        .route("/data/{table}/bulk", web::post().to(super::bulk::bulk))
         .route("/data/{table}/{key}", web::get().to(show))
         .route("/data/{table}/{key}", web::post().to(update))
         .route("/data/{table}/{key}/delete", web::get().to(delete_confirm))
@@ -138,7 +139,7 @@ async fn list(
             Ok((table, q, rows))
         })
         .await?;
-    let view = list_view(&table, &q, &rows);
+    let view = list_view(&table, &q, &rows, crate::web::csrf::token(&req));
     let boosted = req.headers().contains_key("hx-boosted");
     if is_htmx(&req) && !boosted {
         let mut res = page::ok(&RowsPartial { view })?;

@@ -631,3 +631,146 @@ pub fn backend_of(conn: &DbConn) -> Backend {
         DbConn::Postgres(_) => Backend::Postgres,
     }
 }
+
+/// The rows a bulk action applies to.
+#[derive(Clone)]
+pub enum Selection {
+    Keys(Vec<Vec<Value>>),
+    /// Every row matching the list's search and filters.
+    Matching(ListQuery),
+}
+
+/// Bulk actions stop at this many rows; a larger set is refused with a message.
+pub const BULK_LIMIT: usize = 10_000;
+
+/// The rows of a selection as they are now (locked on Postgres when `lock`).
+pub fn select_rows(
+    conn: &mut DbConn,
+    table: &Table,
+    selection: &Selection,
+    lock: bool,
+) -> Result<Vec<Row>, AppError> {
+    let backend = backend_of(conn);
+    let rows = match selection {
+        Selection::Keys(keys) => {
+            let mut rows = Vec::with_capacity(keys.len());
+            for key in keys {
+                if let Some(row) = find_inner(conn, table, key, lock)? {
+                    rows.push(row);
+                }
+            }
+            rows
+        }
+        Selection::Matching(q) => {
+            let mut sql = Sql::new(backend);
+            sql.push("SELECT ").select_list(table);
+            from_table(&mut sql, table);
+            q.push_where(&mut sql, table)?;
+            q.push_order(&mut sql, table);
+            sql.push(&format!(" LIMIT {}", BULK_LIMIT + 1));
+            if lock && backend == Backend::Postgres {
+                sql.push(" FOR UPDATE");
+            }
+            sql.load(conn)?
+                .into_iter()
+                .map(|v| split_row(table, v))
+                .collect()
+        }
+    };
+    if rows.len() > BULK_LIMIT {
+        return Err(AppError::Invalid(format!(
+            "More than {BULK_LIMIT} rows match; narrow the filter to act on fewer at once."
+        )));
+    }
+    Ok(rows)
+}
+
+/// Delete every selected row in one transaction: all of them, or none.
+pub fn bulk_delete(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    selection: &Selection,
+    actor: &Actor,
+) -> Result<usize, WriteError> {
+    let backend = backend_of(conn);
+    let mut refused_key: Option<Vec<Value>> = None;
+    let result = write_tx(conn, |conn| {
+        let rows = select_rows(conn, table, selection, true)?;
+        for row in &rows {
+            let mut sql = Sql::new(backend);
+            sql.push("DELETE FROM ").ident(&table.name);
+            push_key_where(&mut sql, table, &row.key);
+            if let Err(e) = sql.execute(conn) {
+                refused_key = Some(row.key.clone());
+                return Err(classify(e, table, None));
+            }
+            audit::record(
+                conn,
+                actor,
+                "record.deleted",
+                &table.name,
+                &row.key_path(),
+                &changes(table, Some(row), None),
+            )?;
+        }
+        Ok(rows.len())
+    });
+    match (result, refused_key) {
+        (Err(WriteError::ForeignKey(_)), Some(key)) => {
+            let names = referencing_tables(conn, catalog, table, &key)
+                .unwrap_or_default()
+                .join(", ");
+            Err(WriteError::ForeignKey(format!(
+                "Nothing was deleted: row {} is still referred to by rows in {names}.",
+                keys::encode(&key)
+            )))
+        }
+        (other, _) => other,
+    }
+}
+
+/// Set one column of every selected row, in one transaction.
+pub fn bulk_set(
+    conn: &mut DbConn,
+    table: &Table,
+    selection: &Selection,
+    column: usize,
+    value: &Value,
+    actor: &Actor,
+) -> Result<usize, WriteError> {
+    let backend = backend_of(conn);
+    write_tx(conn, |conn| {
+        let rows = select_rows(conn, table, selection, true)?;
+        let col = &table.columns[column];
+        for before in &rows {
+            let mut sql = Sql::new(backend);
+            sql.push("UPDATE ")
+                .ident(&table.name)
+                .push(" SET ")
+                .ident(&col.name)
+                .push(" = ")
+                .bind_for(value.clone(), col);
+            push_key_where(&mut sql, table, &before.key);
+            sql.push(" RETURNING ").select_list(table);
+            let after = sql
+                .load(conn)
+                .map_err(|e| classify(e, table, None))?
+                .into_iter()
+                .next()
+                .map(|v| split_row(table, v))
+                .ok_or(WriteError::App(AppError::NotFound))?;
+            if after.values != before.values {
+                audit::record(
+                    conn,
+                    actor,
+                    "record.updated",
+                    &table.name,
+                    &after.key_path(),
+                    &changes(table, Some(before), Some(&after)),
+                )?;
+            }
+        }
+        Ok(rows.len())
+    })
+}

@@ -54,6 +54,8 @@ pub struct Cell {
 }
 
 pub struct ListRow {
+    /// The key as it appears in URLs (for the bulk selection).
+    pub key: String,
     pub key_path: String,
     pub cells: Vec<Cell>,
 }
@@ -76,6 +78,7 @@ pub struct ColumnChoice {
 }
 
 pub struct ListView {
+    pub csrf: String,
     pub table: String,
     pub path: String,
     pub query: String,
@@ -145,7 +148,7 @@ fn cell(value: &Value, table: &Table, idx: usize, page: &ListPage) -> Cell {
     cell
 }
 
-pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage) -> ListView {
+pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage, csrf: String) -> ListView {
     let path = format!("/data/{}", encode_part(&table.name));
     let link = |query: String| {
         if query.is_empty() {
@@ -178,6 +181,7 @@ pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage) -> ListView {
         .rows
         .iter()
         .map(|r: &Row| ListRow {
+            key: r.key_path(),
             key_path: if r.key.is_empty() {
                 String::new()
             } else {
@@ -205,6 +209,7 @@ pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage) -> ListView {
     let mut exact = q.clone();
     exact.exact_count = true;
     ListView {
+        csrf,
         table: table.name.clone(),
         path: path.clone(),
         query: q.to_query(None, None),

@@ -34,7 +34,7 @@ pub const NAV: &[NavItem] = &[
     NavItem {
         label: "Data",
         href: "/data",
-        ready: false,
+        ready: true,
     },
     NavItem {
         label: "Users",
@@ -49,7 +49,7 @@ pub const NAV: &[NavItem] = &[
     NavItem {
         label: "Audit",
         href: "/audit",
-        ready: false,
+        ready: true,
     },
 ];
 
