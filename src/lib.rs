@@ -50,12 +50,12 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
         data::catalog::CatalogCache::load(&mut conn)
             .map_err(|e| format!("cannot read the database schema: {e}"))?
     };
-    std::thread::spawn(auth::password::warm_up);
     Ok(AppState {
         db,
         config: Arc::new(config),
         keys: Arc::new(keys),
         catalog: Arc::new(catalog),
+        sessions: Arc::default(),
     })
 }
 

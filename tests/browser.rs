@@ -87,15 +87,23 @@ async fn fill(c: &fantoccini::Client, id: &str, value: &str) {
         .unwrap();
 }
 
-async fn heading(c: &fantoccini::Client) -> String {
-    c.wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("main h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+/// Wait until the page's heading reads `expected` (a click's navigation is asynchronous:
+/// the old page may still be there, or be going away, when we first look).
+async fn wait_heading(c: &fantoccini::Client, expected: &str) {
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Ok(h) = c.find(Locator::Css("main h1")).await
+            && let Ok(text) = h.text().await
+        {
+            if text == expected {
+                return;
+            }
+            last = text;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("expected the heading {expected:?}, still {last:?}");
 }
 
 #[actix_web::test]
@@ -108,7 +116,7 @@ async fn an_operator_sets_up_signs_out_and_signs_in_again_in_a_real_browser() {
     c.goto(&app.url(&format!("/setup?token={token}")))
         .await
         .unwrap();
-    assert_eq!(heading(&c).await, "Create the first administrator");
+    wait_heading(&c, "Create the first administrator").await;
     fill(&c, "email", ADMIN_EMAIL).await;
     fill(&c, "display_name", ADMIN_NAME).await;
     fill(&c, "password", ADMIN_PASSWORD).await;
@@ -119,7 +127,7 @@ async fn an_operator_sets_up_signs_out_and_signs_in_again_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(heading(&c).await, format!("Welcome, {ADMIN_NAME}"));
+    wait_heading(&c, &format!("Welcome, {ADMIN_NAME}")).await;
     assert!(
         c.source()
             .await
@@ -140,7 +148,7 @@ async fn an_operator_sets_up_signs_out_and_signs_in_again_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(heading(&c).await, "Sign in");
+    wait_heading(&c, "Sign in").await;
     assert!(
         c.source()
             .await
@@ -171,9 +179,142 @@ async fn an_operator_sets_up_signs_out_and_signs_in_again_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(heading(&c).await, format!("Welcome, {ADMIN_NAME}"));
+    wait_heading(&c, &format!("Welcome, {ADMIN_NAME}")).await;
     let url = c.current_url().await.unwrap();
     assert_eq!(url.path(), "/");
+
+    c.close().await.unwrap();
+}
+
+async fn sign_in(c: &fantoccini::Client, app: &TestApp) {
+    c.goto(&app.url("/login")).await.unwrap();
+    wait_heading(c, "Sign in").await;
+    fill(c, "email", ADMIN_EMAIL).await;
+    fill(c, "password", ADMIN_PASSWORD).await;
+    c.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(c, &format!("Welcome, {ADMIN_NAME}")).await;
+}
+
+async fn eval(c: &fantoccini::Client, js: &str) -> serde_json::Value {
+    c.execute(js, vec![]).await.unwrap()
+}
+
+/// Poll a JavaScript condition until it is true.
+async fn wait_js(c: &fantoccini::Client, condition: &str) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        if eval(c, &format!("return !!({condition})")).await == serde_json::json!(true) {
+            return;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {condition}");
+}
+
+#[actix_web::test]
+async fn an_operator_filters_edits_creates_and_deletes_rows_in_a_real_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_admin().await;
+    app.demo(30);
+    app.sql("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);");
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app).await;
+
+    // Filtering swaps the table in place: the page (and this marker) survives.
+    c.goto(&app.url("/data/customers")).await.unwrap();
+    wait_heading(&c, "Data / customers").await;
+    eval(&c, "window.__marker = 42; return null").await;
+    fill(&c, "q", "lovelace").await;
+    wait_js(&c, "location.search.includes('q=lovelace')").await;
+    wait_js(&c, "[...document.querySelectorAll('#rows tbody tr')].every(r => r.textContent.toLowerCase().includes('lovelace'))").await;
+    assert_eq!(
+        eval(&c, "return window.__marker").await,
+        serde_json::json!(42),
+        "no full reload"
+    );
+    let rows = eval(
+        &c,
+        "return document.querySelectorAll('#rows tbody tr').length",
+    )
+    .await;
+    assert!(rows.as_u64().unwrap() >= 1);
+
+    // Open the first match and edit it.
+    c.find(Locator::Css("#rows tbody tr td.rowlink a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(&c, "document.querySelector('main h1') && document.querySelector('main h1').textContent.startsWith('Data / customers / ')").await;
+    let path = c.current_url().await.unwrap().path().to_string();
+    let city = c.find(Locator::Css("input[name='f.city']")).await.unwrap();
+    city.clear().await.unwrap();
+    city.send_keys("Reykjavik").await.unwrap();
+    c.find(Locator::Css("form.record-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(&c, "document.body.textContent.includes('Changes saved.')").await;
+    let id = path.rsplit('/').next().unwrap();
+    assert_eq!(
+        app.scalar(&format!("SELECT city FROM customers WHERE id = {id}"))
+            .as_deref(),
+        Some("Reykjavik")
+    );
+
+    // Create a row.
+    c.goto(&app.url("/data/tags/new")).await.unwrap();
+    wait_heading(&c, "Data / tags / new row").await;
+    c.find(Locator::Css("input[name='f.name']"))
+        .await
+        .unwrap()
+        .send_keys("urgent")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.record-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(&c, "document.body.textContent.includes('Row created.')").await;
+    assert_eq!(
+        app.scalar("SELECT name FROM tags").as_deref(),
+        Some("urgent")
+    );
+
+    // Delete it, through the confirmation.
+    c.find(Locator::Css("a.button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, "Delete this row of tags?").await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM tags").as_deref(),
+        Some("1")
+    );
+    c.find(Locator::Css("form button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(&c, "document.body.textContent.includes('Row deleted.')").await;
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM tags").as_deref(),
+        Some("0")
+    );
 
     c.close().await.unwrap();
 }

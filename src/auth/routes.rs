@@ -95,10 +95,7 @@ async fn login(
     };
 
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let pw = form.password;
-    let verified = web::block(move || password::verify(&pw, stored.as_deref()))
-        .await
-        .map_err(|e| AppError::Internal(format!("password check: {e}")))?;
+    let verified = password::verify_async(form.password, stored).await;
 
     let user = match user {
         Some(u) if verified && !u.disabled => u,
@@ -300,10 +297,8 @@ async fn setup(
     setup_allowed(&state, &form.token).await?;
     let mut errors = validate_setup(&form);
     if !errors.any() {
-        let pw = form.password.clone();
-        let hash = web::block(move || password::hash(&pw))
+        let hash = password::hash_async(form.password.clone())
             .await
-            .map_err(|e| AppError::Internal(format!("password hashing: {e}")))?
             .map_err(AppError::Internal)?;
         let (token_hash, email, name) = (
             sha256_hex(&form.token),

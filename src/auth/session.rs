@@ -2,9 +2,11 @@
 //! the user, creation and last-seen times. Looked up once per request and cached in the
 //! request's extensions, so the layout, the extractor and the error page share one query.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::dev::Payload;
@@ -45,6 +47,47 @@ impl SessionPolicy {
     /// every request, yet an idle timeout is still honoured to within a quarter.
     pub fn touch_interval(&self) -> Duration {
         (self.idle / 4).min(Duration::from_secs(60))
+    }
+}
+
+/// Live sessions seen in the last moment, so a burst of requests costs one lookup. Entries
+/// live at most two seconds (a quarter of the idle timeout when that is shorter): a session
+/// ended on another instance stops working within that time; on this one, at once.
+#[derive(Default)]
+pub struct SessionCache {
+    entries: Mutex<HashMap<String, (Instant, CurrentUser)>>,
+}
+
+const CACHE_MAX_ENTRIES: usize = 10_000;
+
+impl SessionCache {
+    fn get(&self, id: &str, ttl: Duration) -> Option<CurrentUser> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(id)
+            .filter(|(at, _)| at.elapsed() < ttl)
+            .map(|(_, u)| u.clone())
+    }
+
+    fn put(&self, id: String, user: CurrentUser) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= CACHE_MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(id, (Instant::now(), user));
+        }
+    }
+
+    pub fn forget(&self, id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(id);
+        }
+    }
+
+    pub fn forget_user(&self, user_id: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (_, u)| u.id != user_id);
+        }
     }
 }
 
@@ -94,10 +137,18 @@ pub async fn load(req: &HttpRequest) -> Result<Option<CurrentUser>, AppError> {
     let state = state(req)?;
     let id = state.keys.session_id(cookie.value());
     let policy = state.policy();
+    let ttl = (policy.idle / 4).min(Duration::from_secs(2));
+    if let Some(user) = state.sessions.get(&id, ttl) {
+        req.extensions_mut().insert(Loaded(Some(user.clone())));
+        return Ok(Some(user));
+    }
     let user = state
         .db
         .run(move |conn| Ok(store::load_session(conn, &id, policy, crate::db::now())?))
         .await?;
+    if let Some(u) = &user {
+        state.sessions.put(u.session_id.clone(), u.clone());
+    }
     req.extensions_mut().insert(Loaded(user.clone()));
     Ok(user)
 }

@@ -25,6 +25,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub keys: Arc<Keys>,
     pub catalog: Arc<CatalogCache>,
+    pub sessions: Arc<crate::auth::session::SessionCache>,
 }
 
 /// True when the request was made by htmx (it swaps a fragment rather than a page).
