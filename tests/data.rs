@@ -22,6 +22,7 @@ both_backends!(
     unknown_tables_and_rows_are_404,
     the_audit_page_filters,
     bulk_actions_confirm_then_apply_to_all_or_none,
+    sorting_decimals_and_timestamps_is_by_value_not_text,
 );
 
 const PEOPLE: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, \
@@ -1055,4 +1056,18 @@ async fn bulk_actions_confirm_then_apply_to_all_or_none(backend: Backend) {
         .post_form("/data/people", "/data/people/bulk", &[("action", "delete")])
         .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn sorting_decimals_and_timestamps_is_by_value_not_text(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(
+        "CREATE TABLE amounts (id INTEGER PRIMARY KEY, amount NUMERIC(10, 2) NOT NULL, at TIMESTAMP NOT NULL);
+         INSERT INTO amounts VALUES (1, 100, '2024-01-01 09:00:00'), (2, 9.5, '2024-01-01 10:00:00'), (3, 10.25, '2023-12-31 23:00:00');",
+    );
+    let (_, body) = page(&app, "/data/amounts?sort=amount").await;
+    assert_eq!(ids(&body, "amounts"), vec!["2", "3", "1"]);
+    let (_, body) = page(&app, "/data/amounts?sort=-at").await;
+    assert_eq!(ids(&body, "amounts"), vec!["2", "1", "3"]);
+    let (_, body) = page(&app, "/data/amounts?amount__gt=9.75").await;
+    assert_eq!(ids(&body, "amounts"), vec!["1", "3"]);
 }

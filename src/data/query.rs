@@ -314,10 +314,12 @@ impl ListQuery {
             if i > 0 {
                 sql.push(", ");
             }
+            // Qualified, so the name means the table's column and not the select list's
+            // CAST(… AS TEXT) of it (which would sort numbers as text and miss indexes).
             if c == "rowid" && table.column("rowid").is_none() {
                 sql.push("rowid");
             } else {
-                sql.ident(c);
+                sql.ident(&table.name).push(".").ident(c);
             }
             sql.push(if *desc { " DESC" } else { " ASC" });
             // NULLs sort as the largest value on both backends (Postgres's rule; SQLite's

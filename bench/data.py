@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Data benchmark: `gatehouse demo --orders N` (1,000,000 by default) on SQLite and/or
+Postgres, then `wrk -t2 -c32` for 15 s (after a 3 s warm-up) while signed in:
+
+  W1 orders list, newest first, 50 rows with customer names and the row count
+  W2 customers searched for "smith", newest first, with the count
+  W3 orders filtered status=paid, newest first, page 200
+  W4 one order's record page
+  W5 updates to single orders through the form (CSRF and row version included), audited
+  CSV export of every order: rows/s and the server's peak RSS
+
+Usage: bench/data.py PATH/TO/gatehouse [--orders N] [--duration S] [--backend sqlite|postgres|both]
+          [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+"""
+import argparse, concurrent.futures, http.client, os, platform, random, re, shutil, socket, subprocess
+import sys, tempfile, threading, time, urllib.parse
+
+PASSWORD = "bench password that is long enough"
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def request(port, method, path, body=None, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    c.request(method, path, body=body, headers=headers or {})
+    r = c.getresponse(); data = r.read(); c.close()
+    return r, data
+
+
+def wait_healthy(port):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if request(port, "GET", "/healthz")[0].status == 200:
+                return
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit("server did not start")
+
+
+def cookies(resp):
+    out = {}
+    for k, v in resp.getheaders():
+        if k.lower() == "set-cookie":
+            name, _, rest = v.partition("=")
+            out[name] = rest.split(";")[0]
+    return out
+
+
+def sign_in(port):
+    r, body = request(port, "GET", "/login")
+    jar = cookies(r)
+    token = re.search(rb'name="csrf-token" content="([^"]+)"', body).group(1).decode()
+    form = urllib.parse.urlencode({"csrf_token": token, "email": "bench@example.com", "password": PASSWORD})
+    r, _ = request(port, "POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded",
+                                                   "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())})
+    assert r.status == 303, f"sign-in failed: {r.status}"
+    session = cookies(r)["gh_session"]
+    _, home = request(port, "GET", "/", headers={"Cookie": f"gh_session={session}"})
+    csrf = re.search(rb'name="csrf-token" content="([^"]+)"', home).group(1).decode()
+    return session, csrf
+
+
+def parse_wrk(out):
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    def pct(p):
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        v, u = float(m.group(1)), m.group(2)
+        return v / 1000 if u == "us" else v * 1000 if u == "s" else v
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: (.*)", out)
+    return rps, pct(50), pct(99), int(errors.group(1)) if errors else 0, sock.group(1) if sock else ""
+
+
+def wrk(port, path, duration, session, script=None):
+    base = ["wrk", "-t2", "-c32", "--latency", "-H", f"Cookie: gh_session={session}"]
+    if script:
+        base += ["-s", script]
+    url = f"http://127.0.0.1:{port}{path}"
+    if not script:
+        subprocess.run(base + ["-d3s", url], capture_output=True)
+    out = subprocess.run(base + [f"-d{duration}s", url], capture_output=True, text=True).stdout
+    return parse_wrk(out)
+
+
+def prepare_updates(port, session, csrf, n, max_id, work):
+    """Fetch `n` random orders' record pages for their row version, and write a wrk script
+    that posts one update to each (a version is good for exactly one update)."""
+    ids = random.Random(7).sample(range(1, max_id + 1), n)
+    def fetch(i):
+        _, body = request(port, "GET", f"/data/orders/{i}", headers={"Cookie": f"gh_session={session}"})
+        m = re.search(rb'name="_version" value="([0-9a-f]+)"', body)
+        return i, m.group(1).decode() if m else None
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        pairs = [p for p in ex.map(fetch, ids) if p[1]]
+    path = os.path.join(work, "updates.lua")
+    with open(path, "w") as f:
+        f.write("local items = {\n")
+        for i, v in pairs:
+            body = urllib.parse.urlencode({"csrf_token": csrf, "_version": v, "f.notes": f"bench update {i}"})
+            f.write(f'{{"/data/orders/{i}", "{body}"}},\n')
+        f.write("}\n")
+        f.write("""
+local counter = 0
+local threads = {}
+function setup(thread) thread:set("offset", #threads) table.insert(threads, thread) end
+function init(args) counter = offset end
+function request()
+  local item = items[(counter % #items) + 1]
+  counter = counter + 2
+  return wrk.format("POST", item[1], {["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = "gh_session=SESSION"}, item[2])
+end
+""".replace("SESSION", session))
+    return path, len(pairs)
+
+
+def export(port, session, pid):
+    peak = [rss_kib(pid)]
+    done = threading.Event()
+    def watch():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_kib(pid)); time.sleep(0.05)
+    t = threading.Thread(target=watch); t.start()
+    start = time.monotonic()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    c.request("GET", "/data/orders/export.csv", headers={"Cookie": f"gh_session={session}"})
+    r = c.getresponse()
+    lines = 0
+    while True:
+        chunk = r.read(1 << 20)
+        if not chunk:
+            break
+        lines += chunk.count(b"\n")
+    elapsed = time.monotonic() - start
+    done.set(); t.join(); c.close()
+    return lines - 1, elapsed, peak[0]
+
+
+def run(binary, backend, orders, duration, pg_admin):
+    work = tempfile.mkdtemp(prefix="gh-bench-data-")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
+    env.update(GATEHOUSE_LOG="warn", GATEHOUSE_DATA_DIR=os.path.join(work, "data"))
+    if backend == "postgres":
+        subprocess.run(["psql", pg_admin, "-qc", "DROP DATABASE IF EXISTS gh_bench_data WITH (FORCE)"], check=True)
+        subprocess.run(["psql", pg_admin, "-qc", "CREATE DATABASE gh_bench_data"], check=True)
+        env["GATEHOUSE_DATABASE_URL"] = pg_admin.rsplit("/", 1)[0] + "/gh_bench_data"
+    port = free_port()
+    env["GATEHOUSE_LISTEN"] = f"127.0.0.1:{port}"
+    t0 = time.monotonic()
+    subprocess.run([binary, "demo", "--orders", str(orders)], env=env, check=True, capture_output=True)
+    load_s = time.monotonic() - t0
+    subprocess.run([binary, "user", "create", "--email", "bench@example.com", "--name", "Bench", "--admin",
+                    "--password-stdin"], input=PASSWORD + "\n", text=True, env=env, check=True, capture_output=True)
+    p = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(port)
+        session, csrf = sign_in(port)
+        results = [("ceiling: /healthz", wrk(port, "/healthz", duration, session))]
+        results.append(("W1 orders, newest first", wrk(port, "/data/orders?sort=-created_at", duration, session)))
+        results.append(("W2 customers q=smith, newest first", wrk(port, "/data/customers?q=smith&sort=-created_at", duration, session)))
+        results.append(("W3 orders status=paid, page 200", wrk(port, "/data/orders?status__eq=paid&sort=-created_at&page=200", duration, session)))
+        results.append(("W4 one order's record page", wrk(port, f"/data/orders/{orders // 2}", duration, session)))
+        script, n = prepare_updates(port, session, csrf, min(40000, orders), orders, work)
+        results.append((f"W5 updates through the form ({n} distinct rows)", wrk(port, "/", duration, session, script)))
+        rss_after_load = rss_kib(p.pid)
+        rows, secs, peak = export(port, session, p.pid)
+    finally:
+        p.terminate(); p.wait()
+        if backend == "postgres":
+            subprocess.run(["psql", pg_admin, "-qc", "DROP DATABASE IF EXISTS gh_bench_data WITH (FORCE)"])
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"### {time.strftime('%Y-%m-%d')} · {backend} · {orders:,} orders · {platform.node()} · {os.cpu_count()} cores\n")
+    print(f"Demo load: {load_s:.1f} s. Server RSS after the wrk runs: {rss_after_load / 1024:.1f} MiB.\n")
+    print(f"| workload (wrk -t2 -c32 -d{duration}s) | req/s | p50 | p99 | non-2xx/3xx | socket errors |")
+    print("|---|---|---|---|---|---|")
+    for name, (rps, p50, p99, err, sock) in results:
+        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {err} | {sock or '0'} |")
+    print(f"\nCSV export of all orders: {rows:,} rows in {secs:.1f} s = {rows / secs:,.0f} rows/s; "
+          f"server peak RSS during export {peak / 1024:.1f} MiB.\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("--orders", type=int, default=1_000_000)
+    ap.add_argument("--duration", type=int, default=15)
+    ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    ap.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
+    a = ap.parse_args()
+    for backend in (["sqlite", "postgres"] if a.backend == "both" else [a.backend]):
+        run(a.binary, backend, a.orders, a.duration, a.postgres)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
