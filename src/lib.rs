@@ -56,6 +56,7 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
         keys: Arc::new(keys),
         catalog: Arc::new(catalog),
         sessions: Arc::default(),
+        counts: Arc::default(),
     })
 }
 

@@ -200,6 +200,7 @@ async fn sign_in(
 async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let id = state.keys.session_id(cookie.value());
+        state.sessions.forget(&id);
         state
             .db
             .run(move |conn| Ok(auth_store::delete_session(conn, &id)?))

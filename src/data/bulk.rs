@@ -167,6 +167,9 @@ pub async fn bulk(
                 })
             })
             .await?;
+        if result.is_ok() {
+            state.counts.invalidate(&table.name);
+        }
         match result {
             Ok(n) => {
                 let done = if action == "set" {

@@ -128,14 +128,14 @@ async fn list(
 ) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let qs = req.query_string().to_string();
-    let cache = state.catalog.clone();
+    let (cache, counts) = (state.catalog.clone(), state.counts.clone());
     let (table, q, rows) = state
         .db
         .run(move |conn| {
             let catalog = cache.get(conn)?;
             let table = catalog.table(&name)?;
             let q = ListQuery::parse(&qs, &table)?;
-            let rows = store::list(conn, &catalog, &table, &q)?;
+            let rows = store::list(conn, &catalog, &table, &q, &counts)?;
             Ok((table, q, rows))
         })
         .await?;
@@ -293,6 +293,9 @@ async fn create(
             Ok(store::insert(conn, &t, &values, &actor))
         })
         .await?;
+    if result.is_ok() {
+        state.counts.invalidate(&table.name);
+    }
     match result {
         Ok(row) => Ok(page::see_other(
             &req,
@@ -397,6 +400,9 @@ async fn update(
             Ok(store::update(conn, &t, &k, &version, &values, &actor))
         })
         .await?;
+    if result.is_ok() {
+        state.counts.invalidate(&table.name);
+    }
     match result {
         Ok(row) => Ok(page::see_other(
             &req,
@@ -481,6 +487,9 @@ async fn delete(
         .db
         .run(move |conn| Ok(store::delete(conn, &catalog, &t, &k, &actor)))
         .await?;
+    if result.is_ok() {
+        state.counts.invalidate(&table.name);
+    }
     match result {
         Ok(()) => Ok(page::see_other(&req, &table_path(&table.name))
             .cookie(flash::cookie("success", "Row deleted."))

@@ -40,6 +40,11 @@ impl Sql {
         &self.text
     }
 
+    /// The statement and its values, as a key for caching its result.
+    pub fn cache_key(&self) -> String {
+        format!("{}\u{0}{:?}", self.text, self.binds)
+    }
+
     /// Trusted SQL text: keywords and punctuation written in this crate, never user input.
     pub fn push(&mut self, sql: &str) -> &mut Self {
         self.text.push_str(sql);

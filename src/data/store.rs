@@ -133,6 +133,7 @@ pub fn list(
     catalog: &Catalog,
     table: &Table,
     q: &ListQuery,
+    counts: &CountCache,
 ) -> Result<ListPage, AppError> {
     let backend = backend_of(conn);
     let mut sql = Sql::new(backend);
@@ -148,7 +149,7 @@ pub fn list(
         .collect();
     let has_next = rows.len() as u64 > q.per_page;
     rows.truncate(q.per_page as usize);
-    let count = count(conn, table, q)?;
+    let count = count_cached(conn, table, q, Some(counts))?;
     let labels = labels(conn, catalog, table, &rows)?;
     Ok(ListPage {
         rows,
@@ -158,7 +159,52 @@ pub fn list(
     })
 }
 
+/// Bounded counts, remembered for a few seconds: a busy list view does not walk ten
+/// thousand rows on every page view. Writes made through Gatehouse forget the table's
+/// counts at once; changes made elsewhere show within `COUNT_TTL`.
+#[derive(Default)]
+pub struct CountCache {
+    entries: std::sync::Mutex<HashMap<String, (std::time::Instant, String, Count)>>,
+}
+
+const COUNT_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl CountCache {
+    fn get(&self, key: &str) -> Option<Count> {
+        let entries = self.entries.lock().ok()?;
+        entries
+            .get(key)
+            .filter(|(at, _, _)| at.elapsed() < COUNT_TTL)
+            .map(|(_, _, c)| *c)
+    }
+
+    fn put(&self, key: String, table: &str, count: Count) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 1000 {
+                entries.retain(|_, (at, _, _)| at.elapsed() < COUNT_TTL);
+            }
+            entries.insert(key, (std::time::Instant::now(), table.to_string(), count));
+        }
+    }
+
+    /// Forget the counts of a table that was just written.
+    pub fn invalidate(&self, table: &str) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.retain(|_, (_, t, _)| t != table);
+        }
+    }
+}
+
 pub fn count(conn: &mut DbConn, table: &Table, q: &ListQuery) -> Result<Count, AppError> {
+    count_cached(conn, table, q, None)
+}
+
+pub fn count_cached(
+    conn: &mut DbConn,
+    table: &Table,
+    q: &ListQuery,
+    cache: Option<&CountCache>,
+) -> Result<Count, AppError> {
     if !q.exact_count
         && !q.is_filtered()
         && let Some(estimate) = table.estimated_rows
@@ -177,16 +223,24 @@ pub fn count(conn: &mut DbConn, table: &Table, q: &ListQuery) -> Result<Count, A
         q.push_where(&mut sql, table)?;
         sql.push(&format!(" LIMIT {}) AS bounded", COUNT_LIMIT + 1));
     }
+    let key = sql.cache_key();
+    if let Some(hit) = cache.filter(|_| !q.exact_count).and_then(|c| c.get(&key)) {
+        return Ok(hit);
+    }
     let n = match sql.load(conn)?.first().and_then(|r| r.first()) {
         Some(Value::Int(n)) => *n,
         Some(Value::Text(t)) => t.parse().unwrap_or(0),
         _ => 0,
     };
-    Ok(if !q.exact_count && n > COUNT_LIMIT {
+    let count = if !q.exact_count && n > COUNT_LIMIT {
         Count::AtLeast(COUNT_LIMIT)
     } else {
         Count::Exact(n)
-    })
+    };
+    if let Some(c) = cache {
+        c.put(key, &table.name, count);
+    }
+    Ok(count)
 }
 
 /// Labels for the foreign-key columns of a page: one query per column, never per row.

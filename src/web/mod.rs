@@ -26,6 +26,7 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     pub catalog: Arc<CatalogCache>,
     pub sessions: Arc<crate::auth::session::SessionCache>,
+    pub counts: Arc<crate::data::store::CountCache>,
 }
 
 /// True when the request was made by htmx (it swaps a fragment rather than a page).
