@@ -299,6 +299,7 @@ async fn hostile_names_and_values_are_never_sql(backend: Backend) {
 async fn rows_are_created_edited_and_deleted_with_an_audit_trail(backend: Backend) {
     let app = signed_in(backend).await;
     app.sql(&people_sql(backend));
+    assert!(page(&app, "/data/people").await.1.contains("30 rows"));
     let res = app
         .post_form(
             "/data/people/new",
@@ -317,6 +318,10 @@ async fn rows_are_created_edited_and_deleted_with_an_audit_trail(backend: Backen
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/data/people/31");
+    assert!(
+        page(&app, "/data/people").await.1.contains("31 rows"),
+        "the count is not stale after a write"
+    );
     assert_eq!(
         app.scalar("SELECT name FROM people WHERE id = 31")
             .as_deref(),
