@@ -23,6 +23,8 @@ both_backends!(
     the_audit_page_filters,
     bulk_actions_confirm_then_apply_to_all_or_none,
     sorting_decimals_and_timestamps_is_by_value_not_text,
+    a_viewer_reads_but_cannot_change_anything,
+    edge_cases_found_in_review_stay_fixed,
 );
 
 const PEOPLE: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, \
@@ -199,19 +201,38 @@ async fn lists_sort_filter_search_and_page(backend: Backend) {
     assert_eq!(ids(&body, "people").len(), 25);
     assert!(body.contains("rel=\"next\""));
 
-    // The filter builder's fields become a filter, and chips remove them.
-    let (_, body) = page(
-        &app,
-        "/data/people?add_column=city&add_op=eq&add_value=Oslo",
-    )
-    .await;
+    // The filter panel submits every field; empty ones filter nothing, and the address
+    // is tidied to the filters that apply.
+    let res = app
+        .get("/data/people?q=&city__contains=Oslo&age__gte=&age__lte=&age__isnull=&active__eq=&joined__gte=")
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/data/people?city__contains=Oslo");
+    let (_, body) = page(&app, "/data/people?city__contains=Oslo").await;
     assert_eq!(ids(&body, "people").len(), 10);
-    assert!(body.contains("city = Oslo"));
+    assert!(
+        body.contains("city contains Oslo"),
+        "a chip shows the filter"
+    );
+    assert!(
+        body.contains("value=\"Oslo\""),
+        "the panel shows the filter's value"
+    );
+    let res = app
+        .get("/data/people?add_column=city&add_op=eq&add_value=Oslo")
+        .await;
+    assert_eq!(location(&res), "/data/people?city__eq=Oslo");
 
-    // The column chooser hides columns.
-    let (_, body) = page(&app, "/data/people?col=id&col=name").await;
+    // The column chooser hides columns, and the choice stays in the URL.
+    let res = app.get("/data/people?col=id&col=name").await;
+    assert_eq!(location(&res), "/data/people?cols=id%2Cname");
+    let (_, body) = page(&app, "/data/people?cols=id%2Cname&sort=-id").await;
     assert!(!body.contains("p1@example.com"));
     assert!(body.contains("Person 01"));
+    assert!(
+        body.contains("cols=id%2Cname"),
+        "links keep the column choice"
+    );
 }
 
 async fn bad_list_parameters_are_a_400_with_a_message(backend: Backend) {
@@ -1075,4 +1096,138 @@ async fn sorting_decimals_and_timestamps_is_by_value_not_text(backend: Backend) 
     assert_eq!(ids(&body, "amounts"), vec!["2", "1", "3"]);
     let (_, body) = page(&app, "/data/amounts?amount__gt=9.75").await;
     assert_eq!(ids(&body, "amounts"), vec!["1", "3"]);
+}
+
+async fn a_viewer_reads_but_cannot_change_anything(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&people_sql(backend));
+    {
+        let mut conn = app.db_conn();
+        let hash = gatehouse::auth::password::hash("viewer password 123").unwrap();
+        let new = gatehouse::users::store::NewUser {
+            email: "viewer@example.com",
+            display_name: "Vera Viewer",
+            password_hash: &hash,
+            role: "viewer",
+        };
+        gatehouse::users::store::insert(&mut conn, new, gatehouse::db::now()).unwrap();
+    }
+    app.logout().await;
+    assert_eq!(
+        app.login("viewer@example.com", "viewer password 123")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    let (status, list) = page(&app, "/data/people").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains("Person 01"));
+    assert!(!list.contains("New row"), "no create button for a reader");
+    assert!(!list.contains("Delete selected"));
+    let (_, record) = page(&app, "/data/people/1").await;
+    assert!(record.contains("Your role lets you read this table"));
+    assert!(!record.contains("Save changes"));
+    assert!(!record.contains("Delete…"));
+
+    assert_eq!(
+        page(&app, "/data/people/new").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let res = app
+        .post_form("/data/people", "/data/people", &[("f.name", "Sneaky")])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .post_form(
+            "/data/people/1",
+            "/data/people/1",
+            &[("_version", "x"), ("f.name", "Sneaky")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .post_form("/data/people/1", "/data/people/1/delete", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .post_form(
+            "/data/people",
+            "/data/people/bulk",
+            &[("action", "delete"), ("all", "1"), ("confirm", "1")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("30")
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people WHERE name = 'Sneaky'")
+            .as_deref(),
+        Some("0")
+    );
+    // Reading out is allowed.
+    assert_eq!(
+        app.get("/data/people/export.csv").await.status(),
+        StatusCode::OK
+    );
+    let res = app
+        .post_form(
+            "/data/people",
+            "/data/people/bulk",
+            &[("action", "export"), ("key", "1")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
+
+async fn edge_cases_found_in_review_stay_fixed(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&people_sql(backend));
+    app.sql("UPDATE people SET bio = '=HYPERLINK(\"http://evil.example\")' WHERE id = 1; UPDATE people SET bio = '' WHERE id = 2;");
+
+    // Filtering for the empty string is a real filter: no redirect loop.
+    let res = app.get("/data/people?bio__eq=").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(ids(&res.text().await.unwrap(), "people"), vec!["2"]);
+
+    // Spreadsheet formulas in exported text are neutralised.
+    let csv = app
+        .get("/data/people/export.csv?id__eq=1&cols=id%2Cbio")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+
+    // A bulk confirmation for a selection that changed meanwhile changes nothing.
+    let form = [
+        ("action", "delete"),
+        ("all", "1"),
+        ("query", "city__eq=Oslo"),
+        ("expected", "3"),
+        ("confirm", "1"),
+    ];
+    let res = app
+        .post_form("/data/people", "/data/people/bulk", &form)
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("The selection changed since you confirmed it")
+    );
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("30")
+    );
+
+    // Keys holding slashes, commas and dots survive the trip through the URL.
+    app.sql("CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT); INSERT INTO codes VALUES ('v1.2', 'dots'), ('a/b,c', 'odd');");
+    let (_, list) = page(&app, "/data/codes").await;
+    assert!(list.contains("href=\"/data/codes/a%2Fb%2Cc\""));
+    assert_eq!(page(&app, "/data/codes/v1.2").await.0, StatusCode::OK);
+    assert_eq!(page(&app, "/data/codes/a%2Fb%2Cc").await.0, StatusCode::OK);
 }

@@ -33,6 +33,8 @@ both_backends!(
     oversized_bodies_are_refused,
     health_and_readiness_answer,
     cookies_are_secure_when_the_public_url_is_https,
+    parallel_guesses_cannot_slip_past_the_throttle,
+    a_token_for_a_planted_anonymous_cookie_does_not_pass_for_a_session,
 );
 
 async fn setup_requires_the_token_and_works_once(backend: Backend) {
@@ -765,6 +767,65 @@ async fn cookies_are_secure_when_the_public_url_is_https(backend: Backend) {
             .contains("setup link is not valid"),
         "past CSRF, refused by setup"
     );
+}
+
+async fn parallel_guesses_cannot_slip_past_the_throttle(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app.logout().await;
+    let token = app.csrf("/login").await;
+    let attempts = (0..12).map(|_| {
+        app.client
+            .post(app.url("/login"))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("email", ADMIN_EMAIL),
+                ("password", "wrong guess!!"),
+            ])
+            .send()
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let checked = results
+        .iter()
+        .filter(|r| {
+            r.as_ref()
+                .map(|r| r.status() == StatusCode::UNPROCESSABLE_ENTITY)
+                .unwrap_or(false)
+        })
+        .count();
+    assert!(
+        checked <= 5,
+        "{checked} guesses were checked; at most 5 may be"
+    );
+    assert_eq!(
+        app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+async fn a_token_for_a_planted_anonymous_cookie_does_not_pass_for_a_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    // The attacker's own anonymous cookie and its valid token…
+    let attacker = new_client();
+    let login = attacker.get(app.url("/login")).send().await.unwrap();
+    let anon = set_cookie(&login, "gh_anon").unwrap();
+    let token = csrf_in(&login.text().await.unwrap()).unwrap();
+    // …planted beside the victim's session cookie: refused.
+    app.logout().await;
+    let res = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let victim_session = set_cookie(&res, "gh_session").expect("sign-in sets a session");
+    let res = reqwest::Client::new()
+        .post(app.url("/logout"))
+        .header(
+            "cookie",
+            format!("gh_session={victim_session}; gh_anon={anon}"),
+        )
+        .form(&[("csrf_token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
 }
 
 #[test]

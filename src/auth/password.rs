@@ -45,7 +45,7 @@ enum Job {
 fn hasher_thread() -> &'static mpsc::SyncSender<Job> {
     static HASHER: OnceLock<mpsc::SyncSender<Job>> = OnceLock::new();
     HASHER.get_or_init(|| {
-        let (tx, rx) = mpsc::sync_channel::<Job>(256);
+        let (tx, rx) = mpsc::sync_channel::<Job>(64);
         let spawned = std::thread::Builder::new()
             .name("password-hasher".into())
             .spawn(move || {
@@ -67,26 +67,48 @@ fn hasher_thread() -> &'static mpsc::SyncSender<Job> {
     })
 }
 
-/// Hash on the hasher thread.
-pub async fn hash_async(password: String) -> Result<String, String> {
-    let (tx, rx) = oneshot::channel();
-    hasher_thread()
-        .send(Job::Hash(password, tx))
-        .map_err(|_| "password hasher stopped".to_string())?;
-    rx.await
-        .map_err(|_| "password hasher stopped".to_string())?
+/// Why a hashing request was not served.
+#[derive(Debug)]
+pub enum HasherError {
+    /// More sign-ins are waiting than the queue holds: refuse rather than block a worker.
+    Busy,
+    Stopped,
 }
 
-/// Verify on the hasher thread (false if it is gone: never let anyone in by accident).
-pub async fn verify_async(password: String, stored: Option<String>) -> bool {
+fn submit(job: Job) -> Result<(), HasherError> {
+    hasher_thread().try_send(job).map_err(|e| match e {
+        mpsc::TrySendError::Full(_) => HasherError::Busy,
+        mpsc::TrySendError::Disconnected(_) => HasherError::Stopped,
+    })
+}
+
+/// Hash on the hasher thread.
+pub async fn hash_async(password: String) -> Result<String, HasherError> {
     let (tx, rx) = oneshot::channel();
-    if hasher_thread()
-        .send(Job::Verify(password, stored, tx))
-        .is_err()
-    {
-        return false;
+    submit(Job::Hash(password, tx))?;
+    rx.await
+        .map_err(|_| HasherError::Stopped)?
+        .map_err(|_| HasherError::Stopped)
+}
+
+/// Verify on the hasher thread; never true unless the password matched.
+pub async fn verify_async(password: String, stored: Option<String>) -> Result<bool, HasherError> {
+    let (tx, rx) = oneshot::channel();
+    submit(Job::Verify(password, stored, tx))?;
+    rx.await.map_err(|_| HasherError::Stopped)
+}
+
+impl From<HasherError> for crate::error::AppError {
+    fn from(e: HasherError) -> Self {
+        match e {
+            HasherError::Busy => crate::error::AppError::TooManyRequests(
+                "Too many sign-ins are being checked right now. Try again in a few seconds.".into(),
+            ),
+            HasherError::Stopped => {
+                crate::error::AppError::Internal("the password hasher stopped".into())
+            }
+        }
     }
-    rx.await.unwrap_or(false)
 }
 
 /// Verify `password` against `stored`, or against the dummy hash when there is no user.

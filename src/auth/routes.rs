@@ -73,11 +73,16 @@ async fn login(
     let attempt = state
         .db
         .run(move |conn| {
-            if let Some(locked) = throttle::check(conn, &e, &i, now())? {
-                return Ok(Attempt::Locked(locked));
-            }
-            Ok(Attempt::Checked {
-                user: users::find_by_email(conn, &e)?,
+            // The attempt is counted as a failure before the password is checked (and the
+            // count cleared if it succeeds), in the transaction that checks the count: a
+            // burst of parallel guesses cannot all slip past the limit.
+            db::write_tx(conn, |conn| {
+                if let Some(locked) = throttle::check_and_record(conn, &e, &i, now())? {
+                    return Ok(Attempt::Locked(locked));
+                }
+                Ok::<_, AppError>(Attempt::Checked {
+                    user: users::find_by_email(conn, &e)?,
+                })
             })
         })
         .await?;
@@ -95,7 +100,7 @@ async fn login(
     };
 
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = password::verify_async(form.password, stored).await;
+    let verified = password::verify_async(form.password, stored).await?;
 
     let user = match user {
         Some(u) if verified && !u.disabled => u,
@@ -109,11 +114,6 @@ async fn login(
             );
         }
         _ => {
-            let (e, i) = (email.clone(), ip.clone());
-            state
-                .db
-                .run(move |conn| Ok(throttle::record_failure(conn, &e, &i, now())?))
-                .await?;
             tracing::info!(%ip, "sign-in failed");
             return login_failed(
                 &req,
@@ -173,11 +173,21 @@ async fn sign_in(
         .take(300)
         .collect();
     let (user_id, email, policy) = (user_id.to_string(), email.to_string(), state.policy());
+    // The browser's previous session, if it had one, ends here: never two at once.
+    let previous = req
+        .cookie(SESSION_COOKIE)
+        .map(|c| state.keys.session_id(c.value()));
+    if let Some(p) = &previous {
+        state.sessions.forget(p);
+    }
     state
         .db
         .run(move |conn| {
             let now = now();
             db::write_tx(conn, |conn| {
+                if let Some(p) = &previous {
+                    auth_store::delete_session(conn, p)?;
+                }
                 auth_store::create_session(
                     conn,
                     NewSession {
@@ -208,7 +218,11 @@ async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
     }
     Ok(page::see_other(&req, "/login")
         .cookie(session::removal_cookie(SESSION_COOKIE, &state))
-        .cookie(flash::cookie("success", "You have been signed out."))
+        .cookie(flash::cookie(
+            "success",
+            "You have been signed out.",
+            state.config.secure_cookies(),
+        ))
         .finish())
 }
 
@@ -298,9 +312,7 @@ async fn setup(
     setup_allowed(&state, &form.token).await?;
     let mut errors = validate_setup(&form);
     if !errors.any() {
-        let hash = password::hash_async(form.password.clone())
-            .await
-            .map_err(AppError::Internal)?;
+        let hash = password::hash_async(form.password.clone()).await?;
         let (token_hash, email, name) = (
             sha256_hex(&form.token),
             form.email.clone(),
@@ -341,6 +353,7 @@ async fn setup(
                 .cookie(flash::cookie(
                     "success",
                     "Welcome to Gatehouse. Your administrator account is ready.",
+                    state.config.secure_cookies(),
                 ))
                 .finish());
         }

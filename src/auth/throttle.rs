@@ -89,6 +89,27 @@ pub fn check(
     Ok(wait.map(|wait| Locked { wait }))
 }
 
+/// `check`, and when not locked, count this attempt as a failure straight away. Run it in a
+/// write transaction; on Postgres a transaction-scoped advisory lock on the email makes
+/// concurrent attempts for one account take turns.
+pub fn check_and_record(
+    conn: &mut DbConn,
+    email: &str,
+    ip: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Locked>> {
+    if let DbConn::Postgres(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
+            .bind::<diesel::sql_types::Text, _>(email)
+            .execute(c)?;
+    }
+    if let Some(locked) = check(conn, email, ip, now)? {
+        return Ok(Some(locked));
+    }
+    record_failure(conn, email, ip, now)?;
+    Ok(None)
+}
+
 pub fn record_failure(
     conn: &mut DbConn,
     email: &str,

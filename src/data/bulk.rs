@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::errors::WriteError;
-use super::export::csv_field;
+use super::export::{csv_field, csv_text};
 use super::form::{Pairs, get};
 use super::keys;
 use super::query::ListQuery;
@@ -87,7 +87,7 @@ pub async fn bulk(
         })
         .await?;
     if action != "export"
-        && let Some(reason) = table.read_only_reason()
+        && let Some(reason) = crate::users::permissions::write_refusal(&table, &user)
     {
         return Err(AppError::Forbidden(reason.into()));
     }
@@ -142,7 +142,7 @@ pub async fn bulk(
                 if i > 0 {
                     out.push(',');
                 }
-                csv_field(&mut out, v.as_text().as_deref());
+                csv_field(&mut out, csv_text(v, table.columns[i].kind).as_deref());
             }
             out.push_str("\r\n");
         }
@@ -156,14 +156,15 @@ pub async fn bulk(
     }
 
     let confirmed = get(&pairs, "confirm").is_some() && error.is_none();
+    let expected: Option<usize> = get(&pairs, "expected").and_then(|e| e.parse().ok());
     if confirmed {
         let (a, c, sel) = (actor(&user), catalog.clone(), sel.clone());
         let result = state
             .db
             .run(move |conn| {
                 Ok(match set_value {
-                    Some((col, v)) => store::bulk_set(conn, &t, &sel, col, &v, &a),
-                    None => store::bulk_delete(conn, &c, &t, &sel, &a),
+                    Some((col, v)) => store::bulk_set(conn, &t, &sel, col, &v, expected, &a),
+                    None => store::bulk_delete(conn, &c, &t, &sel, expected, &a),
                 })
             })
             .await?;
@@ -183,7 +184,11 @@ pub async fn bulk(
                     format!("{path}?{query}")
                 };
                 return Ok(page::see_other(&req, &back)
-                    .cookie(flash::cookie("success", &done))
+                    .cookie(flash::cookie(
+                        "success",
+                        &done,
+                        state.config.secure_cookies(),
+                    ))
                     .finish());
             }
             Err(WriteError::ForeignKey(m)) => error = Some(m),

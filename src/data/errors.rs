@@ -128,12 +128,13 @@ pub fn classify(e: DieselError, table: &Table, _hint: Option<&str>) -> WriteErro
 /// messages describe the value, not the server: safe and useful to show.
 fn looks_like_bad_value(message: &str) -> bool {
     [
-        "invalid input",
-        "value too long",
+        "invalid input syntax for type",
+        "invalid input value for enum",
+        "value too long for type",
         "out of range",
-        "malformed",
+        "malformed array literal",
+        "malformed range literal",
         "datatype mismatch",
-        "invalid input syntax",
     ]
     .iter()
     .any(|m| message.to_lowercase().contains(m))

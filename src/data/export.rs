@@ -19,6 +19,30 @@ use crate::web::AppState;
 
 const CHUNK: usize = 64 * 1024;
 
+/// Exports running now. Each holds a database connection for as long as its client reads,
+/// so they are capped below the pool size: slow downloads cannot starve everyone else.
+static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+struct Slot;
+
+impl Slot {
+    fn take(limit: usize) -> Option<Slot> {
+        use std::sync::atomic::Ordering;
+        let taken = RUNNING.fetch_add(1, Ordering::SeqCst);
+        if taken >= limit {
+            RUNNING.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 #[derive(Clone, Copy, PartialEq)]
 enum Format {
     Csv,
@@ -39,6 +63,20 @@ pub async fn json(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     export(req, user, state, Format::Json).await
+}
+
+/// A cell's text for CSV. Text that a spreadsheet would run as a formula (starting with
+/// `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, as OWASP advises; numbers
+/// stay numbers.
+pub fn csv_text(value: &super::value::Value, kind: super::catalog::Kind) -> Option<String> {
+    let text = value.as_text()?;
+    let textual =
+        matches!(value, super::value::Value::Text(_)) && !kind.is_numeric() && !kind.is_temporal();
+    if textual && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Some(format!("'{text}"))
+    } else {
+        Some(text)
+    }
 }
 
 /// One CSV field: quoted when it must be, `""` for an empty string, nothing for NULL.
@@ -88,10 +126,15 @@ async fn export(
             Ok((table, query))
         })
         .await?;
+    let limit = (state.config.pool_size as usize / 2).max(1);
+    let slot = Slot::take(limit).ok_or_else(|| {
+        AppError::TooManyRequests("Too many exports are running; try again in a moment.".into())
+    })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     let db = state.db.clone();
     let t = table.clone();
     std::thread::spawn(move || {
+        let _slot = slot;
         let result = (|| -> Result<(), AppError> {
             let mut conn = db.conn()?;
             let mut sql = Sql::new(backend_of(&conn));
@@ -159,7 +202,12 @@ fn stream_rows(
     sql.for_each(conn, |values| {
         let row = split_row(table, values);
         match format {
-            Format::Csv => csv_line(&mut buf, columns.iter().map(|i| row.values[*i].as_text())),
+            Format::Csv => csv_line(
+                &mut buf,
+                columns
+                    .iter()
+                    .map(|i| csv_text(&row.values[*i], table.columns[*i].kind)),
+            ),
             Format::Json => {
                 if !first {
                     buf.push(',');

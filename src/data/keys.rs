@@ -8,6 +8,8 @@ use super::catalog::{Kind, RowKey, Table};
 use super::value::Value;
 use crate::error::AppError;
 
+// Note: a key that is exactly `.` or `..` cannot be addressed: URL parsers treat it (even
+// percent-encoded) as a dot segment and remove it.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')

@@ -82,6 +82,8 @@ pub struct ListQuery {
     pub filters: Vec<Filter>,
     /// Columns the operator chose to hide.
     pub hidden: Vec<String>,
+    /// The columns chosen to be shown (empty: all), as the URL carries them.
+    pub shown: Vec<String>,
     pub exact_count: bool,
 }
 
@@ -94,6 +96,7 @@ impl Default for ListQuery {
             per_page: DEFAULT_PAGE_SIZE,
             filters: Vec::new(),
             hidden: Vec::new(),
+            shown: Vec::new(),
             exact_count: false,
         }
     }
@@ -150,6 +153,7 @@ impl ListQuery {
                         return Err(bad(format!("{} has no column '{unknown}'.", table.name)));
                     }
                     if !shown.is_empty() {
+                        lq.shown = shown.iter().map(|s| s.to_string()).collect();
                         lq.hidden = table
                             .columns
                             .iter()
@@ -202,6 +206,7 @@ impl ListQuery {
                 .map(|c| c.name.clone())
                 .filter(|n| !chosen.contains(n))
                 .collect();
+            lq.shown = chosen.clone();
         }
         // The filter builder's three fields become one `{column}__{op}` filter.
         if let (Some(column), Some(op), value) = adding
@@ -252,6 +257,9 @@ impl ListQuery {
         }
         if self.per_page != DEFAULT_PAGE_SIZE {
             s.append_pair("per_page", &self.per_page.to_string());
+        }
+        if !self.shown.is_empty() {
+            s.append_pair("cols", &self.shown.join(","));
         }
         let page = page.unwrap_or(self.page);
         if page != 1 {

@@ -17,6 +17,7 @@ use super::views::*;
 use crate::audit::store::{self as audit, Actor, AuditFilter};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
+use crate::users::permissions::write_refusal;
 use crate::web::page::{self, Layout, Page};
 use crate::web::{AppState, flash, is_htmx};
 
@@ -103,6 +104,7 @@ async fn refresh(
         .cookie(flash::cookie(
             "success",
             &format!("Schema read again: {n} tables and views."),
+            state.config.secure_cookies(),
         ))
         .finish())
 }
@@ -122,7 +124,7 @@ async fn table_of(state: &AppState, name: String) -> Result<(Arc<Catalog>, Arc<T
 
 async fn list(
     req: HttpRequest,
-    _user: CurrentUser,
+    user: CurrentUser,
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
@@ -139,14 +141,37 @@ async fn list(
             Ok((table, q, rows))
         })
         .await?;
-    let view = list_view(&table, &q, &rows, crate::web::csrf::token(&req));
+    // Forms submit every field, empty or not; the address bar gets the tidy equivalent.
+    let canonical = match q.to_query(None, None) {
+        c if c.is_empty() => table_path(&table.name),
+        c => format!("{}?{c}", table_path(&table.name)),
+    };
+    let tidy = q.to_query(None, None);
+    let noisy = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, v)| v.is_empty() || k.starts_with("add_") || k == "col");
+    // Only when tidying changes something: `name__eq=` (equal to the empty string) is a
+    // real filter and stays as it is.
+    if noisy && tidy != req.query_string() && !is_htmx(&req) {
+        return Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", canonical))
+            .finish());
+    }
+    let view = list_view(
+        &table,
+        &q,
+        &rows,
+        crate::web::csrf::token(&req),
+        write_refusal(&table, &user),
+    );
     let boosted = req.headers().contains_key("hx-boosted");
     if is_htmx(&req) && !boosted {
         let mut res = page::ok(&RowsPartial { view })?;
-        res.headers_mut().insert(
-            actix_web::http::header::HeaderName::from_static("vary"),
-            actix_web::http::header::HeaderValue::from_static("HX-Request"),
-        );
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&canonical) {
+            res.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static("hx-push-url"),
+                v,
+            );
+        }
         return Ok(res);
     }
     page::ok(&ListPageView { layout, view })
@@ -163,6 +188,10 @@ fn record_page(
     related: Vec<RelatedView>,
     history: Vec<HistoryItem>,
 ) -> RecordPage {
+    let read_only = match &layout.user {
+        Some(u) => write_refusal(table, u),
+        None => table.read_only_reason(),
+    };
     RecordPage {
         layout,
         table: table.name.clone(),
@@ -174,7 +203,7 @@ fn record_page(
             .or_else(|| row.map(Row::version))
             .unwrap_or_default(),
         form_error,
-        read_only: table.read_only_reason(),
+        read_only,
         related,
         history,
     }
@@ -182,13 +211,13 @@ fn record_page(
 
 async fn new(
     req: HttpRequest,
-    _user: CurrentUser,
+    user: CurrentUser,
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let (_, table) = table_of(&state, name).await?;
-    if let Some(reason) = table.read_only_reason() {
+    if let Some(reason) = write_refusal(&table, &user) {
         return Err(AppError::Forbidden(reason.into()));
     }
     page::ok(&record_page(
@@ -274,7 +303,7 @@ async fn create(
 ) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let (catalog, table) = table_of(&state, name).await?;
-    if let Some(reason) = table.read_only_reason() {
+    if let Some(reason) = write_refusal(&table, &user) {
         return Err(AppError::Forbidden(reason.into()));
     }
     let pairs = pairs.into_inner();
@@ -301,7 +330,11 @@ async fn create(
             &req,
             &format!("{}/{}", table_path(&table.name), row.key_path()),
         )
-        .cookie(flash::cookie("success", "Row created."))
+        .cookie(flash::cookie(
+            "success",
+            "Row created.",
+            state.config.secure_cookies(),
+        ))
         .finish()),
         Err(e) => write_refused(&req, &table, None, &pairs, e),
     }
@@ -369,7 +402,7 @@ async fn update(
     let (name, key) = path_parts(&req)?;
     let key = key.ok_or(AppError::NotFound)?;
     let (catalog, table) = table_of(&state, name).await?;
-    if let Some(reason) = table.read_only_reason() {
+    if let Some(reason) = write_refusal(&table, &user) {
         return Err(AppError::Forbidden(reason.into()));
     }
     let key = keys::decode(&key, &table)?;
@@ -408,7 +441,11 @@ async fn update(
             &req,
             &format!("{}/{}", table_path(&table.name), row.key_path()),
         )
-        .cookie(flash::cookie("success", "Changes saved."))
+        .cookie(flash::cookie(
+            "success",
+            "Changes saved.",
+            state.config.secure_cookies(),
+        ))
         .finish()),
         Err(e) => {
             let row = fetch(&state, &table, &key).await.ok();
@@ -450,13 +487,13 @@ fn summary(table: &Table, row: &Row) -> Vec<(String, String)> {
 
 async fn delete_confirm(
     req: HttpRequest,
-    _user: CurrentUser,
+    user: CurrentUser,
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
     let (_, table) = table_of(&state, name).await?;
-    if let Some(reason) = table.read_only_reason() {
+    if let Some(reason) = write_refusal(&table, &user) {
         return Err(AppError::Forbidden(reason.into()));
     }
     let key = keys::decode(&key.ok_or(AppError::NotFound)?, &table)?;
@@ -478,7 +515,7 @@ async fn delete(
 ) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
     let (catalog, table) = table_of(&state, name).await?;
-    if let Some(reason) = table.read_only_reason() {
+    if let Some(reason) = write_refusal(&table, &user) {
         return Err(AppError::Forbidden(reason.into()));
     }
     let key = keys::decode(&key.ok_or(AppError::NotFound)?, &table)?;
@@ -492,7 +529,11 @@ async fn delete(
     }
     match result {
         Ok(()) => Ok(page::see_other(&req, &table_path(&table.name))
-            .cookie(flash::cookie("success", "Row deleted."))
+            .cookie(flash::cookie(
+                "success",
+                "Row deleted.",
+                state.config.secure_cookies(),
+            ))
             .finish()),
         Err(WriteError::ForeignKey(message)) => {
             let row = fetch(&state, &table, &key).await?;

@@ -545,20 +545,40 @@ pub fn related(
         let mut sql = Sql::new(backend_of(conn));
         sql.push("SELECT ").select_list(other);
         from_table(&mut sql, other);
+        // Every column pair must resolve (names compared as the database does, without
+        // case on SQLite), or the relation is skipped rather than queried half-built.
+        let pairs: Option<Vec<(&Column, Value)>> = r
+            .columns
+            .iter()
+            .zip(&r.ref_columns)
+            .map(|(col, ref_col)| {
+                let pos = table
+                    .columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(ref_col))?;
+                let column = other
+                    .columns
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(col))?;
+                Some((column, row.values.get(pos)?.clone()))
+            })
+            .collect();
+        let Some(pairs) = pairs.filter(|p| !p.is_empty()) else {
+            continue;
+        };
         sql.push(" WHERE ");
         let mut filter = url::form_urlencoded::Serializer::new(String::new());
-        for (i, (col, ref_col)) in r.columns.iter().zip(&r.ref_columns).enumerate() {
-            let Some(pos) = table.columns.iter().position(|c| &c.name == ref_col) else {
-                continue;
-            };
-            let (Some(value), Some(column)) = (row.values.get(pos), other.column(col)) else {
-                continue;
-            };
+        for (i, (column, value)) in pairs.iter().enumerate() {
             if i > 0 {
                 sql.push(" AND ");
             }
-            sql.ident(col).push(" = ").bind_for(value.clone(), column);
-            filter.append_pair(&format!("{col}__eq"), &value.as_text().unwrap_or_default());
+            sql.ident(&column.name)
+                .push(" = ")
+                .bind_for(value.clone(), column);
+            filter.append_pair(
+                &format!("{}__eq", column.name),
+                &value.as_text().unwrap_or_default(),
+            );
         }
         let fake = ListQuery::parse("", other)?;
         fake.push_order(&mut sql, other);
@@ -739,18 +759,40 @@ pub fn select_rows(
     Ok(rows)
 }
 
+/// The selected rows, locked, provided they are still as many as the operator confirmed:
+/// rows that appeared or vanished since the confirmation page stop the whole action.
+fn confirmed_rows(
+    conn: &mut DbConn,
+    table: &Table,
+    selection: &Selection,
+    expected: Option<usize>,
+) -> Result<Vec<Row>, WriteError> {
+    let rows = select_rows(conn, table, selection, true)?;
+    match expected {
+        Some(n) if n != rows.len() => Err(WriteError::Invalid(
+            BTreeMap::new(),
+            Some(format!(
+                "The selection changed since you confirmed it: {} rows now instead of {n}. Nothing was changed; review and confirm again.",
+                rows.len()
+            )),
+        )),
+        _ => Ok(rows),
+    }
+}
+
 /// Delete every selected row in one transaction: all of them, or none.
 pub fn bulk_delete(
     conn: &mut DbConn,
     catalog: &Catalog,
     table: &Table,
     selection: &Selection,
+    expected: Option<usize>,
     actor: &Actor,
 ) -> Result<usize, WriteError> {
     let backend = backend_of(conn);
     let mut refused_key: Option<Vec<Value>> = None;
     let result = write_tx(conn, |conn| {
-        let rows = select_rows(conn, table, selection, true)?;
+        let rows = confirmed_rows(conn, table, selection, expected)?;
         for row in &rows {
             let mut sql = Sql::new(backend);
             sql.push("DELETE FROM ").ident(&table.name);
@@ -791,11 +833,12 @@ pub fn bulk_set(
     selection: &Selection,
     column: usize,
     value: &Value,
+    expected: Option<usize>,
     actor: &Actor,
 ) -> Result<usize, WriteError> {
     let backend = backend_of(conn);
     write_tx(conn, |conn| {
-        let rows = select_rows(conn, table, selection, true)?;
+        let rows = confirmed_rows(conn, table, selection, expected)?;
         let col = &table.columns[column];
         for before in &rows {
             let mut sql = Sql::new(backend);

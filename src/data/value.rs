@@ -242,17 +242,17 @@ pub fn format_timestamp(t: &str) -> String {
 
 /// Postgres writes offsets as `+00`; chrono wants `+0000`.
 fn normalize_offset(t: &str) -> String {
-    let bytes = t.as_bytes();
-    if bytes.len() > 3 {
-        let tail = &t[t.len() - 3..];
-        if (tail.starts_with('+') || tail.starts_with('-'))
-            && tail[1..].chars().all(|c| c.is_ascii_digit())
-        {
-            return format!("{t}00");
-        }
+    // `get` rather than slicing: the text may hold multi-byte characters anywhere.
+    let tail = t.len().checked_sub(3).and_then(|start| t.get(start..));
+    if let Some(tail) = tail
+        && (tail.starts_with('+') || tail.starts_with('-'))
+        && tail[1..].chars().all(|c| c.is_ascii_digit())
+    {
+        return format!("{t}00");
     }
     t.to_string()
 }
+
 
 /// The value as an HTML input wants it (`datetime-local` needs a `T`).
 pub fn input_value(value: &Value, column: &Column) -> String {
@@ -267,5 +267,24 @@ pub fn input_value(value: &Value, column: &Column) -> String {
             _ => String::new(),
         },
         (v, _) => v.as_text().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_text_in_timestamp_columns_is_shown_not_a_crash() {
+        assert_eq!(format_timestamp("éé"), "éé");
+        assert_eq!(
+            format_timestamp("2024-01-02 03:04:05+00"),
+            "2024-01-02 03:04:05 UTC"
+        );
+        assert_eq!(
+            format_timestamp("2024-01-02T03:04:05"),
+            "2024-01-02 03:04:05"
+        );
+        assert_eq!(format_timestamp(""), "");
     }
 }

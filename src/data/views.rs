@@ -72,6 +72,91 @@ pub struct Chip {
     pub remove_link: String,
 }
 
+/// One column's controls in the filter panel, chosen by its type.
+pub struct FilterField {
+    pub column: String,
+    /// `enum`, `bool`, `range` or `text`.
+    pub widget: &'static str,
+    pub input_type: &'static str,
+    pub options: Vec<String>,
+    pub value: String,
+    pub from: String,
+    pub to: String,
+    pub nullable: bool,
+    pub null_value: String,
+}
+
+/// A filter the panel does not show a control for, carried along unchanged.
+pub struct HiddenFilter {
+    pub name: String,
+    pub value: String,
+}
+
+fn filter_fields(table: &Table, q: &ListQuery) -> (Vec<FilterField>, Vec<HiddenFilter>) {
+    let current = |col: &str, op: Op| {
+        q.filters
+            .iter()
+            .find(|f| f.column == col && f.op == op)
+            .map(|f| f.raw.clone())
+            .unwrap_or_default()
+    };
+    let mut shown_ops: Vec<(String, Op)> = Vec::new();
+    let fields = table
+        .columns
+        .iter()
+        .filter(|c| {
+            !matches!(
+                c.kind,
+                Kind::Bytes | Kind::Unknown | Kind::Json | Kind::Array
+            )
+        })
+        .map(|c| {
+            let (widget, input_type, ops): (&'static str, &'static str, Vec<Op>) = match c.kind {
+                Kind::Enum => ("enum", "", vec![Op::In]),
+                Kind::Bool => ("bool", "", vec![Op::Eq]),
+                k if k.is_numeric() => ("range", "number", vec![Op::Gte, Op::Lte]),
+                Kind::Date => ("range", "date", vec![Op::Gte, Op::Lte]),
+                Kind::DateTime | Kind::DateTimeTz => {
+                    ("range", "datetime-local", vec![Op::Gte, Op::Lte])
+                }
+                Kind::Time => ("range", "time", vec![Op::Gte, Op::Lte]),
+                _ => ("text", "text", vec![Op::Contains]),
+            };
+            for op in &ops {
+                shown_ops.push((c.name.clone(), *op));
+            }
+            if c.nullable {
+                shown_ops.push((c.name.clone(), Op::IsNull));
+            }
+            FilterField {
+                column: c.name.clone(),
+                widget,
+                input_type,
+                options: c.enum_values.clone(),
+                value: current(&c.name, ops[0]),
+                from: current(&c.name, Op::Gte),
+                to: current(&c.name, Op::Lte),
+                nullable: c.nullable,
+                null_value: current(&c.name, Op::IsNull),
+            }
+        })
+        .collect();
+    let hidden = q
+        .filters
+        .iter()
+        .filter(|f| {
+            !shown_ops
+                .iter()
+                .any(|(c, op)| *c == f.column && *op == f.op)
+        })
+        .map(|f| HiddenFilter {
+            name: format!("{}__{}", f.column, f.op.name()),
+            value: f.raw.clone(),
+        })
+        .collect();
+    (fields, hidden)
+}
+
 pub struct ColumnChoice {
     pub name: String,
     pub shown: bool,
@@ -95,10 +180,15 @@ pub struct ListView {
     pub page_sizes: Vec<(u64, String)>,
     pub chips: Vec<Chip>,
     pub columns: Vec<ColumnChoice>,
-    pub ops: Vec<(&'static str, &'static str)>,
     pub sort: String,
     pub read_only: Option<&'static str>,
     pub can_search: bool,
+    pub filter_fields: Vec<FilterField>,
+    /// Filters carried by the panel as hidden fields (ones it has no control for).
+    pub other_filters: Vec<HiddenFilter>,
+    /// Every current filter, carried by the search box.
+    pub all_filters: Vec<HiddenFilter>,
+    pub shown_cols: String,
 }
 
 const TRUNCATE: usize = 80;
@@ -148,7 +238,13 @@ fn cell(value: &Value, table: &Table, idx: usize, page: &ListPage) -> Cell {
     cell
 }
 
-pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage, csrf: String) -> ListView {
+pub fn list_view(
+    table: &Table,
+    q: &ListQuery,
+    page: &ListPage,
+    csrf: String,
+    read_only: Option<&'static str>,
+) -> ListView {
     let path = format!("/data/{}", encode_part(&table.name));
     let link = |query: String| {
         if query.is_empty() {
@@ -206,6 +302,7 @@ pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage, csrf: String) ->
             }
         })
         .collect();
+    let (fields, other_filters) = filter_fields(table, q);
     let mut exact = q.clone();
     exact.exact_count = true;
     ListView {
@@ -249,14 +346,24 @@ pub fn list_view(table: &Table, q: &ListQuery, page: &ListPage, csrf: String) ->
                 shown: !q.hidden.contains(&c.name),
             })
             .collect(),
-        ops: Op::ALL.iter().map(|(n, op)| (*n, op.label())).collect(),
         sort: q
             .sort
             .as_ref()
             .map(|(c, d)| format!("{}{c}", if *d { "-" } else { "" }))
             .unwrap_or_default(),
-        read_only: table.read_only_reason(),
+        read_only,
         can_search: table.columns.iter().any(super::query::searchable),
+        filter_fields: fields,
+        other_filters,
+        all_filters: q
+            .filters
+            .iter()
+            .map(|f| HiddenFilter {
+                name: format!("{}__{}", f.column, f.op.name()),
+                value: f.raw.clone(),
+            })
+            .collect(),
+        shown_cols: q.shown.join(","),
     }
 }
 

@@ -1,3 +1,4 @@
 //! Operators: the accounts that sign in to Gatehouse.
 
+pub mod permissions;
 pub mod store;

@@ -14,7 +14,7 @@ use actix_web::web::{Bytes, BytesMut};
 use actix_web::{Error, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 
-use crate::auth::session::{self, SESSION_COOKIE};
+use crate::auth::session::SESSION_COOKIE;
 use crate::auth::tokens::random_token;
 use crate::error::AppError;
 use crate::web::AppState;
@@ -31,13 +31,12 @@ pub fn token(req: &HttpRequest) -> String {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return String::new();
     };
-    let binding = if session::cached(req).is_some() {
-        req.cookie(SESSION_COOKIE).map(|c| c.value().to_string())
-    } else {
-        None
-    };
-    let binding = binding
-        .or_else(|| req.cookie(ANON_COOKIE).map(|c| c.value().to_string()))
+    // Bound to the session cookie whenever there is one (valid or not), else to the
+    // anonymous cookie; the middleware accepts exactly the same binding.
+    let binding = req
+        .cookie(SESSION_COOKIE)
+        .or_else(|| req.cookie(ANON_COOKIE))
+        .map(|c| c.value().to_string())
         .or_else(|| req.extensions().get::<NewAnon>().map(|n| n.0.clone()))
         .unwrap_or_else(|| {
             let value = random_token();
@@ -118,10 +117,12 @@ pub async fn middleware(
                 AppError::Forbidden("Cross-site requests are not accepted.".into()),
             ));
         }
-        let bindings: Vec<String> = [SESSION_COOKIE, ANON_COOKIE]
-            .iter()
-            .filter_map(|name| req.cookie(name).map(|c| c.value().to_string()))
-            .collect();
+        // A request with a session cookie must carry that session's token: a token for an
+        // anonymous cookie someone managed to plant does not count.
+        let binding = req
+            .cookie(SESSION_COOKIE)
+            .or_else(|| req.cookie(ANON_COOKIE))
+            .map(|c| c.value().to_string());
         let header_token = req
             .headers()
             .get(HEADER)
@@ -140,8 +141,10 @@ pub async fn middleware(
             }
             None => None,
         };
-        let valid =
-            submitted.is_some_and(|t| bindings.iter().any(|b| state.keys.csrf_valid(b, &t)));
+        let valid = match (binding, submitted) {
+            (Some(b), Some(t)) => state.keys.csrf_valid(&b, &t),
+            _ => false,
+        };
         if !valid {
             return Ok(refuse(
                 req,

@@ -19,13 +19,14 @@ pub struct Flash {
 #[derive(Clone)]
 struct Taken;
 
-pub fn cookie(kind: &'static str, message: &str) -> Cookie<'static> {
+pub fn cookie(kind: &'static str, message: &str, secure: bool) -> Cookie<'static> {
     let value: String =
         url::form_urlencoded::byte_serialize(format!("{kind}|{message}").as_bytes()).collect();
     Cookie::build(COOKIE, value)
         .path("/")
         .http_only(true)
         .same_site(SameSite::Lax)
+        .secure(secure)
         .max_age(time::Duration::minutes(5))
         .finish()
 }
