@@ -57,6 +57,7 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
         catalog: Arc::new(catalog),
         sessions: Arc::default(),
         counts: Arc::default(),
+        rights: Arc::default(),
     })
 }
 

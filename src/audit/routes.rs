@@ -5,8 +5,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::store::{self, AuditFilter, Entry};
-use crate::auth::CurrentUser;
 use crate::error::AppError;
+use crate::users::permissions::Access;
 use crate::web::AppState;
 use crate::web::page::{self, Layout, Page};
 
@@ -72,6 +72,7 @@ struct AuditPage {
     actions: Vec<String>,
     prev_link: Option<String>,
     next_link: Option<String>,
+    own_only: bool,
 }
 
 fn view(e: Entry) -> EntryView {
@@ -94,15 +95,21 @@ fn view(e: Entry) -> EntryView {
 }
 
 async fn index(
-    _user: CurrentUser,
+    access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     let page_no = q.page.unwrap_or(1).max(1);
+    // The audit of others is an administration area; everyone else sees their own changes.
+    let own_only = !access.rights.admin_areas;
     let filter = AuditFilter {
-        user: Some(q.user.clone()).filter(|s| !s.trim().is_empty()),
+        user: if own_only {
+            Some(access.user.email.clone())
+        } else {
+            Some(q.user.clone()).filter(|s| !s.trim().is_empty())
+        },
         table: Some(q.table.clone()).filter(|s| !s.is_empty()),
         action: Some(q.action.clone()).filter(|s| !s.is_empty()),
         row_key: None,
@@ -138,7 +145,14 @@ async fn index(
     };
     page::ok(&AuditPage {
         layout,
-        entries: entries.into_iter().map(view).collect(),
+        entries: entries
+            .into_iter()
+            .map(|mut e| {
+                e.changes = access.rights.redact_changes(&e.table_name, &e.changes);
+                view(e)
+            })
+            .collect(),
+        own_only,
         prev_link: (page_no > 1).then(|| link(page_no - 1)),
         next_link: has_next.then(|| link(page_no + 1)),
         user: q.user,

@@ -14,7 +14,6 @@ use super::query::ListQuery;
 use super::routes::{actor, path_parts};
 use super::store::{self, Selection};
 use super::value::{Value, parse_input};
-use crate::auth::CurrentUser;
 use crate::error::AppError;
 use crate::web::page::{self, Layout};
 use crate::web::{AppState, flash};
@@ -70,7 +69,7 @@ fn selection(
 
 pub async fn bulk(
     req: HttpRequest,
-    user: CurrentUser,
+    access: crate::users::permissions::Access,
     state: web::Data<AppState>,
     pairs: web::Form<Pairs>,
 ) -> Result<HttpResponse, AppError> {
@@ -78,16 +77,24 @@ pub async fn bulk(
     let pairs = pairs.into_inner();
     let action = get(&pairs, "action").unwrap_or("").to_string();
     let cache = state.catalog.clone();
+    let rights = access.rights.clone();
     let (catalog, table) = state
         .db
         .run(move |conn| {
-            let catalog = cache.get(conn)?;
+            let catalog = rights.catalog_view(&cache.get(conn)?);
             let table = catalog.table(&name)?;
             Ok((catalog, table))
         })
         .await?;
     if action != "export"
-        && let Some(reason) = crate::users::permissions::write_refusal(&table, &user)
+        && let Some(reason) = access.write_refusal(
+            &table,
+            if action == "set" {
+                crate::users::permissions::Action::Update
+            } else {
+                crate::users::permissions::Action::Delete
+            },
+        )
     {
         return Err(AppError::Forbidden(reason.into()));
     }
@@ -158,7 +165,7 @@ pub async fn bulk(
     let confirmed = get(&pairs, "confirm").is_some() && error.is_none();
     let expected: Option<usize> = get(&pairs, "expected").and_then(|e| e.parse().ok());
     if confirmed {
-        let (a, c, sel) = (actor(&user), catalog.clone(), sel.clone());
+        let (a, c, sel) = (actor(&access.user), catalog.clone(), sel.clone());
         let result = state
             .db
             .run(move |conn| {

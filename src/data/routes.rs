@@ -17,7 +17,7 @@ use super::views::*;
 use crate::audit::store::{self as audit, Actor, AuditFilter};
 use crate::auth::CurrentUser;
 use crate::error::AppError;
-use crate::users::permissions::write_refusal;
+use crate::users::permissions::{Access, Action};
 use crate::web::page::{self, Layout, Page};
 use crate::web::{AppState, flash, is_htmx};
 
@@ -63,15 +63,16 @@ fn table_path(name: &str) -> String {
 }
 
 async fn index(
-    _user: CurrentUser,
+    access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let cache = state.catalog.clone();
+    let rights = access.rights.clone();
     let tables = state
         .db
         .run(move |conn| {
-            let catalog = cache.get(conn)?;
+            let catalog = rights.catalog_view(&cache.get(conn)?);
             let empty = ListQuery::default();
             catalog
                 .tables
@@ -92,7 +93,7 @@ async fn index(
 
 async fn refresh(
     req: HttpRequest,
-    _user: CurrentUser,
+    _access: Access,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let cache = state.catalog.clone();
@@ -110,12 +111,17 @@ async fn refresh(
 }
 
 /// Load the catalog and one table of it.
-async fn table_of(state: &AppState, name: String) -> Result<(Arc<Catalog>, Arc<Table>), AppError> {
+async fn table_of(
+    state: &AppState,
+    access: &Access,
+    name: String,
+) -> Result<(Arc<Catalog>, Arc<Table>), AppError> {
     let cache = state.catalog.clone();
+    let rights = access.rights.clone();
     state
         .db
         .run(move |conn| {
-            let catalog = cache.get(conn)?;
+            let catalog = rights.catalog_view(&cache.get(conn)?);
             let table = catalog.table(&name)?;
             Ok((catalog, table))
         })
@@ -124,17 +130,18 @@ async fn table_of(state: &AppState, name: String) -> Result<(Arc<Catalog>, Arc<T
 
 async fn list(
     req: HttpRequest,
-    user: CurrentUser,
+    access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let qs = req.query_string().to_string();
     let (cache, counts) = (state.catalog.clone(), state.counts.clone());
+    let rights = access.rights.clone();
     let (table, q, rows) = state
         .db
         .run(move |conn| {
-            let catalog = cache.get(conn)?;
+            let catalog = rights.catalog_view(&cache.get(conn)?);
             let table = catalog.table(&name)?;
             let q = ListQuery::parse(&qs, &table)?;
             let rows = store::list(conn, &catalog, &table, &q, &counts)?;
@@ -161,7 +168,7 @@ async fn list(
         &q,
         &rows,
         crate::web::csrf::token(&req),
-        write_refusal(&table, &user),
+        access.write_refusal(&table, Action::Update),
     );
     let boosted = req.headers().contains_key("hx-boosted");
     if is_htmx(&req) && !boosted {
@@ -187,11 +194,9 @@ fn record_page(
     form_error: Option<String>,
     related: Vec<RelatedView>,
     history: Vec<HistoryItem>,
+    read_only: Option<&'static str>,
+    can_delete: bool,
 ) -> RecordPage {
-    let read_only = match &layout.user {
-        Some(u) => write_refusal(table, u),
-        None => table.read_only_reason(),
-    };
     RecordPage {
         layout,
         table: table.name.clone(),
@@ -204,6 +209,7 @@ fn record_page(
             .unwrap_or_default(),
         form_error,
         read_only,
+        can_delete,
         related,
         history,
     }
@@ -211,13 +217,13 @@ fn record_page(
 
 async fn new(
     req: HttpRequest,
-    user: CurrentUser,
+    access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
-    let (_, table) = table_of(&state, name).await?;
-    if let Some(reason) = write_refusal(&table, &user) {
+    let (_, table) = table_of(&state, &access, name).await?;
+    if let Some(reason) = access.write_refusal(&table, Action::Create) {
         return Err(AppError::Forbidden(reason.into()));
     }
     page::ok(&record_page(
@@ -229,32 +235,41 @@ async fn new(
         None,
         Vec::new(),
         Vec::new(),
+        None,
+        false,
     ))
 }
 
 async fn show(
     req: HttpRequest,
-    _user: CurrentUser,
+    access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
     let key = key.ok_or(AppError::NotFound)?;
     let cache = state.catalog.clone();
+    let rights = access.rights.clone();
+    let own_email = access.user.email.clone();
     let (table, row, related, history) = state
         .db
         .run(move |conn| {
-            let catalog = cache.get(conn)?;
+            let catalog = rights.catalog_view(&cache.get(conn)?);
             let table = catalog.table(&name)?;
             let key = keys::decode(&key, &table)?;
             let row = store::find(conn, &table, &key)?.ok_or(AppError::NotFound)?;
             let related = store::related(conn, &catalog, &table, &row, 5)?;
+            // Everyone's changes are an administration area; others see their own.
             let filter = AuditFilter {
                 table: Some(table.name.clone()),
                 row_key: Some(row.key_path()),
+                user: (!rights.admin_areas).then(|| own_email.clone()),
                 ..Default::default()
             };
-            let history = audit::list(conn, &filter, 0, 20)?;
+            let mut history = audit::list(conn, &filter, 0, 20)?;
+            for h in &mut history {
+                h.changes = rights.redact_changes(&table.name, &h.changes);
+            }
             Ok((table, row, related, history))
         })
         .await?;
@@ -267,6 +282,8 @@ async fn show(
         None,
         related_views(related),
         history_items(history),
+        access.write_refusal(&table, Action::Update),
+        access.write_refusal(&table, Action::Delete).is_none(),
     );
     page::ok(&page)
 }
@@ -291,19 +308,21 @@ fn refused(
         form_error,
         Vec::new(),
         Vec::new(),
+        None,
+        false,
     );
     page::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 
 async fn create(
     req: HttpRequest,
-    user: CurrentUser,
+    access: Access,
     state: web::Data<AppState>,
     pairs: web::Form<Pairs>,
 ) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
-    let (catalog, table) = table_of(&state, name).await?;
-    if let Some(reason) = write_refusal(&table, &user) {
+    let (catalog, table) = table_of(&state, &access, name).await?;
+    if let Some(reason) = access.write_refusal(&table, Action::Create) {
         return Err(AppError::Forbidden(reason.into()));
     }
     let pairs = pairs.into_inner();
@@ -311,7 +330,7 @@ async fn create(
         Ok(v) => v,
         Err(errors) => return refused(&req, &table, None, &pairs, errors, None),
     };
-    let (t, actor) = (table.clone(), actor(&user));
+    let (t, actor) = (table.clone(), actor(&access.user));
     let result = state
         .db
         .run(move |conn| {
@@ -395,14 +414,14 @@ fn conflict(
 
 async fn update(
     req: HttpRequest,
-    user: CurrentUser,
+    access: Access,
     state: web::Data<AppState>,
     pairs: web::Form<Pairs>,
 ) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
     let key = key.ok_or(AppError::NotFound)?;
-    let (catalog, table) = table_of(&state, name).await?;
-    if let Some(reason) = write_refusal(&table, &user) {
+    let (catalog, table) = table_of(&state, &access, name).await?;
+    if let Some(reason) = access.write_refusal(&table, Action::Update) {
         return Err(AppError::Forbidden(reason.into()));
     }
     let key = keys::decode(&key, &table)?;
@@ -422,7 +441,7 @@ async fn update(
             return refused(&req, &table, Some(&row), &pairs, errors, None);
         }
     };
-    let (t, k, actor) = (table.clone(), key.clone(), actor(&user));
+    let (t, k, actor) = (table.clone(), key.clone(), actor(&access.user));
     let result = state
         .db
         .run(move |conn| {
@@ -487,13 +506,13 @@ fn summary(table: &Table, row: &Row) -> Vec<(String, String)> {
 
 async fn delete_confirm(
     req: HttpRequest,
-    user: CurrentUser,
+    access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
-    let (_, table) = table_of(&state, name).await?;
-    if let Some(reason) = write_refusal(&table, &user) {
+    let (_, table) = table_of(&state, &access, name).await?;
+    if let Some(reason) = access.write_refusal(&table, Action::Delete) {
         return Err(AppError::Forbidden(reason.into()));
     }
     let key = keys::decode(&key.ok_or(AppError::NotFound)?, &table)?;
@@ -510,16 +529,16 @@ async fn delete_confirm(
 
 async fn delete(
     req: HttpRequest,
-    user: CurrentUser,
+    access: Access,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
-    let (catalog, table) = table_of(&state, name).await?;
-    if let Some(reason) = write_refusal(&table, &user) {
+    let (catalog, table) = table_of(&state, &access, name).await?;
+    if let Some(reason) = access.write_refusal(&table, Action::Delete) {
         return Err(AppError::Forbidden(reason.into()));
     }
     let key = keys::decode(&key.ok_or(AppError::NotFound)?, &table)?;
-    let (t, k, actor) = (table.clone(), key.clone(), actor(&user));
+    let (t, k, actor) = (table.clone(), key.clone(), actor(&access.user));
     let result = state
         .db
         .run(move |conn| Ok(store::delete(conn, &catalog, &t, &k, &actor)))
@@ -562,7 +581,7 @@ struct LookupQuery {
 /// The foreign-key picker: `<option>`s of the referenced table matching what was typed.
 async fn lookup(
     req: HttpRequest,
-    _user: CurrentUser,
+    access: Access,
     state: web::Data<AppState>,
     query: web::Query<LookupQuery>,
 ) -> Result<HttpResponse, AppError> {
@@ -578,10 +597,11 @@ async fn lookup(
         })
         .unwrap_or_default();
     let cache = state.catalog.clone();
+    let rights = access.rights.clone();
     let options = state
         .db
         .run(move |conn| {
-            let catalog = cache.get(conn)?;
+            let catalog = rights.catalog_view(&cache.get(conn)?);
             let table = catalog.table(&name)?;
             let fk = table.foreign_key_of(&query.column).ok_or_else(|| {
                 AppError::Invalid(format!("'{}' is not a foreign key.", query.column))

@@ -253,7 +253,6 @@ fn normalize_offset(t: &str) -> String {
     t.to_string()
 }
 
-
 /// The value as an HTML input wants it (`datetime-local` needs a `T`).
 pub fn input_value(value: &Value, column: &Column) -> String {
     match (value, column.kind) {

@@ -445,6 +445,7 @@ pub struct RecordPage {
     pub version: String,
     pub form_error: Option<String>,
     pub read_only: Option<&'static str>,
+    pub can_delete: bool,
     pub related: Vec<RelatedView>,
     pub history: Vec<HistoryItem>,
 }

@@ -56,3 +56,33 @@ diesel::table! {
         changes -> Text,
     }
 }
+
+diesel::table! {
+    gh_roles (name) {
+        name -> Text,
+        description -> Text,
+        builtin -> Bool,
+        default_actions -> Text,
+        admin_areas -> Bool,
+        require_2fa -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    gh_role_tables (role_name, table_name) {
+        role_name -> Text,
+        table_name -> Text,
+        actions -> Text,
+        hidden_columns -> Text,
+    }
+}
+
+diesel::table! {
+    gh_password_resets (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}

@@ -1,19 +1,306 @@
-//! What a signed-in operator may do with the data. One function decides, and every data
-//! route asks it before acting (the pages ask it too, to show only what is allowed).
-//! Built-in roles: `admin` and `editor` read and write every table, `viewer` reads.
+//! What a signed-in operator may do. Every data route takes `Access` (the operator and their
+//! role's rights) and asks it; every administration route takes `Admin`. The pages ask the
+//! same questions to show only what is allowed, and a role's hidden columns are removed from
+//! the catalog it sees, so they cannot appear in a list, a record, an export, a search, a
+//! filter or a foreign-key label.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+
+use super::store::{self, RoleRecord};
 use crate::auth::CurrentUser;
-use crate::data::catalog::Table;
+use crate::auth::session;
+use crate::data::catalog::{Catalog, RowKey, Table};
+use crate::error::AppError;
 
 pub const READ_ONLY_ROLE: &str = "Your role lets you read this table, not change it.";
 
-/// Why `user` may not change rows of `table`, if they may not.
-pub fn write_refusal(table: &Table, user: &CurrentUser) -> Option<&'static str> {
-    table
-        .read_only_reason()
-        .or_else(|| (!can_write(user)).then_some(READ_ONLY_ROLE))
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Actions {
+    pub read: bool,
+    pub create: bool,
+    pub update: bool,
+    pub delete: bool,
 }
 
-pub fn can_write(user: &CurrentUser) -> bool {
-    matches!(user.role.as_str(), "admin" | "editor")
+impl Actions {
+    pub fn parse(s: &str) -> Actions {
+        Actions {
+            read: s.contains('r'),
+            create: s.contains('c'),
+            update: s.contains('u'),
+            delete: s.contains('d'),
+        }
+    }
+
+    pub fn code(self) -> String {
+        [
+            (self.read, 'r'),
+            (self.create, 'c'),
+            (self.update, 'u'),
+            (self.delete, 'd'),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, c)| *c)
+        .collect()
+    }
+
+    pub fn any_write(self) -> bool {
+        self.create || self.update || self.delete
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+}
+
+/// A role's rights, as loaded from `gh_roles` and `gh_role_tables`.
+#[derive(Debug, Clone)]
+pub struct Rights {
+    pub role: String,
+    pub admin_areas: bool,
+    pub require_2fa: bool,
+    pub default: Actions,
+    pub tables: HashMap<String, (Actions, Vec<String>)>,
+}
+
+impl Rights {
+    pub fn from_record(role: RoleRecord, tables: Vec<(String, String, Vec<String>)>) -> Rights {
+        let everything = role.name == "admin";
+        Rights {
+            admin_areas: everything || role.admin_areas,
+            require_2fa: role.require_2fa,
+            default: if everything {
+                Actions::parse("rcud")
+            } else {
+                Actions::parse(&role.default_actions)
+            },
+            tables: if everything {
+                HashMap::new()
+            } else {
+                tables
+                    .into_iter()
+                    .map(|(t, a, h)| (t, (Actions::parse(&a), h)))
+                    .collect()
+            },
+            role: role.name,
+        }
+    }
+
+    /// A role that may do nothing (an operator whose role was deleted).
+    pub fn none(role: &str) -> Rights {
+        Rights {
+            role: role.to_string(),
+            admin_areas: false,
+            require_2fa: false,
+            default: Actions::default(),
+            tables: HashMap::new(),
+        }
+    }
+
+    pub fn actions(&self, table: &str) -> Actions {
+        self.tables.get(table).map_or(self.default, |(a, _)| *a)
+    }
+
+    pub fn hidden(&self, table: &str) -> &[String] {
+        self.tables.get(table).map_or(&[], |(_, h)| h.as_slice())
+    }
+
+    pub fn can(&self, table: &str, action: Action) -> bool {
+        let a = self.actions(table);
+        match action {
+            Action::Read => a.read,
+            Action::Create => a.read && a.create,
+            Action::Update => a.read && a.update,
+            Action::Delete => a.read && a.delete,
+        }
+    }
+
+    /// An audit entry's before/after values without the columns this role may not see.
+    pub fn redact_changes(&self, table: &str, changes: &str) -> String {
+        let hidden = self.hidden(table);
+        if hidden.is_empty() {
+            return changes.to_string();
+        }
+        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(changes) else {
+            return String::new();
+        };
+        for side in ["before", "after"] {
+            if let Some(obj) = v.get_mut(side).and_then(|o| o.as_object_mut()) {
+                obj.retain(|k, _| !hidden.contains(k));
+            }
+        }
+        v.to_string()
+    }
+
+    fn restricts_anything(&self) -> bool {
+        self.default != Actions::parse("rcud") && self.default != Actions::parse("r")
+            || self.tables.values().any(|(a, h)| !h.is_empty() || !a.read)
+    }
+
+    /// The catalog as this role sees it: unreadable tables gone, hidden columns removed
+    /// (key columns are never hidden: rows must stay addressable).
+    pub fn catalog_view(&self, catalog: &Arc<Catalog>) -> Arc<Catalog> {
+        if !self.restricts_anything() {
+            return catalog.clone();
+        }
+        let tables = catalog
+            .tables
+            .iter()
+            .filter(|(name, _)| self.can(name, Action::Read))
+            .map(|(name, t)| (name.clone(), Arc::new(self.table_view(t))))
+            .collect();
+        Arc::new(Catalog { tables })
+    }
+
+    fn table_view(&self, table: &Table) -> Table {
+        let hidden = self.hidden(&table.name);
+        if hidden.is_empty() {
+            return table.clone();
+        }
+        let keys = match &table.key {
+            RowKey::Primary(k) => k.clone(),
+            _ => Vec::new(),
+        };
+        let gone = |c: &String| hidden.contains(c) && !keys.contains(c);
+        let mut t = table.clone();
+        t.columns.retain(|c| !gone(&c.name));
+        t.foreign_keys.retain(|f| !f.columns.iter().any(gone));
+        t.indexes.retain(|i| !i.columns.iter().any(gone));
+        t.referrers.retain(|r| !r.ref_columns.iter().any(gone));
+        t
+    }
+}
+
+/// Rights per role, remembered for two seconds (and forgotten at once when a role is
+/// edited on this instance).
+#[derive(Default)]
+pub struct RightsCache {
+    entries: Mutex<HashMap<String, (Instant, Arc<Rights>)>>,
+}
+
+impl RightsCache {
+    pub fn forget_all(&self) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.clear();
+        }
+    }
+
+    fn get(&self, role: &str) -> Option<Arc<Rights>> {
+        let e = self.entries.lock().ok()?;
+        e.get(role)
+            .filter(|(at, _)| at.elapsed() < Duration::from_secs(2))
+            .map(|(_, r)| r.clone())
+    }
+
+    fn put(&self, role: &str, rights: Arc<Rights>) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.insert(role.to_string(), (Instant::now(), rights));
+        }
+    }
+}
+
+/// The signed-in operator and what their role allows.
+#[derive(Clone)]
+pub struct Access {
+    pub user: CurrentUser,
+    pub rights: Arc<Rights>,
+}
+
+impl Access {
+    /// Why this operator may not change rows of `table`, if they may not.
+    pub fn write_refusal(&self, table: &Table, action: Action) -> Option<&'static str> {
+        table
+            .read_only_reason()
+            .or_else(|| (!self.rights.can(&table.name, action)).then_some(READ_ONLY_ROLE))
+    }
+
+    /// Refuse with 403 unless `action` is allowed on `table`.
+    pub fn require(&self, table: &Table, action: Action) -> Result<(), AppError> {
+        match self.write_refusal(table, action) {
+            Some(reason) => Err(AppError::Forbidden(reason.into())),
+            None => Ok(()),
+        }
+    }
+
+    pub fn actions(&self, table: &Table) -> Actions {
+        if table.read_only_reason().is_some() {
+            return Actions {
+                read: true,
+                ..Actions::default()
+            };
+        }
+        self.rights.actions(&table.name)
+    }
+}
+
+type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
+
+pub async fn load_rights(req: &HttpRequest, role: &str) -> Result<Arc<Rights>, AppError> {
+    let state = session::state(req)?;
+    if let Some(r) = state.rights.get(role) {
+        return Ok(r);
+    }
+    let name = role.to_string();
+    let rights = state
+        .db
+        .run(move |conn| {
+            Ok(match store::find_role(conn, &name)? {
+                Some(role) => {
+                    let tables = store::role_tables(conn, &role.name)?;
+                    Rights::from_record(role, tables)
+                }
+                None => Rights::none(&name),
+            })
+        })
+        .await?;
+    let rights = Arc::new(rights);
+    state.rights.put(role, rights.clone());
+    Ok(rights)
+}
+
+impl FromRequest for Access {
+    type Error = AppError;
+    type Future = LocalFuture<Access>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let user = session::load(&req).await?.ok_or(AppError::Unauthorized)?;
+            let rights = load_rights(&req, &user.role).await?;
+            Ok(Access { user, rights })
+        })
+    }
+}
+
+/// An operator allowed into the administration areas (users, roles, everyone's audit).
+pub struct Admin(pub Access);
+
+impl FromRequest for Admin {
+    type Error = AppError;
+    type Future = LocalFuture<Admin>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let access = Access::from_request(req, payload);
+        Box::pin(async move {
+            let access = access.await?;
+            if !access.rights.admin_areas {
+                return Err(AppError::Forbidden(
+                    "This area is for administrators.".into(),
+                ));
+            }
+            Ok(Admin(access))
+        })
+    }
 }

@@ -124,3 +124,263 @@ pub fn set_password(
         ))
         .execute(conn)
 }
+
+/// Users as the list shows them, filtered by text and status (`active`, `disabled`).
+pub fn list(conn: &mut DbConn, q: &str, status: &str) -> QueryResult<Vec<User>> {
+    let mut query = gh_users::table.select(User::as_select()).into_boxed();
+    let q = q.trim().to_lowercase();
+    if !q.is_empty() {
+        let pattern = format!("%{}%", crate::data::sql::like_escape(&q));
+        query = query.filter(
+            gh_users::email
+                .like(pattern.clone())
+                .escape('\\')
+                .or(gh_users::display_name.like(pattern).escape('\\')),
+        );
+    }
+    match status {
+        "active" => query = query.filter(gh_users::disabled.eq(false)),
+        "disabled" => query = query.filter(gh_users::disabled.eq(true)),
+        _ => {}
+    }
+    query.order(gh_users::email).limit(1000).load(conn)
+}
+
+pub fn find(conn: &mut DbConn, id: &str) -> QueryResult<Option<User>> {
+    gh_users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Administrators who can still sign in.
+pub fn count_active_admins(conn: &mut DbConn) -> QueryResult<i64> {
+    gh_users::table
+        .filter(gh_users::role.eq("admin"))
+        .filter(gh_users::disabled.eq(false))
+        .count()
+        .get_result(conn)
+}
+
+pub fn update_profile(
+    conn: &mut DbConn,
+    id: &str,
+    email: &str,
+    name: &str,
+    role: &str,
+    now: NaiveDateTime,
+) -> Result<(), CreateUserError> {
+    let email = normalize_email(email);
+    let taken = gh_users::table
+        .filter(gh_users::email.eq(&email))
+        .filter(gh_users::id.ne(id))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0;
+    if taken {
+        return Err(CreateUserError::EmailTaken);
+    }
+    diesel::update(gh_users::table.find(id))
+        .set((
+            gh_users::email.eq(&email),
+            gh_users::display_name.eq(name.trim()),
+            gh_users::role.eq(role),
+            gh_users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_disabled(
+    conn: &mut DbConn,
+    id: &str,
+    disabled: bool,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(gh_users::table.find(id))
+        .set((
+            gh_users::disabled.eq(disabled),
+            gh_users::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::delete(gh_users::table.find(id)).execute(conn)
+}
+
+/// A role as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = crate::db::schema::gh_roles)]
+pub struct RoleRecord {
+    pub name: String,
+    pub description: String,
+    pub builtin: bool,
+    pub default_actions: String,
+    pub admin_areas: bool,
+    pub require_2fa: bool,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn find_role(conn: &mut DbConn, name: &str) -> QueryResult<Option<RoleRecord>> {
+    use crate::db::schema::gh_roles;
+    gh_roles::table
+        .find(name)
+        .select(RoleRecord::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn roles(conn: &mut DbConn) -> QueryResult<Vec<RoleRecord>> {
+    use crate::db::schema::gh_roles;
+    gh_roles::table
+        .select(RoleRecord::as_select())
+        .order((gh_roles::builtin.desc(), gh_roles::name))
+        .load(conn)
+}
+
+/// (table, actions, hidden columns) rows of a role.
+pub fn role_tables(
+    conn: &mut DbConn,
+    role: &str,
+) -> QueryResult<Vec<(String, String, Vec<String>)>> {
+    use crate::db::schema::gh_role_tables as rt;
+    let rows: Vec<(String, String, String)> = rt::table
+        .filter(rt::role_name.eq(role))
+        .select((rt::table_name, rt::actions, rt::hidden_columns))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, a, h)| (t, a, serde_json::from_str(&h).unwrap_or_default()))
+        .collect())
+}
+
+pub struct RoleInput {
+    pub name: String,
+    pub description: String,
+    pub default_actions: String,
+    pub admin_areas: bool,
+    pub require_2fa: bool,
+    /// table → (actions, hidden columns)
+    pub tables: Vec<(String, String, Vec<String>)>,
+}
+
+/// Create or replace a role and its table rights in one transaction.
+pub fn save_role(
+    conn: &mut DbConn,
+    role: &RoleInput,
+    creating: bool,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    use crate::db::schema::{gh_role_tables as rt, gh_roles};
+    crate::db::write_tx(conn, |conn| {
+        if creating {
+            diesel::insert_into(gh_roles::table)
+                .values((
+                    gh_roles::name.eq(&role.name),
+                    gh_roles::description.eq(&role.description),
+                    gh_roles::builtin.eq(false),
+                    gh_roles::default_actions.eq(&role.default_actions),
+                    gh_roles::admin_areas.eq(role.admin_areas),
+                    gh_roles::require_2fa.eq(role.require_2fa),
+                    gh_roles::created_at.eq(now),
+                ))
+                .execute(conn)?;
+        } else {
+            diesel::update(gh_roles::table.find(&role.name))
+                .set((
+                    gh_roles::description.eq(&role.description),
+                    gh_roles::default_actions.eq(&role.default_actions),
+                    gh_roles::admin_areas.eq(role.admin_areas),
+                    gh_roles::require_2fa.eq(role.require_2fa),
+                ))
+                .execute(conn)?;
+        }
+        diesel::delete(rt::table.filter(rt::role_name.eq(&role.name))).execute(conn)?;
+        for (table, actions, hidden) in &role.tables {
+            diesel::insert_into(rt::table)
+                .values((
+                    rt::role_name.eq(&role.name),
+                    rt::table_name.eq(table),
+                    rt::actions.eq(actions),
+                    rt::hidden_columns
+                        .eq(serde_json::to_string(hidden).unwrap_or_else(|_| "[]".into())),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Built-in roles may only have their two-factor requirement changed.
+pub fn set_role_2fa(conn: &mut DbConn, name: &str, require: bool) -> QueryResult<usize> {
+    use crate::db::schema::gh_roles;
+    diesel::update(gh_roles::table.find(name))
+        .set(gh_roles::require_2fa.eq(require))
+        .execute(conn)
+}
+
+pub fn delete_role(conn: &mut DbConn, name: &str) -> QueryResult<usize> {
+    use crate::db::schema::gh_roles;
+    diesel::delete(
+        gh_roles::table
+            .find(name)
+            .filter(gh_roles::builtin.eq(false)),
+    )
+    .execute(conn)
+}
+
+pub fn users_with_role(conn: &mut DbConn, role: &str) -> QueryResult<i64> {
+    gh_users::table
+        .filter(gh_users::role.eq(role))
+        .count()
+        .get_result(conn)
+}
+
+/// Store a one-time password-reset token (its hash) valid for 24 hours.
+pub fn create_reset(
+    conn: &mut DbConn,
+    token_hash: &str,
+    user_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    use crate::db::schema::gh_password_resets as r;
+    diesel::delete(r::table.filter(r::user_id.eq(user_id))).execute(conn)?;
+    diesel::insert_into(r::table)
+        .values((
+            r::id.eq(token_hash),
+            r::user_id.eq(user_id),
+            r::created_at.eq(now),
+            r::expires_at.eq(now + chrono::Duration::hours(24)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The user a live reset token belongs to.
+pub fn reset_user(
+    conn: &mut DbConn,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<String>> {
+    use crate::db::schema::gh_password_resets as r;
+    r::table
+        .filter(r::id.eq(token_hash))
+        .filter(r::expires_at.gt(now))
+        .select(r::user_id)
+        .first(conn)
+        .optional()
+}
+
+/// Use a reset token up: true when this call took it.
+pub fn consume_reset(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
+    use crate::db::schema::gh_password_resets as r;
+    let n = diesel::delete(
+        r::table
+            .filter(r::id.eq(token_hash))
+            .filter(r::expires_at.gt(now)),
+    )
+    .execute(conn)?;
+    Ok(n == 1)
+}

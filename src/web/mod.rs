@@ -27,6 +27,7 @@ pub struct AppState {
     pub catalog: Arc<CatalogCache>,
     pub sessions: Arc<crate::auth::session::SessionCache>,
     pub counts: Arc<crate::data::store::CountCache>,
+    pub rights: Arc<crate::users::permissions::RightsCache>,
 }
 
 /// True when the request was made by htmx (it swaps a fragment rather than a page).
