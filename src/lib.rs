@@ -32,9 +32,12 @@ pub fn routes(cfg: &mut aw::ServiceConfig) {
     cfg.route("/static/{path:.*}", aw::get().to(web::assets::serve));
     ops::configure(cfg);
     auth::configure(cfg);
+    auth::account::configure(cfg);
     dashboard::configure(cfg);
     data::configure(cfg);
     audit::configure(cfg);
+    users::routes::configure(cfg);
+    users::roles::configure(cfg);
 }
 
 /// Migrate, open the pool and derive the keys: everything the server needs before it listens.

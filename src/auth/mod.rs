@@ -1,6 +1,7 @@
 //! Sign-in, sign-out and first-run setup; server-side sessions; passwords; throttling;
 //! the `CurrentUser` extractor every protected handler takes.
 
+pub mod account;
 pub mod password;
 pub mod routes;
 pub mod session;

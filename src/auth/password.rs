@@ -136,3 +136,25 @@ pub fn check_policy(password: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The policy plus a strength estimate (zxcvbn): a password scored below 3 of 4 ("safely
+/// unguessable") is refused with the estimator's reason. `context` holds the operator's
+/// own details (email, name), which make a password weaker when it contains them.
+pub fn check_strength(password: &str, context: &[&str]) -> Result<(), String> {
+    check_policy(password)?;
+    let estimate = zxcvbn::zxcvbn(password, context);
+    if (estimate.score() as u8) < 3 {
+        let reason = estimate
+            .feedback()
+            .and_then(|f| {
+                f.warning()
+                    .map(|w| w.to_string())
+                    .or_else(|| f.suggestions().first().map(|s| s.to_string()))
+            })
+            .unwrap_or_else(|| "It would be easy to guess.".to_string());
+        return Err(format!(
+            "This password is too easy to guess: {reason} Try a longer phrase of unrelated words."
+        ));
+    }
+    Ok(())
+}

@@ -158,3 +158,59 @@ pub fn clear_setup_token(conn: &mut DbConn) -> QueryResult<()> {
     diesel::delete(gh_settings::table.find(SETUP_TOKEN_KEY)).execute(conn)?;
     Ok(())
 }
+
+/// A session as the sessions pages show it.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+    pub ip: String,
+    pub user_agent: String,
+}
+
+pub fn sessions_of(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<SessionInfo>> {
+    let rows: Vec<(String, NaiveDateTime, NaiveDateTime, String, String)> = gh_sessions::table
+        .filter(gh_sessions::user_id.eq(user_id))
+        .order(gh_sessions::last_seen_at.desc())
+        .select((
+            gh_sessions::id,
+            gh_sessions::created_at,
+            gh_sessions::last_seen_at,
+            gh_sessions::ip,
+            gh_sessions::user_agent,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, created_at, last_seen_at, ip, user_agent)| SessionInfo {
+                id,
+                created_at,
+                last_seen_at,
+                ip,
+                user_agent,
+            },
+        )
+        .collect())
+}
+
+/// End one session of a user (only theirs: the id alone is not enough).
+pub fn delete_session_of(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<usize> {
+    diesel::delete(
+        gh_sessions::table
+            .filter(gh_sessions::id.eq(id))
+            .filter(gh_sessions::user_id.eq(user_id)),
+    )
+    .execute(conn)
+}
+
+/// End every session of a user but one.
+pub fn delete_other_sessions(conn: &mut DbConn, user_id: &str, keep: &str) -> QueryResult<usize> {
+    diesel::delete(
+        gh_sessions::table
+            .filter(gh_sessions::user_id.eq(user_id))
+            .filter(gh_sessions::id.ne(keep)),
+    )
+    .execute(conn)
+}

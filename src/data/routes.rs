@@ -169,6 +169,7 @@ async fn list(
         &rows,
         crate::web::csrf::token(&req),
         access.write_refusal(&table, Action::Update),
+        access.actions(&table),
     );
     let boosted = req.headers().contains_key("hx-boosted");
     if is_htmx(&req) && !boosted {

@@ -164,6 +164,8 @@ pub struct ColumnChoice {
 
 pub struct ListView {
     pub csrf: String,
+    /// What the operator may do with this table's rows.
+    pub actions: crate::users::permissions::Actions,
     pub table: String,
     pub path: String,
     pub query: String,
@@ -244,6 +246,7 @@ pub fn list_view(
     page: &ListPage,
     csrf: String,
     read_only: Option<&'static str>,
+    actions: crate::users::permissions::Actions,
 ) -> ListView {
     let path = format!("/data/{}", encode_part(&table.name));
     let link = |query: String| {
@@ -307,6 +310,7 @@ pub fn list_view(
     exact.exact_count = true;
     ListView {
         csrf,
+        actions,
         table: table.name.clone(),
         path: path.clone(),
         query: q.to_query(None, None),

@@ -270,9 +270,16 @@ where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    let nested = <DbConn as Connection>::TransactionManager::transaction_manager_status_mut(conn)
+        .transaction_depth()
+        .map_err(E::from)?
+        .is_some();
     match conn {
-        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
-        DbConn::Postgres(_) => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
+        // Inside a transaction already, diesel's nested transaction (a savepoint) is right.
+        DbConn::Sqlite(c) if !nested => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        _ => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
     }
     match f(conn) {
         Ok(value) => {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
 use super::store::{self, RoleRecord};
 use crate::auth::CurrentUser;
@@ -250,6 +250,7 @@ type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
 pub async fn load_rights(req: &HttpRequest, role: &str) -> Result<Arc<Rights>, AppError> {
     let state = session::state(req)?;
     if let Some(r) = state.rights.get(role) {
+        req.extensions_mut().insert(r.clone());
         return Ok(r);
     }
     let name = role.to_string();
@@ -267,6 +268,7 @@ pub async fn load_rights(req: &HttpRequest, role: &str) -> Result<Arc<Rights>, A
         .await?;
     let rights = Arc::new(rights);
     state.rights.put(role, rights.clone());
+    req.extensions_mut().insert(rights.clone());
     Ok(rights)
 }
 

@@ -6,7 +6,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use askama::Template;
 
 use super::assets::{self, AssetUrls};
@@ -23,6 +23,8 @@ pub struct NavItem {
     pub href: &'static str,
     /// Sections that are not built yet say so here, and only here.
     pub ready: bool,
+    /// Shown only to operators allowed into the administration areas.
+    pub admin_only: bool,
 }
 
 pub const NAV: &[NavItem] = &[
@@ -30,26 +32,31 @@ pub const NAV: &[NavItem] = &[
         label: "Home",
         href: "/",
         ready: true,
+        admin_only: false,
     },
     NavItem {
         label: "Data",
         href: "/data",
         ready: true,
+        admin_only: false,
     },
     NavItem {
         label: "Users",
         href: "/users",
-        ready: false,
+        ready: true,
+        admin_only: true,
     },
     NavItem {
         label: "Integrations",
         href: "/integrations",
         ready: false,
+        admin_only: false,
     },
     NavItem {
         label: "Audit",
         href: "/audit",
         ready: true,
+        admin_only: false,
     },
 ];
 
@@ -61,6 +68,8 @@ pub struct Layout {
     pub assets: &'static AssetUrls,
     pub nav: &'static [NavItem],
     pub path: String,
+    /// May enter the administration areas (from the role's rights, when loaded).
+    pub admin: bool,
 }
 
 impl Layout {
@@ -74,6 +83,10 @@ impl Layout {
             assets: assets::urls(),
             nav: NAV,
             path: req.path().to_string(),
+            admin: req
+                .extensions()
+                .get::<std::sync::Arc<crate::users::permissions::Rights>>()
+                .is_some_and(|r| r.admin_areas),
         }
     }
 
@@ -92,7 +105,9 @@ impl FromRequest for Page {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            session::load(&req).await?;
+            if let Some(user) = session::load(&req).await? {
+                crate::users::permissions::load_rights(&req, &user.role).await?;
+            }
             Ok(Page(Layout::build(&req)))
         })
     }

@@ -1,0 +1,320 @@
+//! `/account`: change your own password (other sessions end), see your sessions and end
+//! them; and `/reset`, where a one-time link from an administrator sets a new password.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::session::SESSION_COOKIE;
+use super::store::{self as auth_store, SessionInfo};
+use super::tokens::sha256_hex;
+use super::{CurrentUser, password};
+use crate::audit::store::{self as audit, Actor};
+use crate::db::{self, now};
+use crate::error::AppError;
+use crate::users::store as users;
+use crate::web::page::{self, Layout, Page};
+use crate::web::{AppState, flash};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/account", web::get().to(show))
+        .route("/account/password", web::post().to(change_password))
+        .route("/account/sessions/{id}/end", web::post().to(end_session))
+        .route("/account/sessions/end-others", web::post().to(end_others))
+        .route("/reset", web::get().to(reset_form))
+        .route("/reset", web::post().to(reset));
+}
+
+#[derive(Template)]
+#[template(path = "auth/account.html")]
+struct AccountPage {
+    layout: Layout,
+    user: CurrentUser,
+    sessions: Vec<SessionInfo>,
+    error: Option<String>,
+}
+
+async fn render_account(
+    req: &HttpRequest,
+    user: CurrentUser,
+    state: &AppState,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let uid = user.id.clone();
+    let sessions = state
+        .db
+        .run(move |conn| Ok(auth_store::sessions_of(conn, &uid)?))
+        .await?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    page::render(
+        status,
+        &AccountPage {
+            layout: Layout::build(req),
+            user,
+            sessions,
+            error,
+        },
+    )
+}
+
+async fn show(
+    req: HttpRequest,
+    user: CurrentUser,
+    _page: Page,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    render_account(&req, user, &state, None).await
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn change_password(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let uid = user.id.clone();
+    let stored = state
+        .db
+        .run(move |conn| Ok(users::find(conn, &uid)?.map(|u| u.password_hash)))
+        .await?;
+    if !password::verify_async(form.current.clone(), stored).await? {
+        return render_account(
+            &req,
+            user,
+            &state,
+            Some("The current password is not correct.".into()),
+        )
+        .await;
+    }
+    if form.new != form.confirm {
+        return render_account(
+            &req,
+            user,
+            &state,
+            Some("The two new passwords do not match.".into()),
+        )
+        .await;
+    }
+    if let Err(m) = password::check_strength(&form.new, &[&user.email, &user.display_name]) {
+        return render_account(&req, user, &state, Some(m)).await;
+    }
+    let hash = password::hash_async(form.new).await?;
+    let (uid, keep) = (user.id.clone(), user.session_id.clone());
+    let actor = Actor {
+        user_id: Some(user.id.clone()),
+        email: user.email.clone(),
+    };
+    let ended = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                users::set_password(conn, &uid, &hash, now())?;
+                let ended = auth_store::delete_other_sessions(conn, &uid, &keep)?;
+                audit::record(
+                    conn,
+                    &actor,
+                    "user.password_changed",
+                    "gh_users",
+                    &uid,
+                    &serde_json::json!({ "sessions_ended": ended }),
+                )?;
+                Ok::<_, AppError>(ended)
+            })
+        })
+        .await?;
+    state.sessions.forget_user(&user.id);
+    let message = format!("Password changed. {ended} other session(s) ended.");
+    Ok(page::see_other(&req, "/account")
+        .cookie(flash::cookie(
+            "success",
+            &message,
+            state.config.secure_cookies(),
+        ))
+        .finish())
+}
+
+async fn end_session(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (uid, sid) = (user.id.clone(), id.into_inner());
+    let ended = state
+        .db
+        .run(move |conn| Ok(auth_store::delete_session_of(conn, &uid, &sid)?))
+        .await?;
+    if ended == 0 {
+        return Err(AppError::NotFound);
+    }
+    state.sessions.forget_user(&user.id);
+    Ok(page::see_other(&req, "/account")
+        .cookie(flash::cookie(
+            "success",
+            "Session ended.",
+            state.config.secure_cookies(),
+        ))
+        .finish())
+}
+
+async fn end_others(
+    req: HttpRequest,
+    user: CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AppError> {
+    let (uid, keep) = (user.id.clone(), user.session_id.clone());
+    let ended = state
+        .db
+        .run(move |conn| Ok(auth_store::delete_other_sessions(conn, &uid, &keep)?))
+        .await?;
+    state.sessions.forget_user(&user.id);
+    Ok(page::see_other(&req, "/account")
+        .cookie(flash::cookie(
+            "success",
+            &format!("{ended} other session(s) ended."),
+            state.config.secure_cookies(),
+        ))
+        .finish())
+}
+
+#[derive(Template)]
+#[template(path = "auth/reset.html")]
+struct ResetPage {
+    layout: Layout,
+    token: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ResetQuery {
+    #[serde(default)]
+    token: String,
+}
+
+async fn reset_form(
+    Page(layout): Page,
+    state: web::Data<AppState>,
+    q: web::Query<ResetQuery>,
+) -> Result<HttpResponse, AppError> {
+    let hash = sha256_hex(&q.token);
+    let valid = state
+        .db
+        .run(move |conn| Ok(users::reset_user(conn, &hash, now())?.is_some()))
+        .await?;
+    if !valid {
+        return Err(AppError::Forbidden("This reset link is not valid: it was used already, has expired, or was replaced by a newer one. Ask an administrator for a new link.".into()));
+    }
+    page::ok(&ResetPage {
+        layout,
+        token: q.token.clone(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct ResetForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn reset(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ResetForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    let hash = sha256_hex(&form.token);
+    let h = hash.clone();
+    let user = state
+        .db
+        .run(move |conn| {
+            let Some(uid) = users::reset_user(conn, &h, now())? else {
+                return Ok(None);
+            };
+            Ok(users::find(conn, &uid)?)
+        })
+        .await?
+        .ok_or_else(|| {
+            AppError::Forbidden(
+                "This reset link is not valid any more. Ask an administrator for a new link."
+                    .into(),
+            )
+        })?;
+    let problem = if form.new != form.confirm {
+        Some("The two passwords do not match.".to_string())
+    } else {
+        password::check_strength(&form.new, &[&user.email, &user.display_name]).err()
+    };
+    if let Some(error) = problem {
+        return page::render(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &ResetPage {
+                layout: Layout::build(&req),
+                token: form.token,
+                error: Some(error),
+            },
+        );
+    }
+    let new_hash = password::hash_async(form.new).await?;
+    let actor = Actor {
+        user_id: Some(user.id.clone()),
+        email: user.email.clone(),
+    };
+    let uid = user.id.clone();
+    let done = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                // Taking the token in the transaction that uses it: a link works exactly once.
+                if !users::consume_reset(conn, &hash, now())? {
+                    return Ok(false);
+                }
+                users::set_password(conn, &uid, &new_hash, now())?;
+                auth_store::delete_user_sessions(conn, &uid)?;
+                audit::record(
+                    conn,
+                    &actor,
+                    "user.password_reset",
+                    "gh_users",
+                    &uid,
+                    &serde_json::json!({}),
+                )?;
+                Ok::<_, AppError>(true)
+            })
+        })
+        .await?;
+    if !done {
+        return Err(AppError::Forbidden(
+            "This reset link was used already.".into(),
+        ));
+    }
+    state.sessions.forget_user(&user.id);
+    Ok(page::see_other(&req, "/login")
+        .cookie(super::session::removal_cookie(SESSION_COOKIE, &state))
+        .cookie(flash::cookie(
+            "success",
+            "Your password is set. Sign in with it now.",
+            state.config.secure_cookies(),
+        ))
+        .finish())
+}

@@ -1,0 +1,900 @@
+//! Operators, roles and permissions on both backends: the authorization matrix over every
+//! route, hidden columns, the last-administrator and self guards, disabling, password
+//! changes, reset links, sessions.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, csrf_in, location, new_client, set_cookie,
+};
+use reqwest::StatusCode;
+
+both_backends!(
+    the_authorization_matrix_covers_every_route,
+    administrators_manage_operators_with_guards_and_audit,
+    a_custom_role_sees_only_its_tables_and_columns,
+    password_changes_and_reset_links_end_other_sessions,
+    operators_see_and_end_their_sessions,
+);
+
+const PASSWORD: &str = "wobbly giraffe paints violet harbours";
+
+fn schema(backend: Backend) -> String {
+    let id = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY",
+        Backend::Postgres => "SERIAL PRIMARY KEY",
+    };
+    let mut sql = format!(
+        "CREATE TABLE people (id {id}, name TEXT NOT NULL, bio TEXT); CREATE TABLE secrets (id {id}, code TEXT);
+         INSERT INTO secrets (code) VALUES ('TOP-SECRET');"
+    );
+    for i in 1..=30 {
+        sql.push_str(&format!(
+            "INSERT INTO people (name, bio) VALUES ('Person {i}', 'SECRET-BIO-{i}');"
+        ));
+    }
+    sql
+}
+
+/// An operator with `role`, signed in on a client of their own.
+async fn operator(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
+    {
+        let mut conn = app.db_conn();
+        let hash = gatehouse::auth::password::hash(PASSWORD).unwrap();
+        let new = gatehouse::users::store::NewUser {
+            email,
+            display_name: email,
+            password_hash: &hash,
+            role,
+        };
+        gatehouse::users::store::insert(&mut conn, new, gatehouse::db::now()).unwrap();
+    }
+    let client = new_client();
+    sign_in(app, &client, email, PASSWORD).await;
+    client
+}
+
+async fn sign_in(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let body = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_in(&body).unwrap();
+    client
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn token(app: &TestApp, client: &reqwest::Client) -> String {
+    let body = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    if let Some(t) = csrf_in(&body) {
+        return t;
+    }
+    let body = client
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    csrf_in(&body).unwrap_or_default()
+}
+
+/// Create the custom role `clerk`: people read/create/update with `bio` hidden, no secrets.
+async fn create_clerk_role(app: &TestApp) {
+    let res = app
+        .post_form(
+            "/roles/new",
+            "/roles",
+            &[
+                ("name", "clerk"),
+                ("description", "Front desk"),
+                ("t.people.r", "on"),
+                ("t.people.c", "on"),
+                ("t.people.u", "on"),
+                ("h.people", "bio"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
+fn user_id(app: &TestApp, email: &str) -> String {
+    app.scalar(&format!("SELECT id FROM gh_users WHERE email = '{email}'"))
+        .unwrap()
+}
+
+struct Case {
+    method: &'static str,
+    route: &'static str,
+    path: String,
+    form: Vec<(&'static str, String)>,
+    /// admin, editor, viewer, clerk (custom), disabled, anonymous
+    expect: [u16; 6],
+}
+
+fn case(method: &'static str, route: &'static str, path: &str, expect: [u16; 6]) -> Case {
+    Case {
+        method,
+        route,
+        path: path.to_string(),
+        form: Vec::new(),
+        expect,
+    }
+}
+
+/// Every route registered in `src/`, as written in the route table.
+fn registered_routes() -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src"
+    ))];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace(['\n', ' '], "");
+            for (i, _) in text.match_indices(".route(\"") {
+                let rest = &text[i + 8..];
+                let route = &rest[..rest.find('"').unwrap()];
+                let method = if rest.contains("web::post()")
+                    && rest.find("web::post()") < rest.find("web::get()").or(Some(usize::MAX))
+                {
+                    "POST"
+                } else {
+                    "GET"
+                };
+                out.insert((method.to_string(), route.to_string()));
+            }
+            for (i, _) in text.match_indices("web::resource(\"") {
+                let rest = &text[i + 15..];
+                let route = rest[..rest.find('"').unwrap()].to_string();
+                let call = &rest[..rest.find("))").unwrap_or(rest.len())];
+                if call.contains(".get(") {
+                    out.insert(("GET".into(), route.clone()));
+                }
+                if call.contains(".post(") {
+                    out.insert(("POST".into(), route));
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn the_authorization_matrix_covers_every_route(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app.sql(&schema(backend));
+    create_clerk_role(&app).await;
+    let editor = operator(&app, "editor@example.com", "editor").await;
+    let viewer = operator(&app, "viewer@example.com", "viewer").await;
+    let clerk = operator(&app, "clerk@example.com", "clerk").await;
+    let disabled = operator(&app, "gone@example.com", "editor").await;
+    app.sql("UPDATE gh_users SET disabled = TRUE WHERE email = 'gone@example.com'");
+    operator(&app, "target@example.com", "viewer").await;
+    let target = user_id(&app, "target@example.com");
+    let anonymous = new_client();
+    let clients = [&app.client, &editor, &viewer, &clerk, &disabled, &anonymous];
+    let names = [
+        "admin",
+        "editor",
+        "viewer",
+        "clerk",
+        "disabled",
+        "anonymous",
+    ];
+
+    let (ok, see, bad, forbidden, missing, unprocessable) = (200, 303, 400, 403, 404, 422);
+    let signed = |code: u16| [code, code, code, code, see, see];
+    let admin_only = |code: u16| [code, forbidden, forbidden, forbidden, see, see];
+    let mut cases = vec![
+        case("GET", "/", "/", signed(ok)),
+        case("GET", "/healthz", "/healthz", [ok; 6]),
+        case("GET", "/readyz", "/readyz", [ok; 6]),
+        case("GET", "/static/{path:.*}", "/static/app.css", [ok; 6]),
+        case("GET", "/login", "/login", [see, see, see, see, ok, ok]),
+        case("GET", "/setup", "/setup", [missing; 6]),
+        case("POST", "/setup", "/setup", [missing; 6]),
+        case("GET", "/data", "/data", signed(ok)),
+        case("POST", "/data/refresh", "/data/refresh", signed(see)),
+        case("GET", "/data/{table}", "/data/people", signed(ok)),
+        case(
+            "GET",
+            "/data/{table}",
+            "/data/secrets",
+            [ok, ok, ok, missing, see, see],
+        ),
+        case(
+            "GET",
+            "/data/{table}/new",
+            "/data/people/new",
+            [ok, ok, forbidden, ok, see, see],
+        ),
+        case(
+            "GET",
+            "/data/{table}/export.csv",
+            "/data/people/export.csv",
+            signed(ok),
+        ),
+        case(
+            "GET",
+            "/data/{table}/export.json",
+            "/data/secrets/export.json",
+            [ok, ok, ok, missing, see, see],
+        ),
+        case(
+            "GET",
+            "/data/{table}/lookup",
+            "/data/people/lookup?column=name",
+            signed(bad),
+        ),
+        case("GET", "/data/{table}/{key}", "/data/people/1", signed(ok)),
+        case(
+            "GET",
+            "/data/{table}/{key}",
+            "/data/secrets/1",
+            [ok, ok, ok, missing, see, see],
+        ),
+        case(
+            "GET",
+            "/data/{table}/{key}/delete",
+            "/data/people/2/delete",
+            [ok, ok, forbidden, forbidden, see, see],
+        ),
+        case("GET", "/audit", "/audit", signed(ok)),
+        case("GET", "/account", "/account", signed(ok)),
+        case("GET", "/reset", "/reset?token=nope", [forbidden; 6]),
+        case("POST", "/reset", "/reset", [forbidden; 6]),
+        case("GET", "/users", "/users", admin_only(ok)),
+        case("GET", "/users/new", "/users/new", admin_only(ok)),
+        case(
+            "GET",
+            "/users/{id}",
+            &format!("/users/{target}"),
+            admin_only(ok),
+        ),
+        case(
+            "GET",
+            "/users/{id}/delete",
+            &format!("/users/{target}/delete"),
+            admin_only(ok),
+        ),
+        case("GET", "/roles", "/roles", admin_only(ok)),
+        case("GET", "/roles/new", "/roles/new", admin_only(ok)),
+        case("GET", "/roles/{name}", "/roles/clerk", admin_only(ok)),
+    ];
+    let posts: Vec<(&'static str, String, Vec<(&'static str, String)>, [u16; 6])> = vec![
+        (
+            "/data/{table}",
+            "/data/people".into(),
+            vec![("f.name", "Made".into())],
+            [see, see, forbidden, see, see, see],
+        ),
+        (
+            "/data/{table}/bulk",
+            "/data/people/bulk".into(),
+            vec![("action", "export".into()), ("key", "3".into())],
+            signed(ok),
+        ),
+        (
+            "/data/{table}/{key}",
+            "/data/people/4".into(),
+            vec![("f.name", "Edited".into())],
+            [bad, bad, forbidden, bad, see, see],
+        ),
+        // The administrator deletes the row first: the editor then finds it gone, the viewer
+        // is refused before the row is looked up, the clerk cannot see the table at all.
+        (
+            "/data/{table}/{key}/delete",
+            "/data/secrets/1/delete".into(),
+            vec![],
+            [see, missing, forbidden, missing, see, see],
+        ),
+        (
+            "/account/password",
+            "/account/password".into(),
+            vec![("current", "wrong".into())],
+            signed(unprocessable),
+        ),
+        (
+            "/account/sessions/{id}/end",
+            "/account/sessions/nope/end".into(),
+            vec![],
+            signed(missing),
+        ),
+        (
+            "/account/sessions/end-others",
+            "/account/sessions/end-others".into(),
+            vec![],
+            signed(see),
+        ),
+        (
+            "/users",
+            "/users".into(),
+            vec![("email", "".into())],
+            admin_only(unprocessable),
+        ),
+        (
+            "/users/{id}",
+            format!("/users/{target}"),
+            vec![
+                ("email", "target@example.com".into()),
+                ("display_name", "Target".into()),
+                ("role", "viewer".into()),
+            ],
+            admin_only(see),
+        ),
+        (
+            "/users/{id}/disable",
+            format!("/users/{target}/disable"),
+            vec![],
+            admin_only(see),
+        ),
+        (
+            "/users/{id}/enable",
+            format!("/users/{target}/enable"),
+            vec![],
+            admin_only(see),
+        ),
+        (
+            "/users/{id}/sign-out",
+            format!("/users/{target}/sign-out"),
+            vec![],
+            admin_only(see),
+        ),
+        (
+            "/users/{id}/reset-link",
+            format!("/users/{target}/reset-link"),
+            vec![],
+            admin_only(ok),
+        ),
+        (
+            "/roles",
+            "/roles".into(),
+            vec![("name", "Bad Name".into())],
+            admin_only(unprocessable),
+        ),
+        (
+            "/roles/{name}",
+            "/roles/clerk".into(),
+            vec![
+                ("t.people.r", "on".into()),
+                ("t.people.c", "on".into()),
+                ("t.people.u", "on".into()),
+                ("h.people", "bio".into()),
+            ],
+            admin_only(see),
+        ),
+        (
+            "/roles/{name}/delete",
+            "/roles/viewer/delete".into(),
+            vec![],
+            admin_only(see),
+        ),
+        (
+            "/users/{id}/delete",
+            format!("/users/{target}/delete"),
+            vec![],
+            admin_only(see),
+        ),
+        ("/logout", "/logout".into(), vec![], [see; 6]),
+    ];
+    for (route, path, form, expect) in posts {
+        cases.push(Case {
+            method: "POST",
+            route,
+            path,
+            form,
+            expect,
+        });
+    }
+
+    // Every registered route is in the matrix: a new route must be added here.
+    let covered: BTreeSet<(String, String)> = cases
+        .iter()
+        .map(|c| (c.method.to_string(), c.route.to_string()))
+        .collect();
+    let mut missing_routes: Vec<_> = registered_routes()
+        .into_iter()
+        .filter(|r| !covered.contains(r))
+        .collect();
+    missing_routes.retain(|(m, r)| !(m == "POST" && r == "/login"));
+    assert!(
+        missing_routes.is_empty(),
+        "routes missing from the authorization matrix: {missing_routes:?}"
+    );
+
+    for c in &cases {
+        for (i, client) in clients.iter().enumerate() {
+            let res = if c.method == "GET" {
+                client.get(app.url(&c.path)).send().await.unwrap()
+            } else {
+                let t = token(&app, client).await;
+                let mut form: Vec<(&str, String)> = vec![("csrf_token", t)];
+                form.extend(c.form.iter().cloned());
+                client
+                    .post(app.url(&c.path))
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap()
+            };
+            let status = res.status().as_u16();
+            let body = res.text().await.unwrap_or_default();
+            assert_eq!(
+                status, c.expect[i],
+                "{} {} as {}",
+                c.method, c.path, names[i]
+            );
+            if names[i] == "clerk" {
+                assert!(
+                    !body.contains("SECRET-BIO"),
+                    "{} {} shows a hidden column to clerk",
+                    c.method,
+                    c.path
+                );
+                assert!(
+                    !body.contains("TOP-SECRET") && !body.contains("/data/secrets"),
+                    "{} {} shows a forbidden table",
+                    c.method,
+                    c.path
+                );
+            }
+        }
+    }
+}
+
+async fn administrators_manage_operators_with_guards_and_audit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+
+    // A weak password is refused with the estimator's reason.
+    let res = app
+        .post_form(
+            "/users/new",
+            "/users",
+            &[
+                ("email", "v@example.com"),
+                ("display_name", "Vic"),
+                ("role", "viewer"),
+                ("password", "password1234"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(res.text().await.unwrap().contains("too easy to guess"));
+    let res = app
+        .post_form(
+            "/users/new",
+            "/users",
+            &[
+                ("email", "V@Example.com"),
+                ("display_name", "Vic"),
+                ("role", "viewer"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let vic = user_id(&app, "v@example.com");
+    let dup = app
+        .post_form(
+            "/users/new",
+            "/users",
+            &[
+                ("email", "v@EXAMPLE.com"),
+                ("display_name", "Dup"),
+                ("role", "viewer"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert!(
+        dup.text().await.unwrap().contains("already exists"),
+        "emails are unique whatever their case"
+    );
+
+    // The viewer signs in; disabling ends their session at once.
+    let client = new_client();
+    assert_eq!(
+        sign_in(&app, &client, "v@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        client.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    app.post_form(
+        &format!("/users/{vic}"),
+        &format!("/users/{vic}/disable"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        client.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        sign_in(&app, &client, "v@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    app.post_form(
+        &format!("/users/{vic}"),
+        &format!("/users/{vic}/enable"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        sign_in(&app, &client, "v@example.com", PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    // Role change is audited.
+    app.post_form(
+        &format!("/users/{vic}"),
+        &format!("/users/{vic}"),
+        &[
+            ("email", "v@example.com"),
+            ("display_name", "Vic"),
+            ("role", "editor"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        app.scalar(&format!("SELECT role FROM gh_users WHERE id = '{vic}'"))
+            .as_deref(),
+        Some("editor")
+    );
+
+    // Guards: never yourself, never the last administrator.
+    let me = user_id(&app, ADMIN_EMAIL);
+    let res = app
+        .post_form(&format!("/users/{me}"), &format!("/users/{me}/delete"), &[])
+        .await;
+    assert_eq!(location(&res), format!("/users/{me}"));
+    assert!(
+        app.get(&format!("/users/{me}"))
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("cannot delete your own account")
+    );
+    let res = app
+        .post_form(
+            &format!("/users/{me}"),
+            &format!("/users/{me}"),
+            &[
+                ("email", ADMIN_EMAIL),
+                ("display_name", "Ada"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    assert!(res.text().await.unwrap().contains("last administrator"));
+    assert_eq!(
+        app.scalar(&format!("SELECT role FROM gh_users WHERE id = '{me}'"))
+            .as_deref(),
+        Some("admin")
+    );
+    app.post_form(
+        &format!("/users/{me}"),
+        &format!("/users/{me}/disable"),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        app.scalar(&format!(
+            "SELECT COUNT(*) FROM gh_users WHERE id = '{me}' AND disabled = FALSE"
+        ))
+        .as_deref(),
+        Some("1")
+    );
+
+    // Delete, audited.
+    let res = app
+        .post_form(
+            &format!("/users/{vic}/delete"),
+            &format!("/users/{vic}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(location(&res), "/users");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM gh_users WHERE email = 'v@example.com'")
+            .as_deref(),
+        Some("0")
+    );
+    for action in [
+        "user.created",
+        "user.disabled",
+        "user.enabled",
+        "user.role_changed",
+        "user.deleted",
+    ] {
+        assert_eq!(
+            app.scalar(&format!("SELECT COUNT(*) FROM gh_audit WHERE action = '{action}' AND user_email = '{ADMIN_EMAIL}'")).as_deref(),
+            Some("1"),
+            "{action} audited"
+        );
+    }
+}
+
+async fn a_custom_role_sees_only_its_tables_and_columns(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app.sql(&schema(backend));
+    create_clerk_role(&app).await;
+    let clerk = operator(&app, "clerk@example.com", "clerk").await;
+    let get = |path: &str| {
+        let c = clerk.clone();
+        let url = app.url(path);
+        async move {
+            let r = c.get(url).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    let (status, data) = get("/data").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(data.contains("/data/people") && !data.contains("/data/secrets"));
+    let (_, list) = get("/data/people").await;
+    assert!(list.contains("Person 1") && !list.contains("SECRET-BIO"));
+    assert!(
+        !list.contains("Delete selected"),
+        "no delete right, no delete button"
+    );
+    assert_eq!(
+        get("/data/people?q=SECRET")
+            .await
+            .1
+            .matches("Person")
+            .count(),
+        0,
+        "search does not look into hidden columns"
+    );
+    assert_eq!(
+        get("/data/people?bio__contains=SECRET").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        get("/data/people?sort=bio").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert!(
+        !get("/data/people/export.csv")
+            .await
+            .1
+            .contains("SECRET-BIO")
+    );
+    assert!(!get("/data/people/export.json").await.1.contains("bio"));
+    let (_, record) = get("/data/people/1").await;
+    assert!(
+        !record.contains("SECRET-BIO")
+            && record.contains("Save changes")
+            && !record.contains("Delete…")
+    );
+    assert_eq!(get("/data/secrets").await.0, StatusCode::NOT_FOUND);
+
+    // Editing through the clerk's form leaves the hidden column as it was.
+    let body = get("/data/people/1").await.1;
+    let version = {
+        let m = "name=\"_version\" value=\"";
+        let s = body.find(m).unwrap() + m.len();
+        body[s..s + body[s..].find('"').unwrap()].to_string()
+    };
+    let t = csrf_in(&body).unwrap();
+    let res = clerk
+        .post(app.url("/data/people/1"))
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("_version", version.as_str()),
+            ("f.name", "Renamed"),
+            ("f.bio", "overwritten"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.scalar("SELECT name FROM people WHERE id = 1")
+            .as_deref(),
+        Some("Renamed")
+    );
+    assert_eq!(
+        app.scalar("SELECT bio FROM people WHERE id = 1").as_deref(),
+        Some("SECRET-BIO-1")
+    );
+    // The clerk's own audit view does not show the hidden column either.
+    assert!(!get("/audit").await.1.contains("SECRET-BIO"));
+    // Administration areas are closed.
+    assert_eq!(get("/users").await.0, StatusCode::FORBIDDEN);
+    assert!(
+        !get("/").await.1.contains("href=\"/users\""),
+        "no Users in the navigation"
+    );
+}
+
+async fn password_changes_and_reset_links_end_other_sessions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    let second = new_client();
+    assert_eq!(
+        sign_in(&app, &second, ADMIN_EMAIL, ADMIN_PASSWORD)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+
+    let res = app
+        .post_form(
+            "/account",
+            "/account/password",
+            &[
+                ("current", "not it"),
+                ("new", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("current password is not correct")
+    );
+    let res = app
+        .post_form(
+            "/account",
+            "/account/password",
+            &[
+                ("current", ADMIN_PASSWORD),
+                ("new", "aaaaaaaaaaaa"),
+                ("confirm", "aaaaaaaaaaaa"),
+            ],
+        )
+        .await;
+    assert!(res.text().await.unwrap().contains("too easy to guess"));
+    let res = app
+        .post_form(
+            "/account",
+            "/account/password",
+            &[
+                ("current", ADMIN_PASSWORD),
+                ("new", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get("/account").await.status(),
+        StatusCode::OK,
+        "this session goes on"
+    );
+    assert_eq!(
+        second.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER,
+        "the other ended"
+    );
+
+    // A reset link made by an administrator works once.
+    let other = operator(&app, "forgetful@example.com", "viewer").await;
+    let id = user_id(&app, "forgetful@example.com");
+    let page = app
+        .post_form(
+            &format!("/users/{id}"),
+            &format!("/users/{id}/reset-link"),
+            &[],
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    let start = page.find("/reset?token=").unwrap();
+    let link = &page[start..start + page[start..].find('<').unwrap()];
+    let anon = new_client();
+    let form = anon
+        .get(app.url(link))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let t = csrf_in(&form).unwrap();
+    let token = link.trim_start_matches("/reset?token=");
+    let new_password = "quiet lanterns drift over granite";
+    let res = anon
+        .post(app.url("/reset"))
+        .form(&[
+            ("csrf_token", t.as_str()),
+            ("token", token),
+            ("new", new_password),
+            ("confirm", new_password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        other.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER,
+        "old sessions ended"
+    );
+    assert_eq!(
+        anon.get(app.url(link)).send().await.unwrap().status(),
+        StatusCode::FORBIDDEN,
+        "single use"
+    );
+    assert_eq!(
+        sign_in(&app, &new_client(), "forgetful@example.com", new_password)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+async fn operators_see_and_end_their_sessions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    let phone = new_client();
+    let res = sign_in(&app, &phone, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert!(set_cookie(&res, "gh_session").is_some());
+    let page = app.get("/account").await.text().await.unwrap();
+    assert_eq!(
+        page.matches("/account/sessions/").count(),
+        2,
+        "one end button for the other session, plus end-others"
+    );
+    let start = page.find("/account/sessions/").unwrap();
+    let action = &page[start..start + page[start..].find('"').unwrap()];
+    if action.ends_with("/end") {
+        let res = app.post_form("/account", action, &[]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    assert_eq!(
+        phone.get(app.url("/")).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(app.get("/").await.status(), StatusCode::OK);
+}
