@@ -130,6 +130,9 @@ fn user_id(app: &TestApp, email: &str) -> String {
         .unwrap()
 }
 
+/// (route, path, form fields, expected statuses) of a POST.
+type PostCase = (&'static str, String, Vec<(&'static str, String)>, [u16; 6]);
+
 struct Case {
     method: &'static str,
     route: &'static str,
@@ -296,7 +299,7 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         case("GET", "/roles/new", "/roles/new", admin_only(ok)),
         case("GET", "/roles/{name}", "/roles/clerk", admin_only(ok)),
     ];
-    let posts: Vec<(&'static str, String, Vec<(&'static str, String)>, [u16; 6])> = vec![
+    let posts: Vec<PostCase> = vec![
         (
             "/data/{table}",
             "/data/people".into(),
