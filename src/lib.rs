@@ -33,6 +33,7 @@ pub fn routes(cfg: &mut aw::ServiceConfig) {
     ops::configure(cfg);
     auth::configure(cfg);
     auth::account::configure(cfg);
+    auth::two_factor::configure(cfg);
     dashboard::configure(cfg);
     data::configure(cfg);
     audit::configure(cfg);

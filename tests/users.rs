@@ -298,6 +298,9 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         case("GET", "/roles", "/roles", admin_only(ok)),
         case("GET", "/roles/new", "/roles/new", admin_only(ok)),
         case("GET", "/roles/{name}", "/roles/clerk", admin_only(ok)),
+        case("GET", "/login/code", "/login/code", [see; 6]),
+        case("GET", "/login/enrol", "/login/enrol", [see; 6]),
+        case("GET", "/account/2fa", "/account/2fa", signed(ok)),
     ];
     let posts: Vec<PostCase> = vec![
         (
@@ -379,6 +382,12 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             admin_only(see),
         ),
         (
+            "/users/{id}/reset-2fa",
+            format!("/users/{target}/reset-2fa"),
+            vec![],
+            admin_only(see),
+        ),
+        (
             "/users/{id}/reset-link",
             format!("/users/{target}/reset-link"),
             vec![],
@@ -412,6 +421,30 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             format!("/users/{target}/delete"),
             vec![],
             admin_only(see),
+        ),
+        (
+            "/login/code",
+            "/login/code".into(),
+            vec![("code", "000000".into())],
+            [see; 6],
+        ),
+        (
+            "/login/enrol",
+            "/login/enrol".into(),
+            vec![("code", "000000".into())],
+            [see; 6],
+        ),
+        (
+            "/account/2fa",
+            "/account/2fa".into(),
+            vec![("code", "000000".into())],
+            signed(unprocessable),
+        ),
+        (
+            "/account/2fa/disable",
+            "/account/2fa/disable".into(),
+            vec![("password", "wrong".into())],
+            signed(unprocessable),
         ),
         ("/logout", "/logout".into(), vec![], [see; 6]),
     ];

@@ -8,6 +8,7 @@ pub mod session;
 pub mod store;
 pub mod throttle;
 pub mod tokens;
+pub mod two_factor;
 mod views;
 
 pub use routes::configure;

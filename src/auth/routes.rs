@@ -125,10 +125,30 @@ async fn login(
         }
     };
 
-    let token = sign_in(&req, &state, &user.id, &user.email).await?;
-    tracing::info!(user = %user.id, "signed in");
+    // With two-factor enrolled, or required by the role, the password opens only the
+    // second step: a session that can do nothing but that step.
+    let role = user.role.clone();
+    let requires = state
+        .db
+        .run(move |conn| Ok(users::find_role(conn, &role)?.is_some_and(|r| r.require_2fa)))
+        .await?;
+    let (stage, location) = if user.totp_secret.is_some() {
+        (
+            auth_store::STAGE_CODE,
+            format!(
+                "/login/code?next={}",
+                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            ),
+        )
+    } else if requires {
+        (auth_store::STAGE_ENROL, "/login/enrol".to_string())
+    } else {
+        (auth_store::STAGE_FULL, next)
+    };
+    let token = sign_in(&req, &state, &user.id, &user.email, stage).await?;
+    tracing::info!(user = %user.id, stage, "password accepted");
     Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", next))
+        .insert_header(("Location", location))
         .cookie(session::session_cookie(token, &state))
         .cookie(session::removal_cookie(csrf::ANON_COOKIE, &state))
         .finish())
@@ -155,11 +175,12 @@ fn login_failed(
 
 /// Start a new session (a new id: sign-in never reuses a cookie the browser already had)
 /// and return the cookie value.
-async fn sign_in(
+pub async fn sign_in(
     req: &HttpRequest,
     state: &AppState,
     user_id: &str,
     email: &str,
+    stage: &'static str,
 ) -> Result<String, AppError> {
     let token = random_token();
     let id = state.keys.session_id(&token);
@@ -195,10 +216,13 @@ async fn sign_in(
                         user_id: &user_id,
                         ip: &ip,
                         user_agent: &user_agent,
+                        stage,
                     },
                     now,
                 )?;
-                throttle::reset_account(conn, &email, now)?;
+                if stage == auth_store::STAGE_FULL {
+                    throttle::reset_account(conn, &email, now)?;
+                }
                 auth_store::purge_expired(conn, policy, now)?;
                 Ok::<_, AppError>(())
             })
@@ -345,7 +369,8 @@ async fn setup(
             .await?;
         if let Some(user) = created {
             tracing::info!(user = %user.id, "first administrator created");
-            let token = sign_in(&req, &state, &user.id, &user.email).await?;
+            let token =
+                sign_in(&req, &state, &user.id, &user.email, auth_store::STAGE_FULL).await?;
             return Ok(HttpResponse::SeeOther()
                 .insert_header(("Location", "/"))
                 .cookie(session::session_cookie(token, &state))

@@ -27,6 +27,8 @@ pub struct CurrentUser {
     pub role: String,
     /// The database id of the session this request belongs to.
     pub session_id: String,
+    /// How far sign-in has come (`full`, or a second-factor step still due).
+    pub stage: String,
 }
 
 impl CurrentUser {
@@ -146,11 +148,27 @@ pub async fn load(req: &HttpRequest) -> Result<Option<CurrentUser>, AppError> {
         .db
         .run(move |conn| Ok(store::load_session(conn, &id, policy, crate::db::now())?))
         .await?;
+    // Only a session past every sign-in step counts as signed in.
+    let user = user.filter(|u| u.stage == store::STAGE_FULL);
     if let Some(u) = &user {
         state.sessions.put(u.session_id.clone(), u.clone());
     }
     req.extensions_mut().insert(Loaded(user.clone()));
     Ok(user)
+}
+
+/// The session's user at whatever sign-in stage (for the second-factor pages).
+pub async fn load_pending(req: &HttpRequest) -> Result<Option<CurrentUser>, AppError> {
+    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let state = state(req)?;
+    let id = state.keys.session_id(cookie.value());
+    let policy = state.policy();
+    state
+        .db
+        .run(move |conn| Ok(store::load_session(conn, &id, policy, crate::db::now())?))
+        .await
 }
 
 /// The user cached by `load`, without touching the database (for error pages).

@@ -31,6 +31,7 @@ pub fn load_session(
             gh_users::display_name,
             gh_users::role,
             gh_users::disabled,
+            gh_sessions::stage,
         ))
         .first::<(
             NaiveDateTime,
@@ -40,12 +41,18 @@ pub fn load_session(
             String,
             String,
             bool,
+            String,
         )>(conn)
         .optional()?;
-    let Some((created, last_seen, user_id, email, display_name, role, disabled)) = row else {
+    let Some((created, last_seen, user_id, email, display_name, role, disabled, stage)) = row
+    else {
         return Ok(None);
     };
+    // A session waiting for its second factor lasts ten minutes at most.
+    let pending_expired =
+        stage != STAGE_FULL && older_than(created, now, std::time::Duration::from_secs(600));
     if disabled
+        || pending_expired
         || older_than(created, now, policy.lifetime)
         || older_than(last_seen, now, policy.idle)
     {
@@ -58,6 +65,7 @@ pub fn load_session(
             .execute(conn)?;
     }
     Ok(Some(CurrentUser {
+        stage,
         id: user_id,
         email,
         display_name,
@@ -66,11 +74,19 @@ pub fn load_session(
     }))
 }
 
+/// A session past every step of sign-in.
+pub const STAGE_FULL: &str = "full";
+/// Password accepted; the TOTP or recovery code is still due.
+pub const STAGE_CODE: &str = "code";
+/// Password accepted; the role requires two-factor and the operator must enrol first.
+pub const STAGE_ENROL: &str = "enrol";
+
 pub struct NewSession<'a> {
     pub id: &'a str,
     pub user_id: &'a str,
     pub ip: &'a str,
     pub user_agent: &'a str,
+    pub stage: &'a str,
 }
 
 pub fn create_session(conn: &mut DbConn, s: NewSession<'_>, now: NaiveDateTime) -> QueryResult<()> {
@@ -82,6 +98,7 @@ pub fn create_session(conn: &mut DbConn, s: NewSession<'_>, now: NaiveDateTime) 
             gh_sessions::last_seen_at.eq(now),
             gh_sessions::ip.eq(s.ip),
             gh_sessions::user_agent.eq(s.user_agent),
+            gh_sessions::stage.eq(s.stage),
         ))
         .execute(conn)?;
     Ok(())

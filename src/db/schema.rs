@@ -10,6 +10,9 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        totp_secret -> Nullable<Text>,
+        totp_pending -> Nullable<Text>,
+        totp_last_step -> BigInt,
     }
 }
 
@@ -21,6 +24,7 @@ diesel::table! {
         last_seen_at -> Timestamp,
         ip -> Text,
         user_agent -> Text,
+        stage -> Text,
     }
 }
 
@@ -84,5 +88,14 @@ diesel::table! {
         user_id -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    gh_recovery_codes (id) {
+        id -> Text,
+        user_id -> Text,
+        code_hash -> Text,
+        used_at -> Nullable<Timestamp>,
     }
 }

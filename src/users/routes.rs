@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/users/{id}/enable", web::post().to(enable))
         .route("/users/{id}/sign-out", web::post().to(sign_out))
         .route("/users/{id}/reset-link", web::post().to(reset_link))
+        .route("/users/{id}/reset-2fa", web::post().to(reset_2fa))
         .route("/users/{id}/delete", web::get().to(delete_confirm))
         .route("/users/{id}/delete", web::post().to(delete));
 }
@@ -493,6 +494,27 @@ async fn sign_out(
             Ok(Ok(()))
         },
         "Every session of this operator has ended.",
+    )
+    .await
+}
+
+async fn reset_2fa(
+    req: HttpRequest,
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    change(
+        &req,
+        &admin,
+        &state,
+        &id,
+        "user.2fa_reset",
+        |conn, user, _| {
+            crate::auth::two_factor::reset_for(conn, &user.id)?;
+            Ok(Ok(()))
+        },
+        "Two-factor sign-in was reset; the operator enrols again at the next sign-in if their role requires it.",
     )
     .await
 }

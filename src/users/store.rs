@@ -17,6 +17,9 @@ pub struct User {
     pub disabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub totp_secret: Option<String>,
+    pub totp_pending: Option<String>,
+    pub totp_last_step: i64,
 }
 
 pub struct NewUser<'a> {
@@ -87,6 +90,9 @@ pub fn insert(
         disabled: false,
         created_at: now,
         updated_at: now,
+        totp_secret: None,
+        totp_pending: None,
+        totp_last_step: 0,
     };
     let inserted = diesel::insert_into(gh_users::table)
         .values((
@@ -383,4 +389,93 @@ pub fn consume_reset(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) ->
     )
     .execute(conn)?;
     Ok(n == 1)
+}
+
+pub fn set_totp_pending(conn: &mut DbConn, id: &str, secret: &str) -> QueryResult<usize> {
+    diesel::update(gh_users::table.find(id))
+        .set(gh_users::totp_pending.eq(secret))
+        .execute(conn)
+}
+
+/// Turn two-factor on with `secret`, replacing any recovery codes with these (hashed).
+pub fn enable_totp(
+    conn: &mut DbConn,
+    id: &str,
+    secret: &str,
+    step: i64,
+    code_hashes: &[String],
+) -> QueryResult<()> {
+    use crate::db::schema::gh_recovery_codes as rc;
+    diesel::update(gh_users::table.find(id))
+        .set((
+            gh_users::totp_secret.eq(Some(secret)),
+            gh_users::totp_pending.eq(None::<String>),
+            gh_users::totp_last_step.eq(step),
+        ))
+        .execute(conn)?;
+    diesel::delete(rc::table.filter(rc::user_id.eq(id))).execute(conn)?;
+    for hash in code_hashes {
+        diesel::insert_into(rc::table)
+            .values((
+                rc::id.eq(new_id()),
+                rc::user_id.eq(id),
+                rc::code_hash.eq(hash),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn disable_totp(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    use crate::db::schema::gh_recovery_codes as rc;
+    diesel::update(gh_users::table.find(id))
+        .set((
+            gh_users::totp_secret.eq(None::<String>),
+            gh_users::totp_pending.eq(None::<String>),
+            gh_users::totp_last_step.eq(0),
+        ))
+        .execute(conn)?;
+    diesel::delete(rc::table.filter(rc::user_id.eq(id))).execute(conn)?;
+    Ok(())
+}
+
+/// Record that the code of time step `step` was used: true only for the first use of a
+/// step later than any used before (a code, even a valid one, works once).
+pub fn claim_totp_step(conn: &mut DbConn, id: &str, step: i64) -> QueryResult<bool> {
+    let n = diesel::update(
+        gh_users::table
+            .find(id)
+            .filter(gh_users::totp_last_step.lt(step)),
+    )
+    .set(gh_users::totp_last_step.eq(step))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Use up a recovery code: true when it was unused.
+pub fn use_recovery_code(
+    conn: &mut DbConn,
+    id: &str,
+    hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    use crate::db::schema::gh_recovery_codes as rc;
+    let n = diesel::update(
+        rc::table
+            .filter(rc::user_id.eq(id))
+            .filter(rc::code_hash.eq(hash))
+            .filter(rc::used_at.is_null()),
+    )
+    .set(rc::used_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+pub fn recovery_codes_left(conn: &mut DbConn, id: &str) -> QueryResult<i64> {
+    use crate::db::schema::gh_recovery_codes as rc;
+    rc::table
+        .filter(rc::user_id.eq(id))
+        .filter(rc::used_at.is_null())
+        .count()
+        .get_result(conn)
 }
