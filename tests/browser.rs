@@ -318,3 +318,81 @@ async fn an_operator_filters_edits_creates_and_deletes_rows_in_a_real_browser() 
 
     c.close().await.unwrap();
 }
+
+#[actix_web::test]
+async fn an_administrator_creates_a_viewer_who_cannot_edit_in_a_real_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_admin().await;
+    app.demo(10);
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app).await;
+
+    c.goto(&app.url("/users/new")).await.unwrap();
+    wait_heading(&c, "Users / new operator").await;
+    fill(&c, "email", "viewer@example.com").await;
+    fill(&c, "display_name", "Vera Viewer").await;
+    c.find(Locator::Css(
+        "select#role option[value='viewer'], select#role option",
+    ))
+    .await
+    .unwrap();
+    eval(
+        &c,
+        "document.getElementById('role').value = 'viewer'; return null",
+    )
+    .await;
+    fill(&c, "password", "wobbly giraffe paints violet harbours").await;
+    c.find(Locator::Css("form.record-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "document.body.textContent.includes('can now sign in with the temporary password')",
+    )
+    .await;
+
+    c.find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, "Sign in").await;
+    fill(&c, "email", "viewer@example.com").await;
+    fill(&c, "password", "wobbly giraffe paints violet harbours").await;
+    c.find(Locator::Css("form[action='/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, "Welcome, Vera Viewer").await;
+    assert!(
+        !c.source().await.unwrap().contains("href=\"/users\""),
+        "no Users in the viewer's navigation"
+    );
+
+    c.goto(&app.url("/data/orders")).await.unwrap();
+    wait_heading(&c, "Data / orders").await;
+    let source = c.source().await.unwrap();
+    assert!(!source.contains("New row") && !source.contains("Delete selected"));
+    c.goto(&app.url("/data/orders/1")).await.unwrap();
+    wait_js(&c, "document.querySelector('main h1') && document.querySelector('main h1').textContent.startsWith('Data / orders / 1')").await;
+    let source = c.source().await.unwrap();
+    assert!(source.contains("Your role lets you read this table"));
+    assert!(!source.contains("Save changes") && !source.contains("Delete…"));
+    assert_eq!(
+        eval(
+            &c,
+            "return document.querySelectorAll('form.record-form input[name^=\"f.\"]').length"
+        )
+        .await,
+        serde_json::json!(0),
+        "no editable fields"
+    );
+    c.close().await.unwrap();
+}

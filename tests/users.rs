@@ -382,6 +382,12 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             admin_only(see),
         ),
         (
+            "/users/{id}/sessions/{sid}/end",
+            format!("/users/{target}/sessions/nope/end"),
+            vec![],
+            admin_only(missing),
+        ),
+        (
             "/users/{id}/reset-2fa",
             format!("/users/{target}/reset-2fa"),
             vec![],

@@ -320,7 +320,8 @@ fn validate_setup(form: &SetupForm) -> SetupErrors {
         } else {
             None
         },
-        password: password::check_policy(&form.password).err(),
+        password: password::check_strength(&form.password, &[&form.email, &form.display_name])
+            .err(),
         password_confirm: (form.password != form.password_confirm)
             .then(|| "The two passwords do not match.".to_string()),
         form: None,

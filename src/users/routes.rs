@@ -27,6 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/users/{id}/sign-out", web::post().to(sign_out))
         .route("/users/{id}/reset-link", web::post().to(reset_link))
         .route("/users/{id}/reset-2fa", web::post().to(reset_2fa))
+        .route(
+            "/users/{id}/sessions/{sid}/end",
+            web::post().to(end_session),
+        )
         .route("/users/{id}/delete", web::get().to(delete_confirm))
         .route("/users/{id}/delete", web::post().to(delete));
 }
@@ -496,6 +500,46 @@ async fn sign_out(
         "Every session of this operator has ended.",
     )
     .await
+}
+
+async fn end_session(
+    req: HttpRequest,
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AppError> {
+    let (uid, sid) = path.into_inner();
+    let (u, actor) = (uid.clone(), actor(&admin));
+    let ended = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                let user = store::find(conn, &u)?.ok_or(AppError::NotFound)?;
+                let n = auth_store::delete_session_of(conn, &user.id, &sid)?;
+                if n == 1 {
+                    audit_user(
+                        conn,
+                        &actor,
+                        "user.session_ended",
+                        &user,
+                        serde_json::json!({}),
+                    )?;
+                }
+                Ok::<_, AppError>(n)
+            })
+        })
+        .await?;
+    if ended == 0 {
+        return Err(AppError::NotFound);
+    }
+    state.sessions.forget_user(&uid);
+    Ok(page::see_other(&req, &format!("/users/{uid}"))
+        .cookie(flash::cookie(
+            "success",
+            "Session ended.",
+            state.config.secure_cookies(),
+        ))
+        .finish())
 }
 
 async fn reset_2fa(
