@@ -182,6 +182,15 @@ pub struct Settings {
     #[arg(long, env = "GATEHOUSE_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
 
+    /// API requests allowed per token per minute (more get 429 with Retry-After).
+    #[arg(
+        long,
+        env = "GATEHOUSE_API_RATE_LIMIT",
+        default_value_t = 600,
+        global = true
+    )]
+    pub api_rate_limit: u32,
+
     /// Log filter, e.g. "info" or "gatehouse=debug,warn".
     #[arg(long, env = "GATEHOUSE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -235,6 +244,7 @@ pub struct Config {
     pub pool_size: u32,
     pub workers: usize,
     pub max_body_bytes: usize,
+    pub api_rate_limit: u32,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -305,6 +315,9 @@ impl Config {
         if s.workers == Some(0) {
             errors.push("--workers must be at least 1".into());
         }
+        if s.api_rate_limit == 0 {
+            errors.push("--api-rate-limit must be at least 1".into());
+        }
         if s.max_body_bytes < 1024 {
             errors.push("--max-body-bytes must be at least 1024".into());
         }
@@ -337,6 +350,7 @@ impl Config {
                         std::thread::available_parallelism().map_or(2, |n| n.get())
                     }),
                     max_body_bytes: s.max_body_bytes,
+                    api_rate_limit: s.api_rate_limit,
                     log: s.log.clone(),
                     log_format: s.log_format,
                 })
@@ -370,6 +384,10 @@ impl Config {
             ("pool-size", self.pool_size.to_string()),
             ("workers", self.workers.to_string()),
             ("max-body-bytes", self.max_body_bytes.to_string()),
+            (
+                "api-rate-limit",
+                format!("{} per token per minute", self.api_rate_limit),
+            ),
             ("log", self.log.clone()),
             (
                 "log-format",

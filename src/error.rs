@@ -20,6 +20,9 @@ pub enum AppError {
     PayloadTooLarge,
     #[error("too many requests: {0}")]
     TooManyRequests(String),
+    /// A rate limit: try again after this many seconds (sent as `Retry-After`).
+    #[error("rate limited for {0} s")]
+    RateLimited(u64),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -59,6 +62,11 @@ impl AppError {
                 None,
             ),
             AppError::TooManyRequests(m) => ("Too many requests", m.clone(), None),
+            AppError::RateLimited(secs) => (
+                "Too many requests",
+                format!("This token has made too many requests. Try again in {secs} seconds."),
+                None,
+            ),
             AppError::Unavailable(cause) => (
                 "Service unavailable",
                 "The database is not answering right now. Try again in a moment.".to_string(),
@@ -88,7 +96,9 @@ impl ResponseError for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Invalid(_) => StatusCode::BAD_REQUEST,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyRequests(_) | AppError::RateLimited(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -100,6 +110,18 @@ impl ResponseError for AppError {
             .content_type("text/plain; charset=utf-8")
             .body(info.message.clone());
         res.extensions_mut().insert(info);
+        if let AppError::RateLimited(secs) = self
+            && let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string())
+        {
+            res.headers_mut()
+                .insert(actix_web::http::header::RETRY_AFTER, v);
+        }
+        if matches!(self, AppError::Unauthorized) {
+            res.headers_mut().insert(
+                actix_web::http::header::WWW_AUTHENTICATE,
+                actix_web::http::header::HeaderValue::from_static("Bearer"),
+            );
+        }
         res
     }
 }

@@ -2,6 +2,7 @@
 //! This crate builds the application; `main.rs` only parses the command line, and the
 //! tests start exactly what production starts through `start`.
 
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod dashboard;
 pub mod data;
 pub mod db;
 pub mod error;
+pub mod integrations;
 pub mod ops;
 pub mod users;
 pub mod web;
@@ -39,6 +41,8 @@ pub fn routes(cfg: &mut aw::ServiceConfig) {
     audit::configure(cfg);
     users::routes::configure(cfg);
     users::roles::configure(cfg);
+    integrations::tokens::configure(cfg);
+    api::configure(cfg);
 }
 
 /// Migrate, open the pool and derive the keys: everything the server needs before it listens.
@@ -62,6 +66,7 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
         sessions: Arc::default(),
         counts: Arc::default(),
         rights: Arc::default(),
+        api_limits: Arc::default(),
     })
 }
 
@@ -101,6 +106,20 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
                     .error_handler(|e, _| form_error(e)),
             )
             .app_data(aw::PayloadConfig::new(limit))
+            .app_data(
+                aw::JsonConfig::default()
+                    .limit(limit)
+                    .error_handler(|e, _| match e {
+                        actix_web::error::JsonPayloadError::Overflow { .. }
+                        | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                            AppError::PayloadTooLarge.into()
+                        }
+                        other => AppError::Invalid(format!(
+                            "The body is not the JSON expected: {other}."
+                        ))
+                        .into(),
+                    }),
+            )
             .app_data(aw::QueryConfig::default().error_handler(|e, _| {
                 AppError::Invalid(format!("The address has a malformed query: {e}.")).into()
             }))

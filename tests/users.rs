@@ -172,13 +172,15 @@ fn registered_routes() -> BTreeSet<(String, String)> {
             for (i, _) in text.match_indices(".route(\"") {
                 let rest = &text[i + 8..];
                 let route = &rest[..rest.find('"').unwrap()];
-                let method = if rest.contains("web::post()")
-                    && rest.find("web::post()") < rest.find("web::get()").or(Some(usize::MAX))
-                {
-                    "POST"
-                } else {
-                    "GET"
-                };
+                let method = ["get", "post", "patch", "delete"]
+                    .iter()
+                    .filter_map(|m| {
+                        rest.find(&format!("web::{m}()"))
+                            .map(|i| (i, m.to_uppercase()))
+                    })
+                    .min()
+                    .map(|(_, m)| m)
+                    .unwrap_or_else(|| "GET".into());
                 out.insert((method.to_string(), route.to_string()));
             }
             for (i, _) in text.match_indices("web::resource(\"") {
@@ -301,6 +303,45 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         case("GET", "/login/code", "/login/code", [see; 6]),
         case("GET", "/login/enrol", "/login/enrol", [see; 6]),
         case("GET", "/account/2fa", "/account/2fa", signed(ok)),
+        case(
+            "GET",
+            "/integrations/tokens",
+            "/integrations/tokens",
+            admin_only(ok),
+        ),
+        // The API takes bearer tokens only: a signed-in browser session is not enough.
+        case("GET", "/api/v1/tables", "/api/v1/tables", [401; 6]),
+        case(
+            "GET",
+            "/api/v1/tables/{table}/rows",
+            "/api/v1/tables/people/rows",
+            [401; 6],
+        ),
+        case(
+            "GET",
+            "/api/v1/tables/{table}/rows/{key}",
+            "/api/v1/tables/people/rows/1",
+            [401; 6],
+        ),
+        case("GET", "/api/openapi.json", "/api/openapi.json", [401; 6]),
+        case(
+            "POST",
+            "/api/v1/tables/{table}/rows",
+            "/api/v1/tables/people/rows",
+            [401; 6],
+        ),
+        case(
+            "PATCH",
+            "/api/v1/tables/{table}/rows/{key}",
+            "/api/v1/tables/people/rows/1",
+            [401; 6],
+        ),
+        case(
+            "DELETE",
+            "/api/v1/tables/{table}/rows/{key}",
+            "/api/v1/tables/people/rows/1",
+            [401; 6],
+        ),
     ];
     let posts: Vec<PostCase> = vec![
         (
@@ -452,6 +493,18 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             vec![("password", "wrong".into())],
             signed(unprocessable),
         ),
+        (
+            "/integrations/tokens",
+            "/integrations/tokens".into(),
+            vec![("name", "".into())],
+            admin_only(unprocessable),
+        ),
+        (
+            "/integrations/tokens/{id}/revoke",
+            "/integrations/tokens/nope/revoke".into(),
+            vec![],
+            admin_only(missing),
+        ),
         ("/logout", "/logout".into(), vec![], [see; 6]),
     ];
     for (route, path, form, expect) in posts {
@@ -483,6 +536,14 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         for (i, client) in clients.iter().enumerate() {
             let res = if c.method == "GET" {
                 client.get(app.url(&c.path)).send().await.unwrap()
+            } else if c.method == "PATCH" || c.method == "DELETE" {
+                let m = reqwest::Method::from_bytes(c.method.as_bytes()).unwrap();
+                client
+                    .request(m, app.url(&c.path))
+                    .json(&serde_json::json!({}))
+                    .send()
+                    .await
+                    .unwrap()
             } else {
                 let t = token(&app, client).await;
                 let mut form: Vec<(&str, String)> = vec![("csrf_token", t)];

@@ -15,6 +15,6 @@ pub mod routes;
 pub mod sql;
 pub mod store;
 pub mod value;
-mod views;
+pub mod views;
 
 pub use routes::configure;

@@ -99,3 +99,19 @@ diesel::table! {
         used_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    gh_api_tokens (id) {
+        id -> Text,
+        name -> Text,
+        prefix -> Text,
+        token_hash -> Text,
+        role -> Text,
+        created_by -> Nullable<Text>,
+        created_by_email -> Text,
+        created_at -> Timestamp,
+        expires_at -> Nullable<Timestamp>,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}

@@ -28,6 +28,7 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::session::SessionCache>,
     pub counts: Arc<crate::data::store::CountCache>,
     pub rights: Arc<crate::users::permissions::RightsCache>,
+    pub api_limits: Arc<crate::api::auth::RateLimiter>,
 }
 
 /// True when the request was made by htmx (it swaps a fragment rather than a page).

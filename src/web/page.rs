@@ -48,9 +48,9 @@ pub const NAV: &[NavItem] = &[
     },
     NavItem {
         label: "Integrations",
-        href: "/integrations",
-        ready: false,
-        admin_only: false,
+        href: "/integrations/tokens",
+        ready: true,
+        admin_only: true,
     },
     NavItem {
         label: "Audit",
@@ -86,7 +86,8 @@ impl Layout {
             admin: req
                 .extensions()
                 .get::<std::sync::Arc<crate::users::permissions::Rights>>()
-                .is_some_and(|r| r.admin_areas),
+                .map(|r| r.admin_areas)
+                .unwrap_or_else(|| session::cached(req).is_some_and(|u| u.is_admin())),
         }
     }
 

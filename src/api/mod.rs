@@ -1,0 +1,8 @@
+//! The JSON REST API over the same tables and permissions as the UI, authenticated by
+//! `Authorization: Bearer <token>`, with an OpenAPI 3.1 document generated from the catalog.
+
+pub mod auth;
+pub mod openapi;
+pub mod routes;
+
+pub use routes::configure;

@@ -1,0 +1,3 @@
+//! Integrations: API tokens (webhooks and email are still to come).
+
+pub mod tokens;

@@ -1,0 +1,516 @@
+//! API tokens and the REST API on both backends: tokens shown once and stored hashed,
+//! expiry, revocation and role ceilings; rows read and written through the same
+//! permissions, hidden columns and audit as the UI; problem+json errors; the rate limit;
+//! the OpenAPI document against the API's real responses.
+
+mod common;
+
+use common::{Backend, TestApp};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+both_backends!(
+    tokens_are_shown_once_stored_hashed_and_can_be_revoked,
+    rows_are_read_and_written_through_the_api_with_audit,
+    a_token_obeys_its_role_and_hidden_columns,
+    the_openapi_document_describes_the_real_api,
+);
+
+fn schema(backend: Backend) -> String {
+    let id = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY",
+        Backend::Postgres => "SERIAL PRIMARY KEY",
+    };
+    let mut sql = format!(
+        "CREATE TABLE people (id {id}, name TEXT NOT NULL, age INTEGER, active BOOLEAN NOT NULL DEFAULT TRUE, bio TEXT);
+         CREATE TABLE secrets (id {id}, code TEXT); INSERT INTO secrets (code) VALUES ('TOP-SECRET');"
+    );
+    for i in 1..=12 {
+        sql.push_str(&format!(
+            "INSERT INTO people (name, age, bio) VALUES ('Person {i}', {}, 'SECRET-BIO-{i}');",
+            20 + i
+        ));
+    }
+    sql
+}
+
+/// Create a token through the page, as an administrator does; returns its value.
+async fn token(app: &TestApp, name: &str, role: &str, expires: &str) -> String {
+    let res = app
+        .post_form(
+            "/integrations/tokens",
+            "/integrations/tokens",
+            &[("name", name), ("role", role), ("expires_days", expires)],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = res.text().await.unwrap();
+    let marker = "id=\"new-token\">";
+    let start = page.find(marker).expect("the new token is shown") + marker.len();
+    page[start..start + page[start..].find('<').unwrap()].to_string()
+}
+
+fn api(app: &TestApp, method: &str, path: &str, token: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new()
+        .request(
+            reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+            app.url(path),
+        )
+        .bearer_auth(token)
+}
+
+async fn tokens_are_shown_once_stored_hashed_and_can_be_revoked(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app.sql(&schema(backend));
+    let value = token(&app, "reporting", "viewer", "90").await;
+    assert!(value.starts_with("ghp_") && value.len() > 40);
+    let listing = app.get("/integrations/tokens").await.text().await.unwrap();
+    assert!(!listing.contains(&value), "the value is never shown again");
+    assert!(listing.contains(&value[..12]), "the prefix identifies it");
+    let stored = app.scalar("SELECT token_hash FROM gh_api_tokens").unwrap();
+    assert_ne!(stored, value);
+    assert!(!stored.contains(&value[4..20]));
+
+    assert_eq!(
+        api(&app, "GET", "/api/v1/tables", &value)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let none = reqwest::Client::new()
+        .get(app.url("/api/v1/tables"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        none.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    assert_eq!(
+        api(&app, "GET", "/api/v1/tables", "ghp_notatoken")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Expired.
+    app.sql("UPDATE gh_api_tokens SET expires_at = '2020-01-01 00:00:00'");
+    assert_eq!(
+        api(&app, "GET", "/api/v1/tables", &value)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.sql("UPDATE gh_api_tokens SET expires_at = NULL");
+    assert_eq!(
+        api(&app, "GET", "/api/v1/tables", &value)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    // Revoked: at once.
+    let id = app.scalar("SELECT id FROM gh_api_tokens").unwrap();
+    let res = app
+        .post_form(
+            "/integrations/tokens",
+            &format!("/integrations/tokens/{id}/revoke"),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        api(&app, "GET", "/api/v1/tables", &value)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(
+        app.get("/integrations/tokens")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("revoked")
+    );
+}
+
+async fn rows_are_read_and_written_through_the_api_with_audit(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app.sql(&schema(backend));
+    let t = token(&app, "sync job", "editor", "30").await;
+
+    let res = api(
+        &app,
+        "GET",
+        "/api/v1/tables/people/rows?age__gte=30&sort=-age&per_page=25",
+        &t,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    let rows = body["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["name"], "Person 12");
+    assert_eq!(rows[0]["age"], 32);
+    assert_eq!(rows[0]["active"], true);
+    assert_eq!(body["count"]["value"], 3);
+
+    let res = api(&app, "GET", "/api/v1/tables/people/rows?age__like=3", &t)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
+
+    // Create: 201 with the stored row; a wrong type is 422 and writes nothing.
+    let res = api(&app, "POST", "/api/v1/tables/people/rows", &t)
+        .json(&json!({ "name": "Api Person", "age": 40, "bio": null }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let location = res
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(location, "/api/v1/tables/people/rows/13");
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["name"], "Api Person");
+    assert_eq!(created["bio"], Value::Null);
+    let bad = api(&app, "POST", "/api/v1/tables/people/rows", &t)
+        .json(&json!({ "name": "X", "age": "forty" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let problem: Value = bad.json().await.unwrap();
+    assert!(
+        problem["errors"]["age"]
+            .as_str()
+            .unwrap()
+            .contains("whole number")
+    );
+    let bad = api(&app, "POST", "/api/v1/tables/people/rows", &t)
+        .json(&json!({ "age": 3 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bad.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "name is required"
+    );
+    let bad = api(&app, "POST", "/api/v1/tables/people/rows", &t)
+        .json(&json!({ "name": "X", "nope": 1 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let bad = api(&app, "POST", "/api/v1/tables/people/rows", &t)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("13")
+    );
+
+    // Read, change with If-Match, a stale If-Match is refused.
+    let res = api(&app, "GET", &location, &t).send().await.unwrap();
+    let etag = res
+        .headers()
+        .get("etag")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let res = api(&app, "PATCH", &location, &t)
+        .header("if-match", &etag)
+        .json(&json!({ "age": 41 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["age"], 41);
+    let stale = api(&app, "PATCH", &location, &t)
+        .header("if-match", &etag)
+        .json(&json!({ "age": 42 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(
+        app.scalar("SELECT age FROM people WHERE id = 13")
+            .as_deref(),
+        Some("41")
+    );
+
+    // Delete; a missing row is 404.
+    assert_eq!(
+        api(&app, "DELETE", &location, &t)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api(&app, "GET", &location, &t)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        api(&app, "GET", "/api/v1/tables/nope/rows", &t)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+
+    // Audited, with the token as the actor.
+    for action in ["record.created", "record.updated", "record.deleted"] {
+        let who = app
+            .scalar(&format!(
+                "SELECT user_email FROM gh_audit WHERE action = '{action}'"
+            ))
+            .unwrap();
+        assert!(
+            who.starts_with("token ghp_") && who.contains("sync job"),
+            "{action}: {who}"
+        );
+    }
+}
+
+async fn a_token_obeys_its_role_and_hidden_columns(backend: Backend) {
+    let app = TestApp::spawn_with(backend, &["--api-rate-limit", "30"]).await;
+    app.setup_admin().await;
+    app.sql(&schema(backend));
+    let res = app
+        .post_form(
+            "/roles/new",
+            "/roles",
+            &[
+                ("name", "clerk"),
+                ("t.people.r", "on"),
+                ("t.people.u", "on"),
+                ("h.people", "bio"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let viewer = token(&app, "read only", "viewer", "30").await;
+    let clerk = token(&app, "front desk", "clerk", "30").await;
+
+    let res = api(&app, "POST", "/api/v1/tables/people/rows", &viewer)
+        .json(&json!({ "name": "No" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        api(&app, "DELETE", "/api/v1/tables/people/rows/1", &viewer)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        api(&app, "GET", "/api/v1/tables/secrets/rows", &viewer)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    let all = api(&app, "GET", "/api/v1/tables/people/rows", &clerk)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !all.contains("SECRET-BIO") && !all.contains("\"bio\""),
+        "hidden column absent"
+    );
+    assert_eq!(
+        api(&app, "GET", "/api/v1/tables/secrets/rows", &clerk)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    let tables = api(&app, "GET", "/api/v1/tables", &clerk)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!tables.contains("secrets"));
+    let res = api(&app, "PATCH", "/api/v1/tables/people/rows/1", &clerk)
+        .json(&json!({ "bio": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a hidden column cannot be written"
+    );
+    assert_eq!(
+        api(
+            &app,
+            "GET",
+            "/api/v1/tables/people/rows?bio__contains=SECRET",
+            &clerk
+        )
+        .send()
+        .await
+        .unwrap()
+        .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        api(&app, "DELETE", "/api/v1/tables/people/rows/1", &clerk)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // The rate limit: 30 a minute for this app.
+    let mut limited = None;
+    for _ in 0..40 {
+        let res = api(&app, "GET", "/api/v1/tables", &viewer)
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            limited = Some(res);
+            break;
+        }
+    }
+    let res = limited.expect("the rate limit applies");
+    let wait: u64 = res
+        .headers()
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait));
+}
+
+async fn the_openapi_document_describes_the_real_api(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app.sql(&schema(backend));
+    let t = token(&app, "client generator", "viewer", "30").await;
+    let doc: Value = api(&app, "GET", "/api/openapi.json", &t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/api/v1/tables/people/rows"));
+    assert!(paths.contains_key("/api/v1/tables/people/rows/{key}"));
+    assert!(
+        paths["/api/v1/tables/people/rows"].get("post").is_none(),
+        "a viewer's document offers no writes"
+    );
+    // Every operation has responses and a unique id; every $ref resolves.
+    let mut ids = std::collections::BTreeSet::new();
+    let text = doc.to_string();
+    for (_, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(["get", "post", "patch", "delete"].contains(&method.as_str()));
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+            assert!(ids.insert(op["operationId"].as_str().unwrap().to_string()));
+        }
+    }
+    for (i, _) in text.match_indices("\"$ref\":\"#/components/schemas/") {
+        let rest = &text[i + 29..];
+        let name = &rest[..rest.find('"').unwrap()];
+        assert!(
+            doc["components"]["schemas"].get(name).is_some(),
+            "{name} resolves"
+        );
+    }
+    // The people schema matches a real row.
+    let list_schema = &paths["/api/v1/tables/people/rows"]["get"]["responses"]["200"]["content"]["application/json"]
+        ["schema"];
+    let reference = list_schema["properties"]["rows"]["items"]["$ref"]
+        .as_str()
+        .unwrap();
+    let schema = &doc["components"]["schemas"][reference.rsplit('/').next().unwrap()];
+    let row: Value = api(&app, "GET", "/api/v1/tables/people/rows/1", &t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let props = schema["properties"].as_object().unwrap();
+    assert_eq!(props.len(), row.as_object().unwrap().len());
+    for (name, value) in row.as_object().unwrap() {
+        let ty = &props[name]["type"];
+        let types: Vec<&str> = match ty {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(|v| v.as_str()).collect(),
+            _ => vec![],
+        };
+        let actual = match value {
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Number(n) if n.is_i64() => "integer",
+            Value::Number(_) => "number",
+            Value::String(_) => "string",
+            _ => "object",
+        };
+        assert!(types.contains(&actual), "{name}: {actual} not in {types:?}");
+    }
+    // A session is not a token.
+    assert_eq!(
+        app.get("/api/openapi.json").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
