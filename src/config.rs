@@ -191,6 +191,23 @@ pub struct Settings {
     )]
     pub api_rate_limit: u32,
 
+    /// Let webhooks reach loopback, private and link-local addresses (off: SSRF guard).
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_ALLOW_PRIVATE", global = true)]
+    pub webhook_allow_private: bool,
+
+    /// Waits between webhook delivery attempts, comma-separated.
+    #[arg(
+        long,
+        env = "GATEHOUSE_WEBHOOK_RETRY_SCHEDULE",
+        default_value = "5s,5m,30m,2h,5h,10h,10h",
+        global = true
+    )]
+    pub webhook_retry_schedule: String,
+
+    /// A webhook endpoint failing continuously this long is disabled.
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = humantime::parse_duration, global = true)]
+    pub webhook_disable_after: Duration,
+
     /// Log filter, e.g. "info" or "gatehouse=debug,warn".
     #[arg(long, env = "GATEHOUSE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -245,6 +262,9 @@ pub struct Config {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub api_rate_limit: u32,
+    pub webhook_allow_private: bool,
+    pub webhook_retry_schedule: Vec<Duration>,
+    pub webhook_disable_after: Duration,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -315,6 +335,17 @@ impl Config {
         if s.workers == Some(0) {
             errors.push("--workers must be at least 1".into());
         }
+        let schedule: Option<Vec<Duration>> = s
+            .webhook_retry_schedule
+            .split(',')
+            .map(|p| humantime::parse_duration(p.trim()).ok())
+            .collect();
+        if schedule.is_none() {
+            errors.push(format!(
+                "--webhook-retry-schedule: '{}' is not a comma-separated list of durations such as 5s,5m,30m",
+                s.webhook_retry_schedule
+            ));
+        }
         if s.api_rate_limit == 0 {
             errors.push("--api-rate-limit must be at least 1".into());
         }
@@ -351,6 +382,9 @@ impl Config {
                     }),
                     max_body_bytes: s.max_body_bytes,
                     api_rate_limit: s.api_rate_limit,
+                    webhook_allow_private: s.webhook_allow_private,
+                    webhook_retry_schedule: schedule.clone().unwrap_or_default(),
+                    webhook_disable_after: s.webhook_disable_after,
                     log: s.log.clone(),
                     log_format: s.log_format,
                 })

@@ -42,6 +42,7 @@ pub fn routes(cfg: &mut aw::ServiceConfig) {
     users::routes::configure(cfg);
     users::roles::configure(cfg);
     integrations::tokens::configure(cfg);
+    integrations::webhooks::configure(cfg);
     api::configure(cfg);
 }
 
@@ -139,6 +140,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     .listen(listener)
     .map_err(|e| format!("cannot listen on {addr}: {e}"))?
     .run();
+    integrations::worker::spawn(state.clone());
     Ok(Running {
         server,
         addr,

@@ -309,6 +309,18 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/integrations/tokens",
             admin_only(ok),
         ),
+        case(
+            "GET",
+            "/integrations/webhooks",
+            "/integrations/webhooks",
+            admin_only(ok),
+        ),
+        case(
+            "GET",
+            "/integrations/webhooks/{id}",
+            "/integrations/webhooks/nope",
+            admin_only(missing),
+        ),
         // The API takes bearer tokens only: a signed-in browser session is not enough.
         case("GET", "/api/v1/tables", "/api/v1/tables", [401; 6]),
         case(
@@ -504,6 +516,54 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/integrations/tokens/nope/revoke".into(),
             vec![],
             admin_only(missing),
+        ),
+        (
+            "/integrations/webhooks/{id}/test",
+            "/integrations/webhooks/nope/test".into(),
+            vec![],
+            admin_only(missing),
+        ),
+        (
+            "/integrations/webhooks/{id}/rotate",
+            "/integrations/webhooks/nope/rotate".into(),
+            vec![],
+            admin_only(missing),
+        ),
+        (
+            "/integrations/webhooks/{id}/reveal",
+            "/integrations/webhooks/nope/reveal".into(),
+            vec![],
+            admin_only(missing),
+        ),
+        (
+            "/integrations/webhooks/{id}/enable",
+            "/integrations/webhooks/nope/enable".into(),
+            vec![],
+            admin_only(missing),
+        ),
+        (
+            "/integrations/webhooks/{id}/disable",
+            "/integrations/webhooks/nope/disable".into(),
+            vec![],
+            admin_only(missing),
+        ),
+        (
+            "/integrations/webhooks/{id}/delete",
+            "/integrations/webhooks/nope/delete".into(),
+            vec![],
+            admin_only(missing),
+        ),
+        (
+            "/integrations/webhooks/{id}/redeliver/{msg}",
+            "/integrations/webhooks/nope/redeliver/nope".into(),
+            vec![],
+            admin_only(missing),
+        ),
+        (
+            "/integrations/webhooks",
+            "/integrations/webhooks".into(),
+            vec![("url", "".into())],
+            admin_only(unprocessable),
         ),
         ("/logout", "/logout".into(), vec![], [see; 6]),
     ];

@@ -397,6 +397,7 @@ pub fn insert(
             &row.key_path(),
             &changes(table, None, Some(&row)),
         )?;
+        crate::integrations::outbox::record_event(conn, table, "created", None, Some(&row), actor)?;
         Ok(row)
     })
 }
@@ -451,6 +452,14 @@ pub fn update(
             &after.key_path(),
             &diff,
         )?;
+        crate::integrations::outbox::record_event(
+            conn,
+            table,
+            "updated",
+            Some(&before),
+            Some(&after),
+            actor,
+        )?;
         Ok(after)
     })
 }
@@ -477,6 +486,14 @@ pub fn delete(
             &table.name,
             &before.key_path(),
             &changes(table, Some(&before), None),
+        )?;
+        crate::integrations::outbox::record_event(
+            conn,
+            table,
+            "deleted",
+            Some(&before),
+            None,
+            actor,
         )?;
         Ok(())
     });
@@ -809,6 +826,14 @@ pub fn bulk_delete(
                 &row.key_path(),
                 &changes(table, Some(row), None),
             )?;
+            crate::integrations::outbox::record_event(
+                conn,
+                table,
+                "deleted",
+                Some(row),
+                None,
+                actor,
+            )?;
         }
         Ok(rows.len())
     });
@@ -865,6 +890,14 @@ pub fn bulk_set(
                     &table.name,
                     &after.key_path(),
                     &changes(table, Some(before), Some(&after)),
+                )?;
+                crate::integrations::outbox::record_event(
+                    conn,
+                    table,
+                    "updated",
+                    Some(before),
+                    Some(&after),
+                    actor,
                 )?;
             }
         }

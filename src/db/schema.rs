@@ -115,3 +115,47 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    gh_webhook_endpoints (id) {
+        id -> Text,
+        url -> Text,
+        description -> Text,
+        events -> Text,
+        role -> Text,
+        enabled -> Bool,
+        secret_enc -> Text,
+        old_secret_enc -> Nullable<Text>,
+        old_secret_until -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        failing_since -> Nullable<Timestamp>,
+        last_success_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    gh_outbox (id) {
+        id -> Text,
+        endpoint_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        status -> Text,
+        locked_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    gh_deliveries (id) {
+        id -> Text,
+        outbox_id -> Text,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<Integer>,
+        latency_ms -> BigInt,
+        response_excerpt -> Text,
+        error -> Nullable<Text>,
+    }
+}

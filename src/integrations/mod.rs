@@ -1,3 +1,8 @@
-//! Integrations: API tokens (webhooks and email are still to come).
+//! Integrations: outbound webhooks (outbox, worker, signing), API tokens, secrets at rest.
 
+pub mod outbox;
+pub mod secrets;
+pub mod signing;
 pub mod tokens;
+pub mod webhooks;
+pub mod worker;

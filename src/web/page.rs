@@ -48,7 +48,7 @@ pub const NAV: &[NavItem] = &[
     },
     NavItem {
         label: "Integrations",
-        href: "/integrations/tokens",
+        href: "/integrations/webhooks",
         ready: true,
         admin_only: true,
     },

@@ -1,0 +1,383 @@
+//! The webhook outbox. `record_event` runs inside the transaction of the change that
+//! caused the event, so an event exists exactly when its change committed; the worker
+//! claims due events (row leases, `FOR UPDATE SKIP LOCKED` on Postgres so several
+//! instances never take the same one), and `record_attempt` files every attempt.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
+
+use crate::audit::store::Actor;
+use crate::data::catalog::Table;
+use crate::data::store::Row;
+use crate::db::schema::{gh_deliveries as d, gh_outbox as o, gh_webhook_endpoints as e};
+use crate::db::{DbConn, new_id};
+use crate::users::permissions::{Action, Rights};
+use crate::users::store as users;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = e)]
+pub struct Endpoint {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    pub events: String,
+    pub role: String,
+    pub enabled: bool,
+    pub secret_enc: String,
+    pub old_secret_enc: Option<String>,
+    pub old_secret_until: Option<NaiveDateTime>,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<NaiveDateTime>,
+    pub last_success_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+impl Endpoint {
+    /// Subscriptions, as `table:action` (`*` for any table or action).
+    pub fn subscriptions(&self) -> Vec<String> {
+        serde_json::from_str(&self.events).unwrap_or_default()
+    }
+
+    pub fn wants(&self, table: &str, action: &str) -> bool {
+        self.subscriptions().iter().any(|s| {
+            let (t, a) = s.split_once(':').unwrap_or((s.as_str(), "*"));
+            (t == "*" || t == table) && (a == "*" || a == action)
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = o)]
+pub struct OutboxRow {
+    pub id: String,
+    pub endpoint_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub created_at: NaiveDateTime,
+    pub next_attempt_at: NaiveDateTime,
+    pub attempts: i32,
+    pub status: String,
+    pub locked_until: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = d)]
+pub struct Delivery {
+    pub id: String,
+    pub outbox_id: String,
+    pub attempted_at: NaiveDateTime,
+    pub status_code: Option<i32>,
+    pub latency_ms: i64,
+    pub response_excerpt: String,
+    pub error: Option<String>,
+}
+
+pub fn endpoints(conn: &mut DbConn) -> QueryResult<Vec<Endpoint>> {
+    e::table
+        .select(Endpoint::as_select())
+        .order(e::created_at)
+        .load(conn)
+}
+
+pub fn endpoint(conn: &mut DbConn, id: &str) -> QueryResult<Option<Endpoint>> {
+    e::table
+        .find(id)
+        .select(Endpoint::as_select())
+        .first(conn)
+        .optional()
+}
+
+fn rights_of(conn: &mut DbConn, role: &str) -> QueryResult<Rights> {
+    Ok(match users::find_role(conn, role)? {
+        Some(r) => {
+            let tables = users::role_tables(conn, &r.name)?;
+            Rights::from_record(r, tables)
+        }
+        None => Rights::none(role),
+    })
+}
+
+/// Queue the event of a row change for every endpoint that wants it, with the columns the
+/// endpoint's role may not see left out (and nothing for a table it may not read).
+pub fn record_event(
+    conn: &mut DbConn,
+    table: &Table,
+    action: &str,
+    before: Option<&Row>,
+    after: Option<&Row>,
+    actor: &Actor,
+) -> QueryResult<usize> {
+    let now = crate::db::now();
+    let key = after.or(before).map(Row::key_path).unwrap_or_default();
+    let before = before.map(|r| r.to_json(table));
+    let after = after.map(|r| r.to_json(table));
+    let table = table.name.as_str();
+    let wanted: Vec<Endpoint> = e::table
+        .filter(e::enabled.eq(true))
+        .select(Endpoint::as_select())
+        .load(conn)?
+        .into_iter()
+        .filter(|ep| ep.wants(table, action))
+        .collect();
+    let mut queued = 0;
+    for ep in wanted {
+        let rights = rights_of(conn, &ep.role)?;
+        if !rights.can(table, Action::Read) {
+            continue;
+        }
+        let hidden = rights.hidden(table);
+        let strip = |m: &Option<serde_json::Map<String, serde_json::Value>>| -> serde_json::Value {
+            match m {
+                Some(m) => serde_json::Value::Object(
+                    m.iter()
+                        .filter(|(k, _)| !hidden.contains(k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                ),
+                None => serde_json::Value::Null,
+            }
+        };
+        let event_type = format!("record.{action}");
+        let payload = serde_json::json!({
+            "type": event_type,
+            "timestamp": now.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": { "table": table, "key": key, "before": strip(&before), "after": strip(&after), "actor": actor.email },
+        });
+        enqueue(conn, &ep.id, &event_type, &payload.to_string(), now)?;
+        queued += 1;
+    }
+    Ok(queued)
+}
+
+pub fn enqueue(
+    conn: &mut DbConn,
+    endpoint_id: &str,
+    event_type: &str,
+    payload: &str,
+    now: NaiveDateTime,
+) -> QueryResult<String> {
+    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    diesel::insert_into(o::table)
+        .values((
+            o::id.eq(&id),
+            o::endpoint_id.eq(endpoint_id),
+            o::event_type.eq(event_type),
+            o::payload.eq(payload),
+            o::created_at.eq(now),
+            o::next_attempt_at.eq(now),
+            o::attempts.eq(0),
+            o::status.eq("pending"),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+#[derive(QueryableByName)]
+struct Claimed {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// Lease up to `limit` due events until `lease_until`; returns them with their endpoints.
+/// On Postgres `FOR UPDATE SKIP LOCKED` lets several workers claim side by side without
+/// ever taking the same event; SQLite runs one worker and serialises on its write lock.
+pub fn claim(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<(OutboxRow, Endpoint)>> {
+    let sql = match conn {
+        DbConn::Postgres(_) => {
+            "UPDATE gh_outbox SET locked_until = $1 WHERE id IN (SELECT id FROM gh_outbox WHERE status = 'pending' \
+             AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at \
+             LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
+        }
+        DbConn::Sqlite(_) => {
+            "UPDATE gh_outbox SET locked_until = ? WHERE id IN (SELECT id FROM gh_outbox WHERE status = 'pending' \
+             AND next_attempt_at <= ?2 AND (locked_until IS NULL OR locked_until < ?2) ORDER BY next_attempt_at \
+             LIMIT ?3) RETURNING id"
+        }
+    };
+    // A plain read first: most ticks find nothing due and need no write lock.
+    let due: i64 = o::table
+        .filter(o::status.eq("pending"))
+        .filter(o::next_attempt_at.le(now))
+        .filter(o::locked_until.is_null().or(o::locked_until.lt(now)))
+        .count()
+        .get_result(conn)?;
+    if due == 0 {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = crate::db::write_tx(conn, |conn| {
+        let claimed: Vec<Claimed> = match conn {
+            DbConn::Postgres(c) => diesel::sql_query(sql)
+                .bind::<Timestamp, _>(lease_until)
+                .bind::<Timestamp, _>(now)
+                .bind::<diesel::sql_types::BigInt, _>(limit)
+                .load(c)?,
+            DbConn::Sqlite(c) => diesel::sql_query(sql)
+                .bind::<Timestamp, _>(lease_until)
+                .bind::<Timestamp, _>(now)
+                .bind::<diesel::sql_types::BigInt, _>(limit)
+                .load(c)?,
+        };
+        Ok::<_, diesel::result::Error>(claimed.into_iter().map(|c| c.id).collect())
+    })?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    o::table
+        .inner_join(e::table)
+        .filter(o::id.eq_any(&ids))
+        .select((OutboxRow::as_select(), Endpoint::as_select()))
+        .load(conn)
+}
+
+diesel::joinable!(o -> e (endpoint_id));
+diesel::allow_tables_to_appear_in_same_query!(o, e);
+
+/// What one delivery attempt came to.
+pub struct Attempt {
+    pub status_code: Option<i32>,
+    pub latency_ms: i64,
+    pub excerpt: String,
+    pub error: Option<String>,
+}
+
+impl Attempt {
+    pub fn succeeded(&self) -> bool {
+        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// File an attempt, schedule the next one (or give up), and keep the endpoint's health.
+pub fn record_attempt(
+    conn: &mut DbConn,
+    row: &OutboxRow,
+    endpoint: &Endpoint,
+    attempt: &Attempt,
+    schedule: &[std::time::Duration],
+    disable_after: std::time::Duration,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    crate::db::write_tx(conn, |conn| {
+        diesel::insert_into(d::table)
+            .values((
+                d::id.eq(new_id()),
+                d::outbox_id.eq(&row.id),
+                d::attempted_at.eq(now),
+                d::status_code.eq(attempt.status_code),
+                d::latency_ms.eq(attempt.latency_ms),
+                d::response_excerpt.eq(&attempt.excerpt),
+                d::error.eq(&attempt.error),
+            ))
+            .execute(conn)?;
+        let attempts = row.attempts + 1;
+        if attempt.succeeded() {
+            diesel::update(o::table.find(&row.id))
+                .set((
+                    o::status.eq("delivered"),
+                    o::attempts.eq(attempts),
+                    o::locked_until.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            diesel::update(e::table.find(&endpoint.id))
+                .set((
+                    e::last_success_at.eq(Some(now)),
+                    e::failing_since.eq(None::<NaiveDateTime>),
+                ))
+                .execute(conn)?;
+            return Ok(());
+        }
+        match schedule.get((attempts as usize).saturating_sub(1)) {
+            Some(delay) => {
+                let jitter = 0.9 + 0.2 * (rand_unit());
+                let wait =
+                    chrono::Duration::milliseconds((delay.as_millis() as f64 * jitter) as i64);
+                diesel::update(o::table.find(&row.id))
+                    .set((
+                        o::attempts.eq(attempts),
+                        o::next_attempt_at.eq(now + wait),
+                        o::locked_until.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            }
+            None => {
+                diesel::update(o::table.find(&row.id))
+                    .set((
+                        o::status.eq("failed"),
+                        o::attempts.eq(attempts),
+                        o::locked_until.eq(None::<NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+        let since = endpoint.failing_since.unwrap_or(now);
+        let limit = chrono::Duration::from_std(disable_after).unwrap_or(chrono::Duration::MAX);
+        if now - since >= limit {
+            diesel::update(e::table.find(&endpoint.id))
+                .set((
+                    e::enabled.eq(false),
+                    e::disabled_reason.eq(Some(format!(
+                        "Disabled automatically: every delivery has failed since {} UTC.",
+                        since.format("%Y-%m-%d %H:%M")
+                    ))),
+                ))
+                .execute(conn)?;
+        } else if endpoint.failing_since.is_none() {
+            diesel::update(e::table.find(&endpoint.id))
+                .set(e::failing_since.eq(Some(now)))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+fn rand_unit() -> f64 {
+    let mut b = [0u8; 4];
+    let _ = getrandom::fill(&mut b);
+    f64::from(u32::from_le_bytes(b)) / f64::from(u32::MAX)
+}
+
+pub fn recent_events(
+    conn: &mut DbConn,
+    endpoint_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<(OutboxRow, Vec<Delivery>)>> {
+    let rows: Vec<OutboxRow> = o::table
+        .filter(o::endpoint_id.eq(endpoint_id))
+        .order(o::created_at.desc())
+        .limit(limit)
+        .select(OutboxRow::as_select())
+        .load(conn)?;
+    let ids: Vec<&String> = rows.iter().map(|r| &r.id).collect();
+    let deliveries: Vec<Delivery> = d::table
+        .filter(d::outbox_id.eq_any(ids))
+        .order(d::attempted_at)
+        .select(Delivery::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let mine = deliveries
+                .iter()
+                .filter(|d| d.outbox_id == r.id)
+                .cloned()
+                .collect();
+            (r, mine)
+        })
+        .collect())
+}
+
+/// Send an event again now (a new attempt of the same message: same `webhook-id`).
+pub fn redeliver(conn: &mut DbConn, outbox_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(o::table.find(outbox_id))
+        .set((
+            o::status.eq("pending"),
+            o::next_attempt_at.eq(now),
+            o::locked_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+}
