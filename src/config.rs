@@ -204,6 +204,11 @@ pub struct Settings {
     )]
     pub webhook_retry_schedule: String,
 
+    /// How long a worker holds an event it is delivering before another may retry it
+    /// (after a crash); longer than the 10 s delivery timeout.
+    #[arg(long, env = "GATEHOUSE_WEBHOOK_LEASE", default_value = "60s", value_parser = humantime::parse_duration, global = true)]
+    pub webhook_lease: Duration,
+
     /// A webhook endpoint failing continuously this long is disabled.
     #[arg(long, env = "GATEHOUSE_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = humantime::parse_duration, global = true)]
     pub webhook_disable_after: Duration,
@@ -265,6 +270,7 @@ pub struct Config {
     pub webhook_allow_private: bool,
     pub webhook_retry_schedule: Vec<Duration>,
     pub webhook_disable_after: Duration,
+    pub webhook_lease: Duration,
     pub log: String,
     pub log_format: LogFormat,
 }
@@ -385,6 +391,7 @@ impl Config {
                     webhook_allow_private: s.webhook_allow_private,
                     webhook_retry_schedule: schedule.clone().unwrap_or_default(),
                     webhook_disable_after: s.webhook_disable_after,
+                    webhook_lease: s.webhook_lease,
                     log: s.log.clone(),
                     log_format: s.log_format,
                 })

@@ -380,3 +380,187 @@ async fn two_workers_on_one_postgres_never_claim_the_same_event() {
     assert_eq!(all.len(), 200, "every event claimed once");
     assert_eq!(unique.len(), 200, "no event claimed twice");
 }
+
+both_backends!(the_outbox_survives_a_crash_mid_delivery);
+
+const KEY: &str = "crash-test-key-crash-test-key-crash-test-key-crash-test-key-0123456789";
+
+/// A receiver that takes its time, so a crash lands mid-delivery.
+async fn slow_receiver(delay: Duration) -> Receiver {
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let g = got.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        let g = g.clone();
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let g = g.clone();
+            async move {
+                let header = |n: &str| {
+                    req.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                g.lock().unwrap().push(Received {
+                    id: header("webhook-id"),
+                    timestamp: header("webhook-timestamp"),
+                    signature: header("webhook-signature"),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                // Answer late: a crash in the meantime leaves the delivery unconfirmed.
+                actix_web::rt::time::sleep(delay).await;
+                HttpResponse::Ok().finish()
+            }
+        }))
+    })
+    .workers(2)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    Receiver {
+        url: format!("http://127.0.0.1:{port}/hook"),
+        got,
+    }
+}
+
+fn start_binary(db_url: &str, data_dir: &std::path::Path, port: u16) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .args([
+            "--database-url",
+            db_url,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--secret-key",
+            KEY,
+        ])
+        .args([
+            "--webhook-allow-private",
+            "--webhook-lease",
+            "2s",
+            "--webhook-retry-schedule",
+            "200ms,200ms,200ms,200ms",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("GATEHOUSE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_healthy(port: u16) {
+    let start = Instant::now();
+    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
+        .await
+        .map(|r| r.status())
+        .ok()
+        != Some(StatusCode::OK)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the binary did not start"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn the_outbox_survives_a_crash_mid_delivery(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    let db = common::TestDb::create(backend);
+    let data = tempfile::tempdir().unwrap();
+    let url = gatehouse::db::DatabaseUrl::parse(db.url()).unwrap();
+    gatehouse::db::migrate::run(&url).unwrap();
+    let rx = slow_receiver(Duration::from_millis(1500)).await;
+    let token = "ghp_crashtesttokencrashtesttokencrashtest";
+    {
+        let mut conn = url.connect().unwrap();
+        let id = match backend {
+            Backend::Sqlite => "INTEGER PRIMARY KEY",
+            Backend::Postgres => "SERIAL PRIMARY KEY",
+        };
+        let sealed = gatehouse::integrations::secrets::Sealer::new(KEY.as_bytes())
+            .seal(&gatehouse::integrations::signing::new_secret())
+            .unwrap();
+        conn.batch_execute(&format!(
+            "CREATE TABLE people (id {id}, name TEXT NOT NULL);
+             INSERT INTO gh_webhook_endpoints (id, url, role, enabled, secret_enc, created_at, events)
+               VALUES ('ep', '{}', 'admin', TRUE, '{sealed}', CURRENT_TIMESTAMP, '[\"*:*\"]');
+             INSERT INTO gh_api_tokens (id, name, prefix, token_hash, role, created_by_email, created_at)
+               VALUES ('tok', 'crash', 'ghp_crash', '{}', 'admin', 'test', CURRENT_TIMESTAMP);",
+            rx.url,
+            gatehouse::auth::tokens::sha256_hex(token)
+        ))
+        .unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = start_binary(db.url(), data.path(), port);
+    wait_healthy(port).await;
+    let client = reqwest::Client::new();
+    for i in 0..20 {
+        let res = client
+            .post(format!("http://127.0.0.1:{port}/api/v1/tables/people/rows"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "name": format!("Person {i}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    // Kill it while deliveries are under way.
+    wait_for(&rx.got, 1).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let confirmed = {
+        let mut conn = url.connect().unwrap();
+        let mut q = gatehouse::data::sql::Sql::new(url.backend());
+        q.push("SELECT COUNT(*) FROM gh_outbox WHERE status = 'delivered'");
+        q.load(&mut conn).unwrap()[0][0].as_text().unwrap()
+    };
+    assert_eq!(
+        confirmed, "0",
+        "the crash came before any delivery was confirmed"
+    );
+
+    let mut child = start_binary(db.url(), data.path(), port);
+    wait_healthy(port).await;
+    let start = Instant::now();
+    let expected: std::collections::BTreeSet<String> = {
+        let mut conn = url.connect().unwrap();
+        let mut q = gatehouse::data::sql::Sql::new(url.backend());
+        q.push("SELECT id FROM gh_outbox");
+        q.load(&mut conn)
+            .unwrap()
+            .into_iter()
+            .filter_map(|r| r[0].as_text())
+            .collect()
+    };
+    assert_eq!(expected.len(), 20, "one event per committed change");
+    loop {
+        let seen: std::collections::BTreeSet<String> = rx
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.id.clone())
+            .collect();
+        if seen == expected {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} of 20 events arrived after the restart",
+            seen.len()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

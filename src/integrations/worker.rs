@@ -13,7 +13,6 @@ use crate::db::now;
 use crate::web::AppState;
 
 const POLL: Duration = Duration::from_millis(250);
-const LEASE: Duration = Duration::from_secs(60);
 const BATCH: i64 = 32;
 
 /// Start the worker on the current actix runtime.
@@ -38,16 +37,12 @@ pub fn spawn(state: AppState) {
 
 /// Claim and deliver one batch; returns how many were attempted.
 pub async fn tick(state: &AppState, client: &awc::Client) -> Result<usize, String> {
+    let lease = chrono::Duration::from_std(state.config.webhook_lease).unwrap_or_default();
     let due = state
         .db
-        .run(|conn| {
+        .run(move |conn| {
             let now = now();
-            Ok(outbox::claim(
-                conn,
-                now,
-                now + chrono::Duration::from_std(LEASE).unwrap_or_default(),
-                BATCH,
-            )?)
+            Ok(outbox::claim(conn, now, now + lease, BATCH)?)
         })
         .await
         .map_err(|e| e.to_string())?;
