@@ -113,10 +113,15 @@ fn help_documents_every_flag_and_its_environment_variable() {
         "GATEHOUSE_MAX_BODY_BYTES",
         "GATEHOUSE_LOG",
         "GATEHOUSE_LOG_FORMAT",
+        "GATEHOUSE_API_RATE_LIMIT",
+        "GATEHOUSE_WEBHOOK_ALLOW_PRIVATE",
+        "GATEHOUSE_WEBHOOK_RETRY_SCHEDULE",
+        "GATEHOUSE_WEBHOOK_DISABLE_AFTER",
+        "GATEHOUSE_WEBHOOK_LEASE",
     ] {
         assert!(help.contains(var), "--help mentions {var}");
     }
-    for sub in ["serve", "migrate", "user", "check-config"] {
+    for sub in ["serve", "migrate", "user", "check-config", "demo"] {
         assert!(help.contains(sub), "--help lists {sub}");
     }
 }
