@@ -43,6 +43,7 @@ pub fn routes(cfg: &mut aw::ServiceConfig) {
     users::roles::configure(cfg);
     integrations::tokens::configure(cfg);
     integrations::webhooks::configure(cfg);
+    integrations::email::configure(cfg);
     api::configure(cfg);
 }
 
@@ -141,6 +142,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     .map_err(|e| format!("cannot listen on {addr}: {e}"))?
     .run();
     integrations::worker::spawn(state.clone());
+    integrations::email::spawn(state.clone());
     Ok(Running {
         server,
         addr,

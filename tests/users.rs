@@ -321,6 +321,13 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/integrations/webhooks/nope",
             admin_only(missing),
         ),
+        case(
+            "GET",
+            "/integrations/email",
+            "/integrations/email",
+            admin_only(ok),
+        ),
+        case("GET", "/forgot", "/forgot", [ok; 6]),
         // The API takes bearer tokens only: a signed-in browser session is not enough.
         case("GET", "/api/v1/tables", "/api/v1/tables", [401; 6]),
         case(
@@ -563,6 +570,25 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/integrations/webhooks",
             "/integrations/webhooks".into(),
             vec![("url", "".into())],
+            admin_only(unprocessable),
+        ),
+        // Reset requests count against the sign-in throttle: the sixth for one address waits.
+        (
+            "/forgot",
+            "/forgot".into(),
+            vec![("email", "nobody@example.com".into())],
+            [ok, ok, ok, ok, ok, 429],
+        ),
+        (
+            "/integrations/email",
+            "/integrations/email".into(),
+            vec![("host", "".into())],
+            admin_only(unprocessable),
+        ),
+        (
+            "/integrations/email/test",
+            "/integrations/email/test".into(),
+            vec![],
             admin_only(unprocessable),
         ),
         ("/logout", "/logout".into(), vec![], [see; 6]),

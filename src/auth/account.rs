@@ -22,6 +22,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/account/password", web::post().to(change_password))
         .route("/account/sessions/{id}/end", web::post().to(end_session))
         .route("/account/sessions/end-others", web::post().to(end_others))
+        .route("/forgot", web::get().to(forgot_form))
+        .route("/forgot", web::post().to(forgot))
         .route("/reset", web::get().to(reset_form))
         .route("/reset", web::post().to(reset));
 }
@@ -317,4 +319,72 @@ async fn reset(
             state.config.secure_cookies(),
         ))
         .finish())
+}
+
+#[derive(Template)]
+#[template(path = "auth/forgot.html")]
+struct ForgotPage {
+    layout: Layout,
+    sent: bool,
+}
+
+async fn forgot_form(Page(layout): Page) -> Result<HttpResponse, AppError> {
+    page::ok(&ForgotPage {
+        layout,
+        sent: false,
+    })
+}
+
+#[derive(Deserialize)]
+struct ForgotForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Mail a reset link when the address belongs to an active operator. The page says the
+/// same either way, so it does not tell which addresses have accounts; requests count
+/// against the sign-in throttle.
+async fn forgot(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<ForgotForm>,
+) -> Result<HttpResponse, AppError> {
+    let email = users::normalize_email(&form.email);
+    let ip = crate::web::client_ip(&req);
+    let base = state
+        .config
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    let token = super::tokens::random_token();
+    let hash = sha256_hex(&token);
+    let e = email.clone();
+    let locked = state
+        .db
+        .run(move |conn| {
+            db::write_tx(conn, |conn| {
+                if super::throttle::check_and_record(conn, &format!("reset:{e}"), &ip, now())?.is_some() {
+                    return Ok(true);
+                }
+                if let Some(user) = users::find_by_email(conn, &e)?.filter(|u| !u.disabled) {
+                    users::create_reset(conn, &hash, &user.id, now())?;
+                    let body = format!(
+                        "Someone asked to reset the Gatehouse password of {e}.\n\nSet a new password here (the link works once, within 24 hours):\n{base}/reset?token={token}\n\nIf it was not you, ignore this email."
+                    );
+                    crate::integrations::email::enqueue(conn, &user.email, "Reset your Gatehouse password", &body)?;
+                }
+                Ok::<_, AppError>(false)
+            })
+        })
+        .await?;
+    if locked {
+        return Err(AppError::TooManyRequests(
+            "Too many reset requests. Try again later.".into(),
+        ));
+    }
+    page::ok(&ForgotPage {
+        layout: Layout::build(&req),
+        sent: true,
+    })
 }

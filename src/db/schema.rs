@@ -159,3 +159,18 @@ diesel::table! {
         error -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    gh_mail_queue (id) {
+        id -> Text,
+        to_addr -> Text,
+        subject -> Text,
+        body -> Text,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        status -> Text,
+        last_error -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+    }
+}

@@ -1,5 +1,6 @@
 //! Integrations: outbound webhooks (outbox, worker, signing), API tokens, secrets at rest.
 
+pub mod email;
 pub mod outbox;
 pub mod secrets;
 pub mod signing;

@@ -316,7 +316,22 @@ pub fn record_attempt(
         }
         let since = endpoint.failing_since.unwrap_or(now);
         let limit = chrono::Duration::from_std(disable_after).unwrap_or(chrono::Duration::MAX);
-        if now - since >= limit {
+        if now - since >= limit && endpoint.enabled {
+            // Tell the administrators (by email, when email is set up).
+            use crate::db::schema::gh_users as u;
+            let admins: Vec<String> = u::table
+                .filter(u::role.eq("admin"))
+                .filter(u::disabled.eq(false))
+                .select(u::email)
+                .load(conn)?;
+            let body = format!(
+                "Gatehouse disabled the webhook endpoint {} because every delivery has failed since {} UTC.\n\nFix the receiver, then enable the endpoint again under Integrations → Webhooks; nothing queued meanwhile is lost.",
+                endpoint.url,
+                since.format("%Y-%m-%d %H:%M")
+            );
+            for admin in admins {
+                super::email::enqueue(conn, &admin, "A webhook endpoint was disabled", &body)?;
+            }
             diesel::update(e::table.find(&endpoint.id))
                 .set((
                     e::enabled.eq(false),

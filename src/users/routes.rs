@@ -138,6 +138,8 @@ struct UserForm {
     role: String,
     #[serde(default)]
     password: String,
+    /// Send an invitation by email instead of setting a temporary password.
+    invite: Option<String>,
 }
 
 async fn role_names(state: &AppState) -> Result<Vec<String>, AppError> {
@@ -159,7 +161,7 @@ fn validate(form: &UserForm, roles: &[String], creating: bool) -> UserErrors {
             None
         },
         role: (!roles.contains(&form.role)).then(|| "Choose one of the roles.".to_string()),
-        password: if creating {
+        password: if creating && form.invite.is_none() {
             password::check_strength(&form.password, &[&form.email, name]).err()
         } else {
             None
@@ -198,13 +200,29 @@ async fn create(
     let roles = role_names(&state).await?;
     let mut errors = validate(&form, &roles, true);
     if !errors.any() {
-        let hash = password::hash_async(form.password.clone()).await?;
+        // An invited operator gets a password nobody knows, and a link to set their own.
+        let inviting = form.invite.is_some();
+        let initial = if inviting {
+            random_token()
+        } else {
+            form.password.clone()
+        };
+        let hash = password::hash_async(initial).await?;
         let (email, name, role, actor) = (
             form.email.clone(),
             form.display_name.clone(),
             form.role.clone(),
             actor(&admin),
         );
+        let invite_token = random_token();
+        let invite_hash = sha256_hex(&invite_token);
+        let base = state
+            .config
+            .public_url
+            .as_str()
+            .trim_end_matches('/')
+            .to_string();
+        let inviter = admin.0.user.display_name.clone();
         let created = state
             .db
             .run(move |conn| {
@@ -212,7 +230,15 @@ async fn create(
                     let new = NewUser { email: &email, display_name: &name, password_hash: &hash, role: &role };
                     match store::insert(conn, new, now()) {
                         Ok(user) => {
-                            audit_user(conn, &actor, "user.created", &user, serde_json::json!({ "role": user.role, "display_name": user.display_name }))?;
+                            audit_user(conn, &actor, "user.created", &user, serde_json::json!({ "role": user.role, "display_name": user.display_name, "invited": inviting }))?;
+                            if inviting {
+                                store::create_reset(conn, &invite_hash, &user.id, now())?;
+                                let body = format!(
+                                    "{inviter} invited you to Gatehouse as {}.\n\nChoose your password here (the link works once, within 24 hours):\n{base}/reset?token={invite_token}\n",
+                                    user.role
+                                );
+                                crate::integrations::email::enqueue(conn, &user.email, "You are invited to Gatehouse", &body)?;
+                            }
                             Ok(Some(user))
                         }
                         Err(CreateUserError::EmailTaken) => Ok(None),
@@ -226,10 +252,14 @@ async fn create(
                 return Ok(page::see_other(&req, &format!("/users/{}", user.id))
                     .cookie(flash::cookie(
                         "success",
-                        &format!(
-                            "{} can now sign in with the temporary password.",
-                            user.email
-                        ),
+                        &if inviting {
+                            format!("An invitation is on its way to {}.", user.email)
+                        } else {
+                            format!(
+                                "{} can now sign in with the temporary password.",
+                                user.email
+                            )
+                        },
                         state.config.secure_cookies(),
                     ))
                     .finish());
@@ -373,6 +403,7 @@ fn form_clone(f: &UserForm) -> UserForm {
         display_name: f.display_name.clone(),
         role: f.role.clone(),
         password: f.password.clone(),
+        invite: f.invite.clone(),
     }
 }
 

@@ -1,0 +1,312 @@
+//! Email on both backends, through a real SMTP conversation with a small server in this
+//! test (not a mock transport): settings with the password encrypted, a test email, a
+//! password reset by email, an invitation, and a mail server that is down.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{ADMIN_EMAIL, Backend, TestApp, csrf_in, location, new_client};
+use reqwest::StatusCode;
+
+both_backends!(
+    email_settings_and_a_test_email_go_through_smtp,
+    a_forgotten_password_is_reset_by_an_emailed_link,
+    an_invitation_lets_a_new_operator_choose_a_password,
+);
+
+#[derive(Debug, Clone)]
+struct Mail {
+    from: String,
+    to: String,
+    data: String,
+}
+
+/// A minimal SMTP server (RFC 5321 happy path) on a random port.
+fn smtp_server() -> (u16, Arc<Mutex<Vec<Mail>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
+    let store = mails.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let _ = stream.write_all(b"220 localhost ESMTP test\r\n");
+                let (mut from, mut to) = (String::new(), String::new());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    let cmd = line.trim_end().to_string();
+                    line.clear();
+                    let upper = cmd.to_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250-localhost\r\n250-AUTH PLAIN LOGIN\r\n250 OK\r\n"
+                    } else if upper.starts_with("MAIL FROM") {
+                        from = cmd.clone();
+                        b"250 OK\r\n"
+                    } else if upper.starts_with("RCPT TO") {
+                        to = cmd.clone();
+                        b"250 OK\r\n"
+                    } else if upper == "DATA" {
+                        let _ = stream.write_all(b"354 go ahead\r\n");
+                        let mut data = String::new();
+                        loop {
+                            let mut l = String::new();
+                            if reader.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
+                                break;
+                            }
+                            data.push_str(&l);
+                        }
+                        store.lock().unwrap().push(Mail {
+                            from: from.clone(),
+                            to: to.clone(),
+                            data,
+                        });
+                        b"250 OK queued\r\n"
+                    } else if upper.starts_with("AUTH PLAIN") {
+                        b"235 2.7.0 Authentication successful\r\n"
+                    } else if upper == "QUIT" {
+                        let _ = stream.write_all(b"221 bye\r\n");
+                        break;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    let _ = stream.write_all(reply);
+                }
+            });
+        }
+    });
+    (port, mails)
+}
+
+async fn wait_mail(mails: &Arc<Mutex<Vec<Mail>>>, n: usize) -> Vec<Mail> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        let all = mails.lock().unwrap().clone();
+        if all.len() >= n {
+            return all;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("expected {n} mails, got {}", mails.lock().unwrap().len());
+}
+
+async fn configure(app: &TestApp, port: u16) {
+    let res = app
+        .post_form(
+            "/integrations/email",
+            "/integrations/email",
+            &[
+                ("host", "127.0.0.1"),
+                ("port", &port.to_string()),
+                ("tls", "none"),
+                ("username", "mailer"),
+                ("password", "smtp-secret-pw"),
+                ("sender", "Gatehouse <gatehouse@example.com>"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
+/// The reset link in a mail (quoted-printable soft breaks undone).
+fn link_in(mail: &Mail) -> String {
+    let data = mail.data.replace("=\r\n", "").replace("=3D", "=");
+    let start = data.find("/reset?token=").expect("a reset link");
+    let rest = &data[start..];
+    rest[..rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len())].to_string()
+}
+
+async fn set_password_via(app: &TestApp, link: &str, password: &str) -> reqwest::Response {
+    let client = new_client();
+    let page = client
+        .get(app.url(link))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_in(&page).unwrap();
+    let value = link.trim_start_matches("/reset?token=");
+    client
+        .post(app.url("/reset"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("token", value),
+            ("new", password),
+            ("confirm", password),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn email_settings_and_a_test_email_go_through_smtp(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    // Nothing configured: the test email says so.
+    let res = app
+        .post_form("/integrations/email", "/integrations/email/test", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (port, mails) = smtp_server();
+    configure(&app, port).await;
+    let stored = app
+        .scalar("SELECT value FROM gh_settings WHERE key = 'smtp'")
+        .unwrap();
+    assert!(
+        !stored.contains("smtp-secret-pw"),
+        "the SMTP password is encrypted at rest"
+    );
+    let page = app.get("/integrations/email").await.text().await.unwrap();
+    assert!(!page.contains("smtp-secret-pw") && page.contains("********"));
+
+    let res = app
+        .post_form("/integrations/email", "/integrations/email/test", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let got = wait_mail(&mails, 1).await;
+    assert!(got[0].to.contains(ADMIN_EMAIL));
+    assert!(got[0].from.contains("gatehouse@example.com"));
+    assert!(got[0].data.contains("Subject: Gatehouse test email"));
+    let start = Instant::now();
+    while app.scalar("SELECT status FROM gh_mail_queue").as_deref() != Some("sent") {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A mail server that is down: the page does not wait, the queue records the error.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    configure(&app, dead).await;
+    let started = Instant::now();
+    app.post_form("/integrations/email", "/integrations/email/test", &[])
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "queued, not sent inline"
+    );
+    let start = Instant::now();
+    while app.scalar("SELECT COUNT(*) FROM gh_mail_queue WHERE last_error IS NOT NULL AND status = 'pending'").as_deref() != Some("1") {
+        assert!(start.elapsed() < Duration::from_secs(15), "the failure is recorded and retried later");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn a_forgotten_password_is_reset_by_an_emailed_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    let (port, mails) = smtp_server();
+    configure(&app, port).await;
+    app.logout().await;
+
+    // The sign-in page offers it; unknown addresses get the same answer and no mail.
+    assert!(
+        app.get("/login")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("href=\"/forgot\"")
+    );
+    let res = app
+        .post_form("/forgot", "/forgot", &[("email", "nobody@example.com")])
+        .await;
+    let unknown = res.text().await.unwrap();
+    let res = app
+        .post_form("/forgot", "/forgot", &[("email", ADMIN_EMAIL)])
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let known = res.text().await.unwrap();
+    assert!(
+        known.contains("a link to set a new password is on its way")
+            && unknown.contains("a link to set a new password is on its way")
+    );
+    let got = wait_mail(&mails, 1).await;
+    actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        mails.lock().unwrap().len(),
+        1,
+        "no mail for an unknown address"
+    );
+    assert!(got[0].to.contains(ADMIN_EMAIL));
+
+    let link = link_in(&got[0]);
+    let new_password = "quiet lanterns drift over granite";
+    let res = set_password_via(&app, &link, new_password).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/login");
+    assert_eq!(
+        app.login(ADMIN_EMAIL, new_password).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    // Single use.
+    assert_eq!(
+        new_client()
+            .get(app.url(&link))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+async fn an_invitation_lets_a_new_operator_choose_a_password(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    let (port, mails) = smtp_server();
+    configure(&app, port).await;
+    let res = app
+        .post_form(
+            "/users/new",
+            "/users",
+            &[
+                ("email", "newbie@example.com"),
+                ("display_name", "Newbie"),
+                ("role", "viewer"),
+                ("invite", "1"),
+                ("password", ""),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let got = wait_mail(&mails, 1).await;
+    assert!(got[0].to.contains("newbie@example.com"));
+    assert!(got[0].data.contains("invited you to Gatehouse"));
+    let password = "wobbly giraffe paints violet harbours";
+    let res = set_password_via(&app, &link_in(&got[0]), password).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let client = new_client();
+    let body = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = csrf_in(&body).unwrap();
+    let res = client
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("email", "newbie@example.com"),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/");
+}
