@@ -299,6 +299,33 @@ async fn rolled_back_changes_send_nothing_and_hidden_columns_stay_hidden(backend
     assert!(got[0].body.contains("\"name\":\"Ada\""));
 }
 
+both_backends!(user_events_reach_endpoints_that_subscribe);
+
+async fn user_events_reach_endpoints_that_subscribe(backend: Backend) {
+    let app = TestApp::spawn_with(backend, FAST).await;
+    app.setup_admin().await;
+    let rx = receiver(0).await;
+    let (_, secret) = endpoint(&app, &rx.url, "admin", &["users:*"]).await;
+    let res = app
+        .post_form(
+            "/users/new",
+            "/users",
+            &[
+                ("email", "ops@example.com"),
+                ("display_name", "Ops"),
+                ("role", "viewer"),
+                ("password", "wobbly giraffe paints violet harbours"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let got = wait_for(&rx.got, 1).await;
+    assert!(verify(&secret, &got[0]));
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["type"], "user.created");
+    assert_eq!(body["data"]["details"]["email"], "ops@example.com");
+}
+
 async fn private_destinations_are_refused_by_default(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.setup_admin().await;

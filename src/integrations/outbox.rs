@@ -150,6 +150,40 @@ pub fn record_event(
     Ok(queued)
 }
 
+/// Queue a user event (`user.created`, `user.disabled`, …) for endpoints subscribed to
+/// `users:*` or `users:<event>` — in the transaction of the change, like row events.
+pub fn record_user_event(
+    conn: &mut DbConn,
+    action: &str,
+    user_id: &str,
+    details: &serde_json::Value,
+    actor: &Actor,
+) -> QueryResult<usize> {
+    let short = action.strip_prefix("user.").unwrap_or(action);
+    let now = crate::db::now();
+    let wanted: Vec<Endpoint> = e::table
+        .filter(e::enabled.eq(true))
+        .select(Endpoint::as_select())
+        .load(conn)?
+        .into_iter()
+        .filter(|ep| {
+            ep.subscriptions()
+                .iter()
+                .any(|s| s == "users:*" || *s == format!("users:{short}"))
+        })
+        .collect();
+    let payload = serde_json::json!({
+        "type": action,
+        "timestamp": now.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": { "user_id": user_id, "details": details, "actor": actor.email },
+    })
+    .to_string();
+    for ep in &wanted {
+        enqueue(conn, &ep.id, action, &payload, now)?;
+    }
+    Ok(wanted.len())
+}
+
 pub fn enqueue(
     conn: &mut DbConn,
     endpoint_id: &str,

@@ -54,6 +54,7 @@ fn audit_user(
         obj.extend(extra);
     }
     audit::record(conn, actor, action, "gh_users", &user.id, &changes)?;
+    crate::integrations::outbox::record_user_event(conn, action, &user.id, &changes, actor)?;
     Ok(())
 }
 
