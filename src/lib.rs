@@ -69,6 +69,7 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
         counts: Arc::default(),
         rights: Arc::default(),
         api_limits: Arc::default(),
+        api_tokens: Arc::default(),
     })
 }
 

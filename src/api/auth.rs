@@ -47,6 +47,37 @@ impl RateLimiter {
     }
 }
 
+/// Tokens seen in the last two seconds, so a busy client costs one lookup per window.
+/// Revoking forgets them at once on this instance; other instances within two seconds.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (Instant, tokens::ApiToken)>>,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &str) -> Option<tokens::ApiToken> {
+        let e = self.entries.lock().ok()?;
+        e.get(hash)
+            .filter(|(at, _)| at.elapsed() < Duration::from_secs(2))
+            .map(|(_, t)| t.clone())
+    }
+
+    fn put(&self, hash: String, token: tokens::ApiToken) {
+        if let Ok(mut e) = self.entries.lock() {
+            if e.len() > 10_000 {
+                e.clear();
+            }
+            e.insert(hash, (Instant::now(), token));
+        }
+    }
+
+    pub fn forget_all(&self) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.clear();
+        }
+    }
+}
+
 /// The caller of an API request, as a token.
 pub struct ApiAccess(pub Access);
 
@@ -70,17 +101,25 @@ impl FromRequest for ApiAccess {
                 .ok_or(AppError::Unauthorized)?;
             let state = session::state(&req)?;
             let hash = sha256_hex(&value);
-            let token = state
-                .db
-                .run(move |conn| {
-                    let token = tokens::find_usable(conn, &hash, now())?;
-                    if let Some(t) = &token {
-                        tokens::touch(conn, &t.id, now())?;
-                    }
-                    Ok(token)
-                })
-                .await?
-                .ok_or(AppError::Unauthorized)?;
+            let token = match state.api_tokens.get(&hash).filter(|t| t.usable(now())) {
+                Some(t) => t,
+                None => {
+                    let h = hash.clone();
+                    let token = state
+                        .db
+                        .run(move |conn| {
+                            let token = tokens::find_usable(conn, &h, now())?;
+                            if let Some(t) = &token {
+                                tokens::touch(conn, &t.id, now())?;
+                            }
+                            Ok(token)
+                        })
+                        .await?
+                        .ok_or(AppError::Unauthorized)?;
+                    state.api_tokens.put(hash, token.clone());
+                    token
+                }
+            };
             if let Err(wait) = state.api_limits.hit(&token.id, state.config.api_rate_limit) {
                 return Err(AppError::RateLimited(wait));
             }

@@ -17,6 +17,7 @@ use super::{password, throttle};
 use crate::audit::store::{self as audit, Actor};
 use crate::db::{self, now};
 use crate::error::AppError;
+use crate::integrations::secrets::Sealer;
 use crate::users::store as users;
 use crate::web::page::{self, Layout};
 use crate::web::{AppState, client_ip, flash, safe_next};
@@ -172,6 +173,7 @@ async fn code(
         client_ip(&req),
         form.code.clone(),
     );
+    let key = state.config.secret_key.bytes().to_vec();
     let outcome = state
         .db
         .run(move |conn| {
@@ -180,7 +182,10 @@ async fn code(
                     return Ok(Err(locked.message()));
                 }
                 let record = users::find(conn, &uid)?.ok_or(AppError::Unauthorized)?;
-                let secret = record.totp_secret.ok_or(AppError::Unauthorized)?;
+                let sealed = record.totp_secret.ok_or(AppError::Unauthorized)?;
+                let secret = Sealer::new(&key)
+                    .open(&sealed)
+                    .map_err(AppError::Internal)?;
                 let ok = match matching_step(&totp(&secret, &record.email)?, &typed) {
                     Some(step) => users::claim_totp_step(conn, &uid, step)?,
                     None => {
@@ -216,15 +221,22 @@ async fn code(
 /// Show the QR code and secret being enrolled, making one if there is none yet.
 async fn enrolment(state: &AppState, user: &CurrentUser) -> Result<(String, String), AppError> {
     let (uid, email) = (user.id.clone(), user.email.clone());
+    let key = state.config.secret_key.bytes().to_vec();
     let secret = state
         .db
         .run(move |conn| {
+            // Secrets are stored sealed, like the integrations' credentials.
+            let sealer = Sealer::new(&key);
             let record = users::find(conn, &uid)?.ok_or(AppError::Unauthorized)?;
-            match record.totp_pending {
-                Some(s) => Ok(s),
-                None => {
+            match record.totp_pending.map(|p| sealer.open(&p)) {
+                Some(Ok(s)) => Ok(s),
+                _ => {
                     let s = new_secret();
-                    users::set_totp_pending(conn, &uid, &s)?;
+                    users::set_totp_pending(
+                        conn,
+                        &uid,
+                        &sealer.seal(&s).map_err(AppError::Internal)?,
+                    )?;
                     Ok(s)
                 }
             }
@@ -241,6 +253,7 @@ async fn confirm(
     typed: String,
 ) -> Result<Result<Vec<String>, String>, AppError> {
     let (uid, email) = (user.id.clone(), user.email.clone());
+    let key = state.config.secret_key.bytes().to_vec();
     let actor = Actor {
         user_id: Some(user.id.clone()),
         email: user.email.clone(),
@@ -250,15 +263,16 @@ async fn confirm(
         .run(move |conn| {
             db::write_tx(conn, |conn| {
                 let record = users::find(conn, &uid)?.ok_or(AppError::Unauthorized)?;
-                let Some(secret) = record.totp_pending else {
+                let Some(sealed) = record.totp_pending else {
                     return Ok(Err("Start the enrolment again: no code is being set up.".to_string()));
                 };
+                let secret = Sealer::new(&key).open(&sealed).map_err(AppError::Internal)?;
                 let Some(step) = matching_step(&totp(&secret, &email)?, &typed) else {
                     return Ok(Err("That code is not right. Check the time on your phone and try the next code.".to_string()));
                 };
                 let codes = recovery_codes();
                 let hashes: Vec<String> = codes.iter().map(|c| code_hash(c)).collect();
-                users::enable_totp(conn, &uid, &secret, step, &hashes)?;
+                users::enable_totp(conn, &uid, &sealed, step, &hashes)?;
                 audit::record(conn, &actor, "user.2fa_enabled", "gh_users", &uid, &serde_json::json!({}))?;
                 Ok::<_, AppError>(Ok(codes))
             })

@@ -268,6 +268,7 @@ async fn revoke(
     if n == 0 {
         return Err(AppError::NotFound);
     }
+    state.api_tokens.forget_all();
     Ok(page::see_other(&req, "/integrations/tokens")
         .cookie(flash::cookie(
             "success",

@@ -18,12 +18,10 @@ const BATCH: i64 = 32;
 /// Start the worker on the current actix runtime.
 pub fn spawn(state: AppState) {
     actix_web::rt::spawn(async move {
-        let client = awc::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .disable_redirects()
-            .finish();
+        // Made at the first delivery: its TLS context costs memory an idle server need not hold.
+        let mut client: Option<awc::Client> = None;
         loop {
-            match tick(&state, &client).await {
+            match tick(&state, &mut client).await {
                 Ok(0) => actix_web::rt::time::sleep(POLL).await,
                 Ok(_) => {}
                 Err(e) => {
@@ -36,7 +34,7 @@ pub fn spawn(state: AppState) {
 }
 
 /// Claim and deliver one batch; returns how many were attempted.
-pub async fn tick(state: &AppState, client: &awc::Client) -> Result<usize, String> {
+pub async fn tick(state: &AppState, client: &mut Option<awc::Client>) -> Result<usize, String> {
     let lease = chrono::Duration::from_std(state.config.webhook_lease).unwrap_or_default();
     let due = state
         .db
@@ -47,6 +45,15 @@ pub async fn tick(state: &AppState, client: &awc::Client) -> Result<usize, Strin
         .await
         .map_err(|e| e.to_string())?;
     let n = due.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    let client: &awc::Client = client.get_or_insert_with(|| {
+        awc::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .disable_redirects()
+            .finish()
+    });
     let sealer = Sealer::new(state.config.secret_key.bytes());
     let attempts = due.into_iter().map(|(row, ep)| {
         let sealer = &sealer;

@@ -29,6 +29,7 @@ pub struct AppState {
     pub counts: Arc<crate::data::store::CountCache>,
     pub rights: Arc<crate::users::permissions::RightsCache>,
     pub api_limits: Arc<crate::api::auth::RateLimiter>,
+    pub api_tokens: Arc<crate::api::auth::TokenCache>,
 }
 
 /// True when the request was made by htmx (it swaps a fragment rather than a page).
