@@ -306,13 +306,7 @@ async fn create(
     let (t, actor) = (table.clone(), crate::data::routes::actor(&access.0.user));
     let result = state
         .db
-        .run(move |conn| {
-            let missing = store::check_references(conn, &catalog, &t, &values)?;
-            if !missing.is_empty() {
-                return Ok(Err(WriteError::Invalid(missing, None)));
-            }
-            Ok(store::insert(conn, &t, &values, &actor))
-        })
+        .run(move |conn| Ok(store::insert_checked(conn, &catalog, &t, &values, &actor)))
         .await?;
     match result {
         Ok(row) => {
@@ -375,11 +369,9 @@ async fn update(
     let result = state
         .db
         .run(move |conn| {
-            let missing = store::check_references(conn, &catalog, &t, &values)?;
-            if !missing.is_empty() {
-                return Ok(Err(WriteError::Invalid(missing, None)));
-            }
-            Ok(store::update(conn, &t, &k, &version, &values, &actor))
+            Ok(store::update_checked(
+                conn, &catalog, &t, &k, &version, &values, &actor,
+            ))
         })
         .await?;
     match result {

@@ -662,6 +662,39 @@ pub fn lookup(
         .collect())
 }
 
+/// Insert after checking foreign keys (so the refusal names the field and the table):
+/// the one write path of the pages and the API.
+pub fn insert_checked(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    values: &[(usize, Value)],
+    actor: &Actor,
+) -> Result<Row, WriteError> {
+    let missing = check_references(conn, catalog, table, values)?;
+    if !missing.is_empty() {
+        return Err(WriteError::Invalid(missing, None));
+    }
+    insert(conn, table, values, actor)
+}
+
+/// Update after checking foreign keys; see `insert_checked`.
+pub fn update_checked(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    key: &[Value],
+    version: &str,
+    values: &[(usize, Value)],
+    actor: &Actor,
+) -> Result<Row, WriteError> {
+    let missing = check_references(conn, catalog, table, values)?;
+    if !missing.is_empty() {
+        return Err(WriteError::Invalid(missing, None));
+    }
+    update(conn, table, key, version, values, actor)
+}
+
 /// Foreign-key values that match no row of the referenced table, as field messages. The
 /// database enforces the constraint anyway; asking first names the field and the table
 /// (SQLite's own refusal names neither).
