@@ -1,12 +1,13 @@
-//! The command line and the one `Config` every part of Gatehouse reads: flags with
-//! `GATEHOUSE_*` environment twins, validated together so an operator sees every problem at once.
+//! The one `Config` every part of Gatehouse reads: the settings flags with `GATEHOUSE_*`
+//! environment twins, validated together so an operator sees every problem at once. (The
+//! subcommands that carry them are in `cli::args`.)
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use url::Url;
 
 use crate::db::DatabaseUrl;
@@ -15,91 +16,6 @@ use crate::db::DatabaseUrl;
 pub const MIN_SECRET_LEN: usize = 64;
 /// File name of the generated secret key inside the data directory.
 pub const KEY_FILE_NAME: &str = "secret.key";
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "gatehouse",
-    version,
-    about = "Gatehouse: an admin dashboard over an SQLite or Postgres database, in one binary",
-    long_about = "Gatehouse: an admin dashboard over an SQLite or Postgres database, in one binary.\n\n\
-        With no subcommand it serves the web UI. Every flag can also be set with the \
-        GATEHOUSE_* environment variable shown beside it."
-)]
-pub struct Cli {
-    #[command(flatten)]
-    pub settings: Settings,
-    #[command(subcommand)]
-    pub command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run migrations, then serve the web UI (the default).
-    Serve,
-    /// Apply Gatehouse's own pending migrations and exit.
-    Migrate,
-    /// Manage operators from the command line.
-    #[command(subcommand)]
-    User(UserCommand),
-    /// Validate the configuration and print it, secrets masked.
-    CheckConfig,
-    /// Create a sample shop (customers, products, orders, order items) to explore.
-    Demo {
-        /// How many orders to generate (customers and items scale with it).
-        #[arg(long, default_value_t = 200)]
-        orders: u64,
-        /// Replace the demo tables if they already exist.
-        #[arg(long)]
-        force: bool,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Create an operator (for scripted installs).
-    Create {
-        /// Sign-in email address (unique, case-insensitive).
-        #[arg(long)]
-        email: String,
-        /// Display name shown in the header and the audit log.
-        #[arg(long)]
-        name: String,
-        /// Make the operator an administrator (shorthand for --role admin).
-        #[arg(long, conflicts_with = "role")]
-        admin: bool,
-        /// Role of the operator.
-        #[arg(long, value_enum, default_value = "viewer")]
-        role: RoleArg,
-        /// Read the password from the first line of standard input.
-        #[arg(long, required = true)]
-        password_stdin: bool,
-    },
-    /// Set a new password for an operator and end all of their sessions.
-    ResetPassword {
-        #[arg(long)]
-        email: String,
-        /// Read the password from the first line of standard input.
-        #[arg(long, required = true)]
-        password_stdin: bool,
-    },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum RoleArg {
-    Admin,
-    Editor,
-    Viewer,
-}
-
-impl RoleArg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoleArg::Admin => "admin",
-            RoleArg::Editor => "editor",
-            RoleArg::Viewer => "viewer",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {

@@ -2,19 +2,31 @@
 //! This crate builds the application; `main.rs` only parses the command line, and the
 //! tests start exactly what production starts through `start`.
 
-pub mod api;
-pub mod audit;
-pub mod auth;
+// Entry points: the route table and the command line.
 pub mod cli;
+pub mod routes;
+
+// The core: names no slice.
+pub mod audit;
+pub mod catalog;
 pub mod config;
+pub mod db;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod identity;
+pub mod state;
+pub mod web;
+
+// The slices: each imports the core, never another slice.
+pub mod api;
+pub mod auditlog;
 pub mod dashboard;
 pub mod data;
-pub mod db;
-pub mod error;
 pub mod integrations;
 pub mod ops;
+pub mod signin;
 pub mod users;
-pub mod web;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -23,29 +35,12 @@ use std::time::Duration;
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web as aw};
 
-use crate::auth::tokens::Keys;
+use crate::catalog::CatalogCache;
 use crate::config::Config;
 use crate::db::Db;
+use crate::db::secrets::Keys;
 use crate::error::AppError;
-use crate::web::AppState;
-
-/// Every URL of the application, slice by slice.
-pub fn routes(cfg: &mut aw::ServiceConfig) {
-    cfg.route("/static/{path:.*}", aw::get().to(web::assets::serve));
-    ops::configure(cfg);
-    auth::configure(cfg);
-    auth::account::configure(cfg);
-    auth::two_factor::configure(cfg);
-    dashboard::configure(cfg);
-    data::configure(cfg);
-    audit::configure(cfg);
-    users::routes::configure(cfg);
-    users::roles::configure(cfg);
-    integrations::tokens::configure(cfg);
-    integrations::webhooks::configure(cfg);
-    integrations::email::configure(cfg);
-    api::configure(cfg);
-}
+use crate::state::AppState;
 
 /// Migrate, open the pool and derive the keys: everything the server needs before it listens.
 pub fn prepare(config: Config) -> Result<AppState, String> {
@@ -55,22 +50,38 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
     }
     let db = Db::open(&config.database, config.pool_size)?;
     let keys = Keys::derive(config.secret_key.bytes());
-    let catalog = {
-        let mut conn = db.conn().map_err(|e| e.to_string())?;
-        data::catalog::CatalogCache::load(&mut conn)
-            .map_err(|e| format!("cannot read the database schema: {e}"))?
-    };
     Ok(AppState {
         db,
         config: Arc::new(config),
         keys: Arc::new(keys),
-        catalog: Arc::new(catalog),
-        sessions: Arc::default(),
-        counts: Arc::default(),
-        rights: Arc::default(),
-        api_limits: Arc::default(),
-        api_tokens: Arc::default(),
     })
+}
+
+/// The caches, one per module that fills it, each shared by every worker as `web::Data`.
+#[derive(Clone)]
+pub struct Caches {
+    pub catalog: aw::Data<CatalogCache>,
+    pub sessions: aw::Data<identity::session::SessionCache>,
+    pub rights: aw::Data<identity::permissions::RightsCache>,
+    pub tokens: aw::Data<identity::api_tokens::TokenCache>,
+    pub counts: aw::Data<engine::store::CountCache>,
+    pub api_limits: aw::Data<api::auth::RateLimiter>,
+}
+
+impl Caches {
+    fn load(state: &AppState) -> Result<Caches, String> {
+        let mut conn = state.db.conn().map_err(|e| e.to_string())?;
+        let catalog = CatalogCache::load(&mut conn)
+            .map_err(|e| format!("cannot read the database schema: {e}"))?;
+        Ok(Caches {
+            catalog: aw::Data::new(catalog),
+            sessions: aw::Data::default(),
+            rights: aw::Data::default(),
+            tokens: aw::Data::default(),
+            counts: aw::Data::default(),
+            api_limits: aw::Data::default(),
+        })
+    }
 }
 
 /// A started server: await `server` to run it until shutdown.
@@ -80,6 +91,7 @@ pub struct Running {
     /// The one-time setup token, when no operator exists yet.
     pub setup_token: Option<String>,
     pub state: AppState,
+    pub caches: Caches,
 }
 
 fn form_error(err: actix_web::error::UrlencodedError) -> actix_web::Error {
@@ -91,7 +103,8 @@ fn form_error(err: actix_web::error::UrlencodedError) -> actix_web::Error {
 
 /// Bind and start the HTTP server (on `listener` if given, else on the configured address).
 pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, String> {
-    let setup_token = auth::routes::announce_setup(&state).map_err(|e| e.to_string())?;
+    let caches = Caches::load(&state)?;
+    let setup_token = signin::routes::announce_setup(&state).map_err(|e| e.to_string())?;
     let listener = match listener {
         Some(l) => l,
         None => TcpListener::bind(state.config.listen)
@@ -99,10 +112,17 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     };
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let app_state = state.clone();
+    let app_caches = caches.clone();
     let limit = state.config.max_body_bytes;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(aw::Data::new(app_state.clone()))
+            .app_data(app_caches.catalog.clone())
+            .app_data(app_caches.sessions.clone())
+            .app_data(app_caches.rights.clone())
+            .app_data(app_caches.tokens.clone())
+            .app_data(app_caches.counts.clone())
+            .app_data(app_caches.api_limits.clone())
             .app_data(
                 aw::FormConfig::default()
                     .limit(limit)
@@ -126,7 +146,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .app_data(aw::QueryConfig::default().error_handler(|e, _| {
                 AppError::Invalid(format!("The address has a malformed query: {e}.")).into()
             }))
-            .configure(routes)
+            .configure(routes::configure)
             .default_service(aw::to(web::errors::not_found))
             .wrap(from_fn(web::csrf::middleware))
             .wrap(from_fn(web::flash::middleware))
@@ -149,5 +169,6 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
         addr,
         setup_token,
         state,
+        caches,
     })
 }

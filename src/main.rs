@@ -7,5 +7,5 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    gatehouse::cli::run(gatehouse::config::Cli::parse())
+    gatehouse::cli::run(gatehouse::cli::args::Cli::parse())
 }

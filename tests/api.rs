@@ -134,14 +134,14 @@ async fn tokens_are_shown_once_stored_hashed_and_can_be_revoked(backend: Backend
     {
         let mut conn = app.db_conn();
         let hash =
-            gatehouse::auth::password::hash("wobbly giraffe paints violet harbours").unwrap();
-        let new = gatehouse::users::store::NewUser {
+            gatehouse::identity::password::hash("wobbly giraffe paints violet harbours").unwrap();
+        let new = gatehouse::identity::users::NewUser {
             email: "ops@example.com",
             display_name: "Ops",
             password_hash: &hash,
             role: "ops",
         };
-        gatehouse::users::store::insert(&mut conn, new, gatehouse::db::now()).unwrap();
+        gatehouse::identity::users::insert(&mut conn, new, gatehouse::db::now()).unwrap();
     }
     let ops = TestApp {
         client: common::new_client(),

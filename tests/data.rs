@@ -81,7 +81,7 @@ async fn the_catalog_knows_keys_views_enums_and_foreign_keys(backend: Backend) {
     app.demo(20);
     app.sql("CREATE VIEW paid_orders AS SELECT id, total FROM orders WHERE status = 'paid';");
     let mut conn = app.db_conn();
-    let catalog = app.state.catalog.get(&mut conn).unwrap();
+    let catalog = app.caches.catalog.get(&mut conn).unwrap();
     let orders = catalog.table("orders").unwrap();
     let status = orders.column("status").unwrap();
     assert_eq!(
@@ -1103,14 +1103,14 @@ async fn a_viewer_reads_but_cannot_change_anything(backend: Backend) {
     app.sql(&people_sql(backend));
     {
         let mut conn = app.db_conn();
-        let hash = gatehouse::auth::password::hash("viewer password 123").unwrap();
-        let new = gatehouse::users::store::NewUser {
+        let hash = gatehouse::identity::password::hash("viewer password 123").unwrap();
+        let new = gatehouse::identity::users::NewUser {
             email: "viewer@example.com",
             display_name: "Vera Viewer",
             password_hash: &hash,
             role: "viewer",
         };
-        gatehouse::users::store::insert(&mut conn, new, gatehouse::db::now()).unwrap();
+        gatehouse::identity::users::insert(&mut conn, new, gatehouse::db::now()).unwrap();
     }
     app.logout().await;
     assert_eq!(

@@ -88,7 +88,7 @@ async fn setup_requires_the_token_and_works_once(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
-    let users: i64 = gatehouse::users::store::count(&mut other.db_conn()).unwrap();
+    let users: i64 = gatehouse::identity::users::count(&mut other.db_conn()).unwrap();
     assert_eq!(users, 1);
 
     // A restart with an operator present issues no new setup token.
@@ -133,7 +133,7 @@ async fn setup_rejects_bad_input_keeping_what_was_typed(backend: Backend) {
         "passwords are never echoed"
     );
     assert_eq!(
-        gatehouse::users::store::count(&mut app.db_conn()).unwrap(),
+        gatehouse::identity::users::count(&mut app.db_conn()).unwrap(),
         0
     );
 
@@ -668,7 +668,7 @@ async fn oversized_bodies_are_refused(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
-        gatehouse::users::store::count(&mut app.db_conn()).unwrap(),
+        gatehouse::identity::users::count(&mut app.db_conn()).unwrap(),
         0
     );
 }

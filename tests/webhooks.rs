@@ -362,7 +362,7 @@ async fn two_workers_on_one_postgres_never_claim_the_same_event() {
         )
         .unwrap();
         for _ in 0..200 {
-            gatehouse::integrations::outbox::enqueue(
+            gatehouse::events::outbox::enqueue(
                 &mut conn,
                 "ep",
                 "webhook.test",
@@ -381,7 +381,7 @@ async fn two_workers_on_one_postgres_never_claim_the_same_event() {
                 let mut mine = Vec::new();
                 loop {
                     let now = gatehouse::db::now();
-                    let batch = gatehouse::integrations::outbox::claim(
+                    let batch = gatehouse::integrations::store::claim(
                         &mut conn,
                         now,
                         now + chrono::Duration::minutes(5),
@@ -505,7 +505,7 @@ async fn the_outbox_survives_a_crash_mid_delivery(backend: Backend) {
             Backend::Sqlite => "INTEGER PRIMARY KEY",
             Backend::Postgres => "SERIAL PRIMARY KEY",
         };
-        let sealed = gatehouse::integrations::secrets::Sealer::new(KEY.as_bytes())
+        let sealed = gatehouse::db::secrets::Sealer::new(KEY.as_bytes())
             .seal(&gatehouse::integrations::signing::new_secret())
             .unwrap();
         conn.batch_execute(&format!(
@@ -515,7 +515,7 @@ async fn the_outbox_survives_a_crash_mid_delivery(backend: Backend) {
              INSERT INTO gh_api_tokens (id, name, prefix, token_hash, role, created_by_email, created_at)
                VALUES ('tok', 'crash', 'ghp_crash', '{}', 'admin', 'test', CURRENT_TIMESTAMP);",
             rx.url,
-            gatehouse::auth::tokens::sha256_hex(token)
+            gatehouse::db::secrets::sha256_hex(token)
         ))
         .unwrap();
     }
@@ -543,7 +543,7 @@ async fn the_outbox_survives_a_crash_mid_delivery(backend: Backend) {
     child.wait().unwrap();
     let confirmed = {
         let mut conn = url.connect().unwrap();
-        let mut q = gatehouse::data::sql::Sql::new(url.backend());
+        let mut q = gatehouse::engine::sql::Sql::new(url.backend());
         q.push("SELECT COUNT(*) FROM gh_outbox WHERE status = 'delivered'");
         q.load(&mut conn).unwrap()[0][0].as_text().unwrap()
     };
@@ -557,7 +557,7 @@ async fn the_outbox_survives_a_crash_mid_delivery(backend: Backend) {
     let start = Instant::now();
     let expected: std::collections::BTreeSet<String> = {
         let mut conn = url.connect().unwrap();
-        let mut q = gatehouse::data::sql::Sql::new(url.backend());
+        let mut q = gatehouse::engine::sql::Sql::new(url.backend());
         q.push("SELECT id FROM gh_outbox");
         q.load(&mut conn)
             .unwrap()

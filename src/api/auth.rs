@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest};
 
-use crate::auth::CurrentUser;
-use crate::auth::session;
-use crate::auth::tokens::sha256_hex;
 use crate::db::now;
+use crate::db::secrets::sha256_hex;
 use crate::error::AppError;
-use crate::integrations::tokens::{self, TOKEN_PREFIX};
-use crate::users::permissions::{Access, load_rights};
+use crate::identity::CurrentUser;
+use crate::identity::api_tokens::{self as tokens, TOKEN_PREFIX, TokenCache};
+use crate::identity::permissions::{Access, load_rights};
+use crate::state::{AppState, app_data};
 
 /// Requests per token per minute, counted in fixed one-minute windows on each instance.
 #[derive(Default)]
@@ -47,37 +47,6 @@ impl RateLimiter {
     }
 }
 
-/// Tokens seen in the last two seconds, so a busy client costs one lookup per window.
-/// Revoking forgets them at once on this instance; other instances within two seconds.
-#[derive(Default)]
-pub struct TokenCache {
-    entries: Mutex<HashMap<String, (Instant, tokens::ApiToken)>>,
-}
-
-impl TokenCache {
-    fn get(&self, hash: &str) -> Option<tokens::ApiToken> {
-        let e = self.entries.lock().ok()?;
-        e.get(hash)
-            .filter(|(at, _)| at.elapsed() < Duration::from_secs(2))
-            .map(|(_, t)| t.clone())
-    }
-
-    fn put(&self, hash: String, token: tokens::ApiToken) {
-        if let Ok(mut e) = self.entries.lock() {
-            if e.len() > 10_000 {
-                e.clear();
-            }
-            e.insert(hash, (Instant::now(), token));
-        }
-    }
-
-    pub fn forget_all(&self) {
-        if let Ok(mut e) = self.entries.lock() {
-            e.clear();
-        }
-    }
-}
-
 /// The caller of an API request, as a token.
 pub struct ApiAccess(pub Access);
 
@@ -99,9 +68,13 @@ impl FromRequest for ApiAccess {
             let value = bearer(&req)
                 .filter(|t| t.starts_with(TOKEN_PREFIX))
                 .ok_or(AppError::Unauthorized)?;
-            let state = session::state(&req)?;
+            let state = app_data::<AppState>(&req)?;
+            let (cache, limits) = (
+                app_data::<TokenCache>(&req)?,
+                app_data::<RateLimiter>(&req)?,
+            );
             let hash = sha256_hex(&value);
-            let token = match state.api_tokens.get(&hash).filter(|t| t.usable(now())) {
+            let token = match cache.get(&hash).filter(|t| t.usable(now())) {
                 Some(t) => t,
                 None => {
                     let h = hash.clone();
@@ -116,11 +89,11 @@ impl FromRequest for ApiAccess {
                         })
                         .await?
                         .ok_or(AppError::Unauthorized)?;
-                    state.api_tokens.put(hash, token.clone());
+                    cache.put(hash, token.clone());
                     token
                 }
             };
-            if let Err(wait) = state.api_limits.hit(&token.id, state.config.api_rate_limit) {
+            if let Err(wait) = limits.hit(&token.id, state.config.api_rate_limit) {
                 return Err(AppError::RateLimited(wait));
             }
             let rights = load_rights(&req, &token.role).await?;
@@ -130,7 +103,7 @@ impl FromRequest for ApiAccess {
                 display_name: token.name.clone(),
                 role: token.role.clone(),
                 session_id: String::new(),
-                stage: crate::auth::store::STAGE_FULL.to_string(),
+                stage: crate::identity::sessions::STAGE_FULL.to_string(),
             };
             Ok(ApiAccess(Access { user, rights }))
         })

@@ -4,5 +4,3 @@
 pub mod auth;
 pub mod openapi;
 pub mod routes;
-
-pub use routes::configure;

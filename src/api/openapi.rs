@@ -5,12 +5,13 @@
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value as Json, json};
 
-use super::auth::ApiAccess;
-use crate::data::catalog::{Column, Kind, Table};
-use crate::data::keys;
-use crate::data::query::{Op, PAGE_SIZES};
+use crate::api::auth::ApiAccess;
+use crate::catalog::CatalogCache;
+use crate::catalog::{Column, Kind, Table};
+use crate::engine::keys;
+use crate::engine::query::{Op, PAGE_SIZES};
 use crate::error::AppError;
-use crate::web::AppState;
+use crate::state::AppState;
 
 fn column_schema(c: &Column) -> Json {
     let mut s = match c.kind {
@@ -111,8 +112,9 @@ fn list_parameters(t: &Table) -> Vec<Json> {
 pub async fn document(
     access: ApiAccess,
     state: web::Data<AppState>,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (cache, rights) = (state.catalog.clone(), access.0.rights.clone());
+    let (cache, rights) = (catalog.clone(), access.0.rights.clone());
     let catalog = state
         .db
         .run(move |conn| Ok(rights.catalog_view(&cache.get(conn)?)))

@@ -10,30 +10,20 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value as Json, json};
 
-use super::auth::ApiAccess;
-use crate::data::catalog::{Catalog, Kind, Table};
-use crate::data::errors::WriteError;
-use crate::data::keys;
-use crate::data::query::ListQuery;
-use crate::data::store::{self, Count, Row};
-use crate::data::value::{Value, parse_input};
-use crate::data::views::count_label;
+use crate::api::auth::ApiAccess;
+use crate::audit::Actor;
+use crate::catalog::CatalogCache;
+use crate::catalog::{Catalog, Kind, Table};
+use crate::engine::errors::WriteError;
+use crate::engine::keys;
+use crate::engine::query::ListQuery;
+use crate::engine::store::CountCache;
+use crate::engine::store::{self, Count, Row, count_label};
+use crate::engine::value::{Value, parse_input};
 use crate::error::AppError;
-use crate::users::permissions::Action;
-use crate::web::AppState;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/v1/tables", web::get().to(tables))
-        .route("/api/v1/tables/{table}/rows", web::get().to(list))
-        .route("/api/v1/tables/{table}/rows", web::post().to(create))
-        .route("/api/v1/tables/{table}/rows/{key}", web::get().to(show))
-        .route("/api/v1/tables/{table}/rows/{key}", web::patch().to(update))
-        .route(
-            "/api/v1/tables/{table}/rows/{key}",
-            web::delete().to(delete),
-        )
-        .route("/api/openapi.json", web::get().to(super::openapi::document));
-}
+use crate::identity::permissions::Action;
+use crate::state::AppState;
+use crate::web::table::VisibleTable;
 
 /// A problem+json (RFC 9457) response, optionally with per-field messages.
 pub fn problem(
@@ -69,33 +59,19 @@ fn parts(req: &HttpRequest) -> Result<(String, Option<String>), AppError> {
 /// The catalog as the token's role sees it, and one table of it: 403 for a table that
 /// exists but is not readable, 404 for one that does not exist.
 async fn table_for(
-    state: &AppState,
+    req: &HttpRequest,
     access: &ApiAccess,
-    name: &str,
 ) -> Result<(Arc<Catalog>, Arc<Table>), AppError> {
-    let (cache, rights, n) = (
-        state.catalog.clone(),
-        access.0.rights.clone(),
-        name.to_string(),
-    );
-    state
-        .db
-        .run(move |conn| {
-            let full = cache.get(conn)?;
-            let view = rights.catalog_view(&full);
-            match (view.tables.get(&n), full.tables.contains_key(&n)) {
-                (Some(t), _) => Ok((view.clone(), t.clone())),
-                (None, true) => Err(AppError::Forbidden(format!(
-                    "This token's role may not read {n}."
-                ))),
-                (None, false) => Err(AppError::NotFound),
-            }
-        })
-        .await
+    let v = VisibleTable::of_token(req, &access.0.rights).await?;
+    Ok((v.catalog, v.table))
 }
 
-async fn tables(access: ApiAccess, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let (cache, rights) = (state.catalog.clone(), access.0.rights.clone());
+pub async fn tables(
+    access: ApiAccess,
+    state: web::Data<AppState>,
+    catalog: web::Data<CatalogCache>,
+) -> Result<HttpResponse, AppError> {
+    let (cache, rights) = (catalog.clone(), access.0.rights.clone());
     let catalog = state
         .db
         .run(move |conn| Ok(rights.catalog_view(&cache.get(conn)?)))
@@ -117,15 +93,16 @@ async fn tables(access: ApiAccess, state: web::Data<AppState>) -> Result<HttpRes
     Ok(HttpResponse::Ok().json(json!({ "tables": list })))
 }
 
-async fn list(
+pub async fn list(
     req: HttpRequest,
     access: ApiAccess,
     state: web::Data<AppState>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, _) = parts(&req)?;
-    let (catalog, table) = table_for(&state, &access, &name).await?;
+    let (_, _) = parts(&req)?;
+    let (catalog, table) = table_for(&req, &access).await?;
     let q = ListQuery::parse(req.query_string(), &table)?;
-    let (t, counts, query) = (table.clone(), state.counts.clone(), q.clone());
+    let (t, counts, query) = (table.clone(), counts.clone(), q.clone());
     let page = state
         .db
         .run(move |conn| store::list(conn, &catalog, &t, &query, &counts))
@@ -160,13 +137,13 @@ fn with_etag(mut res: HttpResponse, row: &Row) -> HttpResponse {
     res
 }
 
-async fn show(
+pub async fn show(
     req: HttpRequest,
     access: ApiAccess,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, key) = parts(&req)?;
-    let (_, table) = table_for(&state, &access, &name).await?;
+    let (_, key) = parts(&req)?;
+    let (_, table) = table_for(&req, &access).await?;
     let row = fetch(&state, &table, &key.ok_or(AppError::NotFound)?).await?;
     Ok(with_etag(
         HttpResponse::Ok().json(row_json(&table, &row)),
@@ -283,14 +260,15 @@ fn body_object(body: &Json) -> Result<&Map<String, Json>, AppError> {
     })
 }
 
-async fn create(
+pub async fn create(
     req: HttpRequest,
     access: ApiAccess,
     state: web::Data<AppState>,
     body: web::Json<Json>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, _) = parts(&req)?;
-    let (catalog, table) = table_for(&state, &access, &name).await?;
+    let (_, _) = parts(&req)?;
+    let (catalog, table) = table_for(&req, &access).await?;
     access.0.require(&table, Action::Create)?;
     let values = match values_from_json(&table, body_object(&body)?, true) {
         Ok(v) => v,
@@ -303,14 +281,14 @@ async fn create(
             ));
         }
     };
-    let (t, actor) = (table.clone(), crate::data::routes::actor(&access.0.user));
+    let (t, actor) = (table.clone(), Actor::from(&access.0.user));
     let result = state
         .db
         .run(move |conn| Ok(store::insert_checked(conn, &catalog, &t, &values, &actor)))
         .await?;
     match result {
         Ok(row) => {
-            state.counts.invalidate(&table.name);
+            counts.invalidate(&table.name);
             let location = format!(
                 "/api/v1/tables/{}/rows/{}",
                 keys::encode_part(&table.name),
@@ -327,14 +305,15 @@ async fn create(
     }
 }
 
-async fn update(
+pub async fn update(
     req: HttpRequest,
     access: ApiAccess,
     state: web::Data<AppState>,
     body: web::Json<Json>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, key) = parts(&req)?;
-    let (catalog, table) = table_for(&state, &access, &name).await?;
+    let (_, key) = parts(&req)?;
+    let (catalog, table) = table_for(&req, &access).await?;
     access.0.require(&table, Action::Update)?;
     let current = fetch(&state, &table, &key.ok_or(AppError::NotFound)?).await?;
     let values = match values_from_json(&table, body_object(&body)?, false) {
@@ -364,7 +343,7 @@ async fn update(
     let (t, k, actor) = (
         table.clone(),
         current.key.clone(),
-        crate::data::routes::actor(&access.0.user),
+        Actor::from(&access.0.user),
     );
     let result = state
         .db
@@ -376,7 +355,7 @@ async fn update(
         .await?;
     match result {
         Ok(row) => {
-            state.counts.invalidate(&table.name);
+            counts.invalidate(&table.name);
             Ok(with_etag(
                 HttpResponse::Ok().json(row_json(&table, &row)),
                 &row,
@@ -386,23 +365,24 @@ async fn update(
     }
 }
 
-async fn delete(
+pub async fn delete(
     req: HttpRequest,
     access: ApiAccess,
     state: web::Data<AppState>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, key) = parts(&req)?;
-    let (catalog, table) = table_for(&state, &access, &name).await?;
+    let (_, key) = parts(&req)?;
+    let (catalog, table) = table_for(&req, &access).await?;
     access.0.require(&table, Action::Delete)?;
     let key = keys::decode(&key.ok_or(AppError::NotFound)?, &table)?;
-    let (t, actor) = (table.clone(), crate::data::routes::actor(&access.0.user));
+    let (t, actor) = (table.clone(), Actor::from(&access.0.user));
     let result = state
         .db
         .run(move |conn| Ok(store::delete(conn, &catalog, &t, &key, &actor)))
         .await?;
     match result {
         Ok(()) => {
-            state.counts.invalidate(&table.name);
+            counts.invalidate(&table.name);
             Ok(HttpResponse::NoContent().finish())
         }
         Err(e) => write_problem(e, &table),

@@ -1,6 +1,103 @@
-//! The audit log: who changed what, when, with the values before and after.
+//! The change log's queries. Entries are written by the code that makes the change, on the
+//! same connection and inside the same transaction, so a change and its entry land together.
 
-pub mod routes;
-pub mod store;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
 
-pub use routes::configure;
+use crate::db::schema::gh_audit;
+use crate::db::{DbConn, new_id, now};
+
+/// Who made a change.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: Option<String>,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = gh_audit)]
+pub struct Entry {
+    pub id: String,
+    pub created_at: NaiveDateTime,
+    pub user_id: Option<String>,
+    pub user_email: String,
+    pub action: String,
+    pub table_name: String,
+    pub row_key: String,
+    pub changes: String,
+}
+
+pub fn record(
+    conn: &mut DbConn,
+    actor: &Actor,
+    action: &str,
+    table: &str,
+    row_key: &str,
+    changes: &serde_json::Value,
+) -> QueryResult<()> {
+    diesel::insert_into(gh_audit::table)
+        .values((
+            gh_audit::id.eq(new_id()),
+            gh_audit::created_at.eq(now()),
+            gh_audit::user_id.eq(&actor.user_id),
+            gh_audit::user_email.eq(&actor.email),
+            gh_audit::action.eq(action),
+            gh_audit::table_name.eq(table),
+            gh_audit::row_key.eq(row_key),
+            gh_audit::changes.eq(changes.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What `/audit` may be narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user: Option<String>,
+    pub table: Option<String>,
+    pub action: Option<String>,
+    pub row_key: Option<String>,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+}
+
+/// Newest first; one more than `limit` is read to know whether there is a next page.
+pub fn list(
+    conn: &mut DbConn,
+    f: &AuditFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<Vec<Entry>> {
+    let mut q = gh_audit::table.select(Entry::as_select()).into_boxed();
+    if let Some(u) = &f.user {
+        q = q.filter(gh_audit::user_email.eq(u.trim().to_lowercase()));
+    }
+    if let Some(t) = &f.table {
+        q = q.filter(gh_audit::table_name.eq(t));
+    }
+    if let Some(a) = &f.action {
+        q = q.filter(gh_audit::action.eq(a));
+    }
+    if let Some(k) = &f.row_key {
+        q = q.filter(gh_audit::row_key.eq(k));
+    }
+    if let Some(s) = f.since {
+        q = q.filter(gh_audit::created_at.ge(s));
+    }
+    if let Some(u) = f.until {
+        q = q.filter(gh_audit::created_at.lt(u));
+    }
+    q.order((gh_audit::created_at.desc(), gh_audit::id.desc()))
+        .offset(offset)
+        .limit(limit)
+        .load(conn)
+}
+
+/// The distinct actions recorded, for the filter's select.
+pub fn actions(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+    gh_audit::table
+        .select(gh_audit::action)
+        .distinct()
+        .order(gh_audit::action)
+        .load(conn)
+}

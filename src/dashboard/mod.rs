@@ -3,14 +3,10 @@
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::auth::CurrentUser;
 use crate::error::AppError;
-use crate::web::AppState;
+use crate::identity::CurrentUser;
+use crate::state::AppState;
 use crate::web::page::{self, Layout, Page};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index));
-}
 
 #[derive(Template)]
 #[template(path = "dashboard/index.html")]
@@ -20,7 +16,7 @@ struct HomePage {
     backend: &'static str,
 }
 
-async fn index(
+pub async fn index(
     user: CurrentUser,
     Page(layout): Page,
     state: web::Data<AppState>,

@@ -6,17 +6,20 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::errors::WriteError;
-use super::export::{csv_field, csv_text};
-use super::form::{Pairs, get};
-use super::keys;
-use super::query::ListQuery;
-use super::routes::{actor, path_parts};
-use super::store::{self, Selection};
-use super::value::{Value, parse_input};
+use crate::catalog::CatalogCache;
+use crate::data::export::{csv_field, csv_text};
+use crate::data::routes::{actor, path_parts};
+use crate::engine::errors::WriteError;
+use crate::engine::keys;
+use crate::engine::query::ListQuery;
+use crate::engine::store::CountCache;
+use crate::engine::store::{self, Selection};
+use crate::engine::value::{Value, parse_input};
 use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::flash;
+use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout};
-use crate::web::{AppState, flash};
 
 #[derive(Template)]
 #[template(path = "data/bulk.html")]
@@ -38,7 +41,7 @@ struct BulkPage {
 
 fn selection(
     pairs: &Pairs,
-    table: &super::catalog::Table,
+    table: &crate::catalog::Table,
 ) -> Result<(Selection, Vec<String>, bool, String), AppError> {
     let all = get(pairs, "all").is_some();
     let query = get(pairs, "query").unwrap_or("").to_string();
@@ -69,14 +72,16 @@ fn selection(
 
 pub async fn bulk(
     req: HttpRequest,
-    access: crate::users::permissions::Access,
+    access: crate::identity::permissions::Access,
     state: web::Data<AppState>,
     pairs: web::Form<Pairs>,
+    catalog: web::Data<CatalogCache>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let pairs = pairs.into_inner();
     let action = get(&pairs, "action").unwrap_or("").to_string();
-    let cache = state.catalog.clone();
+    let cache = catalog.clone();
     let rights = access.rights.clone();
     let (catalog, table) = state
         .db
@@ -90,9 +95,9 @@ pub async fn bulk(
         && let Some(reason) = access.write_refusal(
             &table,
             if action == "set" {
-                crate::users::permissions::Action::Update
+                crate::identity::permissions::Action::Update
             } else {
-                crate::users::permissions::Action::Delete
+                crate::identity::permissions::Action::Delete
             },
         )
     {
@@ -176,7 +181,7 @@ pub async fn bulk(
             })
             .await?;
         if result.is_ok() {
-            state.counts.invalidate(&table.name);
+            counts.invalidate(&table.name);
         }
         match result {
             Ok(n) => {

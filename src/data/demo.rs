@@ -4,9 +4,9 @@
 
 use diesel::connection::SimpleConnection;
 
-use super::sql::Sql;
-use super::value::Value;
 use crate::db::{Backend, DbConn, write_tx};
+use crate::engine::sql::Sql;
+use crate::engine::value::Value;
 
 const TABLES: [&str; 4] = ["order_items", "orders", "products", "customers"];
 pub const STATUSES: [&str; 4] = ["new", "paid", "shipped", "cancelled"];
@@ -123,7 +123,7 @@ fn insert_batches(
     rows: impl Iterator<Item = Vec<Value>>,
     casts: &[&str],
 ) -> Result<u64, String> {
-    let backend = super::store::backend_of(conn);
+    let backend = crate::engine::store::backend_of(conn);
     let batch = 500;
     let mut pending: Vec<Vec<Value>> = Vec::with_capacity(batch);
     let mut total = 0;
@@ -200,14 +200,14 @@ pub fn load(
             present.join(", ")
         ));
     }
-    let backend = super::store::backend_of(conn);
+    let backend = crate::engine::store::backend_of(conn);
     let customers = (orders / 10).max(50);
     let products = 40;
     let mut rng = Lcg(0x5eed);
     let mut items = 0;
     write_tx(conn, |conn| -> Result<(), DemoError> {
         for t in &present {
-            conn.batch_execute(&format!("DROP TABLE {}", super::sql::quote(t)))
+            conn.batch_execute(&format!("DROP TABLE {}", crate::engine::sql::quote(t)))
                 .map_err(|e| e.to_string())?;
         }
         conn.batch_execute(&schema(backend))

@@ -8,13 +8,14 @@
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::catalog::Table;
-use super::query::ListQuery;
-use super::routes::path_parts;
-use super::sql::Sql;
-use super::store::{backend_of, split_row};
+use crate::catalog::CatalogCache;
+use crate::catalog::Table;
+use crate::data::routes::path_parts;
+use crate::engine::query::ListQuery;
+use crate::engine::sql::Sql;
+use crate::engine::store::{backend_of, split_row};
 use crate::error::AppError;
-use crate::web::AppState;
+use crate::state::{AppState, app_data};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -50,7 +51,7 @@ enum Format {
 
 pub async fn csv(
     req: HttpRequest,
-    access: crate::users::permissions::Access,
+    access: crate::identity::permissions::Access,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     export(req, access, state, Format::Csv).await
@@ -58,7 +59,7 @@ pub async fn csv(
 
 pub async fn json(
     req: HttpRequest,
-    access: crate::users::permissions::Access,
+    access: crate::identity::permissions::Access,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     export(req, access, state, Format::Json).await
@@ -67,10 +68,11 @@ pub async fn json(
 /// A cell's text for CSV. Text that a spreadsheet would run as a formula (starting with
 /// `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, as OWASP advises; numbers
 /// stay numbers.
-pub fn csv_text(value: &super::value::Value, kind: super::catalog::Kind) -> Option<String> {
+pub fn csv_text(value: &crate::engine::value::Value, kind: crate::catalog::Kind) -> Option<String> {
     let text = value.as_text()?;
-    let textual =
-        matches!(value, super::value::Value::Text(_)) && !kind.is_numeric() && !kind.is_temporal();
+    let textual = matches!(value, crate::engine::value::Value::Text(_))
+        && !kind.is_numeric()
+        && !kind.is_temporal();
     if textual && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         Some(format!("'{text}"))
     } else {
@@ -108,13 +110,14 @@ fn csv_line(out: &mut String, fields: impl Iterator<Item = Option<String>>) {
 
 async fn export(
     req: HttpRequest,
-    access: crate::users::permissions::Access,
+    access: crate::identity::permissions::Access,
     state: web::Data<AppState>,
     format: Format,
 ) -> Result<HttpResponse, AppError> {
+    let catalog = app_data::<CatalogCache>(&req)?;
     let (name, _) = path_parts(&req)?;
     let qs = req.query_string().to_string();
-    let cache = state.catalog.clone();
+    let cache = catalog.clone();
     let rights = access.rights.clone();
     // Validate before the first byte goes out: a bad filter is a 400, not a broken download.
     let (table, query) = state

@@ -4,19 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::catalog::{Column, Kind, Table};
-use super::store::Row;
-use super::value::{Value, input_value, parse_input};
-
-/// Submitted form pairs.
-pub type Pairs = Vec<(String, String)>;
-
-pub fn get<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
+use crate::catalog::{Column, Kind, Table};
+use crate::engine::store::Row;
+use crate::engine::value::{Value, input_value, parse_input};
+use crate::web::form::{Pairs, get};
 
 pub struct Field {
     pub name: String,
@@ -99,7 +90,7 @@ pub fn fields(
             let kind_of_input = input_type(c, &value);
             let value = if kind_of_input == "readonly" {
                 stored
-                    .map(|v| super::value::display(v, c))
+                    .map(|v| crate::engine::value::display(v, c))
                     .unwrap_or_default()
             } else {
                 value
@@ -125,8 +116,8 @@ pub fn fields(
                 lookup_url: fk.map(|_| {
                     format!(
                         "/data/{}/lookup?column={}",
-                        super::keys::encode_part(&table.name),
-                        super::keys::encode_part(&c.name)
+                        crate::engine::keys::encode_part(&table.name),
+                        crate::engine::keys::encode_part(&c.name)
                     )
                 }),
                 ref_table: fk.map(|f| f.ref_table.clone()),
@@ -134,8 +125,8 @@ pub fn fields(
                     let v = stored?.as_text()?;
                     Some(format!(
                         "/data/{}/{}",
-                        super::keys::encode_part(&f.ref_table),
-                        super::keys::encode_part(&v)
+                        crate::engine::keys::encode_part(&f.ref_table),
+                        crate::engine::keys::encode_part(&v)
                     ))
                 }),
             }

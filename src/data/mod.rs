@@ -1,20 +1,10 @@
-//! The data slice: browse, search, filter and edit every table of the database, whose
-//! shape Gatehouse learns at run time from the catalog.
+//! The data slice: the pages that browse, search, filter and edit every table of the
+//! database (lists, record forms, bulk actions, exports) over the data engine, and the
+//! sample shop the `demo` command loads.
 
 pub mod bulk;
-pub mod catalog;
-mod checks;
 pub mod demo;
-pub mod errors;
 pub mod export;
 pub mod form;
-mod introspect;
-pub mod keys;
-pub mod query;
 pub mod routes;
-pub mod sql;
-pub mod store;
-pub mod value;
 pub mod views;
-
-pub use routes::configure;

@@ -6,42 +6,25 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::catalog::{Catalog, Table};
-use super::errors::WriteError;
-use super::form::{self, Pairs};
-use super::keys;
-use super::query::ListQuery;
-use super::store::{self, Row};
-use super::value::display;
-use super::views::*;
-use crate::audit::store::{self as audit, Actor, AuditFilter};
-use crate::auth::CurrentUser;
+use crate::audit::{self as audit, Actor, AuditFilter};
+use crate::catalog::CatalogCache;
+use crate::catalog::{Catalog, Table};
+use crate::data::form;
+use crate::data::views::*;
+use crate::engine::errors::WriteError;
+use crate::engine::keys;
+use crate::engine::query::ListQuery;
+use crate::engine::store::CountCache;
+use crate::engine::store::{self, Row, count_label};
+use crate::engine::value::display;
 use crate::error::AppError;
-use crate::users::permissions::{Access, Action};
+use crate::identity::CurrentUser;
+use crate::identity::permissions::{Access, Action};
+use crate::state::AppState;
+use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout, Page};
-use crate::web::{AppState, flash, is_htmx};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/data", web::get().to(index))
-        .route("/data/refresh", web::post().to(refresh))
-        .route("/data/{table}", web::get().to(list))
-        .route("/data/{table}", web::post().to(create))
-        .route("/data/{table}/new", web::get().to(new))
-        .route(
-            "/data/{table}/export.csv",
-            web::get().to(super::export::csv),
-        )
-        .route(
-            "/data/{table}/export.json",
-            web::get().to(super::export::json),
-        )
-        .route("/data/{table}/lookup", web::get().to(lookup))
-        .route("/data/{table}/bulk", web::post().to(super::bulk::bulk))
-        .route("/data/{table}/{key}", web::get().to(show))
-        .route("/data/{table}/{key}", web::post().to(update))
-        .route("/data/{table}/{key}/delete", web::get().to(delete_confirm))
-        .route("/data/{table}/{key}/delete", web::post().to(delete));
-}
+use crate::web::table::VisibleTable;
+use crate::web::{flash, is_htmx};
 
 pub fn actor(user: &CurrentUser) -> Actor {
     Actor {
@@ -62,12 +45,13 @@ fn table_path(name: &str) -> String {
     format!("/data/{}", keys::encode_part(name))
 }
 
-async fn index(
+pub async fn index(
     access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let cache = state.catalog.clone();
+    let cache = catalog.clone();
     let rights = access.rights.clone();
     let tables = state
         .db
@@ -91,12 +75,13 @@ async fn index(
     page::ok(&IndexPage { layout, tables })
 }
 
-async fn refresh(
+pub async fn refresh(
     req: HttpRequest,
     _access: Access,
     state: web::Data<AppState>,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let cache = state.catalog.clone();
+    let cache = catalog.clone();
     let n = state
         .db
         .run(move |conn| Ok(cache.reload(conn)?.tables.len()))
@@ -112,31 +97,24 @@ async fn refresh(
 
 /// Load the catalog and one table of it.
 async fn table_of(
-    state: &AppState,
+    req: &HttpRequest,
     access: &Access,
-    name: String,
 ) -> Result<(Arc<Catalog>, Arc<Table>), AppError> {
-    let cache = state.catalog.clone();
-    let rights = access.rights.clone();
-    state
-        .db
-        .run(move |conn| {
-            let catalog = rights.catalog_view(&cache.get(conn)?);
-            let table = catalog.table(&name)?;
-            Ok((catalog, table))
-        })
-        .await
+    let v = VisibleTable::of(req, &access.rights).await?;
+    Ok((v.catalog, v.table))
 }
 
-async fn list(
+pub async fn list(
     req: HttpRequest,
     access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
+    catalog: web::Data<CatalogCache>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let qs = req.query_string().to_string();
-    let (cache, counts) = (state.catalog.clone(), state.counts.clone());
+    let (cache, counts) = (catalog.clone(), counts.clone());
     let rights = access.rights.clone();
     let (table, q, rows) = state
         .db
@@ -205,7 +183,7 @@ fn record_page(
         key_path: row.map(|r| r.key_path()),
         fields: form::fields(table, row, submitted, errors, row.is_none()),
         version: submitted
-            .and_then(|p| form::get(p, "_version").map(str::to_string))
+            .and_then(|p| get(p, "_version").map(str::to_string))
             .or_else(|| row.map(Row::version))
             .unwrap_or_default(),
         form_error,
@@ -216,14 +194,13 @@ fn record_page(
     }
 }
 
-async fn new(
+pub async fn new(
     req: HttpRequest,
     access: Access,
     Page(layout): Page,
-    state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, _) = path_parts(&req)?;
-    let (_, table) = table_of(&state, &access, name).await?;
+    path_parts(&req)?;
+    let (_, table) = table_of(&req, &access).await?;
     if let Some(reason) = access.write_refusal(&table, Action::Create) {
         return Err(AppError::Forbidden(reason.into()));
     }
@@ -241,15 +218,16 @@ async fn new(
     ))
 }
 
-async fn show(
+pub async fn show(
     req: HttpRequest,
     access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
     let (name, key) = path_parts(&req)?;
     let key = key.ok_or(AppError::NotFound)?;
-    let cache = state.catalog.clone();
+    let cache = catalog.clone();
     let rights = access.rights.clone();
     let own_email = access.user.email.clone();
     let (table, row, related, history) = state
@@ -315,14 +293,15 @@ fn refused(
     page::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 
-async fn create(
+pub async fn create(
     req: HttpRequest,
     access: Access,
     state: web::Data<AppState>,
     pairs: web::Form<Pairs>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, _) = path_parts(&req)?;
-    let (catalog, table) = table_of(&state, &access, name).await?;
+    path_parts(&req)?;
+    let (catalog, table) = table_of(&req, &access).await?;
     if let Some(reason) = access.write_refusal(&table, Action::Create) {
         return Err(AppError::Forbidden(reason.into()));
     }
@@ -337,7 +316,7 @@ async fn create(
         .run(move |conn| Ok(store::insert_checked(conn, &catalog, &t, &values, &actor)))
         .await?;
     if result.is_ok() {
-        state.counts.invalidate(&table.name);
+        counts.invalidate(&table.name);
     }
     match result {
         Ok(row) => Ok(page::see_other(
@@ -383,13 +362,13 @@ fn conflict(
         .iter()
         .zip(&current.values)
         .filter_map(|(c, v)| {
-            let yours = form::get(pairs, &format!("f.{}", c.name))?.to_string();
+            let yours = get(pairs, &format!("f.{}", c.name))?.to_string();
             let theirs = if v.is_null() {
                 "NULL".to_string()
             } else {
                 display(v, c)
             };
-            let now_input = super::value::input_value(v, c);
+            let now_input = crate::engine::value::input_value(v, c);
             Some(ConflictLine {
                 column: c.name.clone(),
                 changed_meanwhile: now_input != yours,
@@ -407,21 +386,22 @@ fn conflict(
     page::render(StatusCode::CONFLICT, &page)
 }
 
-async fn update(
+pub async fn update(
     req: HttpRequest,
     access: Access,
     state: web::Data<AppState>,
     pairs: web::Form<Pairs>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, key) = path_parts(&req)?;
+    let (_, key) = path_parts(&req)?;
     let key = key.ok_or(AppError::NotFound)?;
-    let (catalog, table) = table_of(&state, &access, name).await?;
+    let (catalog, table) = table_of(&req, &access).await?;
     if let Some(reason) = access.write_refusal(&table, Action::Update) {
         return Err(AppError::Forbidden(reason.into()));
     }
     let key = keys::decode(&key, &table)?;
     let pairs = pairs.into_inner();
-    let version = form::get(&pairs, "_version")
+    let version = get(&pairs, "_version")
         .filter(|v| !v.is_empty())
         .ok_or_else(|| {
             AppError::Invalid(
@@ -446,7 +426,7 @@ async fn update(
         })
         .await?;
     if result.is_ok() {
-        state.counts.invalidate(&table.name);
+        counts.invalidate(&table.name);
     }
     match result {
         Ok(row) => Ok(page::see_other(
@@ -469,7 +449,7 @@ async fn update(
 async fn fetch(
     state: &AppState,
     table: &Arc<Table>,
-    key: &[super::value::Value],
+    key: &[crate::engine::value::Value],
 ) -> Result<Row, AppError> {
     let (t, k) = (table.clone(), key.to_vec());
     state
@@ -497,14 +477,14 @@ fn summary(table: &Table, row: &Row) -> Vec<(String, String)> {
         .collect()
 }
 
-async fn delete_confirm(
+pub async fn delete_confirm(
     req: HttpRequest,
     access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, key) = path_parts(&req)?;
-    let (_, table) = table_of(&state, &access, name).await?;
+    let (_, key) = path_parts(&req)?;
+    let (_, table) = table_of(&req, &access).await?;
     if let Some(reason) = access.write_refusal(&table, Action::Delete) {
         return Err(AppError::Forbidden(reason.into()));
     }
@@ -520,13 +500,14 @@ async fn delete_confirm(
     })
 }
 
-async fn delete(
+pub async fn delete(
     req: HttpRequest,
     access: Access,
     state: web::Data<AppState>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, key) = path_parts(&req)?;
-    let (catalog, table) = table_of(&state, &access, name).await?;
+    let (_, key) = path_parts(&req)?;
+    let (catalog, table) = table_of(&req, &access).await?;
     if let Some(reason) = access.write_refusal(&table, Action::Delete) {
         return Err(AppError::Forbidden(reason.into()));
     }
@@ -537,7 +518,7 @@ async fn delete(
         .run(move |conn| Ok(store::delete(conn, &catalog, &t, &k, &actor)))
         .await?;
     if result.is_ok() {
-        state.counts.invalidate(&table.name);
+        counts.invalidate(&table.name);
     }
     match result {
         Ok(()) => Ok(page::see_other(&req, &table_path(&table.name))
@@ -565,18 +546,19 @@ async fn delete(
 }
 
 #[derive(serde::Deserialize)]
-struct LookupQuery {
+pub struct LookupQuery {
     column: String,
     #[serde(default)]
     q: Option<String>,
 }
 
 /// The foreign-key picker: `<option>`s of the referenced table matching what was typed.
-async fn lookup(
+pub async fn lookup(
     req: HttpRequest,
     access: Access,
     state: web::Data<AppState>,
     query: web::Query<LookupQuery>,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
     let (name, _) = path_parts(&req)?;
     let query = query.into_inner();
@@ -589,7 +571,7 @@ async fn lookup(
                 .map(|(_, v)| v.into_owned())
         })
         .unwrap_or_default();
-    let cache = state.catalog.clone();
+    let cache = catalog.clone();
     let rights = access.rights.clone();
     let options = state
         .db

@@ -2,13 +2,13 @@
 
 use askama::Template;
 
-use super::catalog::{Kind, Table};
-use super::form::Field;
-use super::keys::encode_part;
-use super::query::{ListQuery, Op, PAGE_SIZES};
-use super::store::{Count, ListPage, Related, Row};
-use super::value::{Value, display};
-use crate::audit::store::Entry;
+use crate::audit::Entry;
+use crate::catalog::{Kind, Table};
+use crate::data::form::Field;
+use crate::engine::keys::encode_part;
+use crate::engine::query::{ListQuery, Op, PAGE_SIZES};
+use crate::engine::store::{Count, ListPage, Related, Row, count_label};
+use crate::engine::value::{Value, display};
 use crate::web::page::Layout;
 
 pub struct TableSummary {
@@ -23,27 +23,6 @@ pub struct TableSummary {
 pub struct IndexPage {
     pub layout: Layout,
     pub tables: Vec<TableSummary>,
-}
-
-pub fn count_label(count: Count) -> String {
-    match count {
-        Count::Exact(n) => thousands(n),
-        Count::AtLeast(n) => format!("{}+", thousands(n)),
-        Count::About(n) if n >= 1_000_000 => format!("~{:.1}M", n as f64 / 1_000_000.0),
-        Count::About(n) => format!("~{}", thousands(n)),
-    }
-}
-
-pub fn thousands(n: i64) -> String {
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }
 
 pub struct Cell {
@@ -165,7 +144,7 @@ pub struct ColumnChoice {
 pub struct ListView {
     pub csrf: String,
     /// What the operator may do with this table's rows.
-    pub actions: crate::users::permissions::Actions,
+    pub actions: crate::identity::permissions::Actions,
     pub table: String,
     pub path: String,
     pub query: String,
@@ -246,7 +225,7 @@ pub fn list_view(
     page: &ListPage,
     csrf: String,
     read_only: Option<&'static str>,
-    actions: crate::users::permissions::Actions,
+    actions: crate::identity::permissions::Actions,
 ) -> ListView {
     let path = format!("/data/{}", encode_part(&table.name));
     let link = |query: String| {
@@ -356,7 +335,7 @@ pub fn list_view(
             .map(|(c, d)| format!("{}{c}", if *d { "-" } else { "" }))
             .unwrap_or_default(),
         read_only,
-        can_search: table.columns.iter().any(super::query::searchable),
+        can_search: table.columns.iter().any(crate::engine::query::searchable),
         filter_fields: fields,
         other_filters,
         all_filters: q

@@ -4,6 +4,7 @@
 
 pub mod migrate;
 pub mod schema;
+pub mod secrets;
 
 use std::fmt;
 use std::time::Duration;
@@ -319,4 +320,26 @@ impl TruncateNanos for chrono::NaiveDateTime {
 /// A new Gatehouse id: UUIDv7 text, made in Rust so both backends agree.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
+}
+
+/// Escape `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
+pub fn like_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
+    }
 }

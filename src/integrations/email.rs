@@ -15,20 +15,15 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
 use serde::{Deserialize, Serialize};
 
-use super::secrets::Sealer;
-use crate::audit::store::{self as audit, Actor};
+use crate::audit::{self, Actor};
 use crate::db::schema::{gh_mail_queue as q, gh_settings as s};
-use crate::db::{self, DbConn, new_id, now};
+use crate::db::secrets::Sealer;
+use crate::db::{self, DbConn, now};
 use crate::error::AppError;
-use crate::users::permissions::Admin;
+use crate::identity::permissions::Admin;
+use crate::state::AppState;
+use crate::web::flash;
 use crate::web::page::{self, Layout, Page};
-use crate::web::{AppState, flash};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/integrations/email", web::get().to(show))
-        .route("/integrations/email", web::post().to(save))
-        .route("/integrations/email/test", web::post().to(test));
-}
 
 const SETTINGS_KEY: &str = "smtp";
 const RETRIES: [u64; 5] = [30, 120, 600, 3600, 21_600];
@@ -66,24 +61,6 @@ fn save_settings(conn: &mut DbConn, settings: &SmtpSettings) -> QueryResult<()> 
             .execute(conn)?;
         Ok(())
     })
-}
-
-/// Queue a message (inside the caller's transaction, when there is one).
-pub fn enqueue(conn: &mut DbConn, to: &str, subject: &str, body: &str) -> QueryResult<()> {
-    let at = now();
-    diesel::insert_into(q::table)
-        .values((
-            q::id.eq(new_id()),
-            q::to_addr.eq(to),
-            q::subject.eq(subject),
-            q::body.eq(body),
-            q::created_at.eq(at),
-            q::next_attempt_at.eq(at),
-            q::attempts.eq(0),
-            q::status.eq("pending"),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -290,7 +267,7 @@ async fn render(
     )
 }
 
-async fn show(
+pub async fn show(
     req: HttpRequest,
     _admin: Admin,
     _page: Page,
@@ -300,7 +277,7 @@ async fn show(
 }
 
 #[derive(Deserialize)]
-struct SmtpForm {
+pub struct SmtpForm {
     #[serde(default)]
     host: String,
     #[serde(default)]
@@ -315,7 +292,7 @@ struct SmtpForm {
     sender: String,
 }
 
-async fn save(
+pub async fn save(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -383,7 +360,7 @@ async fn save(
         .finish())
 }
 
-async fn test(
+pub async fn test(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -395,7 +372,7 @@ async fn test(
             if settings(conn)?.is_none() {
                 return Ok(false);
             }
-            enqueue(
+            crate::events::mail::enqueue(
                 conn,
                 &to,
                 "Gatehouse test email",

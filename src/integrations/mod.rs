@@ -1,9 +1,9 @@
-//! Integrations: outbound webhooks (outbox, worker, signing), API tokens, secrets at rest.
+//! The integrations slice: the webhook, API-token and email pages, and the workers that
+//! deliver webhook events (signed per Standard Webhooks) and queued mail.
 
 pub mod email;
-pub mod outbox;
-pub mod secrets;
 pub mod signing;
+pub mod store;
 pub mod tokens;
 pub mod webhooks;
 pub mod worker;

@@ -10,78 +10,17 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Deserialize;
 
-use crate::audit::store::{self as audit, Actor};
-use crate::auth::tokens::{random_token, sha256_hex};
+use crate::audit::{self, Actor};
 use crate::db::schema::gh_api_tokens as t;
-use crate::db::{self, DbConn, new_id, now};
+use crate::db::secrets::{random_token, sha256_hex};
+use crate::db::{self, new_id, now};
 use crate::error::AppError;
-use crate::users::permissions::Admin;
-use crate::users::store as users;
+use crate::identity::api_tokens::{ApiToken, TOKEN_PREFIX, TokenCache, list};
+use crate::identity::permissions::Admin;
+use crate::identity::users;
+use crate::state::AppState;
+use crate::web::flash;
 use crate::web::page::{self, Layout, Page};
-use crate::web::{AppState, flash};
-
-pub const TOKEN_PREFIX: &str = "ghp_";
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/integrations/tokens", web::get().to(index))
-        .route("/integrations/tokens", web::post().to(create))
-        .route("/integrations/tokens/{id}/revoke", web::post().to(revoke));
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = t)]
-pub struct ApiToken {
-    pub id: String,
-    pub name: String,
-    pub prefix: String,
-    pub token_hash: String,
-    pub role: String,
-    pub created_by: Option<String>,
-    pub created_by_email: String,
-    pub created_at: NaiveDateTime,
-    pub expires_at: Option<NaiveDateTime>,
-    pub last_used_at: Option<NaiveDateTime>,
-    pub revoked_at: Option<NaiveDateTime>,
-}
-
-impl ApiToken {
-    pub fn usable(&self, now: NaiveDateTime) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
-    }
-}
-
-pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ApiToken>> {
-    t::table
-        .select(ApiToken::as_select())
-        .order(t::created_at.desc())
-        .load(conn)
-}
-
-/// The live token whose value hashes to `hash`.
-pub fn find_usable(
-    conn: &mut DbConn,
-    hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<Option<ApiToken>> {
-    let token = t::table
-        .filter(t::token_hash.eq(hash))
-        .select(ApiToken::as_select())
-        .first(conn)
-        .optional()?;
-    Ok(token.filter(|tok| tok.usable(now)))
-}
-
-/// Last use, written at most once a minute per token.
-pub fn touch(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
-    let minute_ago = now - chrono::Duration::minutes(1);
-    diesel::update(
-        t::table
-            .find(id)
-            .filter(t::last_used_at.is_null().or(t::last_used_at.lt(minute_ago))),
-    )
-    .set(t::last_used_at.eq(Some(now)))
-    .execute(conn)
-}
 
 #[derive(Template)]
 #[template(path = "integrations/tokens.html")]
@@ -106,7 +45,7 @@ async fn page_data(state: &AppState) -> Result<(Vec<ApiToken>, Vec<String>), App
         .await
 }
 
-async fn index(
+pub async fn index(
     _admin: Admin,
     Page(layout): Page,
     state: web::Data<AppState>,
@@ -123,7 +62,7 @@ async fn index(
 }
 
 #[derive(Deserialize)]
-struct NewToken {
+pub struct NewToken {
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -132,7 +71,7 @@ struct NewToken {
     expires_days: String,
 }
 
-async fn create(
+pub async fn create(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -233,11 +172,12 @@ async fn create(
     })
 }
 
-async fn revoke(
+pub async fn revoke(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    token_cache: web::Data<TokenCache>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let actor = Actor {
@@ -268,7 +208,7 @@ async fn revoke(
     if n == 0 {
         return Err(AppError::NotFound);
     }
-    state.api_tokens.forget_all();
+    token_cache.forget_all();
     Ok(page::see_other(&req, "/integrations/tokens")
         .cookie(flash::cookie(
             "success",

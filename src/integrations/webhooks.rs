@@ -7,38 +7,22 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use diesel::prelude::*;
 
-use super::outbox::{self, Delivery, Endpoint, OutboxRow};
-use super::secrets::Sealer;
-use super::signing;
-use super::worker::check_destination;
-use crate::audit::store::{self as audit, Actor};
-use crate::data::form::{Pairs, get};
+use crate::audit::{self, Actor};
+use crate::catalog::CatalogCache;
 use crate::db::schema::gh_webhook_endpoints as e;
+use crate::db::secrets::Sealer;
 use crate::db::{self, new_id, now};
 use crate::error::AppError;
-use crate::users::permissions::Admin;
-use crate::users::store as users;
+use crate::events::outbox::{self as events, Endpoint};
+use crate::identity::permissions::Admin;
+use crate::identity::users;
+use crate::integrations::signing;
+use crate::integrations::store::{self as outbox, Delivery, OutboxRow};
+use crate::integrations::worker::check_destination;
+use crate::state::{AppState, app_data};
+use crate::web::flash;
+use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout, Page};
-use crate::web::{AppState, flash};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/integrations/webhooks", web::get().to(index))
-        .route("/integrations/webhooks", web::post().to(create))
-        .route("/integrations/webhooks/{id}", web::get().to(show))
-        .route("/integrations/webhooks/{id}/test", web::post().to(test))
-        .route(
-            "/integrations/webhooks/{id}/redeliver/{msg}",
-            web::post().to(redeliver),
-        )
-        .route("/integrations/webhooks/{id}/rotate", web::post().to(rotate))
-        .route("/integrations/webhooks/{id}/reveal", web::post().to(reveal))
-        .route("/integrations/webhooks/{id}/enable", web::post().to(enable))
-        .route(
-            "/integrations/webhooks/{id}/disable",
-            web::post().to(disable),
-        )
-        .route("/integrations/webhooks/{id}/delete", web::post().to(delete));
-}
 
 #[derive(Template)]
 #[template(path = "integrations/webhooks.html")]
@@ -75,7 +59,8 @@ async fn index_page(
     url: String,
     description: String,
 ) -> Result<HttpResponse, AppError> {
-    let cache = state.catalog.clone();
+    let catalog = app_data::<CatalogCache>(req)?;
+    let cache = catalog.clone();
     let (endpoints, tables, roles) = state
         .db
         .run(move |conn| {
@@ -106,7 +91,7 @@ async fn index_page(
     )
 }
 
-async fn index(
+pub async fn index(
     req: HttpRequest,
     _admin: Admin,
     _page: Page,
@@ -115,7 +100,7 @@ async fn index(
     index_page(&req, &state, None, String::new(), String::new()).await
 }
 
-async fn create(
+pub async fn create(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -213,7 +198,7 @@ async fn endpoint_page(
     })
 }
 
-async fn show(
+pub async fn show(
     req: HttpRequest,
     _admin: Admin,
     _page: Page,
@@ -233,7 +218,7 @@ fn back(req: &HttpRequest, state: &AppState, id: &str, message: &str) -> HttpRes
         .finish()
 }
 
-async fn test(
+pub async fn test(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -251,7 +236,7 @@ async fn test(
                 "timestamp": at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 "data": { "message": "A test event from Gatehouse.", "actor": who },
             });
-            outbox::enqueue(conn, &ep, "webhook.test", &payload.to_string(), at)?;
+            events::enqueue(conn, &ep, "webhook.test", &payload.to_string(), at)?;
             Ok(())
         })
         .await?;
@@ -263,7 +248,7 @@ async fn test(
     ))
 }
 
-async fn redeliver(
+pub async fn redeliver(
     req: HttpRequest,
     _admin: Admin,
     state: web::Data<AppState>,
@@ -285,7 +270,7 @@ async fn redeliver(
     ))
 }
 
-async fn rotate(
+pub async fn rotate(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -324,7 +309,7 @@ async fn rotate(
     endpoint_page(&req, &state, &id, Some(secret)).await
 }
 
-async fn reveal(
+pub async fn reveal(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -406,7 +391,7 @@ async fn set_enabled(
     ))
 }
 
-async fn enable(
+pub async fn enable(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -415,7 +400,7 @@ async fn enable(
     set_enabled(&req, &admin, &state, id.into_inner(), true).await
 }
 
-async fn disable(
+pub async fn disable(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -424,7 +409,7 @@ async fn disable(
     set_enabled(&req, &admin, &state, id.into_inner(), false).await
 }
 
-async fn delete(
+pub async fn delete(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,

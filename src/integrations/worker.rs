@@ -6,11 +6,12 @@
 use std::net::{IpAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use super::outbox::{self, Attempt, Endpoint, OutboxRow};
-use super::secrets::Sealer;
-use super::signing;
 use crate::db::now;
-use crate::web::AppState;
+use crate::db::secrets::Sealer;
+use crate::events::outbox::Endpoint;
+use crate::integrations::signing;
+use crate::integrations::store::{self as outbox, Attempt, OutboxRow};
+use crate::state::AppState;
 
 const POLL: Duration = Duration::from_millis(250);
 const BATCH: i64 = 32;

@@ -2,15 +2,10 @@
 
 use actix_web::{HttpResponse, web};
 
-use crate::web::AppState;
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
-}
+use crate::state::AppState;
 
 /// 200 while the process is up.
-async fn healthz() -> HttpResponse {
+pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
         .body("ok\n")
@@ -18,7 +13,7 @@ async fn healthz() -> HttpResponse {
 
 /// 200 when the database answers, 503 with a short reason when it does not. Nothing is
 /// cached: the next probe after the database returns sees it.
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.db.ping().await {
         Ok(()) => HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")

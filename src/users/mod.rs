@@ -1,6 +1,5 @@
-//! Operators: the accounts that sign in to Gatehouse.
+//! The users slice: administrators manage operators and custom roles (their storage and
+//! the permission rules live in the identity core).
 
-pub mod permissions;
 pub mod roles;
 pub mod routes;
-pub mod store;

@@ -6,23 +6,17 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::permissions::{Actions, Admin};
-use super::store::{self, RoleInput, RoleRecord};
-use crate::audit::store::{self as audit, Actor};
-use crate::data::form::{Pairs, get};
+use crate::audit::{self, Actor};
+use crate::catalog::CatalogCache;
 use crate::db::{self, now};
 use crate::error::AppError;
+use crate::identity::permissions::RightsCache;
+use crate::identity::permissions::{Actions, Admin};
+use crate::identity::users::{self, RoleInput, RoleRecord};
+use crate::state::AppState;
+use crate::web::flash;
+use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout, Page};
-use crate::web::{AppState, flash};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/roles", web::get().to(index))
-        .route("/roles", web::post().to(create))
-        .route("/roles/new", web::get().to(new))
-        .route("/roles/{name}", web::get().to(edit))
-        .route("/roles/{name}", web::post().to(update))
-        .route("/roles/{name}/delete", web::post().to(delete));
-}
 
 pub struct RoleRow {
     pub role: RoleRecord,
@@ -36,7 +30,7 @@ struct IndexPage {
     roles: Vec<RoleRow>,
 }
 
-async fn index(
+pub async fn index(
     _admin: Admin,
     Page(layout): Page,
     state: web::Data<AppState>,
@@ -44,11 +38,11 @@ async fn index(
     let roles = state
         .db
         .run(|conn| {
-            store::roles(conn)?
+            users::roles(conn)?
                 .into_iter()
                 .map(|role| {
                     Ok(RoleRow {
-                        users: store::users_with_role(conn, &role.name)?,
+                        users: users::users_with_role(conn, &role.name)?,
                         role,
                     })
                 })
@@ -84,8 +78,9 @@ async fn matrix(
     state: &AppState,
     rights: Vec<(String, String, Vec<String>)>,
     default: Actions,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<Vec<TableRights>, AppError> {
-    let cache = state.catalog.clone();
+    let cache = catalog.clone();
     let catalog = state.db.run(move |conn| cache.get(conn)).await?;
     Ok(catalog
         .tables
@@ -111,10 +106,11 @@ async fn matrix(
         .collect())
 }
 
-async fn new(
+pub async fn new(
     _admin: Admin,
     Page(layout): Page,
     state: web::Data<AppState>,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
     let default = Actions::parse("r");
     page::ok(&FormPage {
@@ -126,23 +122,24 @@ async fn new(
         default,
         admin_areas: false,
         require_2fa: false,
-        tables: matrix(&state, Vec::new(), default).await?,
+        tables: matrix(&state, Vec::new(), default, catalog.clone()).await?,
         error: None,
     })
 }
 
-async fn edit(
+pub async fn edit(
     _admin: Admin,
     Page(layout): Page,
     state: web::Data<AppState>,
     name: web::Path<String>,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
     let n = name.into_inner();
     let (role, rights) = state
         .db
         .run(move |conn| {
-            let role = store::find_role(conn, &n)?.ok_or(AppError::NotFound)?;
-            let rights = store::role_tables(conn, &role.name)?;
+            let role = users::find_role(conn, &n)?.ok_or(AppError::NotFound)?;
+            let rights = users::role_tables(conn, &role.name)?;
             Ok((role, rights))
         })
         .await?;
@@ -151,7 +148,7 @@ async fn edit(
         layout,
         creating: false,
         builtin: role.builtin,
-        tables: matrix(&state, rights, default).await?,
+        tables: matrix(&state, rights, default, catalog.clone()).await?,
         name: role.name,
         description: role.description,
         default,
@@ -169,8 +166,13 @@ fn actions_from(pairs: &Pairs, prefix: &str) -> String {
 }
 
 /// Read the matrix form: every catalog table's rights and hidden columns.
-async fn input_from(state: &AppState, pairs: &Pairs, name: String) -> Result<RoleInput, AppError> {
-    let cache = state.catalog.clone();
+async fn input_from(
+    state: &AppState,
+    pairs: &Pairs,
+    name: String,
+    catalog: web::Data<CatalogCache>,
+) -> Result<RoleInput, AppError> {
+    let cache = catalog.clone();
     let catalog = state.db.run(move |conn| cache.get(conn)).await?;
     let tables = catalog
         .tables
@@ -220,15 +222,17 @@ fn actor(admin: &Admin) -> Actor {
     }
 }
 
-async fn create(
+pub async fn create(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
     pairs: web::Form<Pairs>,
+    rights_cache: web::Data<RightsCache>,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
     let pairs = pairs.into_inner();
     let name = get(&pairs, "name").unwrap_or("").trim().to_lowercase();
-    let input = input_from(&state, &pairs, name.clone()).await?;
+    let input = input_from(&state, &pairs, name.clone(), catalog.clone()).await?;
     let error = if !valid_name(&name) {
         Some("A role name uses lower-case letters, digits, - and _ (at most 40).".to_string())
     } else {
@@ -242,11 +246,11 @@ async fn create(
             state
                 .db
                 .run(move |conn| {
-                    if store::find_role(conn, &input_for_db.name)?.is_some() {
+                    if users::find_role(conn, &input_for_db.name)?.is_some() {
                         return Ok(Err("A role with this name already exists.".to_string()));
                     }
                     db::write_tx(conn, |conn| {
-                        store::save_role(conn, &input_for_db, true, now())?;
+                        users::save_role(conn, &input_for_db, true, now())?;
                         audit::record(
                             conn,
                             &actor,
@@ -264,7 +268,7 @@ async fn create(
     };
     match outcome {
         Ok(()) => {
-            state.rights.forget_all();
+            rights_cache.forget_all();
             Ok(page::see_other(&req, "/roles")
                 .cookie(flash::cookie(
                     "success",
@@ -275,7 +279,7 @@ async fn create(
         }
         Err(error) => {
             let default = Actions::parse(&input.default_actions);
-            let tables = matrix(&state, input.tables.clone(), default).await?;
+            let tables = matrix(&state, input.tables.clone(), default, catalog.clone()).await?;
             page::render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &FormPage {
@@ -306,26 +310,28 @@ fn clone_input(i: &RoleInput) -> RoleInput {
     }
 }
 
-async fn update(
+pub async fn update(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
     name: web::Path<String>,
     pairs: web::Form<Pairs>,
+    rights_cache: web::Data<RightsCache>,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
     let pairs = pairs.into_inner();
-    let input = input_from(&state, &pairs, name.into_inner()).await?;
+    let input = input_from(&state, &pairs, name.into_inner(), catalog.clone()).await?;
     let actor = actor(&admin);
     state
         .db
         .run(move |conn| {
-            let role = store::find_role(conn, &input.name)?.ok_or(AppError::NotFound)?;
+            let role = users::find_role(conn, &input.name)?.ok_or(AppError::NotFound)?;
             db::write_tx(conn, |conn| {
                 if role.builtin {
                     // Built-in roles are fixed, except whether they require two-factor sign-in.
-                    store::set_role_2fa(conn, &role.name, input.require_2fa)?;
+                    users::set_role_2fa(conn, &role.name, input.require_2fa)?;
                 } else {
-                    store::save_role(conn, &input, false, now())?;
+                    users::save_role(conn, &input, false, now())?;
                 }
                 audit::record(
                     conn,
@@ -339,7 +345,7 @@ async fn update(
             })
         })
         .await?;
-    state.rights.forget_all();
+    rights_cache.forget_all();
     Ok(page::see_other(&req, "/roles")
         .cookie(flash::cookie(
             "success",
@@ -349,27 +355,28 @@ async fn update(
         .finish())
 }
 
-async fn delete(
+pub async fn delete(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
     name: web::Path<String>,
+    rights_cache: web::Data<RightsCache>,
 ) -> Result<HttpResponse, AppError> {
     let (n, actor) = (name.into_inner(), actor(&admin));
     let outcome = state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let role = store::find_role(conn, &n)?.ok_or(AppError::NotFound)?;
+                let role = users::find_role(conn, &n)?.ok_or(AppError::NotFound)?;
                 if role.builtin {
                     return Ok(Err("Built-in roles cannot be deleted."));
                 }
-                if store::users_with_role(conn, &role.name)? > 0 {
+                if users::users_with_role(conn, &role.name)? > 0 {
                     return Ok(Err(
                         "Operators still have this role: give them another one first.",
                     ));
                 }
-                store::delete_role(conn, &role.name)?;
+                users::delete_role(conn, &role.name)?;
                 audit::record(
                     conn,
                     &actor,
@@ -382,7 +389,7 @@ async fn delete(
             })
         })
         .await?;
-    state.rights.forget_all();
+    rights_cache.forget_all();
     let (kind, message) = match outcome {
         Ok(()) => ("success", "Role deleted."),
         Err(m) => ("error", m),

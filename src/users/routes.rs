@@ -6,34 +6,17 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::permissions::Admin;
-use super::store::{self, CreateUserError, NewUser, User};
-use crate::audit::store::{self as audit, Actor};
-use crate::auth::tokens::{random_token, sha256_hex};
-use crate::auth::{password, store as auth_store};
+use crate::audit::{self, Actor};
+use crate::db::secrets::{random_token, sha256_hex};
 use crate::db::{self, now};
 use crate::error::AppError;
+use crate::identity::permissions::Admin;
+use crate::identity::session::SessionCache;
+use crate::identity::users::{self, CreateUserError, NewUser, User};
+use crate::identity::{password, sessions as auth_store};
+use crate::state::{AppState, app_data};
+use crate::web::flash;
 use crate::web::page::{self, Layout, Page};
-use crate::web::{AppState, flash};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/users", web::get().to(index))
-        .route("/users", web::post().to(create))
-        .route("/users/new", web::get().to(new))
-        .route("/users/{id}", web::get().to(show))
-        .route("/users/{id}", web::post().to(update))
-        .route("/users/{id}/disable", web::post().to(disable))
-        .route("/users/{id}/enable", web::post().to(enable))
-        .route("/users/{id}/sign-out", web::post().to(sign_out))
-        .route("/users/{id}/reset-link", web::post().to(reset_link))
-        .route("/users/{id}/reset-2fa", web::post().to(reset_2fa))
-        .route(
-            "/users/{id}/sessions/{sid}/end",
-            web::post().to(end_session),
-        )
-        .route("/users/{id}/delete", web::get().to(delete_confirm))
-        .route("/users/{id}/delete", web::post().to(delete));
-}
 
 fn actor(admin: &Admin) -> Actor {
     Actor {
@@ -54,12 +37,12 @@ fn audit_user(
         obj.extend(extra);
     }
     audit::record(conn, actor, action, "gh_users", &user.id, &changes)?;
-    crate::integrations::outbox::record_user_event(conn, action, &user.id, &changes, actor)?;
+    crate::events::outbox::record_user_event(conn, action, &user.id, &changes, actor)?;
     Ok(())
 }
 
 #[derive(Deserialize, Default)]
-struct ListQuery {
+pub struct ListQuery {
     #[serde(default)]
     q: String,
     #[serde(default)]
@@ -75,7 +58,7 @@ struct IndexPage {
     status: String,
 }
 
-async fn index(
+pub async fn index(
     _admin: Admin,
     Page(layout): Page,
     state: web::Data<AppState>,
@@ -85,7 +68,7 @@ async fn index(
     let (q, status) = (query.q.clone(), query.status.clone());
     let users = state
         .db
-        .run(move |conn| Ok(store::list(conn, &q, &status)?))
+        .run(move |conn| Ok(users::list(conn, &q, &status)?))
         .await?;
     page::ok(&IndexPage {
         layout,
@@ -130,7 +113,7 @@ struct FormPage {
 }
 
 #[derive(Deserialize, Default)]
-struct UserForm {
+pub struct UserForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -146,14 +129,14 @@ struct UserForm {
 async fn role_names(state: &AppState) -> Result<Vec<String>, AppError> {
     state
         .db
-        .run(|conn| Ok(store::roles(conn)?.into_iter().map(|r| r.name).collect()))
+        .run(|conn| Ok(users::roles(conn)?.into_iter().map(|r| r.name).collect()))
         .await
 }
 
 fn validate(form: &UserForm, roles: &[String], creating: bool) -> UserErrors {
     let name = form.display_name.trim();
     UserErrors {
-        email: store::check_email(form.email.trim()).err(),
+        email: users::check_email(form.email.trim()).err(),
         display_name: if name.is_empty() {
             Some("Enter the name other operators will see.".into())
         } else if name.chars().count() > 100 {
@@ -171,7 +154,7 @@ fn validate(form: &UserForm, roles: &[String], creating: bool) -> UserErrors {
     }
 }
 
-async fn new(
+pub async fn new(
     _admin: Admin,
     Page(layout): Page,
     state: web::Data<AppState>,
@@ -191,7 +174,7 @@ async fn new(
     })
 }
 
-async fn create(
+pub async fn create(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -229,16 +212,16 @@ async fn create(
             .run(move |conn| {
                 db::write_tx(conn, |conn| {
                     let new = NewUser { email: &email, display_name: &name, password_hash: &hash, role: &role };
-                    match store::insert(conn, new, now()) {
+                    match users::insert(conn, new, now()) {
                         Ok(user) => {
                             audit_user(conn, &actor, "user.created", &user, serde_json::json!({ "role": user.role, "display_name": user.display_name, "invited": inviting }))?;
                             if inviting {
-                                store::create_reset(conn, &invite_hash, &user.id, now())?;
+                                users::create_reset(conn, &invite_hash, &user.id, now())?;
                                 let body = format!(
                                     "{inviter} invited you to Gatehouse as {}.\n\nChoose your password here (the link works once, within 24 hours):\n{base}/reset?token={invite_token}\n",
                                     user.role
                                 );
-                                crate::integrations::email::enqueue(conn, &user.email, "You are invited to Gatehouse", &body)?;
+                                crate::events::mail::enqueue(conn, &user.email, "You are invited to Gatehouse", &body)?;
                             }
                             Ok(Some(user))
                         }
@@ -291,14 +274,14 @@ async fn load(
     state
         .db
         .run(move |conn| {
-            let user = store::find(conn, &id)?.ok_or(AppError::NotFound)?;
+            let user = users::find(conn, &id)?.ok_or(AppError::NotFound)?;
             let sessions = auth_store::sessions_of(conn, &user.id)?;
             Ok((user, sessions))
         })
         .await
 }
 
-async fn show(
+pub async fn show(
     admin: Admin,
     Page(layout): Page,
     state: web::Data<AppState>,
@@ -322,15 +305,16 @@ async fn show(
 
 /// Whether taking `user` out of the administrators would leave none who can sign in.
 fn last_admin(conn: &mut db::DbConn, user: &User) -> Result<bool, AppError> {
-    Ok(user.role == "admin" && !user.disabled && store::count_active_admins(conn)? <= 1)
+    Ok(user.role == "admin" && !user.disabled && users::count_active_admins(conn)? <= 1)
 }
 
-async fn update(
+pub async fn update(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
     form: web::Form<UserForm>,
+    session_cache: web::Data<SessionCache>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let roles = role_names(&state).await?;
@@ -352,7 +336,7 @@ async fn update(
                     if f.role != "admin" && last_admin(conn, &u)? {
                         return Ok(Err("This is the last administrator: give another operator the admin role first."));
                     }
-                    match store::update_profile(conn, &u.id, &f.email, &f.display_name, &f.role, now()) {
+                    match users::update_profile(conn, &u.id, &f.email, &f.display_name, &f.role, now()) {
                         Ok(()) => {}
                         Err(CreateUserError::EmailTaken) => return Ok(Err("An operator with this email already exists.")),
                         Err(CreateUserError::Db(e)) => return Err(AppError::from(e)),
@@ -360,8 +344,8 @@ async fn update(
                     if f.role != u.role {
                         audit_user(conn, &actor, "user.role_changed", &u, serde_json::json!({ "before": u.role, "after": f.role }))?;
                     }
-                    if store::normalize_email(&f.email) != u.email || f.display_name.trim() != u.display_name {
-                        audit_user(conn, &actor, "user.updated", &u, serde_json::json!({ "new_email": store::normalize_email(&f.email), "display_name": f.display_name.trim() }))?;
+                    if users::normalize_email(&f.email) != u.email || f.display_name.trim() != u.display_name {
+                        audit_user(conn, &actor, "user.updated", &u, serde_json::json!({ "new_email": users::normalize_email(&f.email), "display_name": f.display_name.trim() }))?;
                     }
                     Ok(Ok(()))
                 })
@@ -369,7 +353,7 @@ async fn update(
             .await?;
         match outcome {
             Ok(()) => {
-                state.sessions.forget_user(&user.id);
+                session_cache.forget_user(&user.id);
                 return Ok(page::see_other(&req, &format!("/users/{}", user.id))
                     .cookie(flash::cookie(
                         "success",
@@ -422,12 +406,13 @@ async fn change(
     apply: Apply,
     done: &'static str,
 ) -> Result<HttpResponse, AppError> {
+    let session_cache = app_data::<SessionCache>(req)?;
     let (id, actor, me) = (id.to_string(), actor(admin), admin.0.user.id.clone());
     let outcome = state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let user = store::find(conn, &id)?.ok_or(AppError::NotFound)?;
+                let user = users::find(conn, &id)?.ok_or(AppError::NotFound)?;
                 if let Err(m) = apply(conn, &user, &me)? {
                     return Ok(Err(m));
                 }
@@ -439,7 +424,7 @@ async fn change(
     let back = format!("/users/{}", id_of(req));
     match outcome {
         Ok(user_id) => {
-            state.sessions.forget_user(&user_id);
+            session_cache.forget_user(&user_id);
             Ok(page::see_other(req, &back)
                 .cookie(flash::cookie(
                     "success",
@@ -462,7 +447,7 @@ fn id_of(req: &HttpRequest) -> String {
     req.match_info().get("id").unwrap_or("").to_string()
 }
 
-async fn disable(
+pub async fn disable(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -483,7 +468,7 @@ async fn disable(
                     "This is the last administrator who can sign in; it stays enabled.",
                 ));
             }
-            store::set_disabled(conn, &user.id, true, now())?;
+            users::set_disabled(conn, &user.id, true, now())?;
             auth_store::delete_user_sessions(conn, &user.id)?;
             Ok(Ok(()))
         },
@@ -492,7 +477,7 @@ async fn disable(
     .await
 }
 
-async fn enable(
+pub async fn enable(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -505,7 +490,7 @@ async fn enable(
         &id,
         "user.enabled",
         |conn, user, _| {
-            store::set_disabled(conn, &user.id, false, now())?;
+            users::set_disabled(conn, &user.id, false, now())?;
             Ok(Ok(()))
         },
         "Operator enabled.",
@@ -513,7 +498,7 @@ async fn enable(
     .await
 }
 
-async fn sign_out(
+pub async fn sign_out(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -534,11 +519,12 @@ async fn sign_out(
     .await
 }
 
-async fn end_session(
+pub async fn end_session(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    session_cache: web::Data<SessionCache>,
 ) -> Result<HttpResponse, AppError> {
     let (uid, sid) = path.into_inner();
     let (u, actor) = (uid.clone(), actor(&admin));
@@ -546,7 +532,7 @@ async fn end_session(
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let user = store::find(conn, &u)?.ok_or(AppError::NotFound)?;
+                let user = users::find(conn, &u)?.ok_or(AppError::NotFound)?;
                 let n = auth_store::delete_session_of(conn, &user.id, &sid)?;
                 if n == 1 {
                     audit_user(
@@ -564,7 +550,7 @@ async fn end_session(
     if ended == 0 {
         return Err(AppError::NotFound);
     }
-    state.sessions.forget_user(&uid);
+    session_cache.forget_user(&uid);
     Ok(page::see_other(&req, &format!("/users/{uid}"))
         .cookie(flash::cookie(
             "success",
@@ -574,7 +560,7 @@ async fn end_session(
         .finish())
 }
 
-async fn reset_2fa(
+pub async fn reset_2fa(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
@@ -587,7 +573,7 @@ async fn reset_2fa(
         &id,
         "user.2fa_reset",
         |conn, user, _| {
-            crate::auth::two_factor::reset_for(conn, &user.id)?;
+            users::reset_two_factor(conn, &user.id)?;
             Ok(Ok(()))
         },
         "Two-factor sign-in was reset; the operator enrols again at the next sign-in if their role requires it.",
@@ -595,7 +581,7 @@ async fn reset_2fa(
     .await
 }
 
-async fn reset_link(
+pub async fn reset_link(
     admin: Admin,
     Page(layout): Page,
     state: web::Data<AppState>,
@@ -607,8 +593,8 @@ async fn reset_link(
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let user = store::find(conn, &uid)?.ok_or(AppError::NotFound)?;
-                store::create_reset(conn, &hash, &user.id, now())?;
+                let user = users::find(conn, &uid)?.ok_or(AppError::NotFound)?;
+                users::create_reset(conn, &hash, &user.id, now())?;
                 audit_user(
                     conn,
                     &actor,
@@ -644,7 +630,7 @@ struct DeletePage {
     user: User,
 }
 
-async fn delete_confirm(
+pub async fn delete_confirm(
     _admin: Admin,
     Page(layout): Page,
     state: web::Data<AppState>,
@@ -654,18 +640,19 @@ async fn delete_confirm(
     page::ok(&DeletePage { layout, user })
 }
 
-async fn delete(
+pub async fn delete(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    session_cache: web::Data<SessionCache>,
 ) -> Result<HttpResponse, AppError> {
     let (uid, actor, me) = (id.into_inner(), actor(&admin), admin.0.user.id.clone());
     let outcome = state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let user = store::find(conn, &uid)?.ok_or(AppError::NotFound)?;
+                let user = users::find(conn, &uid)?.ok_or(AppError::NotFound)?;
                 if user.id == me {
                     return Ok(Err("You cannot delete your own account."));
                 }
@@ -679,14 +666,14 @@ async fn delete(
                     &user,
                     serde_json::json!({ "role": user.role, "display_name": user.display_name }),
                 )?;
-                store::delete(conn, &user.id)?;
+                users::delete(conn, &user.id)?;
                 Ok(Ok(user.id))
             })
         })
         .await?;
     match outcome {
         Ok(user_id) => {
-            state.sessions.forget_user(&user_id);
+            session_cache.forget_user(&user_id);
             Ok(page::see_other(&req, "/users")
                 .cookie(flash::cookie(
                     "success",

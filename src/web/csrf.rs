@@ -14,10 +14,10 @@ use actix_web::web::{Bytes, BytesMut};
 use actix_web::{Error, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 
-use crate::auth::session::SESSION_COOKIE;
-use crate::auth::tokens::random_token;
+use crate::db::secrets::random_token;
 use crate::error::AppError;
-use crate::web::AppState;
+use crate::identity::session::SESSION_COOKIE;
+use crate::state::AppState;
 
 pub const ANON_COOKIE: &str = "gh_anon";
 pub const HEADER: &str = "x-csrf-token";

@@ -10,10 +10,10 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::page::Layout;
-use super::{is_htmx, request_id};
-use crate::auth::MaybeUser;
 use crate::error::{AppError, ErrorInfo};
+use crate::identity::MaybeUser;
+use crate::web::page::Layout;
+use crate::web::{is_htmx, request_id};
 
 #[derive(Template)]
 #[template(path = "errors/error.html")]

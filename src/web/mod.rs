@@ -1,36 +1,17 @@
 //! Middleware and helpers shared by every slice: request ids, security headers, CSRF,
-//! error rendering, flash messages, the page layout and static assets.
+//! error rendering, flash messages, form pairs, the page layout and static assets.
 
 pub mod assets;
 pub mod csrf;
 pub mod errors;
 pub mod flash;
+pub mod form;
 pub mod headers;
 pub mod page;
 pub mod request_id;
-
-use std::sync::Arc;
+pub mod table;
 
 use actix_web::HttpRequest;
-
-use crate::auth::tokens::Keys;
-use crate::config::Config;
-use crate::data::catalog::CatalogCache;
-use crate::db::Db;
-
-/// What every handler can reach through `web::Data<AppState>`.
-#[derive(Clone)]
-pub struct AppState {
-    pub db: Db,
-    pub config: Arc<Config>,
-    pub keys: Arc<Keys>,
-    pub catalog: Arc<CatalogCache>,
-    pub sessions: Arc<crate::auth::session::SessionCache>,
-    pub counts: Arc<crate::data::store::CountCache>,
-    pub rights: Arc<crate::users::permissions::RightsCache>,
-    pub api_limits: Arc<crate::api::auth::RateLimiter>,
-    pub api_tokens: Arc<crate::api::auth::TokenCache>,
-}
 
 /// True when the request was made by htmx (it swaps a fragment rather than a page).
 pub fn is_htmx(req: &HttpRequest) -> bool {

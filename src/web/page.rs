@@ -9,11 +9,11 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::assets::{self, AssetUrls};
-use super::flash::{self, Flash};
-use super::{csrf, is_htmx};
-use crate::auth::session::{self, CurrentUser};
 use crate::error::AppError;
+use crate::identity::session::{self, CurrentUser};
+use crate::web::assets::{self, AssetUrls};
+use crate::web::flash::{self, Flash};
+use crate::web::{csrf, is_htmx};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -85,7 +85,7 @@ impl Layout {
             path: req.path().to_string(),
             admin: req
                 .extensions()
-                .get::<std::sync::Arc<crate::users::permissions::Rights>>()
+                .get::<std::sync::Arc<crate::identity::permissions::Rights>>()
                 .map(|r| r.admin_areas)
                 .unwrap_or_else(|| session::cached(req).is_some_and(|u| u.is_admin())),
         }
@@ -107,7 +107,7 @@ impl FromRequest for Page {
         let req = req.clone();
         Box::pin(async move {
             if let Some(user) = session::load(&req).await? {
-                crate::users::permissions::load_rights(&req, &user.role).await?;
+                crate::identity::permissions::load_rights(&req, &user.role).await?;
             }
             Ok(Page(Layout::build(&req)))
         })

@@ -6,8 +6,9 @@
 use std::net::TcpListener;
 
 use diesel::prelude::*;
-use gatehouse::config::{Cli, Config};
-use gatehouse::web::AppState;
+use gatehouse::cli::args::Cli;
+use gatehouse::config::Config;
+use gatehouse::state::AppState;
 use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 
@@ -120,6 +121,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub setup_token: Option<String>,
     pub state: AppState,
+    pub caches: gatehouse::Caches,
     pub db: TestDb,
     pub data_dir: tempfile::TempDir,
     pub extra: Vec<String>,
@@ -195,6 +197,7 @@ impl TestApp {
             client: new_client(),
             setup_token: running.setup_token,
             state: running.state,
+            caches: running.caches,
             db,
             data_dir,
             extra,
@@ -211,6 +214,7 @@ impl TestApp {
         self.base = base;
         self.setup_token = running.setup_token;
         self.state = running.state;
+        self.caches = running.caches;
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -314,7 +318,7 @@ impl TestApp {
         let mut conn = self.db_conn();
         conn.batch_execute(sql)
             .unwrap_or_else(|e| panic!("test SQL failed: {e}\n{sql}"));
-        self.state
+        self.caches
             .catalog
             .reload(&mut conn)
             .expect("catalog reload");
@@ -345,7 +349,7 @@ impl TestApp {
     pub fn demo(&self, orders: u64) {
         let mut conn = self.db_conn();
         gatehouse::data::demo::load(&mut conn, orders, false, &[]).expect("demo loads");
-        self.state
+        self.caches
             .catalog
             .reload(&mut conn)
             .expect("catalog reload");
@@ -354,7 +358,7 @@ impl TestApp {
     /// One value of one row, read directly from the database as text.
     pub fn scalar(&self, sql: &str) -> Option<String> {
         let mut conn = self.db_conn();
-        let mut q = gatehouse::data::sql::Sql::new(self.state.db.backend());
+        let mut q = gatehouse::engine::sql::Sql::new(self.state.db.backend());
         q.push(sql);
         let rows = q.load(&mut conn).unwrap_or_else(|e| panic!("{sql}: {e}"));
         rows.first()

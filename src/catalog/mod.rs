@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+mod checks;
+mod introspect;
+
 use crate::db::DbConn;
 use crate::error::AppError;
 
@@ -214,8 +217,8 @@ const CHECK_EVERY: Duration = Duration::from_secs(2);
 
 impl CatalogCache {
     pub fn load(conn: &mut DbConn) -> Result<CatalogCache, AppError> {
-        let fingerprint = super::introspect::fingerprint(conn)?;
-        let catalog = super::introspect::load(conn)?;
+        let fingerprint = crate::catalog::introspect::fingerprint(conn)?;
+        let catalog = crate::catalog::introspect::load(conn)?;
         Ok(CatalogCache {
             inner: RwLock::new(Cached {
                 catalog: Arc::new(catalog),
@@ -238,7 +241,7 @@ impl CatalogCache {
         if !stale {
             return Ok(catalog);
         }
-        let fingerprint = super::introspect::fingerprint(conn)?;
+        let fingerprint = crate::catalog::introspect::fingerprint(conn)?;
         let unchanged = self
             .inner
             .read()
@@ -255,7 +258,7 @@ impl CatalogCache {
 
     /// Read the schema again now (the "refresh" button, and after our own DDL).
     pub fn reload(&self, conn: &mut DbConn) -> Result<Arc<Catalog>, AppError> {
-        let fingerprint = super::introspect::fingerprint(conn)?;
+        let fingerprint = crate::catalog::introspect::fingerprint(conn)?;
         self.reload_with(conn, fingerprint)
     }
 
@@ -264,7 +267,7 @@ impl CatalogCache {
         conn: &mut DbConn,
         fingerprint: String,
     ) -> Result<Arc<Catalog>, AppError> {
-        let catalog = Arc::new(super::introspect::load(conn)?);
+        let catalog = Arc::new(crate::catalog::introspect::load(conn)?);
         if let Ok(mut c) = self.inner.write() {
             *c = Cached {
                 catalog: catalog.clone(),

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Double, Nullable, Text};
 
-use super::catalog::{Catalog, Column, ForeignKey, Index, Kind, Referrer, RowKey, Table};
-use super::checks;
+use crate::catalog::checks;
+use crate::catalog::{Catalog, Column, ForeignKey, Index, Kind, Referrer, RowKey, Table};
 use crate::db::DbConn;
 use crate::error::AppError;
 

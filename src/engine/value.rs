@@ -7,7 +7,7 @@ use diesel::pg::{Pg, PgValue};
 use diesel::sqlite::{Sqlite, SqliteType, SqliteValue};
 use diesel_dynamic_schema::dynamic_value::Any;
 
-use super::catalog::{Column, Kind};
+use crate::catalog::{Column, Kind};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

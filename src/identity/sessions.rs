@@ -3,9 +3,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::session::{CurrentUser, SessionPolicy};
 use crate::db::DbConn;
 use crate::db::schema::{gh_sessions, gh_settings, gh_users};
+use crate::identity::session::{CurrentUser, SessionPolicy};
 
 const SETUP_TOKEN_KEY: &str = "setup_token_sha256";
 

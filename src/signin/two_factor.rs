@@ -10,27 +10,18 @@ use base64::Engine;
 use serde::Deserialize;
 use totp_rs::{Algorithm, Secret, TOTP};
 
-use super::session::{self, CurrentUser};
-use super::store::{self as auth_store, STAGE_CODE, STAGE_ENROL, STAGE_FULL};
-use super::tokens::{random_token, sha256_hex};
-use super::{password, throttle};
-use crate::audit::store::{self as audit, Actor};
+use crate::audit::{self, Actor};
+use crate::db::secrets::Sealer;
+use crate::db::secrets::{random_token, sha256_hex};
 use crate::db::{self, now};
 use crate::error::AppError;
-use crate::integrations::secrets::Sealer;
-use crate::users::store as users;
+use crate::identity::session::{self, CurrentUser};
+use crate::identity::sessions::{STAGE_CODE, STAGE_ENROL, STAGE_FULL};
+use crate::identity::users;
+use crate::identity::{password, throttle};
+use crate::state::AppState;
 use crate::web::page::{self, Layout};
-use crate::web::{AppState, client_ip, flash, safe_next};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login/code", web::get().to(code_form))
-        .route("/login/code", web::post().to(code))
-        .route("/login/enrol", web::get().to(enrol_form))
-        .route("/login/enrol", web::post().to(enrol))
-        .route("/account/2fa", web::get().to(account_form))
-        .route("/account/2fa", web::post().to(account_enable))
-        .route("/account/2fa/disable", web::post().to(account_disable));
-}
+use crate::web::{client_ip, flash, safe_next};
 
 const STEP: u64 = 30;
 
@@ -142,11 +133,14 @@ async fn pending(req: &HttpRequest, stage: &str) -> Result<CurrentUser, AppError
 }
 
 #[derive(Deserialize)]
-struct NextQuery {
+pub struct NextQuery {
     next: Option<String>,
 }
 
-async fn code_form(req: HttpRequest, q: web::Query<NextQuery>) -> Result<HttpResponse, AppError> {
+pub async fn code_form(
+    req: HttpRequest,
+    q: web::Query<NextQuery>,
+) -> Result<HttpResponse, AppError> {
     pending(&req, STAGE_CODE).await?;
     let mut p = TwoFactorPage::new(&req, "code", "/login/code");
     p.next = safe_next(q.next.as_deref());
@@ -154,13 +148,13 @@ async fn code_form(req: HttpRequest, q: web::Query<NextQuery>) -> Result<HttpRes
 }
 
 #[derive(Deserialize)]
-struct CodeForm {
+pub struct CodeForm {
     #[serde(default)]
     code: String,
     next: Option<String>,
 }
 
-async fn code(
+pub async fn code(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<CodeForm>,
@@ -207,7 +201,8 @@ async fn code(
         p.error = Some(message);
         return page::render(StatusCode::UNPROCESSABLE_ENTITY, &p);
     }
-    let token = super::routes::sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
+    let token =
+        crate::signin::routes::sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header(("Location", next))
         .cookie(session::session_cookie(token, &state))
@@ -280,7 +275,7 @@ async fn confirm(
         .await
 }
 
-async fn enrol_form(
+pub async fn enrol_form(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
@@ -292,7 +287,7 @@ async fn enrol_form(
     page::ok(&p)
 }
 
-async fn enrol(
+pub async fn enrol(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<CodeForm>,
@@ -301,7 +296,8 @@ async fn enrol(
     match confirm(&state, &user, form.code.clone()).await? {
         Ok(codes) => {
             let token =
-                super::routes::sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
+                crate::signin::routes::sign_in(&req, &state, &user.id, &user.email, STAGE_FULL)
+                    .await?;
             let mut p = TwoFactorPage::new(&req, "codes", "");
             p.codes = codes;
             let mut res = page::ok(&p)?;
@@ -354,7 +350,7 @@ async fn account_page(
     page::render(status, &p)
 }
 
-async fn account_form(
+pub async fn account_form(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -362,7 +358,7 @@ async fn account_form(
     account_page(&req, &state, &user, None).await
 }
 
-async fn account_enable(
+pub async fn account_enable(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -380,12 +376,12 @@ async fn account_enable(
 }
 
 #[derive(Deserialize)]
-struct DisableForm {
+pub struct DisableForm {
     #[serde(default)]
     password: String,
 }
 
-async fn account_disable(
+pub async fn account_disable(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
@@ -449,11 +445,4 @@ async fn account_disable(
             state.config.secure_cookies(),
         ))
         .finish())
-}
-
-/// For administrators: turn a user's two-factor off (a lost phone) and end their sessions.
-pub fn reset_for(conn: &mut db::DbConn, user_id: &str) -> Result<(), AppError> {
-    users::disable_totp(conn, user_id)?;
-    auth_store::delete_user_sessions(conn, user_id)?;
-    Ok(())
 }

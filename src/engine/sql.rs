@@ -7,9 +7,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Double, Nullable, Text};
 use diesel_dynamic_schema::dynamic_value::DynamicRow;
 
-use super::catalog::{Column, Kind, Table};
-use super::value::Value;
+use crate::catalog::{Column, Kind, Table};
 use crate::db::{Backend, DbConn};
+use crate::engine::value::Value;
 
 #[derive(Debug, Clone)]
 pub struct Sql {
@@ -135,7 +135,7 @@ impl Sql {
             }
             self.select_column(c);
         }
-        if table.key == super::catalog::RowKey::RowId {
+        if table.key == crate::catalog::RowKey::RowId {
             self.push(", rowid");
         }
         self
@@ -226,18 +226,6 @@ fn row_values(row: DynamicRow<Value>) -> Vec<Value> {
         .collect()
 }
 
-/// Escape `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
-pub fn like_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,10 +247,5 @@ mod tests {
             .push(" AND y = ")
             .bind(Value::Int(2));
         assert_eq!(sql.text(), "x = ? AND y = ?");
-    }
-
-    #[test]
-    fn like_patterns_escape_wildcards() {
-        assert_eq!(like_escape("50%_off\\"), "50\\%\\_off\\\\");
     }
 }

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
-use super::store::{self, RoleRecord};
-use crate::auth::CurrentUser;
-use crate::auth::session;
-use crate::data::catalog::{Catalog, RowKey, Table};
+use crate::catalog::{Catalog, RowKey, Table};
 use crate::error::AppError;
+use crate::identity::CurrentUser;
+use crate::identity::session;
+use crate::identity::users::{self, RoleRecord};
+use crate::state::app_data;
 
 pub const READ_ONLY_ROLE: &str = "Your role lets you read this table, not change it.";
 
@@ -249,7 +250,8 @@ type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
 
 pub async fn load_rights(req: &HttpRequest, role: &str) -> Result<Arc<Rights>, AppError> {
     let state = session::state(req)?;
-    if let Some(r) = state.rights.get(role) {
+    let cache = app_data::<RightsCache>(req)?;
+    if let Some(r) = cache.get(role) {
         req.extensions_mut().insert(r.clone());
         return Ok(r);
     }
@@ -257,9 +259,9 @@ pub async fn load_rights(req: &HttpRequest, role: &str) -> Result<Arc<Rights>, A
     let rights = state
         .db
         .run(move |conn| {
-            Ok(match store::find_role(conn, &name)? {
+            Ok(match users::find_role(conn, &name)? {
                 Some(role) => {
-                    let tables = store::role_tables(conn, &role.name)?;
+                    let tables = users::role_tables(conn, &role.name)?;
                     Rights::from_record(role, tables)
                 }
                 None => Rights::none(&name),
@@ -267,7 +269,7 @@ pub async fn load_rights(req: &HttpRequest, role: &str) -> Result<Arc<Rights>, A
         })
         .await?;
     let rights = Arc::new(rights);
-    state.rights.put(role, rights.clone());
+    cache.put(role, rights.clone());
     req.extensions_mut().insert(rights.clone());
     Ok(rights)
 }

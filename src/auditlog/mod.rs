@@ -4,20 +4,16 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::store::{self, AuditFilter, Entry};
+use crate::audit::{self as store, AuditFilter, Entry};
 use crate::error::AppError;
-use crate::users::permissions::Access;
-use crate::web::AppState;
+use crate::identity::permissions::Access;
+use crate::state::AppState;
 use crate::web::page::{self, Layout, Page};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/audit", web::get().to(index));
-}
 
 const PER_PAGE: i64 = 50;
 
 #[derive(Deserialize, Default)]
-struct AuditQuery {
+pub struct AuditQuery {
     #[serde(default)]
     user: String,
     #[serde(default)]
@@ -79,7 +75,7 @@ fn view(e: Entry) -> EntryView {
     let link = (e.action.starts_with("record.") && e.action != "record.deleted").then(|| {
         format!(
             "/data/{}/{}",
-            crate::data::keys::encode_part(&e.table_name),
+            crate::engine::keys::encode_part(&e.table_name),
             e.row_key
         )
     });
@@ -94,7 +90,7 @@ fn view(e: Entry) -> EntryView {
     }
 }
 
-async fn index(
+pub async fn index(
     access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,

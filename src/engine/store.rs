@@ -5,15 +5,17 @@ use std::collections::{BTreeMap, HashMap};
 
 use sha2::{Digest, Sha256};
 
-use super::catalog::{Catalog, Column, RowKey, Table};
-use super::errors::{WriteError, classify};
-use super::keys;
-use super::query::ListQuery;
-use super::sql::{Sql, like_escape};
-use super::value::Value;
-use crate::audit::store::{self as audit, Actor};
+use crate::audit::{self, Actor};
+use crate::catalog::{Catalog, Column, RowKey, Table};
+use crate::db::like_escape;
 use crate::db::{Backend, DbConn, write_tx};
+use crate::engine::errors::{WriteError, classify};
+use crate::engine::keys;
+use crate::engine::query::ListQuery;
+use crate::engine::sql::Sql;
+use crate::engine::value::Value;
 use crate::error::AppError;
+use crate::events::outbox::{Change, record_event};
 
 /// A row: its column values in catalog order, and its key values.
 #[derive(Debug, Clone)]
@@ -86,6 +88,29 @@ pub enum Count {
 }
 
 /// Counting stops here unless the exact figure is asked for.
+/// A count as shown: exact with thousands separators, `10,000+` when bounded, `~1.2M`
+/// when estimated.
+pub fn count_label(count: Count) -> String {
+    match count {
+        Count::Exact(n) => thousands(n),
+        Count::AtLeast(n) => format!("{}+", thousands(n)),
+        Count::About(n) if n >= 1_000_000 => format!("~{:.1}M", n as f64 / 1_000_000.0),
+        Count::About(n) => format!("~{}", thousands(n)),
+    }
+}
+
+pub fn thousands(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 pub const COUNT_LIMIT: i64 = 10_000;
 /// Unfiltered tables estimated above this are not counted at all.
 const ESTIMATE_ABOVE: i64 = 100_000;
@@ -397,9 +422,31 @@ pub fn insert(
             &row.key_path(),
             &changes(table, None, Some(&row)),
         )?;
-        crate::integrations::outbox::record_event(conn, table, "created", None, Some(&row), actor)?;
+        notify(conn, table, "created", None, Some(&row), actor)?;
         Ok(row)
     })
+}
+
+/// Queue the webhook event of a row change, in the change's transaction.
+fn notify(
+    conn: &mut DbConn,
+    table: &Table,
+    action: &str,
+    before: Option<&Row>,
+    after: Option<&Row>,
+    actor: &Actor,
+) -> diesel::QueryResult<usize> {
+    let key = after.or(before).map(Row::key_path).unwrap_or_default();
+    let before = before.map(|r| r.to_json(table));
+    let after = after.map(|r| r.to_json(table));
+    let change = Change {
+        table: &table.name,
+        action,
+        key: &key,
+        before: before.as_ref(),
+        after: after.as_ref(),
+    };
+    record_event(conn, &change, actor)
 }
 
 /// Update a row that must still be at `version`; returns it as stored.
@@ -452,14 +499,7 @@ pub fn update(
             &after.key_path(),
             &diff,
         )?;
-        crate::integrations::outbox::record_event(
-            conn,
-            table,
-            "updated",
-            Some(&before),
-            Some(&after),
-            actor,
-        )?;
+        notify(conn, table, "updated", Some(&before), Some(&after), actor)?;
         Ok(after)
     })
 }
@@ -487,14 +527,7 @@ pub fn delete(
             &before.key_path(),
             &changes(table, Some(&before), None),
         )?;
-        crate::integrations::outbox::record_event(
-            conn,
-            table,
-            "deleted",
-            Some(&before),
-            None,
-            actor,
-        )?;
+        notify(conn, table, "deleted", Some(&before), None, actor)?;
         Ok(())
     });
     match result {
@@ -859,14 +892,7 @@ pub fn bulk_delete(
                 &row.key_path(),
                 &changes(table, Some(row), None),
             )?;
-            crate::integrations::outbox::record_event(
-                conn,
-                table,
-                "deleted",
-                Some(row),
-                None,
-                actor,
-            )?;
+            notify(conn, table, "deleted", Some(row), None, actor)?;
         }
         Ok(rows.len())
     });
@@ -924,14 +950,7 @@ pub fn bulk_set(
                     &after.key_path(),
                     &changes(table, Some(before), Some(&after)),
                 )?;
-                crate::integrations::outbox::record_event(
-                    conn,
-                    table,
-                    "updated",
-                    Some(before),
-                    Some(&after),
-                    actor,
-                )?;
+                notify(conn, table, "updated", Some(before), Some(&after), actor)?;
             }
         }
         Ok(rows.len())

@@ -136,7 +136,7 @@ pub fn list(conn: &mut DbConn, q: &str, status: &str) -> QueryResult<Vec<User>> 
     let mut query = gh_users::table.select(User::as_select()).into_boxed();
     let q = q.trim().to_lowercase();
     if !q.is_empty() {
-        let pattern = format!("%{}%", crate::data::sql::like_escape(&q));
+        let pattern = format!("%{}%", crate::db::like_escape(&q));
         query = query.filter(
             gh_users::email
                 .like(pattern.clone())
@@ -423,6 +423,14 @@ pub fn enable_totp(
             ))
             .execute(conn)?;
     }
+    Ok(())
+}
+
+/// An administrator's reset: two-factor off (the operator enrols again at the next
+/// sign-in if their role requires it) and every session ended.
+pub fn reset_two_factor(conn: &mut DbConn, id: &str) -> QueryResult<()> {
+    disable_totp(conn, id)?;
+    crate::identity::sessions::delete_user_sessions(conn, id)?;
     Ok(())
 }
 

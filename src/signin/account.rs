@@ -6,27 +6,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::session::SESSION_COOKIE;
-use super::store::{self as auth_store, SessionInfo};
-use super::tokens::sha256_hex;
-use super::{CurrentUser, password};
-use crate::audit::store::{self as audit, Actor};
+use crate::audit::{self, Actor};
+use crate::db::secrets::sha256_hex;
 use crate::db::{self, now};
 use crate::error::AppError;
-use crate::users::store as users;
+use crate::identity::session::SESSION_COOKIE;
+use crate::identity::session::SessionCache;
+use crate::identity::sessions::{self as auth_store, SessionInfo};
+use crate::identity::users;
+use crate::identity::{CurrentUser, password};
+use crate::state::AppState;
+use crate::web::flash;
 use crate::web::page::{self, Layout, Page};
-use crate::web::{AppState, flash};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/account", web::get().to(show))
-        .route("/account/password", web::post().to(change_password))
-        .route("/account/sessions/{id}/end", web::post().to(end_session))
-        .route("/account/sessions/end-others", web::post().to(end_others))
-        .route("/forgot", web::get().to(forgot_form))
-        .route("/forgot", web::post().to(forgot))
-        .route("/reset", web::get().to(reset_form))
-        .route("/reset", web::post().to(reset));
-}
 
 #[derive(Template)]
 #[template(path = "auth/account.html")]
@@ -64,7 +55,7 @@ async fn render_account(
     )
 }
 
-async fn show(
+pub async fn show(
     req: HttpRequest,
     user: CurrentUser,
     _page: Page,
@@ -74,7 +65,7 @@ async fn show(
 }
 
 #[derive(Deserialize)]
-struct PasswordForm {
+pub struct PasswordForm {
     #[serde(default)]
     current: String,
     #[serde(default)]
@@ -83,11 +74,12 @@ struct PasswordForm {
     confirm: String,
 }
 
-async fn change_password(
+pub async fn change_password(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     form: web::Form<PasswordForm>,
+    sessions: web::Data<SessionCache>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let uid = user.id.clone();
@@ -140,7 +132,7 @@ async fn change_password(
             })
         })
         .await?;
-    state.sessions.forget_user(&user.id);
+    sessions.forget_user(&user.id);
     let message = format!("Password changed. {ended} other session(s) ended.");
     Ok(page::see_other(&req, "/account")
         .cookie(flash::cookie(
@@ -151,11 +143,12 @@ async fn change_password(
         .finish())
 }
 
-async fn end_session(
+pub async fn end_session(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
+    sessions: web::Data<SessionCache>,
 ) -> Result<HttpResponse, AppError> {
     let (uid, sid) = (user.id.clone(), id.into_inner());
     let ended = state
@@ -165,7 +158,7 @@ async fn end_session(
     if ended == 0 {
         return Err(AppError::NotFound);
     }
-    state.sessions.forget_user(&user.id);
+    sessions.forget_user(&user.id);
     Ok(page::see_other(&req, "/account")
         .cookie(flash::cookie(
             "success",
@@ -175,17 +168,18 @@ async fn end_session(
         .finish())
 }
 
-async fn end_others(
+pub async fn end_others(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
+    sessions: web::Data<SessionCache>,
 ) -> Result<HttpResponse, AppError> {
     let (uid, keep) = (user.id.clone(), user.session_id.clone());
     let ended = state
         .db
         .run(move |conn| Ok(auth_store::delete_other_sessions(conn, &uid, &keep)?))
         .await?;
-    state.sessions.forget_user(&user.id);
+    sessions.forget_user(&user.id);
     Ok(page::see_other(&req, "/account")
         .cookie(flash::cookie(
             "success",
@@ -204,12 +198,12 @@ struct ResetPage {
 }
 
 #[derive(Deserialize)]
-struct ResetQuery {
+pub struct ResetQuery {
     #[serde(default)]
     token: String,
 }
 
-async fn reset_form(
+pub async fn reset_form(
     Page(layout): Page,
     state: web::Data<AppState>,
     q: web::Query<ResetQuery>,
@@ -230,7 +224,7 @@ async fn reset_form(
 }
 
 #[derive(Deserialize)]
-struct ResetForm {
+pub struct ResetForm {
     #[serde(default)]
     token: String,
     #[serde(default)]
@@ -239,10 +233,11 @@ struct ResetForm {
     confirm: String,
 }
 
-async fn reset(
+pub async fn reset(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<ResetForm>,
+    sessions: web::Data<SessionCache>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let hash = sha256_hex(&form.token);
@@ -310,9 +305,12 @@ async fn reset(
             "This reset link was used already.".into(),
         ));
     }
-    state.sessions.forget_user(&user.id);
+    sessions.forget_user(&user.id);
     Ok(page::see_other(&req, "/login")
-        .cookie(super::session::removal_cookie(SESSION_COOKIE, &state))
+        .cookie(crate::identity::session::removal_cookie(
+            SESSION_COOKIE,
+            &state,
+        ))
         .cookie(flash::cookie(
             "success",
             "Your password is set. Sign in with it now.",
@@ -328,7 +326,7 @@ struct ForgotPage {
     sent: bool,
 }
 
-async fn forgot_form(Page(layout): Page) -> Result<HttpResponse, AppError> {
+pub async fn forgot_form(Page(layout): Page) -> Result<HttpResponse, AppError> {
     page::ok(&ForgotPage {
         layout,
         sent: false,
@@ -336,7 +334,7 @@ async fn forgot_form(Page(layout): Page) -> Result<HttpResponse, AppError> {
 }
 
 #[derive(Deserialize)]
-struct ForgotForm {
+pub struct ForgotForm {
     #[serde(default)]
     email: String,
 }
@@ -344,7 +342,7 @@ struct ForgotForm {
 /// Mail a reset link when the address belongs to an active operator. The page says the
 /// same either way, so it does not tell which addresses have accounts; requests count
 /// against the sign-in throttle.
-async fn forgot(
+pub async fn forgot(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<ForgotForm>,
@@ -357,14 +355,14 @@ async fn forgot(
         .as_str()
         .trim_end_matches('/')
         .to_string();
-    let token = super::tokens::random_token();
+    let token = crate::db::secrets::random_token();
     let hash = sha256_hex(&token);
     let e = email.clone();
     let locked = state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                if super::throttle::check_and_record(conn, &format!("reset:{e}"), &ip, now())?.is_some() {
+                if crate::identity::throttle::check_and_record(conn, &format!("reset:{e}"), &ip, now())?.is_some() {
                     return Ok(true);
                 }
                 if let Some(user) = users::find_by_email(conn, &e)?.filter(|u| !u.disabled) {
@@ -372,7 +370,7 @@ async fn forgot(
                     let body = format!(
                         "Someone asked to reset the Gatehouse password of {e}.\n\nSet a new password here (the link works once, within 24 hours):\n{base}/reset?token={token}\n\nIf it was not you, ignore this email."
                     );
-                    crate::integrations::email::enqueue(conn, &user.email, "Reset your Gatehouse password", &body)?;
+                    crate::events::mail::enqueue(conn, &user.email, "Reset your Gatehouse password", &body)?;
                 }
                 Ok::<_, AppError>(false)
             })

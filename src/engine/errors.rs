@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use super::catalog::Table;
-use super::store::Row;
+use crate::catalog::Table;
+use crate::engine::store::Row;
 use crate::error::AppError;
 
 #[derive(Debug)]

@@ -1,12 +1,15 @@
 //! The subcommands: serve (default), migrate, user create / reset-password, check-config.
 
+pub mod args;
+
 use std::io::BufRead;
 use std::process::ExitCode;
 
-use crate::auth::{password, store as auth_store};
-use crate::config::{Cli, Command, Config, LogFormat, UserCommand};
+use crate::cli::args::{Cli, Command, UserCommand};
+use crate::config::{Config, LogFormat};
 use crate::db::{self, Db, now};
-use crate::users::store::{self as users, CreateUserError, NewUser};
+use crate::identity::users::{self as users, CreateUserError, NewUser};
+use crate::identity::{password, sessions as auth_store};
 
 pub fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
@@ -78,7 +81,7 @@ fn demo(config: Config, orders: u64, force: bool) -> Result<(), String> {
     db::migrate::run(&config.database)?;
     let db = Db::open(&config.database, 1)?;
     let mut conn = db.conn().map_err(|e| e.to_string())?;
-    let existing: Vec<String> = crate::data::catalog::CatalogCache::load(&mut conn)
+    let existing: Vec<String> = crate::catalog::CatalogCache::load(&mut conn)
         .and_then(|c| c.get(&mut conn))
         .map_err(|e| e.to_string())?
         .tables

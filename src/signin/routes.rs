@@ -4,29 +4,25 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::session::{self, MaybeUser, SESSION_COOKIE};
-use super::store::{self as auth_store, NewSession};
-use super::tokens::{random_token, sha256_hex};
-use super::views::{LoginPage, SetupErrors, SetupPage};
-use super::{password, throttle};
+use crate::db::secrets::{random_token, sha256_hex};
 use crate::db::{self, now};
 use crate::error::AppError;
-use crate::users::store::{self as users, CreateUserError, NewUser};
+use crate::identity::session::SessionCache;
+use crate::identity::session::{self, MaybeUser, SESSION_COOKIE};
+use crate::identity::sessions::{self as auth_store, NewSession};
+use crate::identity::users::{self as users, CreateUserError, NewUser};
+use crate::identity::{password, throttle};
+use crate::signin::views::{LoginPage, SetupErrors, SetupPage};
+use crate::state::{AppState, app_data};
 use crate::web::page::{self, Page};
-use crate::web::{AppState, client_ip, csrf, flash, safe_next};
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/login").get(login_form).post(login))
-        .service(web::resource("/logout").post(logout))
-        .service(web::resource("/setup").get(setup_form).post(setup));
-}
+use crate::web::{client_ip, csrf, flash, safe_next};
 
 #[derive(Deserialize)]
-struct NextQuery {
+pub struct NextQuery {
     next: Option<String>,
 }
 
-async fn login_form(
+pub async fn login_form(
     Page(layout): Page,
     user: MaybeUser,
     query: web::Query<NextQuery>,
@@ -46,7 +42,7 @@ async fn login_form(
 }
 
 #[derive(Deserialize)]
-struct LoginForm {
+pub struct LoginForm {
     #[serde(default)]
     email: String,
     #[serde(default)]
@@ -59,7 +55,7 @@ enum Attempt {
     Checked { user: Option<users::User> },
 }
 
-async fn login(
+pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<LoginForm>,
@@ -182,6 +178,7 @@ pub async fn sign_in(
     email: &str,
     stage: &'static str,
 ) -> Result<String, AppError> {
+    let sessions = app_data::<SessionCache>(req)?;
     let token = random_token();
     let id = state.keys.session_id(&token);
     let ip = client_ip(req);
@@ -199,7 +196,7 @@ pub async fn sign_in(
         .cookie(SESSION_COOKIE)
         .map(|c| state.keys.session_id(c.value()));
     if let Some(p) = &previous {
-        state.sessions.forget(p);
+        sessions.forget(p);
     }
     state
         .db
@@ -231,10 +228,14 @@ pub async fn sign_in(
     Ok(token)
 }
 
-async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+pub async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    sessions: web::Data<SessionCache>,
+) -> Result<HttpResponse, AppError> {
     if let Some(cookie) = req.cookie(SESSION_COOKIE) {
         let id = state.keys.session_id(cookie.value());
-        state.sessions.forget(&id);
+        sessions.forget(&id);
         state
             .db
             .run(move |conn| Ok(auth_store::delete_session(conn, &id)?))
@@ -251,7 +252,7 @@ async fn logout(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
 }
 
 #[derive(Deserialize)]
-struct SetupQuery {
+pub struct SetupQuery {
     #[serde(default)]
     token: String,
 }
@@ -280,7 +281,7 @@ async fn setup_allowed(state: &AppState, token: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-async fn setup_form(
+pub async fn setup_form(
     Page(layout): Page,
     state: web::Data<AppState>,
     query: web::Query<SetupQuery>,
@@ -296,7 +297,7 @@ async fn setup_form(
 }
 
 #[derive(Deserialize)]
-struct SetupForm {
+pub struct SetupForm {
     #[serde(default)]
     token: String,
     #[serde(default)]
@@ -328,7 +329,7 @@ fn validate_setup(form: &SetupForm) -> SetupErrors {
     }
 }
 
-async fn setup(
+pub async fn setup(
     req: HttpRequest,
     state: web::Data<AppState>,
     form: web::Form<SetupForm>,

@@ -2,9 +2,10 @@
 //! `count` and `{column}__{op}` filters. Parsed strictly (unknown columns or operators are
 //! a 400 with a message) and turned into WHERE / ORDER BY clauses with bound values.
 
-use super::catalog::{Column, Kind, Table};
-use super::sql::{Sql, like_escape};
-use super::value::{Value, parse_input};
+use crate::catalog::{Column, Kind, Table};
+use crate::db::like_escape;
+use crate::engine::sql::Sql;
+use crate::engine::value::{Value, parse_input};
 use crate::error::AppError;
 
 pub const PAGE_SIZES: [u64; 4] = [25, 50, 100, 500];

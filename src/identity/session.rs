@@ -12,9 +12,9 @@ use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
-use super::store;
 use crate::error::AppError;
-use crate::web::AppState;
+use crate::identity::sessions;
+use crate::state::{AppState, app_data};
 
 pub const SESSION_COOKIE: &str = "gh_session";
 
@@ -140,18 +140,19 @@ pub async fn load(req: &HttpRequest) -> Result<Option<CurrentUser>, AppError> {
     let id = state.keys.session_id(cookie.value());
     let policy = state.policy();
     let ttl = (policy.idle / 4).min(Duration::from_secs(2));
-    if let Some(user) = state.sessions.get(&id, ttl) {
+    let cache = app_data::<SessionCache>(req)?;
+    if let Some(user) = cache.get(&id, ttl) {
         req.extensions_mut().insert(Loaded(Some(user.clone())));
         return Ok(Some(user));
     }
     let user = state
         .db
-        .run(move |conn| Ok(store::load_session(conn, &id, policy, crate::db::now())?))
+        .run(move |conn| Ok(sessions::load_session(conn, &id, policy, crate::db::now())?))
         .await?;
     // Only a session past every sign-in step counts as signed in.
-    let user = user.filter(|u| u.stage == store::STAGE_FULL);
+    let user = user.filter(|u| u.stage == sessions::STAGE_FULL);
     if let Some(u) = &user {
-        state.sessions.put(u.session_id.clone(), u.clone());
+        cache.put(u.session_id.clone(), u.clone());
     }
     req.extensions_mut().insert(Loaded(user.clone()));
     Ok(user)
@@ -167,7 +168,7 @@ pub async fn load_pending(req: &HttpRequest) -> Result<Option<CurrentUser>, AppE
     let policy = state.policy();
     state
         .db
-        .run(move |conn| Ok(store::load_session(conn, &id, policy, crate::db::now())?))
+        .run(move |conn| Ok(sessions::load_session(conn, &id, policy, crate::db::now())?))
         .await
 }
 

@@ -4,8 +4,8 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use super::catalog::{Kind, RowKey, Table};
-use super::value::Value;
+use crate::catalog::{Kind, RowKey, Table};
+use crate::engine::value::Value;
 use crate::error::AppError;
 
 // Note: a key that is exactly `.` or `..` cannot be addressed: URL parsers treat it (even

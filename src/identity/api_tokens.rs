@@ -1,0 +1,101 @@
+//! API tokens as stored: only the SHA-256 of the value is kept (a token is 256 random bits,
+//! so a fast hash is enough), recognisable by its `ghp_` prefix; looked up for every API
+//! request through a short-lived cache that revocation clears.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConn;
+use crate::db::schema::gh_api_tokens as t;
+
+pub const TOKEN_PREFIX: &str = "ghp_";
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = t)]
+pub struct ApiToken {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub token_hash: String,
+    pub role: String,
+    pub created_by: Option<String>,
+    pub created_by_email: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: Option<NaiveDateTime>,
+    pub last_used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+impl ApiToken {
+    pub fn usable(&self, now: NaiveDateTime) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ApiToken>> {
+    t::table
+        .select(ApiToken::as_select())
+        .order(t::created_at.desc())
+        .load(conn)
+}
+
+/// The live token whose value hashes to `hash`.
+pub fn find_usable(
+    conn: &mut DbConn,
+    hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<ApiToken>> {
+    let token = t::table
+        .filter(t::token_hash.eq(hash))
+        .select(ApiToken::as_select())
+        .first(conn)
+        .optional()?;
+    Ok(token.filter(|tok| tok.usable(now)))
+}
+
+/// Last use, written at most once a minute per token.
+pub fn touch(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    let minute_ago = now - chrono::Duration::minutes(1);
+    diesel::update(
+        t::table
+            .find(id)
+            .filter(t::last_used_at.is_null().or(t::last_used_at.lt(minute_ago))),
+    )
+    .set(t::last_used_at.eq(Some(now)))
+    .execute(conn)
+}
+
+/// Tokens seen in the last two seconds, so a busy client costs one lookup per window.
+/// Revoking forgets them at once on this instance; other instances within two seconds.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<String, (Instant, ApiToken)>>,
+}
+
+impl TokenCache {
+    pub fn get(&self, hash: &str) -> Option<ApiToken> {
+        let e = self.entries.lock().ok()?;
+        e.get(hash)
+            .filter(|(at, _)| at.elapsed() < Duration::from_secs(2))
+            .map(|(_, t)| t.clone())
+    }
+
+    pub fn put(&self, hash: String, token: ApiToken) {
+        if let Ok(mut e) = self.entries.lock() {
+            if e.len() > 10_000 {
+                e.clear();
+            }
+            e.insert(hash, (Instant::now(), token));
+        }
+    }
+
+    pub fn forget_all(&self) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.clear();
+        }
+    }
+}

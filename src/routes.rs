@@ -1,0 +1,149 @@
+//! The one route table: every URL of Gatehouse, in the order the router tries them, with
+//! the handler that answers it. `ROUTES` lists the same entries for tests and tools (the
+//! authorization matrix checks that it covers every one).
+
+use actix_web::{Resource, Route as ActixRoute, web};
+
+use crate::{api, auditlog, dashboard, data, integrations, ops, signin, users};
+
+/// One entry of the route table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+macro_rules! method_name {
+    (get) => {
+        "GET"
+    };
+    (post) => {
+        "POST"
+    };
+    (patch) => {
+        "PATCH"
+    };
+    (delete) => {
+        "DELETE"
+    };
+}
+
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        /// Every route, in matching order.
+        pub const ROUTES: &[Route] = &[$(Route { method: method_name!($method), path: $path }),*];
+
+        /// Mount every route on the application.
+        pub fn configure(cfg: &mut web::ServiceConfig) {
+            mount(cfg, vec![$(($path, web::$method().to($handler))),*]);
+        }
+    };
+}
+
+/// One resource per path, in the order of first appearance, holding the routes of every
+/// method on it: a known path asked with another method answers 405, not 404.
+fn mount(cfg: &mut web::ServiceConfig, routes: Vec<(&'static str, ActixRoute)>) {
+    let mut resources: Vec<(&'static str, Resource)> = Vec::new();
+    for (path, route) in routes {
+        match resources.iter().position(|(p, _)| *p == path) {
+            Some(i) => {
+                let (p, resource) = resources.remove(i);
+                resources.insert(i, (p, resource.route(route)));
+            }
+            None => resources.push((path, web::resource(path).route(route))),
+        }
+    }
+    for (_, resource) in resources {
+        cfg.service(resource);
+    }
+}
+
+route_table! {
+    get "/static/{path:.*}" => crate::web::assets::serve;
+    get "/healthz" => ops::healthz;
+    get "/readyz" => ops::readyz;
+
+    get "/login" => signin::routes::login_form;
+    post "/login" => signin::routes::login;
+    post "/logout" => signin::routes::logout;
+    get "/setup" => signin::routes::setup_form;
+    post "/setup" => signin::routes::setup;
+    get "/login/code" => signin::two_factor::code_form;
+    post "/login/code" => signin::two_factor::code;
+    get "/login/enrol" => signin::two_factor::enrol_form;
+    post "/login/enrol" => signin::two_factor::enrol;
+    get "/account" => signin::account::show;
+    post "/account/password" => signin::account::change_password;
+    post "/account/sessions/{id}/end" => signin::account::end_session;
+    post "/account/sessions/end-others" => signin::account::end_others;
+    get "/account/2fa" => signin::two_factor::account_form;
+    post "/account/2fa" => signin::two_factor::account_enable;
+    post "/account/2fa/disable" => signin::two_factor::account_disable;
+    get "/forgot" => signin::account::forgot_form;
+    post "/forgot" => signin::account::forgot;
+    get "/reset" => signin::account::reset_form;
+    post "/reset" => signin::account::reset;
+
+    get "/" => dashboard::index;
+
+    get "/data" => data::routes::index;
+    post "/data/refresh" => data::routes::refresh;
+    get "/data/{table}" => data::routes::list;
+    post "/data/{table}" => data::routes::create;
+    get "/data/{table}/new" => data::routes::new;
+    get "/data/{table}/export.csv" => data::export::csv;
+    get "/data/{table}/export.json" => data::export::json;
+    get "/data/{table}/lookup" => data::routes::lookup;
+    post "/data/{table}/bulk" => data::bulk::bulk;
+    get "/data/{table}/{key}" => data::routes::show;
+    post "/data/{table}/{key}" => data::routes::update;
+    get "/data/{table}/{key}/delete" => data::routes::delete_confirm;
+    post "/data/{table}/{key}/delete" => data::routes::delete;
+
+    get "/audit" => auditlog::index;
+
+    get "/users" => users::routes::index;
+    post "/users" => users::routes::create;
+    get "/users/new" => users::routes::new;
+    get "/users/{id}" => users::routes::show;
+    post "/users/{id}" => users::routes::update;
+    post "/users/{id}/disable" => users::routes::disable;
+    post "/users/{id}/enable" => users::routes::enable;
+    post "/users/{id}/sign-out" => users::routes::sign_out;
+    post "/users/{id}/reset-link" => users::routes::reset_link;
+    post "/users/{id}/reset-2fa" => users::routes::reset_2fa;
+    post "/users/{id}/sessions/{sid}/end" => users::routes::end_session;
+    get "/users/{id}/delete" => users::routes::delete_confirm;
+    post "/users/{id}/delete" => users::routes::delete;
+    get "/roles" => users::roles::index;
+    post "/roles" => users::roles::create;
+    get "/roles/new" => users::roles::new;
+    get "/roles/{name}" => users::roles::edit;
+    post "/roles/{name}" => users::roles::update;
+    post "/roles/{name}/delete" => users::roles::delete;
+
+    get "/integrations/tokens" => integrations::tokens::index;
+    post "/integrations/tokens" => integrations::tokens::create;
+    post "/integrations/tokens/{id}/revoke" => integrations::tokens::revoke;
+    get "/integrations/webhooks" => integrations::webhooks::index;
+    post "/integrations/webhooks" => integrations::webhooks::create;
+    get "/integrations/webhooks/{id}" => integrations::webhooks::show;
+    post "/integrations/webhooks/{id}/test" => integrations::webhooks::test;
+    post "/integrations/webhooks/{id}/redeliver/{msg}" => integrations::webhooks::redeliver;
+    post "/integrations/webhooks/{id}/rotate" => integrations::webhooks::rotate;
+    post "/integrations/webhooks/{id}/reveal" => integrations::webhooks::reveal;
+    post "/integrations/webhooks/{id}/enable" => integrations::webhooks::enable;
+    post "/integrations/webhooks/{id}/disable" => integrations::webhooks::disable;
+    post "/integrations/webhooks/{id}/delete" => integrations::webhooks::delete;
+    get "/integrations/email" => integrations::email::show;
+    post "/integrations/email" => integrations::email::save;
+    post "/integrations/email/test" => integrations::email::test;
+
+    get "/api/v1/tables" => api::routes::tables;
+    get "/api/v1/tables/{table}/rows" => api::routes::list;
+    post "/api/v1/tables/{table}/rows" => api::routes::create;
+    get "/api/v1/tables/{table}/rows/{key}" => api::routes::show;
+    patch "/api/v1/tables/{table}/rows/{key}" => api::routes::update;
+    delete "/api/v1/tables/{table}/rows/{key}" => api::routes::delete;
+    get "/api/openapi.json" => api::openapi::document;
+}

@@ -1,0 +1,7 @@
+//! The sign-in slice: sign-in and sign-out, first-run setup, the second-factor steps and the
+//! operator's own account page (password, sessions, two-factor, forgotten passwords).
+
+pub mod account;
+pub mod routes;
+pub mod two_factor;
+mod views;

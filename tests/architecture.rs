@@ -1,0 +1,300 @@
+//! The architecture test: the dependency rule of README's "Layout", checked on the source.
+//! A slice imports the core, never another slice; the core never imports a slice; the
+//! modules of the core import each other without a cycle. Every top-level module of `src/`
+//! must be named below as entry, core or slice, so a new one is a deliberate choice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// Entry points: they assemble the application and may name anything.
+const ENTRY: &[&str] = &["main", "lib", "routes", "cli"];
+/// The core every slice stands on. It names no slice.
+const CORE: &[&str] = &[
+    "audit", "catalog", "config", "db", "engine", "error", "events", "identity", "state", "web",
+];
+/// The feature slices. Each imports the core and itself only.
+const SLICES: &[&str] = &[
+    "api",
+    "auditlog",
+    "dashboard",
+    "data",
+    "integrations",
+    "ops",
+    "signin",
+    "users",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Entry,
+    Core,
+    Slice,
+}
+
+fn kind(module: &str) -> Option<Kind> {
+    if ENTRY.contains(&module) {
+        Some(Kind::Entry)
+    } else if CORE.contains(&module) {
+        Some(Kind::Core)
+    } else if SLICES.contains(&module) {
+        Some(Kind::Slice)
+    } else {
+        None
+    }
+}
+
+/// The module path of a file relative to `src/`: `data/bulk.rs` → [data, bulk].
+fn module_path(rel: &str) -> Vec<String> {
+    let mut parts: Vec<String> = rel
+        .trim_end_matches(".rs")
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    parts
+}
+
+/// Code without comments (line comments and doc comments), so prose never counts.
+fn code_of(text: &str) -> String {
+    text.lines()
+        .map(|l| match l.find("//") {
+            Some(i) if !l[..i].contains('"') => &l[..i],
+            _ => l,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn ident_at(s: &str) -> String {
+    s.chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The top-level modules a file names: `crate::x…`, `use crate::{x, y::…}`, and `super::`
+/// chains that climb out of the file's own top-level module.
+fn imported_modules(rel: &str, text: &str) -> BTreeSet<String> {
+    let code = code_of(text);
+    let mut out = BTreeSet::new();
+    for (i, _) in code.match_indices("crate::") {
+        let rest = &code[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let mut depth = 0;
+            let mut start = true;
+            for (j, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' if depth == 0 => break,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => start = true,
+                    c if start && !c.is_whitespace() => {
+                        out.insert(ident_at(&group[j..]));
+                        start = false;
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            out.insert(ident_at(rest));
+        }
+    }
+    let depth = module_path(rel).len();
+    for (i, _) in code.match_indices("super::") {
+        if i >= "super::".len() && code[..i].ends_with("super::") {
+            continue;
+        }
+        let mut rest = &code[i..];
+        let mut climbs = 0;
+        while let Some(r) = rest.strip_prefix("super::") {
+            climbs += 1;
+            rest = r;
+        }
+        // Climbing as many levels as the file is deep reaches the crate root, and the
+        // next name is a top-level module.
+        if climbs >= depth {
+            out.insert(ident_at(rest));
+        }
+    }
+    out.retain(|m| !m.is_empty());
+    out
+}
+
+/// Every breach of the rule in these files (path relative to `src/`, text).
+fn violations(files: &[(String, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut core_edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (rel, text) in files {
+        let Some(own) = module_path(rel).first().cloned() else {
+            continue;
+        };
+        let Some(own_kind) = kind(&own) else {
+            problems.push(format!(
+                "src/{rel}: module `{own}` is neither entry, core nor slice: add it to the lists in tests/architecture.rs and to README's Layout"
+            ));
+            continue;
+        };
+        for target in imported_modules(rel, text) {
+            if target == own {
+                continue;
+            }
+            let Some(target_kind) = kind(&target) else {
+                continue; // an item of lib.rs such as `crate::Running`
+            };
+            match (own_kind, target_kind) {
+                (Kind::Entry, _) => {}
+                (_, Kind::Entry) => problems.push(format!(
+                    "src/{rel} imports crate::{target}: only the entry points may use the route table and the command line"
+                )),
+                (Kind::Core, Kind::Slice) => problems.push(format!(
+                    "src/{rel} imports crate::{target}: the core (`{own}`) never imports a slice; move the shared piece into the core"
+                )),
+                (Kind::Slice, Kind::Slice) => problems.push(format!(
+                    "src/{rel} imports crate::{target}: slice `{own}` may import only the core and itself; move the shared piece into the core"
+                )),
+                (Kind::Core, Kind::Core) => {
+                    core_edges.entry(own.clone()).or_default().insert(target);
+                }
+                (Kind::Slice, Kind::Core) => {}
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(&core_edges) {
+        problems.push(format!(
+            "the core's modules import each other in a circle: {}",
+            cycle.join(" → ")
+        ));
+    }
+    problems
+}
+
+fn find_cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == node) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(c) = visit(next, edges, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|n| visit(n, edges, &mut Vec::new(), &mut done))
+}
+
+fn source_files() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("src/ is readable") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path
+                    .strip_prefix(&root)
+                    .expect("under src/")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let text = std::fs::read_to_string(&path).expect("source is UTF-8");
+                out.push((rel, text));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn slices_import_only_the_core_and_the_core_names_no_slice() {
+    let files = source_files();
+    assert!(
+        files.len() > 40,
+        "the source tree was not found (read {} files)",
+        files.len()
+    );
+    let problems = violations(&files);
+    assert!(
+        problems.is_empty(),
+        "the dependency rule is broken:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn every_top_level_module_is_classified() {
+    let unknown: BTreeSet<String> = source_files()
+        .iter()
+        .filter_map(|(rel, _)| module_path(rel).first().cloned())
+        .filter(|m| kind(m).is_none())
+        .collect();
+    assert!(unknown.is_empty(), "unclassified modules: {unknown:?}");
+}
+
+fn file(rel: &str, text: &str) -> (String, String) {
+    (rel.to_string(), text.to_string())
+}
+
+#[test]
+fn the_rule_catches_planted_imports() {
+    let planted = [
+        file("data/bulk.rs", "use crate::api::auth::ApiAccess;\n"),
+        file("engine/store.rs", "fn f() { crate::data::routes::x(); }\n"),
+        file("users/roles.rs", "use crate::{db, signin::routes};\n"),
+        file("identity/session.rs", "use crate::routes::ROUTES;\n"),
+        file("catalog/mod.rs", "use crate::engine::value::Value;\n"),
+        file("engine/value.rs", "use crate::catalog::Kind;\n"),
+        file("api/auth.rs", "use super::super::data::form;\n"),
+        file("newthing/mod.rs", "use crate::db;\n"),
+    ];
+    let problems = violations(&planted);
+    for needle in [
+        "src/data/bulk.rs imports crate::api",
+        "src/engine/store.rs imports crate::data",
+        "src/users/roles.rs imports crate::signin",
+        "src/identity/session.rs imports crate::routes",
+        "src/api/auth.rs imports crate::data",
+        "in a circle",
+        "module `newthing`",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(needle)),
+            "expected a problem containing {needle:?}, got {problems:#?}"
+        );
+    }
+    assert_eq!(problems.len(), 7, "{problems:#?}");
+}
+
+#[test]
+fn allowed_imports_and_prose_pass() {
+    let fine = [
+        file(
+            "data/routes.rs",
+            "//! uses crate::api in prose only\nuse crate::{db, engine::store};\nuse super::form;\n",
+        ),
+        file("routes.rs", "use crate::{api, data};\n"),
+        file("engine/store.rs", "use crate::catalog::Table;\n"),
+        file("catalog/mod.rs", "use crate::db::DbConn;\n"),
+        file("lib.rs", "pub mod api;\n"),
+    ];
+    assert_eq!(violations(&fine), Vec::<String>::new());
+}
