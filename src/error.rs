@@ -23,10 +23,40 @@ pub enum AppError {
     /// A rate limit: try again after this many seconds (sent as `Retry-After`).
     #[error("rate limited for {0} s")]
     RateLimited(u64),
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// The database (or another dependency) is not answering; the source says why.
+    #[error("service unavailable")]
+    Unavailable(#[source] Cause),
+    /// A fault of ours; the source is logged with the request id, never shown.
+    #[error("internal error")]
+    Internal(#[source] Cause),
+}
+
+/// The cause of an internal or unavailable error, kept as an error (not a string) so its
+/// whole `source()` chain reaches the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl AppError {
+    /// An internal error described in words (no underlying error to keep).
+    pub fn internal(message: impl Into<String>) -> AppError {
+        AppError::Internal(message.into().into())
+    }
+
+    /// An internal error caused by `source`.
+    pub fn caused_by(source: impl std::error::Error + Send + Sync + 'static) -> AppError {
+        AppError::Internal(Box::new(source))
+    }
+}
+
+/// An error and every `source()` under it, joined by ": ".
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut next = error.source();
+    while let Some(e) = next {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        next = e.source();
+    }
+    out
 }
 
 /// What the error renderer needs, carried in the response's extensions.
@@ -70,12 +100,12 @@ impl AppError {
             AppError::Unavailable(cause) => (
                 "Service unavailable",
                 "The database is not answering right now. Try again in a moment.".to_string(),
-                Some(cause.clone()),
+                Some(chain(cause.as_ref())),
             ),
             AppError::Internal(cause) => (
                 "Something went wrong",
                 "An unexpected error occurred. It has been logged.".to_string(),
-                Some(cause.clone()),
+                Some(chain(cause.as_ref())),
             ),
         };
         ErrorInfo {
@@ -130,7 +160,13 @@ impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => AppError::NotFound,
-            other => AppError::Internal(format!("database: {other}")),
+            other => AppError::Internal(Box::new(other)),
         }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for AppError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        AppError::Unavailable(Box::new(e))
     }
 }

@@ -23,5 +23,5 @@ pub struct AppState {
 pub fn app_data<T: 'static>(req: &HttpRequest) -> Result<web::Data<T>, AppError> {
     req.app_data::<web::Data<T>>()
         .cloned()
-        .ok_or_else(|| AppError::Internal("application data missing".into()))
+        .ok_or_else(|| AppError::internal("application data missing"))
 }

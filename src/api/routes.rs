@@ -23,23 +23,8 @@ use crate::engine::value::{Value, parse_input};
 use crate::error::AppError;
 use crate::identity::permissions::Action;
 use crate::state::AppState;
+use crate::web::problem::problem;
 use crate::web::table::VisibleTable;
-
-/// A problem+json (RFC 9457) response, optionally with per-field messages.
-pub fn problem(
-    status: StatusCode,
-    title: &str,
-    detail: &str,
-    errors: Option<&BTreeMap<String, String>>,
-) -> HttpResponse {
-    let mut body = json!({ "type": "about:blank", "title": title, "status": status.as_u16(), "detail": detail });
-    if let Some(e) = errors {
-        body["errors"] = json!(e);
-    }
-    HttpResponse::build(status)
-        .content_type("application/problem+json")
-        .body(body.to_string())
-}
 
 fn row_json(table: &Table, row: &Row) -> Json {
     Json::Object(row.to_json(table))

@@ -541,7 +541,7 @@ pub async fn delete(
             page::render(StatusCode::CONFLICT, &page)
         }
         Err(WriteError::App(e)) => Err(e),
-        Err(_) => Err(AppError::Internal("unexpected delete outcome".into())),
+        Err(_) => Err(AppError::internal("unexpected delete outcome")),
     }
 }
 

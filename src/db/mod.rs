@@ -227,9 +227,7 @@ impl Db {
 
     /// A connection for blocking code outside the HTTP path (CLI, start-up).
     pub fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, AppError> {
-        self.pool
-            .get()
-            .map_err(|e| AppError::Unavailable(e.to_string()))
+        self.pool.get().map_err(AppError::from)
     }
 
     /// Run blocking database work on the blocking thread pool.
@@ -240,13 +238,11 @@ impl Db {
     {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| AppError::Unavailable(e.to_string()))?;
+            let mut conn = pool.get().map_err(AppError::from)?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| AppError::Internal(format!("blocking task failed: {e}")))?
+        .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?
     }
 
     /// Readiness: a connection within two seconds that answers `SELECT 1`.

@@ -412,8 +412,8 @@ pub fn insert(
             .into_iter()
             .next()
             .map(|v| split_row(table, v));
-        let row = row
-            .ok_or_else(|| WriteError::App(AppError::Internal("insert returned no row".into())))?;
+        let row =
+            row.ok_or_else(|| WriteError::App(AppError::internal("insert returned no row")))?;
         audit::record(
             conn,
             actor,

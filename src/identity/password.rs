@@ -104,9 +104,7 @@ impl From<HasherError> for crate::error::AppError {
             HasherError::Busy => crate::error::AppError::TooManyRequests(
                 "Too many sign-ins are being checked right now. Try again in a few seconds.".into(),
             ),
-            HasherError::Stopped => {
-                crate::error::AppError::Internal("the password hasher stopped".into())
-            }
+            HasherError::Stopped => crate::error::AppError::internal("the password hasher stopped"),
         }
     }
 }

@@ -124,7 +124,7 @@ impl FromRequest for CurrentUser {
 pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
     req.app_data::<web::Data<AppState>>()
         .cloned()
-        .ok_or_else(|| AppError::Internal("application state missing".into()))
+        .ok_or_else(|| AppError::internal("application state missing"))
 }
 
 /// Look the session up (once per request).

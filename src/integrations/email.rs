@@ -198,13 +198,13 @@ async fn tick(state: &AppState) -> Result<(), AppError> {
     } else {
         sealer
             .open(&settings.password_sealed)
-            .map_err(AppError::Internal)?
+            .map_err(AppError::internal)?
     };
     for mail in due {
         let (s, p, m) = (settings.clone(), password.clone(), mail.clone());
         let result = actix_web::web::block(move || send(&s, &p, &m))
             .await
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(AppError::caused_by)?;
         if let Err(e) = &result {
             tracing::warn!(to = %mail.to_addr, error = %e, "mail not sent");
         }
@@ -329,7 +329,7 @@ pub async fn save(
             let password_sealed = if f.password.is_empty() {
                 old
             } else {
-                sealer.seal(&f.password).map_err(AppError::Internal)?
+                sealer.seal(&f.password).map_err(AppError::internal)?
             };
             let new = SmtpSettings {
                 host: f.host.trim().to_string(),

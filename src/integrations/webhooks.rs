@@ -140,7 +140,7 @@ pub async fn create(
     let secret = signing::new_secret();
     let sealed = Sealer::new(state.config.secret_key.bytes())
         .seal(&secret)
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::internal)?;
     let id = new_id();
     let (i, a) = (id.clone(), actor(&admin));
     state
@@ -280,7 +280,7 @@ pub async fn rotate(
     let secret = signing::new_secret();
     let sealed = Sealer::new(state.config.secret_key.bytes())
         .seal(&secret)
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::internal)?;
     let (i, a) = (id.clone(), actor(&admin));
     state
         .db
@@ -334,7 +334,7 @@ pub async fn reveal(
         .await?;
     let secret = Sealer::new(state.config.secret_key.bytes())
         .open(&sealed)
-        .map_err(AppError::Internal)?;
+        .map_err(AppError::internal)?;
     endpoint_page(&req, &state, &id, Some(secret)).await
 }
 

@@ -28,7 +28,7 @@ const STEP: u64 = 30;
 fn totp(secret_b32: &str, email: &str) -> Result<TOTP, AppError> {
     let bytes = Secret::Encoded(secret_b32.to_string())
         .to_bytes()
-        .map_err(|e| AppError::Internal(format!("stored TOTP secret unreadable: {e:?}")))?;
+        .map_err(|e| AppError::internal(format!("stored TOTP secret unreadable: {e:?}")))?;
     TOTP::new(
         Algorithm::SHA1,
         6,
@@ -38,7 +38,7 @@ fn totp(secret_b32: &str, email: &str) -> Result<TOTP, AppError> {
         Some("Gatehouse".into()),
         email.to_string(),
     )
-    .map_err(|e| AppError::Internal(format!("TOTP: {e}")))
+    .map_err(|e| AppError::internal(format!("TOTP: {e}")))
 }
 
 fn new_secret() -> String {
@@ -61,7 +61,7 @@ fn matching_step(t: &TOTP, code: &str) -> Option<i64> {
 /// An SVG QR code of the `otpauth://` URL, as a data URI for an `<img>` (no inline markup).
 fn qr_data_uri(t: &TOTP) -> Result<String, AppError> {
     let code = qrcode::QrCode::new(t.get_url().as_bytes())
-        .map_err(|e| AppError::Internal(format!("QR: {e}")))?;
+        .map_err(|e| AppError::internal(format!("QR: {e}")))?;
     let svg = code
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(200, 200)
@@ -179,7 +179,7 @@ pub async fn code(
                 let sealed = record.totp_secret.ok_or(AppError::Unauthorized)?;
                 let secret = Sealer::new(&key)
                     .open(&sealed)
-                    .map_err(AppError::Internal)?;
+                    .map_err(AppError::internal)?;
                 let ok = match matching_step(&totp(&secret, &record.email)?, &typed) {
                     Some(step) => users::claim_totp_step(conn, &uid, step)?,
                     None => {
@@ -230,7 +230,7 @@ async fn enrolment(state: &AppState, user: &CurrentUser) -> Result<(String, Stri
                     users::set_totp_pending(
                         conn,
                         &uid,
-                        &sealer.seal(&s).map_err(AppError::Internal)?,
+                        &sealer.seal(&s).map_err(AppError::internal)?,
                     )?;
                     Ok(s)
                 }
@@ -261,7 +261,7 @@ async fn confirm(
                 let Some(sealed) = record.totp_pending else {
                     return Ok(Err("Start the enrolment again: no code is being set up.".to_string()));
                 };
-                let secret = Sealer::new(&key).open(&sealed).map_err(AppError::Internal)?;
+                let secret = Sealer::new(&key).open(&sealed).map_err(AppError::internal)?;
                 let Some(step) = matching_step(&totp(&secret, &email)?, &typed) else {
                     return Ok(Err("That code is not right. Check the time on your phone and try the next code.".to_string()));
                 };
@@ -302,7 +302,7 @@ pub async fn enrol(
             p.codes = codes;
             let mut res = page::ok(&p)?;
             res.add_cookie(&session::session_cookie(token, &state))
-                .map_err(|e| AppError::Internal(e.to_string()))?;
+                .map_err(AppError::caused_by)?;
             Ok(res)
         }
         Err(message) => {

@@ -105,10 +105,7 @@ pub async fn middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
-        return Ok(refuse(
-            req,
-            AppError::Internal("application state missing".into()),
-        ));
+        return Ok(refuse(req, AppError::internal("application state missing")));
     };
     // The API authenticates by bearer token only, never by cookie: nothing to forge there.
     if is_unsafe(req.method()) && !req.path().starts_with("/api/") {

@@ -13,6 +13,7 @@ use askama::Template;
 use crate::error::{AppError, ErrorInfo};
 use crate::identity::MaybeUser;
 use crate::web::page::Layout;
+use crate::web::problem::problem_for_request;
 use crate::web::{is_htmx, request_id};
 
 #[derive(Template)]
@@ -42,7 +43,7 @@ fn info_from_status(status: StatusCode) -> ErrorInfo {
         s if s.is_client_error() => {
             AppError::Invalid("The request could not be understood.".into())
         }
-        s => AppError::Internal(format!("unhandled status {s}")),
+        s => AppError::internal(format!("unhandled status {s}")),
     };
     let mut info = error.info();
     info.status = status;
@@ -70,16 +71,7 @@ fn login_redirect(req: &HttpRequest) -> HttpResponse {
 fn render(req: &HttpRequest, info: &ErrorInfo) -> HttpResponse {
     let request_id = request_id::get(req);
     if req.path().starts_with("/api/") {
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": info.title,
-            "status": info.status.as_u16(),
-            "detail": info.message,
-            "request_id": request_id,
-        });
-        return HttpResponse::build(info.status)
-            .content_type("application/problem+json")
-            .body(body.to_string());
+        return problem_for_request(info.status, info.title, &info.message, &request_id);
     }
     let html = if is_htmx(req) {
         Toast {

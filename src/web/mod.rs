@@ -8,6 +8,7 @@ pub mod flash;
 pub mod form;
 pub mod headers;
 pub mod page;
+pub mod problem;
 pub mod request_id;
 pub mod table;
 

@@ -116,9 +116,7 @@ impl FromRequest for Page {
 
 /// Render a template with a status (422 for a form with errors, 429 when throttled …).
 pub fn render(status: StatusCode, template: &impl Template) -> Result<HttpResponse, AppError> {
-    let body = template
-        .render()
-        .map_err(|e| AppError::Internal(format!("template: {e}")))?;
+    let body = template.render().map_err(AppError::caused_by)?;
     Ok(HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .body(body))
@@ -139,4 +137,15 @@ pub fn see_other(req: &HttpRequest, location: &str) -> actix_web::HttpResponseBu
         b.insert_header(("Location", location.to_string()));
         b
     }
+}
+
+/// The end of a successful (or refused) form: redirect to `location` with a flash message
+/// of `kind` (`success` or `error`) shown on the next page.
+pub fn done(req: &HttpRequest, location: &str, kind: &'static str, message: &str) -> HttpResponse {
+    let secure = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .is_some_and(|s| s.config.secure_cookies());
+    see_other(req, location)
+        .cookie(flash::cookie(kind, message, secure))
+        .finish()
 }
