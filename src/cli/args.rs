@@ -31,7 +31,11 @@ pub enum Command {
     #[command(subcommand)]
     User(UserCommand),
     /// Validate the configuration and print it, secrets masked.
-    CheckConfig,
+    CheckConfig {
+        /// Also connect to the database and say whether it answers.
+        #[arg(long)]
+        connect: bool,
+    },
     /// Create a sample shop (customers, products, orders, order items) to explore.
     Demo {
         /// How many orders to generate (customers and items scale with it).

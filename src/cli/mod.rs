@@ -6,14 +6,14 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use crate::cli::args::{Cli, Command, UserCommand};
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, KeySource, LogFormat};
 use crate::db::{self, Db, now};
 use crate::identity::users::{self as users, CreateUserError, NewUser};
 use crate::identity::{password, sessions as auth_store};
 
 pub fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
-    let create_key = !matches!(command, Command::CheckConfig);
+    let create_key = !matches!(command, Command::CheckConfig { .. });
     let config = match Config::from_settings(&cli.settings, create_key) {
         Ok(c) => c,
         Err(errors) => {
@@ -22,6 +22,12 @@ pub fn run(cli: Cli) -> ExitCode {
         }
     };
     init_logging(&config);
+    if let KeySource::Created(path) = &config.key_source {
+        tracing::info!(
+            "generated a secret key at {} (keep it: it signs sessions and seals secrets)",
+            path.display()
+        );
+    }
     let result = match command {
         Command::Serve => serve(config),
         Command::Migrate => db::migrate::run(&config.database).map(|applied| {
@@ -32,7 +38,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 println!("applied {name}");
             }
         }),
-        Command::CheckConfig => check_config(&config),
+        Command::CheckConfig { connect } => check_config(&config, connect),
         Command::User(cmd) => user(config, cmd),
         Command::Demo { orders, force } => demo(config, orders, force),
     };
@@ -50,6 +56,7 @@ fn init_logging(config: &Config) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),
@@ -59,8 +66,12 @@ fn init_logging(config: &Config) {
 
 fn serve(config: Config) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
+        // Bind first: a second instance on a taken port stops here, before it migrates or
+        // prints a setup link that would point at the other instance.
+        let listener = std::net::TcpListener::bind(config.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let state = crate::prepare(config)?;
-        let running = crate::start(state, None)?;
+        let running = crate::start(state, Some(listener))?;
         tracing::info!(
             addr = %running.addr,
             database = %running.state.config.database.masked(),
@@ -101,9 +112,19 @@ fn demo(config: Config, orders: u64, force: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn check_config(config: &Config) -> Result<(), String> {
+fn check_config(config: &Config, connect: bool) -> Result<(), String> {
     print!("{}", config.describe());
     println!("configuration is valid");
+    if connect {
+        if let db::DatabaseUrl::Sqlite(path) = &config.database
+            && !std::path::Path::new(path).exists()
+        {
+            println!("database file {path} does not exist yet: it is created at the first start");
+            return Ok(());
+        }
+        config.database.connect()?;
+        println!("database answers: {}", config.database.masked());
+    }
     Ok(())
 }
 
@@ -114,6 +135,12 @@ fn read_password() -> Result<String, String> {
         .read_line(&mut line)
         .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
     let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(
+            "no password on standard input (pipe it in: echo \"$PASSWORD\" | gatehouse user …)"
+                .into(),
+        );
+    }
     password::check_strength(&password, &[]).map_err(|m| format!("password refused: {m}"))?;
     Ok(password)
 }

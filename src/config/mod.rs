@@ -196,6 +196,19 @@ impl Config {
         let database = DatabaseUrl::parse(&database_url)
             .map_err(|e| errors.push(format!("--database-url / GATEHOUSE_DATABASE_URL: {e}")))
             .ok();
+        if let Some(DatabaseUrl::Sqlite(path)) = &database
+            && let Some(dir) = std::path::Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+            && !path.starts_with("file:")
+            && !dir.exists()
+            && !dir.starts_with(&s.data_dir)
+        {
+            errors.push(format!(
+                "--database-url / GATEHOUSE_DATABASE_URL: the directory {} does not exist; create it, or keep the database inside the data directory ({}), which Gatehouse creates",
+                dir.display(),
+                s.data_dir.display()
+            ));
+        }
 
         let listen = s
             .listen
@@ -302,7 +315,9 @@ impl Config {
         let key = match &self.key_source {
             KeySource::Value => "******** (from --secret-key / GATEHOUSE_SECRET_KEY)".to_string(),
             KeySource::File(p) => format!("******** (from file {})", p.display()),
-            KeySource::Generated(p) => format!("******** (key file {})", p.display()),
+            KeySource::Generated(p) | KeySource::Created(p) => {
+                format!("******** (key file {})", p.display())
+            }
         };
         let rows = [
             ("database-url", self.database.masked()),
@@ -311,14 +326,8 @@ impl Config {
             ("public-url", self.public_url.to_string()),
             ("secure cookies", self.secure_cookies().to_string()),
             ("secret-key", key),
-            (
-                "session-idle-timeout",
-                humantime::format_duration(self.session_idle_timeout).to_string(),
-            ),
-            (
-                "session-lifetime",
-                humantime::format_duration(self.session_lifetime).to_string(),
-            ),
+            ("session-idle-timeout", short(self.session_idle_timeout)),
+            ("session-lifetime", short(self.session_lifetime)),
             ("pool-size", self.pool_size.to_string()),
             ("workers", self.workers.to_string()),
             ("max-body-bytes", self.max_body_bytes.to_string()),
@@ -326,6 +335,20 @@ impl Config {
                 "api-rate-limit",
                 format!("{} per token per minute", self.api_rate_limit),
             ),
+            (
+                "webhook-allow-private",
+                self.webhook_allow_private.to_string(),
+            ),
+            (
+                "webhook-retry-schedule",
+                self.webhook_retry_schedule
+                    .iter()
+                    .map(|d| short(*d))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            ("webhook-disable-after", short(self.webhook_disable_after)),
+            ("webhook-lease", short(self.webhook_lease)),
             ("log", self.log.clone()),
             (
                 "log-format",
@@ -333,6 +356,18 @@ impl Config {
             ),
         ];
         rows.iter().map(|(k, v)| format!("{k:<22} {v}\n")).collect()
+    }
+}
+
+/// A duration as an operator writes it: `7d`, `12h`, `30m`, `90s`, `250ms`.
+pub fn short(d: Duration) -> String {
+    let (secs, millis) = (d.as_secs(), d.subsec_millis());
+    match secs {
+        _ if millis != 0 || secs == 0 => format!("{}ms", d.as_millis()),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 

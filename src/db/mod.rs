@@ -59,6 +59,11 @@ impl DatabaseUrl {
             Url::parse(raw).map_err(|e| format!("not a valid postgres URL: {e}"))?;
             return Ok(DatabaseUrl::Postgres(raw.to_string()));
         }
+        if !raw.contains("://") {
+            return Err(format!(
+                "'{raw}' has no supported scheme; for an SQLite file write sqlite://{raw}, for Postgres postgres://USER@HOST:PORT/DB"
+            ));
+        }
         Err(format!(
             "'{}' has no supported scheme; use sqlite://PATH or postgres://USER@HOST:PORT/DB",
             mask_url(raw)

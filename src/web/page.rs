@@ -47,6 +47,12 @@ pub const NAV: &[NavItem] = &[
         admin_only: true,
     },
     NavItem {
+        label: "Roles",
+        href: "/roles",
+        ready: true,
+        admin_only: true,
+    },
+    NavItem {
         label: "Integrations",
         href: "/integrations/webhooks",
         ready: true,
