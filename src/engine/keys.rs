@@ -65,6 +65,11 @@ pub fn raw_segments(path: &str) -> Vec<&str> {
     path.trim_start_matches("/data/").split('/').collect()
 }
 
+/// The key of the row a path names, from its raw `{key}` segment; 404 without one.
+pub fn from_path(raw: Option<&str>, table: &Table) -> Result<Vec<Value>, AppError> {
+    decode(raw.ok_or(AppError::NotFound)?, table)
+}
+
 pub fn decode_segment(raw: &str) -> Result<String, AppError> {
     percent_decode_str(raw)
         .decode_utf8()
