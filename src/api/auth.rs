@@ -4,12 +4,14 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
+use actix_web::web::Data;
 use actix_web::{FromRequest, HttpRequest};
 
+use crate::catalog::{Catalog, CatalogCache};
 use crate::db::now;
 use crate::db::secrets::sha256_hex;
 use crate::error::AppError;
@@ -49,6 +51,21 @@ impl RateLimiter {
 
 /// The caller of an API request, as a token.
 pub struct ApiAccess(pub Access);
+
+impl ApiAccess {
+    /// The catalog as the token's role sees it: only its tables, without hidden columns.
+    pub async fn catalog(
+        &self,
+        state: &AppState,
+        cache: &Data<CatalogCache>,
+    ) -> Result<Arc<Catalog>, AppError> {
+        let (cache, rights) = (cache.clone(), self.0.rights.clone());
+        state
+            .db
+            .run(move |conn| Ok(rights.catalog_view(&cache.get(conn)?)))
+            .await
+    }
+}
 
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get("authorization")?.to_str().ok()?;

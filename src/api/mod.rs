@@ -2,5 +2,6 @@
 //! `Authorization: Bearer <token>`, with an OpenAPI 3.1 document generated from the catalog.
 
 pub mod auth;
+pub mod json;
 pub mod openapi;
 pub mod routes;

@@ -11,6 +11,7 @@ use crate::catalog::{Column, Kind, Table};
 use crate::engine::keys;
 use crate::engine::query::{Op, PAGE_SIZES};
 use crate::error::AppError;
+use crate::identity::permissions::Actions;
 use crate::state::AppState;
 
 fn column_schema(c: &Column) -> Json {
@@ -114,67 +115,20 @@ pub async fn document(
     state: web::Data<AppState>,
     catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (cache, rights) = (catalog.clone(), access.0.rights.clone());
-    let catalog = state
-        .db
-        .run(move |conn| Ok(rights.catalog_view(&cache.get(conn)?)))
-        .await?;
+    let catalog = access.catalog(&state, &catalog).await?;
     let mut paths = Map::new();
     let mut schemas = Map::new();
-    schemas.insert(
-        "Problem".into(),
-        json!({ "type": "object", "properties": { "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" }, "detail": { "type": "string" }, "errors": { "type": "object", "additionalProperties": { "type": "string" } } } }),
-    );
-    paths.insert(
-        "/api/v1/tables".into(),
-        json!({ "get": { "operationId": "listTables", "summary": "The tables this token may read", "responses": { "200": { "description": "Tables", "content": { "application/json": { "schema": { "type": "object" } } } } } } }),
-    );
+    schemas.insert("Problem".into(), problem_schema());
+    paths.insert("/api/v1/tables".into(), tables_path());
     for (i, t) in catalog.tables.values().enumerate() {
-        let actions = access.0.actions(t);
-        let name = format!(
-            "t{i}_{}",
-            t.name
-                .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect::<String>()
-        );
-        let row_ref = json!({ "$ref": format!("#/components/schemas/{name}") });
+        let name = schema_name(i, t);
         schemas.insert(name.clone(), table_schema(t));
+        let actions = access.0.actions(t);
         let base = format!("/api/v1/tables/{}/rows", keys::encode_part(&t.name));
-        let mut collection = Map::new();
-        let mut get_responses = problem_responses();
-        get_responses["200"] = json!({ "description": "A page of rows", "content": { "application/json": { "schema": {
-            "type": "object",
-            "properties": { "rows": { "type": "array", "items": row_ref }, "page": { "type": "integer" }, "per_page": { "type": "integer" }, "has_next": { "type": "boolean" }, "count": { "type": "object" } },
-        } } } });
-        collection.insert("get".into(), json!({ "operationId": format!("list_{name}"), "parameters": list_parameters(t), "responses": get_responses }));
-        if actions.create {
-            let mut r = problem_responses();
-            r["201"] = json!({ "description": "Created", "content": { "application/json": { "schema": row_ref } } });
-            collection.insert("post".into(), json!({ "operationId": format!("create_{name}"), "requestBody": { "required": true, "content": { "application/json": { "schema": input_schema(t, true) } } }, "responses": r }));
+        paths.insert(base.clone(), collection_path(t, &name, actions));
+        if !t.key_columns().is_empty() {
+            paths.insert(format!("{base}/{{key}}"), row_path(t, &name, actions));
         }
-        paths.insert(base.clone(), Json::Object(collection));
-        if t.key_columns().is_empty() {
-            continue;
-        }
-        let key_param = json!({ "name": "key", "in": "path", "required": true, "schema": { "type": "string" }, "description": format!("The row's key ({}), parts joined by commas, each percent-encoded", t.key_columns().join(", ")) });
-        let mut item = Map::new();
-        let mut r = problem_responses();
-        r["200"] = json!({ "description": "The row", "content": { "application/json": { "schema": row_ref } } });
-        item.insert("get".into(), json!({ "operationId": format!("get_{name}"), "parameters": [key_param], "responses": r }));
-        if actions.update {
-            let mut r = problem_responses();
-            r["200"] = json!({ "description": "The changed row", "content": { "application/json": { "schema": row_ref } } });
-            r["412"] = json!({ "description": "If-Match did not match the row's current version" });
-            item.insert("patch".into(), json!({ "operationId": format!("update_{name}"), "parameters": [key_param, { "name": "If-Match", "in": "header", "schema": { "type": "string" } }], "requestBody": { "required": true, "content": { "application/json": { "schema": input_schema(t, false) } } }, "responses": r }));
-        }
-        if actions.delete {
-            let mut r = problem_responses();
-            r["204"] = json!({ "description": "Deleted" });
-            r["409"] = json!({ "description": "Other rows still refer to this one" });
-            item.insert("delete".into(), json!({ "operationId": format!("delete_{name}"), "parameters": [key_param], "responses": r }));
-        }
-        paths.insert(format!("{base}/{{key}}"), Json::Object(item));
     }
     let doc = json!({
         "openapi": "3.1.0",
@@ -185,4 +139,71 @@ pub async fn document(
         "components": { "schemas": schemas, "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } } },
     });
     Ok(HttpResponse::Ok().json(doc))
+}
+
+fn problem_schema() -> Json {
+    json!({ "type": "object", "properties": { "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" }, "detail": { "type": "string" }, "errors": { "type": "object", "additionalProperties": { "type": "string" } } } })
+}
+
+fn tables_path() -> Json {
+    json!({ "get": { "operationId": "listTables", "summary": "The tables this token may read", "responses": { "200": { "description": "Tables", "content": { "application/json": { "schema": { "type": "object" } } } } } } })
+}
+
+/// A table's schema name: unique by position, readable by name.
+fn schema_name(i: usize, t: &Table) -> String {
+    format!(
+        "t{i}_{}",
+        t.name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect::<String>()
+    )
+}
+
+fn row_ref(name: &str) -> Json {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// `/rows`: list, and create where the role may.
+fn collection_path(t: &Table, name: &str, actions: Actions) -> Json {
+    let row_ref = row_ref(name);
+    let mut collection = Map::new();
+    let mut get_responses = problem_responses();
+    get_responses["200"] = json!({ "description": "A page of rows", "content": { "application/json": { "schema": {
+        "type": "object",
+        "properties": { "rows": { "type": "array", "items": row_ref }, "page": { "type": "integer" }, "per_page": { "type": "integer" }, "has_next": { "type": "boolean" }, "count": { "type": "object" } },
+    } } } });
+    collection.insert("get".into(), json!({ "operationId": format!("list_{name}"), "parameters": list_parameters(t), "responses": get_responses }));
+    if actions.create {
+        let mut r = problem_responses();
+        r["201"] = json!({ "description": "Created", "content": { "application/json": { "schema": row_ref } } });
+        collection.insert("post".into(), json!({ "operationId": format!("create_{name}"), "requestBody": { "required": true, "content": { "application/json": { "schema": input_schema(t, true) } } }, "responses": r }));
+    }
+    Json::Object(collection)
+}
+
+/// `/rows/{key}`: read, and change or delete where the role may.
+fn row_path(t: &Table, name: &str, actions: Actions) -> Json {
+    let row_ref = row_ref(name);
+    let key_param = json!({ "name": "key", "in": "path", "required": true, "schema": { "type": "string" }, "description": format!("The row's key ({}), parts joined by commas, each percent-encoded", t.key_columns().join(", ")) });
+    let mut item = Map::new();
+    let mut r = problem_responses();
+    r["200"] = json!({ "description": "The row", "content": { "application/json": { "schema": row_ref } } });
+    item.insert(
+        "get".into(),
+        json!({ "operationId": format!("get_{name}"), "parameters": [key_param], "responses": r }),
+    );
+    if actions.update {
+        let mut r = problem_responses();
+        r["200"] = json!({ "description": "The changed row", "content": { "application/json": { "schema": row_ref } } });
+        r["412"] = json!({ "description": "If-Match did not match the row's current version" });
+        item.insert("patch".into(), json!({ "operationId": format!("update_{name}"), "parameters": [key_param, { "name": "If-Match", "in": "header", "schema": { "type": "string" } }], "requestBody": { "required": true, "content": { "application/json": { "schema": input_schema(t, false) } } }, "responses": r }));
+    }
+    if actions.delete {
+        let mut r = problem_responses();
+        r["204"] = json!({ "description": "Deleted" });
+        r["409"] = json!({ "description": "Other rows still refer to this one" });
+        item.insert("delete".into(), json!({ "operationId": format!("delete_{name}"), "parameters": [key_param], "responses": r }));
+    }
+    Json::Object(item)
 }

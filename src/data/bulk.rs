@@ -1,250 +1,270 @@
 //! Bulk actions on the list: delete the selected rows, set one column on them, or export
 //! them — for ticked rows or for every row matching the filter. A confirmation states how
-//! many rows; the change runs in one transaction, all or nothing, audited per row.
+//! many rows (counted, not read); the change runs in one transaction, all or nothing,
+//! audited per row. One POST route, three steps: `confirm`, `apply`, `export`.
+
+use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
 
-use crate::catalog::CatalogCache;
-use crate::data::export::{csv_field, csv_text};
-use crate::data::routes::{actor, path_parts};
+use crate::audit::Actor;
+use crate::catalog::Table;
+use crate::data::export::{Format, Writer, attachment};
+use crate::data::views::{BulkPage, table_path};
 use crate::engine::errors::WriteError;
 use crate::engine::keys;
 use crate::engine::query::ListQuery;
-use crate::engine::store::CountCache;
-use crate::engine::store::{self, Selection};
+use crate::engine::store::{self, CountCache, Selection};
 use crate::engine::value::{Value, parse_input};
 use crate::error::AppError;
+use crate::identity::permissions::{Access, Action};
 use crate::state::AppState;
-use crate::web::flash;
 use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout};
+use crate::web::table::VisibleTable;
 
-#[derive(Template)]
-#[template(path = "data/bulk.html")]
-struct BulkPage {
-    layout: Layout,
-    table: String,
-    path: String,
+/// What the bulk form asks for, as submitted (the confirmation page sends it again).
+struct BulkForm {
     action: String,
-    count: usize,
+    selection: Selection,
+    /// The ticked keys as they came (empty when `all`).
     keys: Vec<String>,
     all: bool,
+    /// The list's query, for `all` and for the way back.
     query: String,
     column: String,
     value: String,
     set_null: bool,
-    columns: Vec<String>,
-    error: Option<String>,
+    confirmed: bool,
+    /// How many rows the confirmation page said.
+    expected: Option<usize>,
 }
 
-fn selection(
-    pairs: &Pairs,
-    table: &crate::catalog::Table,
-) -> Result<(Selection, Vec<String>, bool, String), AppError> {
-    let all = get(pairs, "all").is_some();
-    let query = get(pairs, "query").unwrap_or("").to_string();
-    if all {
-        return Ok((
-            Selection::Matching(ListQuery::parse(&query, table)?),
-            Vec::new(),
-            true,
-            query,
-        ));
-    }
-    let raw: Vec<String> = pairs
-        .iter()
-        .filter(|(k, _)| k == "key")
-        .map(|(_, v)| v.clone())
-        .collect();
-    if raw.is_empty() {
-        return Err(AppError::Invalid(
-            "Select at least one row, or all rows matching the filter.".into(),
-        ));
-    }
-    let keys = raw
-        .iter()
-        .map(|k| keys::decode(k, table))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((Selection::Keys(keys), raw, false, query))
+/// The change a confirmed delete or set makes to each row.
+enum Change {
+    Delete,
+    Set(usize, Value),
 }
 
 pub async fn bulk(
     req: HttpRequest,
-    access: crate::identity::permissions::Access,
+    access: Access,
     state: web::Data<AppState>,
     pairs: web::Form<Pairs>,
-    catalog: web::Data<CatalogCache>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, _) = path_parts(&req)?;
+    let visible = VisibleTable::of(&req, &access.rights).await?;
     let pairs = pairs.into_inner();
-    let action = get(&pairs, "action").unwrap_or("").to_string();
-    let cache = catalog.clone();
-    let rights = access.rights.clone();
-    let (catalog, table) = state
-        .db
-        .run(move |conn| {
-            let catalog = rights.catalog_view(&cache.get(conn)?);
-            let table = catalog.table(&name)?;
-            Ok((catalog, table))
-        })
-        .await?;
-    if action != "export"
-        && let Some(reason) = access.write_refusal(
-            &table,
-            if action == "set" {
-                crate::identity::permissions::Action::Update
-            } else {
-                crate::identity::permissions::Action::Delete
-            },
-        )
-    {
-        return Err(AppError::Forbidden(reason.into()));
-    }
-    let (sel, raw_keys, all, query) = selection(&pairs, &table)?;
-    let column_name = get(&pairs, "column").unwrap_or("").to_string();
-    let value_raw = get(&pairs, "value").unwrap_or("").to_string();
-    let set_null = get(&pairs, "null").is_some();
-    let path = format!("/data/{}", keys::encode_part(&table.name));
-
-    let mut set_value: Option<(usize, Value)> = None;
-    let mut error = None;
-    match action.as_str() {
-        "delete" | "export" => {}
-        "set" => match table
-            .columns
-            .iter()
-            .position(|c| c.name == column_name && c.editable() && !c.primary_key)
-        {
-            None => error = Some("Choose a column to set.".to_string()),
-            Some(i) if set_null && !table.columns[i].nullable => {
-                error = Some(format!("{column_name} cannot be NULL."))
+    let action = get(&pairs, "action").unwrap_or("");
+    authorize(&access, &visible.table, action)?;
+    let form = BulkForm::read(&pairs, action, &visible.table)?;
+    match action {
+        "export" => export(&state, visible.table, form.selection).await,
+        "delete" | "set" => match form.change(&visible.table) {
+            Ok(change) if form.confirmed => {
+                apply(&req, &access, &state, &counts, &visible, form, change).await
             }
-            Some(i) if set_null => set_value = Some((i, Value::Null)),
-            Some(i) => match parse_input(&table.columns[i], &value_raw) {
-                Ok(v) => set_value = Some((i, v)),
-                Err(m) => error = Some(format!("{column_name}: {m}")),
-            },
+            Ok(_) => confirm(&req, &state, &visible.table, form, None).await,
+            Err(message) => confirm(&req, &state, &visible.table, form, Some(message)).await,
         },
-        other => {
-            return Err(AppError::Invalid(format!(
-                "'{other}' is not a bulk action."
-            )));
-        }
+        other => Err(AppError::Invalid(format!(
+            "'{other}' is not a bulk action."
+        ))),
     }
+}
 
-    let t = table.clone();
-    if action == "export" {
-        let rows = state
-            .db
-            .run(move |conn| store::select_rows(conn, &t, &sel, false))
-            .await?;
-        let mut out = String::new();
-        for (i, c) in table.columns.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            csv_field(&mut out, Some(&c.name));
-        }
-        out.push_str("\r\n");
-        for row in rows {
-            for (i, v) in row.values.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                csv_field(&mut out, csv_text(v, table.columns[i].kind).as_deref());
-            }
-            out.push_str("\r\n");
-        }
-        return Ok(HttpResponse::Ok()
-            .content_type("text/csv; charset=utf-8")
-            .insert_header((
-                "Content-Disposition",
-                "attachment; filename=\"selection.csv\"",
-            ))
-            .body(out));
+/// Export reads; delete and set need the right to delete or change rows.
+fn authorize(access: &Access, table: &Table, action: &str) -> Result<(), AppError> {
+    match action {
+        "export" => Ok(()),
+        "set" => access.require(table, Action::Update),
+        _ => access.require(table, Action::Delete),
     }
+}
 
-    let confirmed = get(&pairs, "confirm").is_some() && error.is_none();
-    let expected: Option<usize> = get(&pairs, "expected").and_then(|e| e.parse().ok());
-    if confirmed {
-        let (a, c, sel) = (actor(&access.user), catalog.clone(), sel.clone());
-        let result = state
-            .db
-            .run(move |conn| {
-                Ok(match set_value {
-                    Some((col, v)) => store::bulk_set(conn, &t, &sel, col, &v, expected, &a),
-                    None => store::bulk_delete(conn, &c, &t, &sel, expected, &a),
-                })
-            })
-            .await?;
-        if result.is_ok() {
-            counts.invalidate(&table.name);
-        }
-        match result {
-            Ok(n) => {
-                let done = if action == "set" {
-                    format!("Set {column_name} on {n} rows.")
-                } else {
-                    format!("Deleted {n} rows.")
-                };
-                let back = if query.is_empty() {
-                    path.clone()
-                } else {
-                    format!("{path}?{query}")
-                };
-                return Ok(page::see_other(&req, &back)
-                    .cookie(flash::cookie(
-                        "success",
-                        &done,
-                        state.config.secure_cookies(),
-                    ))
-                    .finish());
-            }
-            Err(WriteError::ForeignKey(m)) => error = Some(m),
-            Err(WriteError::Invalid(fields, m)) => {
-                error =
-                    Some(m.unwrap_or_else(|| fields.into_values().collect::<Vec<_>>().join(" ")));
-            }
-            Err(WriteError::Conflict(_)) => {
-                error = Some("A row changed meanwhile; nothing was changed.".into())
-            }
-            Err(WriteError::App(e)) => return Err(e),
-        }
-    }
-    let t = table.clone();
-    let count = state
-        .db
-        .run(move |conn| Ok(store::select_rows(conn, &t, &sel, false)?.len()))
-        .await?;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    page::render(
-        status,
-        &BulkPage {
-            layout: Layout::build(&req),
-            table: table.name.clone(),
-            path,
-            action,
-            count,
-            keys: raw_keys,
+impl BulkForm {
+    fn read(pairs: &Pairs, action: &str, table: &Table) -> Result<BulkForm, AppError> {
+        let text = |name| get(pairs, name).unwrap_or("").to_string();
+        let all = get(pairs, "all").is_some();
+        let query = text("query");
+        let keys: Vec<String> = pairs
+            .iter()
+            .filter(|(k, _)| k == "key")
+            .map(|(_, v)| v.clone())
+            .collect();
+        let selection = if all {
+            Selection::Matching(ListQuery::parse(&query, table)?)
+        } else if keys.is_empty() {
+            return Err(AppError::Invalid(
+                "Select at least one row, or all rows matching the filter.".into(),
+            ));
+        } else {
+            let decoded = keys.iter().map(|k| keys::decode(k, table));
+            Selection::Keys(decoded.collect::<Result<_, _>>()?)
+        };
+        Ok(BulkForm {
+            action: action.to_string(),
+            selection,
+            keys: if all { Vec::new() } else { keys },
             all,
             query,
-            column: column_name,
-            value: value_raw,
-            set_null,
-            columns: table
-                .columns
-                .iter()
-                .filter(|c| c.editable() && !c.primary_key)
-                .map(|c| c.name.clone())
-                .collect(),
-            error,
-        },
-    )
+            column: text("column"),
+            value: text("value"),
+            set_null: get(pairs, "null").is_some(),
+            confirmed: get(pairs, "confirm").is_some(),
+            expected: get(pairs, "expected").and_then(|e| e.parse().ok()),
+        })
+    }
+
+    /// The change asked for, or why it cannot be made (shown on the confirmation page).
+    fn change(&self, table: &Table) -> Result<Change, String> {
+        if self.action == "delete" {
+            return Ok(Change::Delete);
+        }
+        let name = &self.column;
+        let Some(i) = table
+            .columns
+            .iter()
+            .position(|c| c.name == *name && c.editable() && !c.primary_key)
+        else {
+            return Err("Choose a column to set.".to_string());
+        };
+        let column = &table.columns[i];
+        match self.set_null {
+            true if !column.nullable => Err(format!("{name} cannot be NULL.")),
+            true => Ok(Change::Set(i, Value::Null)),
+            false => parse_input(column, &self.value)
+                .map(|v| Change::Set(i, v))
+                .map_err(|m| format!("{name}: {m}")),
+        }
+    }
+
+    /// The list the selection came from.
+    fn back(&self, table: &Table) -> String {
+        match self.query.as_str() {
+            "" => table_path(&table.name),
+            query => format!("{}?{query}", table_path(&table.name)),
+        }
+    }
+
+    fn done_message(&self, n: usize) -> String {
+        match self.action.as_str() {
+            "set" => format!("Set {} on {n} rows.", self.column),
+            _ => format!("Deleted {n} rows."),
+        }
+    }
+}
+
+/// The confirmation page: how many rows the action would touch, counted now; 422 with
+/// the reason when the action was refused.
+async fn confirm(
+    req: &HttpRequest,
+    state: &AppState,
+    table: &Arc<Table>,
+    form: BulkForm,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let (t, selection) = (table.clone(), form.selection.clone());
+    let count = state
+        .db
+        .run(move |conn| store::count_selection(conn, &t, &selection))
+        .await?;
+    let status = match error {
+        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        None => StatusCode::OK,
+    };
+    let page = BulkPage {
+        layout: Layout::build(req),
+        table: table.name.clone(),
+        path: table_path(&table.name),
+        action: form.action,
+        count,
+        keys: form.keys,
+        all: form.all,
+        query: form.query,
+        column: form.column,
+        value: form.value,
+        set_null: form.set_null,
+        columns: table
+            .columns
+            .iter()
+            .filter(|c| c.editable() && !c.primary_key)
+            .map(|c| c.name.clone())
+            .collect(),
+        error,
+    };
+    page::render(status, &page)
+}
+
+/// Make the confirmed change to every selected row, all or none; back to the list, or to
+/// the confirmation page with the reason nothing was changed.
+async fn apply(
+    req: &HttpRequest,
+    access: &Access,
+    state: &AppState,
+    counts: &CountCache,
+    visible: &VisibleTable,
+    form: BulkForm,
+    change: Change,
+) -> Result<HttpResponse, AppError> {
+    let (catalog, table) = (visible.catalog.clone(), visible.table.clone());
+    let (selection, expected) = (form.selection.clone(), form.expected);
+    let actor = Actor::from(&access.user);
+    let result = state
+        .db
+        .run(move |conn| {
+            Ok(match change {
+                Change::Set(column, value) => {
+                    store::bulk_set(conn, &table, &selection, column, &value, expected, &actor)
+                }
+                Change::Delete => {
+                    store::bulk_delete(conn, &catalog, &table, &selection, expected, &actor)
+                }
+            })
+        })
+        .await?;
+    match counts.written(&visible.table.name, result) {
+        Ok(n) => {
+            let location = form.back(&visible.table);
+            Ok(page::done(req, &location, "success", &form.done_message(n)))
+        }
+        Err(e) => {
+            let message = refusal(e)?;
+            confirm(req, state, &visible.table, form, Some(message)).await
+        }
+    }
+}
+
+/// Why a bulk change was refused, in words for the confirmation page.
+fn refusal(e: WriteError) -> Result<String, AppError> {
+    match e {
+        WriteError::ForeignKey(m) => Ok(m),
+        WriteError::Invalid(fields, m) => {
+            Ok(m.unwrap_or_else(|| fields.into_values().collect::<Vec<_>>().join(" ")))
+        }
+        WriteError::Conflict(_) => Ok("A row changed meanwhile; nothing was changed.".into()),
+        WriteError::App(e) => Err(e),
+    }
+}
+
+/// The selected rows as CSV, every column, through the export's writer.
+async fn export(
+    state: &AppState,
+    table: Arc<Table>,
+    selection: Selection,
+) -> Result<HttpResponse, AppError> {
+    let t = table.clone();
+    let rows = state
+        .db
+        .run(move |conn| store::select_rows(conn, &t, &selection, false))
+        .await?;
+    let mut out = String::new();
+    let mut writer = Writer::new(Format::Csv, &table, &[]);
+    writer.begin(&mut out);
+    for row in &rows {
+        writer.row(&mut out, row);
+    }
+    writer.end(&mut out);
+    Ok(attachment("text/csv; charset=utf-8", "selection.csv").body(out))
 }

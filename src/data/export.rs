@@ -4,30 +4,35 @@
 //!
 //! CSV is written by hand rather than with the `csv` crate because an export must tell
 //! NULL (an empty field) from an empty string (`""`), which that crate cannot express.
+//! `Writer` is the one writer of both formats; bulk export of a selection uses it too.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
+use tokio::sync::mpsc::Sender;
 
-use crate::catalog::CatalogCache;
-use crate::catalog::Table;
-use crate::data::routes::path_parts;
+use crate::catalog::{Kind, Table};
+use crate::db::Db;
 use crate::engine::query::ListQuery;
-use crate::engine::sql::Sql;
-use crate::engine::store::{backend_of, split_row};
+use crate::engine::store::{self, Row};
+use crate::engine::value::Value;
 use crate::error::AppError;
-use crate::state::{AppState, app_data};
+use crate::identity::permissions::Access;
+use crate::state::AppState;
+use crate::web::table::VisibleTable;
 
 const CHUNK: usize = 64 * 1024;
 
 /// Exports running now. Each holds a database connection for as long as its client reads,
 /// so they are capped below the pool size: slow downloads cannot starve everyone else.
-static RUNNING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 struct Slot;
 
 impl Slot {
     fn take(limit: usize) -> Option<Slot> {
-        use std::sync::atomic::Ordering;
         let taken = RUNNING.fetch_add(1, Ordering::SeqCst);
         if taken >= limit {
             RUNNING.fetch_sub(1, Ordering::SeqCst);
@@ -39,19 +44,19 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        RUNNING.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        RUNNING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Format {
+pub enum Format {
     Csv,
     Json,
 }
 
 pub async fn csv(
     req: HttpRequest,
-    access: crate::identity::permissions::Access,
+    access: Access,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     export(req, access, state, Format::Csv).await
@@ -59,7 +64,7 @@ pub async fn csv(
 
 pub async fn json(
     req: HttpRequest,
-    access: crate::identity::permissions::Access,
+    access: Access,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     export(req, access, state, Format::Json).await
@@ -68,11 +73,9 @@ pub async fn json(
 /// A cell's text for CSV. Text that a spreadsheet would run as a formula (starting with
 /// `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, as OWASP advises; numbers
 /// stay numbers.
-pub fn csv_text(value: &crate::engine::value::Value, kind: crate::catalog::Kind) -> Option<String> {
+fn csv_text(value: &Value, kind: Kind) -> Option<String> {
     let text = value.as_text()?;
-    let textual = matches!(value, crate::engine::value::Value::Text(_))
-        && !kind.is_numeric()
-        && !kind.is_temporal();
+    let textual = matches!(value, Value::Text(_)) && !kind.is_numeric() && !kind.is_temporal();
     if textual && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         Some(format!("'{text}"))
     } else {
@@ -81,7 +84,7 @@ pub fn csv_text(value: &crate::engine::value::Value, kind: crate::catalog::Kind)
 }
 
 /// One CSV field: quoted when it must be, `""` for an empty string, nothing for NULL.
-pub fn csv_field(out: &mut String, value: Option<&str>) {
+fn csv_field(out: &mut String, value: Option<&str>) {
     match value {
         None => {}
         Some(s)
@@ -108,52 +111,99 @@ fn csv_line(out: &mut String, fields: impl Iterator<Item = Option<String>>) {
     out.push_str("\r\n");
 }
 
+/// Rows of one table written as CSV or as a JSON array, over the columns not hidden.
+pub struct Writer<'a> {
+    format: Format,
+    table: &'a Table,
+    columns: Vec<usize>,
+    first: bool,
+}
+
+impl<'a> Writer<'a> {
+    pub fn new(format: Format, table: &'a Table, hidden: &[String]) -> Writer<'a> {
+        let columns = (0..table.columns.len())
+            .filter(|i| !hidden.contains(&table.columns[*i].name))
+            .collect();
+        Writer {
+            format,
+            table,
+            columns,
+            first: true,
+        }
+    }
+
+    /// The CSV header line, or the opening bracket.
+    pub fn begin(&self, out: &mut String) {
+        match self.format {
+            Format::Csv => csv_line(
+                out,
+                self.columns
+                    .iter()
+                    .map(|i| Some(self.table.columns[*i].name.clone())),
+            ),
+            Format::Json => out.push('['),
+        }
+    }
+
+    pub fn row(&mut self, out: &mut String, row: &Row) {
+        let columns = self
+            .columns
+            .iter()
+            .map(|i| (&self.table.columns[*i], &row.values[*i]));
+        match self.format {
+            Format::Csv => csv_line(out, columns.map(|(c, v)| csv_text(v, c.kind))),
+            Format::Json => {
+                if !self.first {
+                    out.push(',');
+                }
+                let obj: serde_json::Map<String, serde_json::Value> = columns
+                    .map(|(c, v)| (c.name.clone(), v.to_json(c.kind)))
+                    .collect();
+                out.push_str(&serde_json::Value::Object(obj).to_string());
+            }
+        }
+        self.first = false;
+    }
+
+    pub fn end(&self, out: &mut String) {
+        if self.format == Format::Json {
+            out.push(']');
+        }
+    }
+}
+
+/// A response that downloads as `filename`.
+pub fn attachment(content_type: &str, filename: &str) -> HttpResponseBuilder {
+    let mut res = HttpResponse::Ok();
+    res.content_type(content_type).insert_header((
+        "Content-Disposition",
+        format!("attachment; filename=\"{filename}\""),
+    ));
+    res
+}
+
 async fn export(
     req: HttpRequest,
-    access: crate::identity::permissions::Access,
+    access: Access,
     state: web::Data<AppState>,
     format: Format,
 ) -> Result<HttpResponse, AppError> {
-    let catalog = app_data::<CatalogCache>(&req)?;
-    let (name, _) = path_parts(&req)?;
-    let qs = req.query_string().to_string();
-    let cache = catalog.clone();
-    let rights = access.rights.clone();
+    let visible = VisibleTable::of(&req, &access.rights).await?;
     // Validate before the first byte goes out: a bad filter is a 400, not a broken download.
-    let (table, query) = state
-        .db
-        .run(move |conn| {
-            let catalog = rights.catalog_view(&cache.get(conn)?);
-            let table = catalog.table(&name)?;
-            let query = ListQuery::parse(&qs, &table)?;
-            Ok((table, query))
-        })
-        .await?;
+    let query = ListQuery::parse(req.query_string(), &visible.table)?;
     let limit = (state.config.pool_size as usize / 2).max(1);
     let slot = Slot::take(limit).ok_or_else(|| {
         AppError::TooManyRequests("Too many exports are running; try again in a moment.".into())
     })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
-    let db = state.db.clone();
-    let t = table.clone();
-    std::thread::spawn(move || {
-        let _slot = slot;
-        let result = (|| -> Result<(), AppError> {
-            let mut conn = db.conn()?;
-            let mut sql = Sql::new(backend_of(&conn));
-            sql.push("SELECT ")
-                .select_list(&t)
-                .push(" FROM ")
-                .ident(&t.name);
-            query.push_where(&mut sql, &t)?;
-            query.push_order(&mut sql, &t);
-            stream_rows(&mut conn, &sql, &t, format, &query, &tx)
-        })();
-        if let Err(e) = result {
-            tracing::error!(error = %e, table = %t.name, "export failed");
-            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
-        }
-    });
+    spawn_reader(
+        state.db.clone(),
+        visible.table.clone(),
+        query,
+        format,
+        slot,
+        tx,
+    );
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
@@ -161,7 +211,8 @@ async fn export(
         Format::Csv => ("text/csv; charset=utf-8", "csv"),
         Format::Json => ("application/json", "json"),
     };
-    let filename: String = table
+    let filename: String = visible
+        .table
         .name
         .chars()
         .map(|c| {
@@ -172,62 +223,44 @@ async fn export(
             }
         })
         .collect();
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((
-            "Content-Disposition",
-            format!("attachment; filename=\"{filename}.{ext}\""),
-        ))
-        .streaming(body))
+    Ok(attachment(content_type, &format!("{filename}.{ext}")).streaming(body))
+}
+
+/// The reading thread: it holds the export slot and one connection until the last row is
+/// sent or the client goes away.
+fn spawn_reader(
+    db: Db,
+    table: Arc<Table>,
+    query: ListQuery,
+    format: Format,
+    slot: Slot,
+    tx: Sender<Result<Bytes, std::io::Error>>,
+) {
+    std::thread::spawn(move || {
+        let _slot = slot;
+        let result = db
+            .conn()
+            .and_then(|mut conn| stream_rows(&mut conn, &table, format, &query, &tx));
+        if let Err(e) = result {
+            tracing::error!(error = %e, table = %table.name, "export failed");
+            let _ = tx.blocking_send(Err(std::io::Error::other("export failed")));
+        }
+    });
 }
 
 fn stream_rows(
     conn: &mut crate::db::DbConn,
-    sql: &Sql,
     table: &Table,
     format: Format,
     query: &ListQuery,
-    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    tx: &Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<(), AppError> {
-    let columns: Vec<usize> = (0..table.columns.len())
-        .filter(|i| !query.hidden.contains(&table.columns[*i].name))
-        .collect();
+    let mut writer = Writer::new(format, table, &query.hidden);
     let mut buf = String::with_capacity(CHUNK * 2);
-    let mut first = true;
-    match format {
-        Format::Csv => csv_line(
-            &mut buf,
-            columns.iter().map(|i| Some(table.columns[*i].name.clone())),
-        ),
-        Format::Json => buf.push('['),
-    }
+    writer.begin(&mut buf);
     let mut open = true;
-    sql.for_each(conn, |values| {
-        let row = split_row(table, values);
-        match format {
-            Format::Csv => csv_line(
-                &mut buf,
-                columns
-                    .iter()
-                    .map(|i| csv_text(&row.values[*i], table.columns[*i].kind)),
-            ),
-            Format::Json => {
-                if !first {
-                    buf.push(',');
-                }
-                let obj: serde_json::Map<String, serde_json::Value> = columns
-                    .iter()
-                    .map(|i| {
-                        (
-                            table.columns[*i].name.clone(),
-                            row.values[*i].to_json(table.columns[*i].kind),
-                        )
-                    })
-                    .collect();
-                buf.push_str(&serde_json::Value::Object(obj).to_string());
-            }
-        }
-        first = false;
+    store::for_each_row(conn, table, query, |row| {
+        writer.row(&mut buf, &row);
         if buf.len() >= CHUNK {
             let chunk = Bytes::from(std::mem::replace(
                 &mut buf,
@@ -238,9 +271,7 @@ fn stream_rows(
         }
         open
     })?;
-    if format == Format::Json {
-        buf.push(']');
-    }
+    writer.end(&mut buf);
     if open && !buf.is_empty() {
         let _ = tx.blocking_send(Ok(Bytes::from(buf)));
     }

@@ -4,46 +4,26 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::audit::{self as audit, Actor, AuditFilter};
-use crate::catalog::CatalogCache;
-use crate::catalog::{Catalog, Table};
+use crate::audit::{self, Actor, AuditFilter};
+use crate::catalog::{Catalog, CatalogCache, Column, Table};
 use crate::data::form;
 use crate::data::views::*;
+use crate::db::DbConn;
 use crate::engine::errors::WriteError;
 use crate::engine::keys;
 use crate::engine::query::ListQuery;
-use crate::engine::store::CountCache;
-use crate::engine::store::{self, Row, count_label};
-use crate::engine::value::display;
+use crate::engine::store::{self, CountCache, Row, count_label};
+use crate::engine::value::Value;
 use crate::error::AppError;
-use crate::identity::CurrentUser;
-use crate::identity::permissions::{Access, Action};
+use crate::identity::permissions::{Access, Action, Rights};
 use crate::state::AppState;
 use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout, Page};
 use crate::web::table::VisibleTable;
-use crate::web::{flash, is_htmx};
-
-pub fn actor(user: &CurrentUser) -> Actor {
-    Actor {
-        user_id: Some(user.id.clone()),
-        email: user.email.clone(),
-    }
-}
-
-/// The table name and the raw key segment, read from the undecoded path so that names
-/// and keys holding `/` or `,` come through intact.
-pub fn path_parts(req: &HttpRequest) -> Result<(String, Option<String>), AppError> {
-    let segs = keys::raw_segments(req.path());
-    let table = keys::decode_segment(segs.first().ok_or(AppError::NotFound)?)?;
-    Ok((table, segs.get(1).map(|s| s.to_string())))
-}
-
-fn table_path(name: &str) -> String {
-    format!("/data/{}", keys::encode_part(name))
-}
+use crate::web::{csrf, is_htmx};
 
 pub async fn index(
     access: Access,
@@ -51,28 +31,32 @@ pub async fn index(
     state: web::Data<AppState>,
     catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let cache = catalog.clone();
-    let rights = access.rights.clone();
+    let (cache, rights) = (catalog.clone(), access.rights.clone());
     let tables = state
         .db
         .run(move |conn| {
             let catalog = rights.catalog_view(&cache.get(conn)?);
-            let empty = ListQuery::default();
-            catalog
-                .tables
-                .values()
-                .map(|t| {
-                    Ok(TableSummary {
-                        name: t.name.clone(),
-                        path: table_path(&t.name),
-                        is_view: t.is_view,
-                        count: count_label(store::count(conn, t, &empty)?),
-                    })
-                })
-                .collect::<Result<Vec<_>, AppError>>()
+            table_summaries(conn, &catalog)
         })
         .await?;
     page::ok(&IndexPage { layout, tables })
+}
+
+/// Every table and view the role may read, with its row count.
+fn table_summaries(conn: &mut DbConn, catalog: &Catalog) -> Result<Vec<TableSummary>, AppError> {
+    let everything = ListQuery::default();
+    catalog
+        .tables
+        .values()
+        .map(|t| {
+            Ok(TableSummary {
+                name: t.name.clone(),
+                path: table_path(&t.name),
+                is_view: t.is_view,
+                count: count_label(store::count(conn, t, &everything)?),
+            })
+        })
+        .collect()
 }
 
 pub async fn refresh(
@@ -86,22 +70,8 @@ pub async fn refresh(
         .db
         .run(move |conn| Ok(cache.reload(conn)?.tables.len()))
         .await?;
-    Ok(page::see_other(&req, "/data")
-        .cookie(flash::cookie(
-            "success",
-            &format!("Schema read again: {n} tables and views."),
-            state.config.secure_cookies(),
-        ))
-        .finish())
-}
-
-/// Load the catalog and one table of it.
-async fn table_of(
-    req: &HttpRequest,
-    access: &Access,
-) -> Result<(Arc<Catalog>, Arc<Table>), AppError> {
-    let v = VisibleTable::of(req, &access.rights).await?;
-    Ok((v.catalog, v.table))
+    let message = format!("Schema read again: {n} tables and views.");
+    Ok(page::done(&req, "/data", "success", &message))
 }
 
 pub async fn list(
@@ -109,89 +79,61 @@ pub async fn list(
     access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
-    catalog: web::Data<CatalogCache>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, _) = path_parts(&req)?;
-    let qs = req.query_string().to_string();
-    let (cache, counts) = (catalog.clone(), counts.clone());
-    let rights = access.rights.clone();
-    let (table, q, rows) = state
+    let VisibleTable { catalog, table, .. } = VisibleTable::of(&req, &access.rights).await?;
+    let q = ListQuery::parse(req.query_string(), &table)?;
+    let (t, query, counts) = (table.clone(), q.clone(), counts.clone());
+    let rows = state
         .db
-        .run(move |conn| {
-            let catalog = rights.catalog_view(&cache.get(conn)?);
-            let table = catalog.table(&name)?;
-            let q = ListQuery::parse(&qs, &table)?;
-            let rows = store::list(conn, &catalog, &table, &q, &counts)?;
-            Ok((table, q, rows))
-        })
+        .run(move |conn| store::list(conn, &catalog, &t, &query, &counts))
         .await?;
-    // Forms submit every field, empty or not; the address bar gets the tidy equivalent.
-    let canonical = match q.to_query(None, None) {
-        c if c.is_empty() => table_path(&table.name),
-        c => format!("{}?{c}", table_path(&table.name)),
-    };
-    let tidy = q.to_query(None, None);
-    let noisy = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .any(|(k, v)| v.is_empty() || k.starts_with("add_") || k == "col");
-    // Only when tidying changes something: `name__eq=` (equal to the empty string) is a
-    // real filter and stays as it is.
-    if noisy && tidy != req.query_string() && !is_htmx(&req) {
+    let canonical = canonical_link(&table, &q);
+    if needs_tidying(&req, &q) {
         return Ok(HttpResponse::SeeOther()
             .insert_header(("Location", canonical))
             .finish());
     }
+    let read_only = access.write_refusal(&table, Action::Update);
     let view = list_view(
         &table,
         &q,
         &rows,
-        crate::web::csrf::token(&req),
-        access.write_refusal(&table, Action::Update),
+        csrf::token(&req),
+        read_only,
         access.actions(&table),
     );
-    let boosted = req.headers().contains_key("hx-boosted");
-    if is_htmx(&req) && !boosted {
-        let mut res = page::ok(&RowsPartial { view })?;
-        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&canonical) {
-            res.headers_mut().insert(
-                actix_web::http::header::HeaderName::from_static("hx-push-url"),
-                v,
-            );
-        }
-        return Ok(res);
+    if is_htmx(&req) && !req.headers().contains_key("hx-boosted") {
+        return rows_partial(view, &canonical);
     }
     page::ok(&ListPageView { layout, view })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn record_page(
-    layout: Layout,
-    table: &Table,
-    row: Option<&Row>,
-    submitted: Option<&Pairs>,
-    errors: &BTreeMap<String, String>,
-    form_error: Option<String>,
-    related: Vec<RelatedView>,
-    history: Vec<HistoryItem>,
-    read_only: Option<&'static str>,
-    can_delete: bool,
-) -> RecordPage {
-    RecordPage {
-        layout,
-        table: table.name.clone(),
-        path: table_path(&table.name),
-        key_path: row.map(|r| r.key_path()),
-        fields: form::fields(table, row, submitted, errors, row.is_none()),
-        version: submitted
-            .and_then(|p| get(p, "_version").map(str::to_string))
-            .or_else(|| row.map(Row::version))
-            .unwrap_or_default(),
-        form_error,
-        read_only,
-        can_delete,
-        related,
-        history,
+/// The list's address without the empty fields a form submits.
+fn canonical_link(table: &Table, q: &ListQuery) -> String {
+    match q.to_query(None, None) {
+        c if c.is_empty() => table_path(&table.name),
+        c => format!("{}?{c}", table_path(&table.name)),
     }
+}
+
+/// Forms submit every field, empty or not; the address bar gets the tidy equivalent —
+/// only when tidying changes something: `name__eq=` (equal to the empty string) is a real
+/// filter and stays as it is.
+fn needs_tidying(req: &HttpRequest, q: &ListQuery) -> bool {
+    let noisy = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .any(|(k, v)| v.is_empty() || k.starts_with("add_") || k == "col");
+    noisy && q.to_query(None, None) != req.query_string() && !is_htmx(req)
+}
+
+/// The rows alone, for htmx, with the list's address pushed to the address bar.
+fn rows_partial(view: ListView, canonical: &str) -> Result<HttpResponse, AppError> {
+    let mut res = page::ok(&RowsPartial { view })?;
+    if let Ok(v) = HeaderValue::from_str(canonical) {
+        res.headers_mut()
+            .insert(HeaderName::from_static("hx-push-url"), v);
+    }
+    Ok(res)
 }
 
 pub async fn new(
@@ -199,23 +141,10 @@ pub async fn new(
     access: Access,
     Page(layout): Page,
 ) -> Result<HttpResponse, AppError> {
-    path_parts(&req)?;
-    let (_, table) = table_of(&req, &access).await?;
-    if let Some(reason) = access.write_refusal(&table, Action::Create) {
-        return Err(AppError::Forbidden(reason.into()));
-    }
-    page::ok(&record_page(
-        layout,
-        &table,
-        None,
-        None,
-        &BTreeMap::new(),
-        None,
-        Vec::new(),
-        Vec::new(),
-        None,
-        false,
-    ))
+    let visible = VisibleTable::of(&req, &access.rights).await?;
+    access.require(&visible.table, Action::Create)?;
+    let page = RecordPage::new(layout, &visible.table, None, None, &BTreeMap::new());
+    page::ok(&page)
 }
 
 pub async fn show(
@@ -223,74 +152,57 @@ pub async fn show(
     access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
-    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, key) = path_parts(&req)?;
-    let key = key.ok_or(AppError::NotFound)?;
-    let cache = catalog.clone();
-    let rights = access.rights.clone();
-    let own_email = access.user.email.clone();
-    let (table, row, related, history) = state
+    let VisibleTable {
+        catalog,
+        table,
+        key,
+    } = VisibleTable::of(&req, &access.rights).await?;
+    let key = keys::from_path(key.as_deref(), &table)?;
+    let (t, rights, own_email) = (
+        table.clone(),
+        access.rights.clone(),
+        access.user.email.clone(),
+    );
+    let (row, related, history) = state
         .db
         .run(move |conn| {
-            let catalog = rights.catalog_view(&cache.get(conn)?);
-            let table = catalog.table(&name)?;
-            let key = keys::decode(&key, &table)?;
-            let row = store::find(conn, &table, &key)?.ok_or(AppError::NotFound)?;
-            let related = store::related(conn, &catalog, &table, &row, 5)?;
-            // Everyone's changes are an administration area; others see their own.
-            let filter = AuditFilter {
-                table: Some(table.name.clone()),
-                row_key: Some(row.key_path()),
-                user: (!rights.admin_areas).then(|| own_email.clone()),
-                ..Default::default()
-            };
-            let mut history = audit::list(conn, &filter, 0, 20)?;
-            for h in &mut history {
-                h.changes = rights.redact_changes(&table.name, &h.changes);
-            }
-            Ok((table, row, related, history))
+            let row = store::get(conn, &t, &key)?;
+            let related = store::related(conn, &catalog, &t, &row, 5)?;
+            let history = row_history(conn, &t, &row, &rights, own_email)?;
+            Ok((row, related, history))
         })
         .await?;
-    let page = record_page(
-        layout,
-        &table,
-        Some(&row),
-        None,
-        &BTreeMap::new(),
-        None,
-        related_views(related),
-        history_items(history),
-        access.write_refusal(&table, Action::Update),
-        access.write_refusal(&table, Action::Delete).is_none(),
-    );
+    let page = RecordPage {
+        related: related_views(related),
+        history: history_items(history),
+        read_only: access.write_refusal(&table, Action::Update),
+        can_delete: access.write_refusal(&table, Action::Delete).is_none(),
+        ..RecordPage::new(layout, &table, Some(&row), None, &BTreeMap::new())
+    };
     page::ok(&page)
 }
 
-/// Re-show the form with what was typed and why it was refused.
-fn refused(
-    req: &HttpRequest,
+/// The latest changes of a row, hidden columns redacted. Everyone's changes are an
+/// administration area; others see their own.
+fn row_history(
+    conn: &mut DbConn,
     table: &Table,
-    row: Option<&Row>,
-    pairs: &Pairs,
-    errors: BTreeMap<String, String>,
-    form_error: Option<String>,
-) -> Result<HttpResponse, AppError> {
-    let form_error =
-        form_error.or_else(|| Some("Some values need attention; nothing was saved.".into()));
-    let page = record_page(
-        Layout::build(req),
-        table,
-        row,
-        Some(pairs),
-        &errors,
-        form_error,
-        Vec::new(),
-        Vec::new(),
-        None,
-        false,
-    );
-    page::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+    row: &Row,
+    rights: &Rights,
+    own_email: String,
+) -> Result<Vec<audit::Entry>, AppError> {
+    let filter = AuditFilter {
+        table: Some(table.name.clone()),
+        row_key: Some(row.key_path()),
+        user: (!rights.admin_areas).then_some(own_email),
+        ..Default::default()
+    };
+    let mut history = audit::list(conn, &filter, 0, 20)?;
+    for h in &mut history {
+        h.changes = rights.redact_changes(&table.name, &h.changes);
+    }
+    Ok(history)
 }
 
 pub async fn create(
@@ -300,90 +212,28 @@ pub async fn create(
     pairs: web::Form<Pairs>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    path_parts(&req)?;
-    let (catalog, table) = table_of(&req, &access).await?;
-    if let Some(reason) = access.write_refusal(&table, Action::Create) {
-        return Err(AppError::Forbidden(reason.into()));
-    }
+    let VisibleTable { catalog, table, .. } = VisibleTable::of(&req, &access.rights).await?;
+    access.require(&table, Action::Create)?;
     let pairs = pairs.into_inner();
     let values = match form::parse(&table, &pairs, true) {
         Ok(v) => v,
         Err(errors) => return refused(&req, &table, None, &pairs, errors, None),
     };
-    let (t, actor) = (table.clone(), actor(&access.user));
+    let (t, actor) = (table.clone(), Actor::from(&access.user));
     let result = state
         .db
         .run(move |conn| Ok(store::insert_checked(conn, &catalog, &t, &values, &actor)))
         .await?;
-    if result.is_ok() {
-        counts.invalidate(&table.name);
-    }
-    match result {
-        Ok(row) => Ok(page::see_other(
-            &req,
-            &format!("{}/{}", table_path(&table.name), row.key_path()),
-        )
-        .cookie(flash::cookie(
-            "success",
-            "Row created.",
-            state.config.secure_cookies(),
-        ))
-        .finish()),
+    match counts.written(&table.name, result) {
+        Ok(row) => Ok(to_record(&req, &table, &row, "Row created.")),
         Err(e) => write_refused(&req, &table, None, &pairs, e),
     }
 }
 
-fn write_refused(
-    req: &HttpRequest,
-    table: &Table,
-    row: Option<&Row>,
-    pairs: &Pairs,
-    e: WriteError,
-) -> Result<HttpResponse, AppError> {
-    match e {
-        WriteError::Invalid(errors, message) => refused(req, table, row, pairs, errors, message),
-        WriteError::ForeignKey(message) => {
-            refused(req, table, row, pairs, BTreeMap::new(), Some(message))
-        }
-        WriteError::Conflict(current) => conflict(req, table, &current, pairs),
-        WriteError::App(e) => Err(e),
-    }
-}
-
-/// 409: the row changed since the form was shown. Show what changed, keep nothing.
-fn conflict(
-    req: &HttpRequest,
-    table: &Table,
-    current: &Row,
-    pairs: &Pairs,
-) -> Result<HttpResponse, AppError> {
-    let lines = table
-        .columns
-        .iter()
-        .zip(&current.values)
-        .filter_map(|(c, v)| {
-            let yours = get(pairs, &format!("f.{}", c.name))?.to_string();
-            let theirs = if v.is_null() {
-                "NULL".to_string()
-            } else {
-                display(v, c)
-            };
-            let now_input = crate::engine::value::input_value(v, c);
-            Some(ConflictLine {
-                column: c.name.clone(),
-                changed_meanwhile: now_input != yours,
-                yours,
-                theirs,
-            })
-        })
-        .collect();
-    let page = ConflictPage {
-        layout: Layout::build(req),
-        table: table.name.clone(),
-        record_link: format!("{}/{}", table_path(&table.name), current.key_path()),
-        lines,
-    };
-    page::render(StatusCode::CONFLICT, &page)
+/// After a successful write: to the row's page, with `message`.
+fn to_record(req: &HttpRequest, table: &Table, row: &Row, message: &str) -> HttpResponse {
+    let location = format!("{}/{}", table_path(&table.name), row.key_path());
+    page::done(req, &location, "success", message)
 }
 
 pub async fn update(
@@ -393,22 +243,15 @@ pub async fn update(
     pairs: web::Form<Pairs>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (_, key) = path_parts(&req)?;
-    let key = key.ok_or(AppError::NotFound)?;
-    let (catalog, table) = table_of(&req, &access).await?;
-    if let Some(reason) = access.write_refusal(&table, Action::Update) {
-        return Err(AppError::Forbidden(reason.into()));
-    }
-    let key = keys::decode(&key, &table)?;
+    let VisibleTable {
+        catalog,
+        table,
+        key,
+    } = VisibleTable::of(&req, &access.rights).await?;
+    access.require(&table, Action::Update)?;
+    let key = keys::from_path(key.as_deref(), &table)?;
     let pairs = pairs.into_inner();
-    let version = get(&pairs, "_version")
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            AppError::Invalid(
-                "The form is missing the row's version. Reload the page and try again.".into(),
-            )
-        })?
-        .to_string();
+    let version = form_version(&pairs)?;
     let values = match form::parse(&table, &pairs, false) {
         Ok(v) => v,
         Err(errors) => {
@@ -416,7 +259,7 @@ pub async fn update(
             return refused(&req, &table, Some(&row), &pairs, errors, None);
         }
     };
-    let (t, k, actor) = (table.clone(), key.clone(), actor(&access.user));
+    let (t, k, actor) = (table.clone(), key.clone(), Actor::from(&access.user));
     let result = state
         .db
         .run(move |conn| {
@@ -425,20 +268,8 @@ pub async fn update(
             ))
         })
         .await?;
-    if result.is_ok() {
-        counts.invalidate(&table.name);
-    }
-    match result {
-        Ok(row) => Ok(page::see_other(
-            &req,
-            &format!("{}/{}", table_path(&table.name), row.key_path()),
-        )
-        .cookie(flash::cookie(
-            "success",
-            "Changes saved.",
-            state.config.secure_cookies(),
-        ))
-        .finish()),
+    match counts.written(&table.name, result) {
+        Ok(row) => Ok(to_record(&req, &table, &row, "Changes saved.")),
         Err(e) => {
             let row = fetch(&state, &table, &key).await.ok();
             write_refused(&req, &table, row.as_ref(), &pairs, e)
@@ -446,35 +277,21 @@ pub async fn update(
     }
 }
 
-async fn fetch(
-    state: &AppState,
-    table: &Arc<Table>,
-    key: &[crate::engine::value::Value],
-) -> Result<Row, AppError> {
-    let (t, k) = (table.clone(), key.to_vec());
-    state
-        .db
-        .run(move |conn| store::find(conn, &t, &k)?.ok_or(AppError::NotFound))
-        .await
-}
-
-fn summary(table: &Table, row: &Row) -> Vec<(String, String)> {
-    table
-        .columns
-        .iter()
-        .zip(&row.values)
-        .take(8)
-        .map(|(c, v)| {
-            (
-                c.name.clone(),
-                if v.is_null() {
-                    "NULL".into()
-                } else {
-                    display(v, c)
-                },
+/// The version of the row the form was filled from.
+fn form_version(pairs: &Pairs) -> Result<String, AppError> {
+    get(pairs, "_version")
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            AppError::Invalid(
+                "The form is missing the row's version. Reload the page and try again.".into(),
             )
         })
-        .collect()
+}
+
+async fn fetch(state: &AppState, table: &Arc<Table>, key: &[Value]) -> Result<Row, AppError> {
+    let (t, k) = (table.clone(), key.to_vec());
+    state.db.run(move |conn| store::get(conn, &t, &k)).await
 }
 
 pub async fn delete_confirm(
@@ -483,21 +300,11 @@ pub async fn delete_confirm(
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let (_, key) = path_parts(&req)?;
-    let (_, table) = table_of(&req, &access).await?;
-    if let Some(reason) = access.write_refusal(&table, Action::Delete) {
-        return Err(AppError::Forbidden(reason.into()));
-    }
-    let key = keys::decode(&key.ok_or(AppError::NotFound)?, &table)?;
-    let row = fetch(&state, &table, &key).await?;
-    page::ok(&DeletePage {
-        layout,
-        table: table.name.clone(),
-        path: table_path(&table.name),
-        key_path: row.key_path(),
-        summary: summary(&table, &row),
-        error: None,
-    })
+    let visible = VisibleTable::of(&req, &access.rights).await?;
+    access.require(&visible.table, Action::Delete)?;
+    let key = keys::from_path(visible.key.as_deref(), &visible.table)?;
+    let row = fetch(&state, &visible.table, &key).await?;
+    page::ok(&DeletePage::new(layout, &visible.table, &row, None))
 }
 
 pub async fn delete(
@@ -506,38 +313,28 @@ pub async fn delete(
     state: web::Data<AppState>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (_, key) = path_parts(&req)?;
-    let (catalog, table) = table_of(&req, &access).await?;
-    if let Some(reason) = access.write_refusal(&table, Action::Delete) {
-        return Err(AppError::Forbidden(reason.into()));
-    }
-    let key = keys::decode(&key.ok_or(AppError::NotFound)?, &table)?;
-    let (t, k, actor) = (table.clone(), key.clone(), actor(&access.user));
+    let VisibleTable {
+        catalog,
+        table,
+        key,
+    } = VisibleTable::of(&req, &access.rights).await?;
+    access.require(&table, Action::Delete)?;
+    let key = keys::from_path(key.as_deref(), &table)?;
+    let (t, k, actor) = (table.clone(), key.clone(), Actor::from(&access.user));
     let result = state
         .db
         .run(move |conn| Ok(store::delete(conn, &catalog, &t, &k, &actor)))
         .await?;
-    if result.is_ok() {
-        counts.invalidate(&table.name);
-    }
-    match result {
-        Ok(()) => Ok(page::see_other(&req, &table_path(&table.name))
-            .cookie(flash::cookie(
-                "success",
-                "Row deleted.",
-                state.config.secure_cookies(),
-            ))
-            .finish()),
+    match counts.written(&table.name, result) {
+        Ok(()) => Ok(page::done(
+            &req,
+            &table_path(&table.name),
+            "success",
+            "Row deleted.",
+        )),
         Err(WriteError::ForeignKey(message)) => {
             let row = fetch(&state, &table, &key).await?;
-            let page = DeletePage {
-                layout: Layout::build(&req),
-                table: table.name.clone(),
-                path: table_path(&table.name),
-                key_path: row.key_path(),
-                summary: summary(&table, &row),
-                error: Some(message),
-            };
+            let page = DeletePage::new(Layout::build(&req), &table, &row, Some(message));
             page::render(StatusCode::CONFLICT, &page)
         }
         Err(WriteError::App(e)) => Err(e),
@@ -558,36 +355,36 @@ pub async fn lookup(
     access: Access,
     state: web::Data<AppState>,
     query: web::Query<LookupQuery>,
-    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (name, _) = path_parts(&req)?;
-    let query = query.into_inner();
-    // htmx sends the input under its own name (`f.<column>`); accept that as the search.
-    let typed = query
-        .q
-        .or_else(|| {
-            url::form_urlencoded::parse(req.query_string().as_bytes())
-                .find(|(k, _)| k.starts_with("f."))
-                .map(|(_, v)| v.into_owned())
-        })
-        .unwrap_or_default();
-    let cache = catalog.clone();
-    let rights = access.rights.clone();
+    let visible = VisibleTable::of(&req, &access.rights).await?;
+    let LookupQuery { column, q } = query.into_inner();
+    let typed = q.unwrap_or_else(|| typed_in_field(&req));
+    let (target, key_column) = referenced(&visible, &column)?;
     let options = state
         .db
-        .run(move |conn| {
-            let catalog = rights.catalog_view(&cache.get(conn)?);
-            let table = catalog.table(&name)?;
-            let fk = table.foreign_key_of(&query.column).ok_or_else(|| {
-                AppError::Invalid(format!("'{}' is not a foreign key.", query.column))
-            })?;
-            let target = catalog.table(&fk.ref_table)?;
-            let key_col = target
-                .column(&fk.ref_columns[0])
-                .ok_or(AppError::NotFound)?
-                .clone();
-            store::lookup(conn, &target, &key_col, typed.trim(), 20)
-        })
+        .run(move |conn| store::lookup(conn, &target, &key_column, typed.trim(), 20))
         .await?;
     page::ok(&LookupOptions { options })
+}
+
+/// htmx sends the input under its own name (`f.<column>`); that is the search then.
+fn typed_in_field(req: &HttpRequest) -> String {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k.starts_with("f."))
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// The table a foreign-key column refers to, and the column it refers to there.
+fn referenced(visible: &VisibleTable, column: &str) -> Result<(Arc<Table>, Column), AppError> {
+    let fk = visible
+        .table
+        .foreign_key_of(column)
+        .ok_or_else(|| AppError::Invalid(format!("'{column}' is not a foreign key.")))?;
+    let target = visible.catalog.table(&fk.ref_table)?;
+    let key_column = target
+        .column(&fk.ref_columns[0])
+        .ok_or(AppError::NotFound)?
+        .clone();
+    Ok((target, key_column))
 }

@@ -60,9 +60,9 @@ pub fn decode(raw: &str, table: &Table) -> Result<Vec<Value>, AppError> {
         .collect()
 }
 
-/// The raw segments of the request path after `/data/`: table, then the rest.
-pub fn raw_segments(path: &str) -> Vec<&str> {
-    path.trim_start_matches("/data/").split('/').collect()
+/// The key of the row a path names, from its raw `{key}` segment; 404 without one.
+pub fn from_path(raw: Option<&str>, table: &Table) -> Result<Vec<Value>, AppError> {
+    decode(raw.ok_or(AppError::NotFound)?, table)
 }
 
 pub fn decode_segment(raw: &str) -> Result<String, AppError> {

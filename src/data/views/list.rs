@@ -1,29 +1,15 @@
-//! Templates of the data pages, and the shaping of rows into what they show.
+//! The list page: a table's rows as cells, with sorting links, filter chips and controls,
+//! column choice, paging and the count.
 
 use askama::Template;
 
-use crate::audit::Entry;
 use crate::catalog::{Kind, Table};
-use crate::data::form::Field;
+use crate::data::views::table_path;
 use crate::engine::keys::encode_part;
 use crate::engine::query::{ListQuery, Op, PAGE_SIZES};
-use crate::engine::store::{Count, ListPage, Related, Row, count_label};
+use crate::engine::store::{Count, ListPage, Row, count_label};
 use crate::engine::value::{Value, display};
 use crate::web::page::Layout;
-
-pub struct TableSummary {
-    pub name: String,
-    pub path: String,
-    pub is_view: bool,
-    pub count: String,
-}
-
-#[derive(Template)]
-#[template(path = "data/index.html")]
-pub struct IndexPage {
-    pub layout: Layout,
-    pub tables: Vec<TableSummary>,
-}
 
 pub struct Cell {
     pub text: String,
@@ -227,7 +213,7 @@ pub fn list_view(
     read_only: Option<&'static str>,
     actions: crate::identity::permissions::Actions,
 ) -> ListView {
-    let path = format!("/data/{}", encode_part(&table.name));
+    let path = table_path(&table.name);
     let link = |query: String| {
         if query.is_empty() {
             path.clone()
@@ -361,107 +347,4 @@ pub struct ListPageView {
 #[template(path = "data/_rows.html")]
 pub struct RowsPartial {
     pub view: ListView,
-}
-
-pub struct RelatedView {
-    pub table: String,
-    pub via: String,
-    pub list_link: Option<String>,
-    pub rows: Vec<(String, String)>,
-}
-
-pub fn related_views(groups: Vec<Related>) -> Vec<RelatedView> {
-    groups
-        .into_iter()
-        .map(|g| {
-            let path = format!("/data/{}", encode_part(&g.table));
-            RelatedView {
-                list_link: g.filter_query.map(|q| format!("{path}?{q}")),
-                via: g.columns.join(", "),
-                rows: g
-                    .rows
-                    .iter()
-                    .map(|r| {
-                        let label = g
-                            .label_column
-                            .and_then(|i| r.values.get(i))
-                            .and_then(Value::as_text)
-                            .map(|l| format!("{l} ({})", r.key_path()))
-                            .unwrap_or_else(|| r.key_path());
-                        (format!("{path}/{}", r.key_path()), label)
-                    })
-                    .collect(),
-                table: g.table,
-            }
-        })
-        .collect()
-}
-
-pub struct HistoryItem {
-    pub at: String,
-    pub who: String,
-    pub action: String,
-    pub changes: String,
-}
-
-pub fn history_items(entries: Vec<Entry>) -> Vec<HistoryItem> {
-    entries
-        .into_iter()
-        .map(|e| HistoryItem {
-            at: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            who: e.user_email,
-            action: e.action,
-            changes: e.changes,
-        })
-        .collect()
-}
-
-#[derive(Template)]
-#[template(path = "data/record.html")]
-pub struct RecordPage {
-    pub layout: Layout,
-    pub table: String,
-    pub path: String,
-    /// None when creating.
-    pub key_path: Option<String>,
-    pub fields: Vec<Field>,
-    pub version: String,
-    pub form_error: Option<String>,
-    pub read_only: Option<&'static str>,
-    pub can_delete: bool,
-    pub related: Vec<RelatedView>,
-    pub history: Vec<HistoryItem>,
-}
-
-#[derive(Template)]
-#[template(path = "data/delete.html")]
-pub struct DeletePage {
-    pub layout: Layout,
-    pub table: String,
-    pub path: String,
-    pub key_path: String,
-    pub summary: Vec<(String, String)>,
-    pub error: Option<String>,
-}
-
-pub struct ConflictLine {
-    pub column: String,
-    pub yours: String,
-    pub theirs: String,
-    pub changed_meanwhile: bool,
-}
-
-#[derive(Template)]
-#[template(path = "data/conflict.html")]
-pub struct ConflictPage {
-    pub layout: Layout,
-    pub table: String,
-    pub record_link: String,
-    pub lines: Vec<ConflictLine>,
-}
-
-#[derive(Template)]
-#[template(path = "data/lookup.html")]
-pub struct LookupOptions {
-    pub options: Vec<(String, String)>,
 }

@@ -1,11 +1,13 @@
 //! The list view's state, as the URL holds it: `q`, `sort`, `page`, `per_page`, `cols`,
 //! `count` and `{column}__{op}` filters. Parsed strictly (unknown columns or operators are
-//! a 400 with a message) and turned into WHERE / ORDER BY clauses with bound values.
+//! a 400 with a message) and turned into WHERE / ORDER BY clauses with bound values
+//! (`clauses`).
+
+mod clauses;
 
 use crate::catalog::{Column, Kind, Table};
-use crate::db::like_escape;
+use crate::engine::query::clauses::filter_condition;
 use crate::engine::sql::Sql;
-use crate::engine::value::{Value, parse_input};
 use crate::error::AppError;
 
 pub const PAGE_SIZES: [u64; 4] = [25, 50, 100, 500];
@@ -268,168 +270,9 @@ impl ListQuery {
         }
         s.finish()
     }
-
-    /// `WHERE …` (or nothing) for search and filters.
-    pub fn push_where(&self, sql: &mut Sql, table: &Table) -> Result<(), AppError> {
-        let mut first = true;
-        let mut and = |sql: &mut Sql| {
-            sql.push(if first { " WHERE " } else { " AND " });
-            first = false;
-        };
-        if !self.q.is_empty() {
-            let searchable: Vec<&Column> = table.columns.iter().filter(|c| searchable(c)).collect();
-            if !searchable.is_empty() {
-                and(sql);
-                sql.push("(");
-                let pattern = format!("%{}%", like_escape(&self.q));
-                for (i, c) in searchable.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(" OR ");
-                    }
-                    sql.column_as_text(c)
-                        .like()
-                        .bind(Value::Text(pattern.clone()))
-                        .push(" ESCAPE '\\'");
-                }
-                sql.push(")");
-            }
-        }
-        for f in &self.filters {
-            let col = table.column(&f.column).ok_or(AppError::NotFound)?;
-            and(sql);
-            filter_condition(sql, f, col)?;
-        }
-        Ok(())
-    }
-
-    /// `ORDER BY` the chosen column, then the key, so paging is stable.
-    pub fn push_order(&self, sql: &mut Sql, table: &Table) {
-        let keys = table.key_columns();
-        let mut parts: Vec<(String, bool)> = Vec::new();
-        if let Some((c, desc)) = &self.sort {
-            parts.push((c.clone(), *desc));
-        }
-        let desc = self.sort.as_ref().is_some_and(|(_, d)| *d);
-        for k in keys {
-            if !parts.iter().any(|(c, _)| *c == k) {
-                parts.push((k, desc));
-            }
-        }
-        if parts.is_empty() {
-            return;
-        }
-        sql.push(" ORDER BY ");
-        for (i, (c, desc)) in parts.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            // Qualified, so the name means the table's column and not the select list's
-            // CAST(… AS TEXT) of it (which would sort numbers as text and miss indexes).
-            if c == "rowid" && table.column("rowid").is_none() {
-                sql.push("rowid");
-            } else {
-                sql.ident(&table.name).push(".").ident(c);
-            }
-            sql.push(if *desc { " DESC" } else { " ASC" });
-            // NULLs sort as the largest value on both backends (Postgres's rule; SQLite's
-            // default is the opposite), so a sorted list reads the same everywhere.
-            if sql.backend() == crate::db::Backend::Sqlite
-                && table.column(c).is_some_and(|col| col.nullable)
-            {
-                sql.push(if *desc { " NULLS FIRST" } else { " NULLS LAST" });
-            }
-        }
-    }
 }
 
 /// Columns the search box looks through.
 pub fn searchable(c: &Column) -> bool {
     matches!(c.kind, Kind::Text | Kind::Enum)
-}
-
-fn parse_for(col: &Column, raw: &str, f: &Filter) -> Result<Value, AppError> {
-    parse_input(col, raw)
-        .map_err(|m| AppError::Invalid(format!("Filter {}__{}: {m}", f.column, f.op.name())))
-}
-
-fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Result<(), AppError> {
-    let cmp = |sql: &mut Sql, op: &str| -> Result<(), AppError> {
-        let v = parse_for(col, &f.raw, f)?;
-        sql.ident(&col.name).push(op).bind_for(v, col);
-        Ok(())
-    };
-    match f.op {
-        Op::Eq if f.raw.is_empty() => {
-            sql.ident(&col.name)
-                .push(" = ")
-                .bind_for(Value::Text(String::new()), col);
-        }
-        Op::Eq => cmp(sql, " = ")?,
-        Op::Ne => {
-            // "not equal" keeps NULLs out, as SQL does; say so by being explicit.
-            let v = if f.raw.is_empty() {
-                Value::Text(String::new())
-            } else {
-                parse_for(col, &f.raw, f)?
-            };
-            sql.ident(&col.name).push(" <> ").bind_for(v, col);
-        }
-        Op::Lt => cmp(sql, " < ")?,
-        Op::Lte => cmp(sql, " <= ")?,
-        Op::Gt => cmp(sql, " > ")?,
-        Op::Gte => cmp(sql, " >= ")?,
-        Op::Contains | Op::StartsWith => {
-            let pattern = match f.op {
-                Op::Contains => format!("%{}%", like_escape(&f.raw)),
-                _ => format!("{}%", like_escape(&f.raw)),
-            };
-            sql.column_as_text(col)
-                .like()
-                .bind(Value::Text(pattern))
-                .push(" ESCAPE '\\'");
-        }
-        Op::In => {
-            let items: Vec<&str> = f
-                .raw
-                .split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect();
-            if items.is_empty() {
-                return Err(AppError::Invalid(format!(
-                    "Filter {}__in needs a comma-separated list.",
-                    f.column
-                )));
-            }
-            if items.len() > 1000 {
-                return Err(AppError::Invalid(
-                    "A list filter takes at most 1000 values.".into(),
-                ));
-            }
-            sql.ident(&col.name).push(" IN (");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                let v = parse_for(col, item, f)?;
-                sql.bind_for(v, col);
-            }
-            sql.push(")");
-        }
-        Op::IsNull => {
-            let is_null = match f.raw.as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                other => {
-                    return Err(AppError::Invalid(format!(
-                        "Filter {}__isnull takes true or false, not '{other}'.",
-                        f.column
-                    )));
-                }
-            };
-            sql.ident(&col.name)
-                .push(if is_null { " IS NULL" } else { " IS NOT NULL" });
-        }
-    }
-    Ok(())
 }

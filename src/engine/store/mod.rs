@@ -1,0 +1,21 @@
+//! The row store: reading and writing rows of user tables whose shape is known only from
+//! the catalog. Every write runs in one transaction with its audit entry and its webhook
+//! event; an update checks the row's version first (optimistic concurrency).
+//!
+//! - `row`: a row, its key, and the start of every row statement;
+//! - `count`: bounded and estimated counts, and their cache;
+//! - `read`: list pages, single rows, related rows, picker options, streamed reads;
+//! - `write`: insert, update, delete, with their foreign-key checks;
+//! - `bulk`: selections of rows, counted, deleted or changed all at once.
+
+mod bulk;
+mod count;
+mod read;
+mod row;
+mod write;
+
+pub use bulk::{BULK_LIMIT, Selection, bulk_delete, bulk_set, count_selection, select_rows};
+pub use count::{COUNT_LIMIT, Count, CountCache, count, count_cached, count_label, thousands};
+pub use read::{ListPage, Related, find, for_each_row, get, list, lookup, related};
+pub use row::{Row, backend_of, by_name, push_key_where, split_row};
+pub use write::{check_references, delete, insert, insert_checked, update, update_checked};

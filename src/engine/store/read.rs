@@ -1,0 +1,287 @@
+//! Reading rows: a page of a list with its count and foreign-key labels, one row by key,
+//! the rows of other tables that refer to it, the foreign-key picker's options, and every
+//! row of a view one at a time (for exports).
+
+use std::collections::HashMap;
+
+use crate::catalog::{Catalog, Column, Table};
+use crate::db::{Backend, DbConn, like_escape};
+use crate::engine::errors::WriteError;
+use crate::engine::query::ListQuery;
+use crate::engine::sql::Sql;
+use crate::engine::store::count::{Count, CountCache, count_cached};
+use crate::engine::store::row::{
+    Row, backend_of, from_table, load_rows, push_key_where, select_all, split_row,
+};
+use crate::engine::value::Value;
+use crate::error::AppError;
+
+pub struct ListPage {
+    pub rows: Vec<Row>,
+    pub has_next: bool,
+    pub count: Count,
+    /// Foreign-key column → referenced key (as text) → label of that row.
+    pub labels: HashMap<String, HashMap<String, String>>,
+}
+
+pub fn list(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    q: &ListQuery,
+    counts: &CountCache,
+) -> Result<ListPage, AppError> {
+    let mut sql = select_all(conn, table);
+    q.push_where(&mut sql, table)?;
+    q.push_order(&mut sql, table);
+    sql.push(&format!(" LIMIT {} OFFSET {}", q.per_page + 1, q.offset()));
+    let mut rows = load_rows(conn, &sql, table)?;
+    let has_next = rows.len() as u64 > q.per_page;
+    rows.truncate(q.per_page as usize);
+    let count = count_cached(conn, table, q, Some(counts))?;
+    let labels = labels(conn, catalog, table, &rows)?;
+    Ok(ListPage {
+        rows,
+        has_next,
+        count,
+        labels,
+    })
+}
+
+/// Every row matching `q`, in its order, handed to `each` one at a time until it returns
+/// false: memory stays flat whatever the table's size.
+pub fn for_each_row(
+    conn: &mut DbConn,
+    table: &Table,
+    q: &ListQuery,
+    mut each: impl FnMut(Row) -> bool,
+) -> Result<(), AppError> {
+    let mut sql = select_all(conn, table);
+    q.push_where(&mut sql, table)?;
+    q.push_order(&mut sql, table);
+    sql.for_each(conn, |values| each(split_row(table, values)))?;
+    Ok(())
+}
+
+/// Pairs of (first column, second column) as text, from a two-column statement.
+fn text_pairs(conn: &mut DbConn, sql: &Sql) -> Result<Vec<(String, String)>, AppError> {
+    Ok(sql
+        .load(conn)?
+        .into_iter()
+        .filter_map(|r| {
+            Some((
+                r.first()?.as_text()?,
+                r.get(1)?.as_text().unwrap_or_default(),
+            ))
+        })
+        .collect())
+}
+
+/// Labels for the foreign-key columns of a page: one query per column, never per row.
+fn labels(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    rows: &[Row],
+) -> Result<HashMap<String, HashMap<String, String>>, AppError> {
+    let mut out = HashMap::new();
+    for (idx, column) in table.columns.iter().enumerate() {
+        let Some(fk) = table.foreign_key_of(&column.name) else {
+            continue;
+        };
+        let Some(target) = catalog.tables.get(&fk.ref_table) else {
+            continue;
+        };
+        let (Some(ref_col), Some(label)) =
+            (target.column(&fk.ref_columns[0]), target.label_column())
+        else {
+            continue;
+        };
+        let mut wanted: Vec<Value> = rows
+            .iter()
+            .filter_map(|r| r.values.get(idx))
+            .filter(|v| !v.is_null())
+            .cloned()
+            .collect();
+        wanted.sort_by_key(|v| v.as_text());
+        wanted.dedup();
+        if wanted.is_empty() {
+            continue;
+        }
+        let mut sql = Sql::new(backend_of(conn));
+        sql.push("SELECT ")
+            .select_column(ref_col)
+            .push(", ")
+            .select_column(label);
+        from_table(&mut sql, target);
+        sql.push(" WHERE ").ident(&ref_col.name).push(" IN (");
+        for (i, v) in wanted.into_iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            sql.bind_for(v, ref_col);
+        }
+        sql.push(")");
+        let found = text_pairs(conn, &sql)?.into_iter().collect();
+        out.insert(column.name.clone(), found);
+    }
+    Ok(out)
+}
+
+pub fn find(conn: &mut DbConn, table: &Table, key: &[Value]) -> Result<Option<Row>, AppError> {
+    find_inner(conn, table, key, false)
+}
+
+/// The row at `key`, which must exist (404 otherwise).
+pub fn get(conn: &mut DbConn, table: &Table, key: &[Value]) -> Result<Row, AppError> {
+    find(conn, table, key)?.ok_or(AppError::NotFound)
+}
+
+/// The row at `key`, locked for the rest of the write's transaction; 404 when it is gone.
+pub(super) fn lock_row(conn: &mut DbConn, table: &Table, key: &[Value]) -> Result<Row, WriteError> {
+    find_inner(conn, table, key, true)?.ok_or(WriteError::App(AppError::NotFound))
+}
+
+/// One row by key; locked for the rest of the transaction on Postgres when `lock`.
+pub(super) fn find_inner(
+    conn: &mut DbConn,
+    table: &Table,
+    key: &[Value],
+    lock: bool,
+) -> Result<Option<Row>, AppError> {
+    let mut sql = select_all(conn, table);
+    push_key_where(&mut sql, table, key);
+    if lock && sql.backend() == Backend::Postgres {
+        sql.push(" FOR UPDATE");
+    }
+    Ok(load_rows(conn, &sql, table)?.into_iter().next())
+}
+
+/// Rows of other tables that refer to `row`, the first `limit` per relation.
+pub struct Related {
+    pub table: String,
+    pub columns: Vec<String>,
+    /// The list filtered to these rows, when the relation is on one column.
+    pub filter_query: Option<String>,
+    pub rows: Vec<Row>,
+    pub label_column: Option<usize>,
+}
+
+pub fn related(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    row: &Row,
+    limit: u64,
+) -> Result<Vec<Related>, AppError> {
+    let mut out = Vec::new();
+    for r in &table.referrers {
+        let Some(other) = catalog.tables.get(&r.table) else {
+            continue;
+        };
+        let mut sql = select_all(conn, other);
+        // Every column pair must resolve (names compared as the database does, without
+        // case on SQLite), or the relation is skipped rather than queried half-built.
+        let pairs: Option<Vec<(&Column, Value)>> = r
+            .columns
+            .iter()
+            .zip(&r.ref_columns)
+            .map(|(col, ref_col)| {
+                let pos = table
+                    .columns
+                    .iter()
+                    .position(|c| c.name.eq_ignore_ascii_case(ref_col))?;
+                let column = other
+                    .columns
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(col))?;
+                Some((column, row.values.get(pos)?.clone()))
+            })
+            .collect();
+        let Some(pairs) = pairs.filter(|p| !p.is_empty()) else {
+            continue;
+        };
+        sql.push(" WHERE ");
+        let mut filter = url::form_urlencoded::Serializer::new(String::new());
+        for (i, (column, value)) in pairs.iter().enumerate() {
+            if i > 0 {
+                sql.push(" AND ");
+            }
+            sql.ident(&column.name)
+                .push(" = ")
+                .bind_for(value.clone(), column);
+            filter.append_pair(
+                &format!("{}__eq", column.name),
+                &value.as_text().unwrap_or_default(),
+            );
+        }
+        let fake = ListQuery::parse("", other)?;
+        fake.push_order(&mut sql, other);
+        sql.push(&format!(" LIMIT {limit}"));
+        let rows = load_rows(conn, &sql, other)?;
+        let label_column = other
+            .label_column()
+            .and_then(|l| other.columns.iter().position(|c| c.name == l.name));
+        out.push(Related {
+            table: r.table.clone(),
+            columns: r.columns.clone(),
+            filter_query: (r.columns.len() == 1).then(|| filter.finish()),
+            rows,
+            label_column,
+        });
+    }
+    Ok(out)
+}
+
+/// The tables that hold rows pointing at this row.
+pub(super) fn referencing_tables(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    key: &[Value],
+) -> Result<Vec<String>, AppError> {
+    let Some(row) = find(conn, table, key)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for group in related(conn, catalog, table, &row, 1)? {
+        if !group.rows.is_empty() && !out.contains(&group.table) {
+            out.push(group.table);
+        }
+    }
+    Ok(out)
+}
+
+/// Rows of `table` whose label matches `q`, for the foreign-key picker: (key, label).
+pub fn lookup(
+    conn: &mut DbConn,
+    table: &Table,
+    key_column: &Column,
+    q: &str,
+    limit: u64,
+) -> Result<Vec<(String, String)>, AppError> {
+    let label = table.label_column().unwrap_or(key_column);
+    let mut sql = Sql::new(backend_of(conn));
+    sql.push("SELECT ")
+        .select_column(key_column)
+        .push(", ")
+        .select_column(label);
+    from_table(&mut sql, table);
+    if !q.is_empty() {
+        sql.push(" WHERE ")
+            .column_as_text(label)
+            .like()
+            .bind(Value::Text(format!("%{}%", like_escape(q))))
+            .push(" ESCAPE '\\'");
+        if label.name != key_column.name {
+            sql.push(" OR ")
+                .column_as_text(key_column)
+                .push(" = ")
+                .bind(Value::Text(q.to_string()));
+        }
+    }
+    sql.push(" ORDER BY ")
+        .ident(&label.name)
+        .push(&format!(" LIMIT {limit}"));
+    text_pairs(conn, &sql)
+}
