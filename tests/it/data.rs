@@ -1,10 +1,9 @@
 //! The data pages on both backends: the catalog, list semantics, hostile input, create /
 //! edit / delete with validation, stale forms, foreign keys, audit, export.
 
-mod common;
-
-use common::{Backend, TestApp, location};
 use reqwest::StatusCode;
+
+use crate::common::{self, Backend, TestApp, location};
 
 both_backends!(
     the_catalog_knows_keys_views_enums_and_foreign_keys,

@@ -2,14 +2,13 @@
 //! route, hidden columns, the last-administrator and self guards, disabling, password
 //! changes, reset links, sessions.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{
+use reqwest::StatusCode;
+
+use crate::common::{
     ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, csrf_in, location, new_client, set_cookie,
 };
-use reqwest::StatusCode;
 
 both_backends!(
     the_authorization_matrix_covers_every_route,

@@ -1,11 +1,10 @@
 //! Two-factor sign-in on both backends: enrolment, sign-in with a code, a reused or wrong
 //! code refused, recovery codes single-use, enrolment forced by a role, reset by an admin.
 
-mod common;
-
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, csrf_in, location, new_client};
 use reqwest::StatusCode;
 use totp_rs::{Algorithm, Secret, TOTP};
+
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, csrf_in, location, new_client};
 
 both_backends!(
     an_operator_enrols_and_signs_in_with_a_code_once,

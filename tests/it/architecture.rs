@@ -131,7 +131,7 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
         };
         let Some(own_kind) = kind(&own) else {
             problems.push(format!(
-                "src/{rel}: module `{own}` is neither entry, core nor slice: add it to the lists in tests/architecture.rs and to README's Layout"
+                "src/{rel}: module `{own}` is neither entry, core nor slice: add it to the lists in tests/it/architecture.rs and to README's Layout"
             ));
             continue;
         };

@@ -1,17 +1,16 @@
 //! The foundation, on both backends: first-run setup, sign-in and sign-out, sessions,
 //! throttling, CSRF, headers, static files, health and readiness.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{
-    ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, Backend, TestApp, csrf_in, location, new_client,
-    set_cookie,
-};
 use diesel::prelude::*;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
+
+use crate::common::{
+    self, ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, Backend, TestApp, csrf_in, location, new_client,
+    set_cookie,
+};
 
 both_backends!(
     setup_requires_the_token_and_works_once,

@@ -2,15 +2,14 @@
 //! test (not a mock transport): settings with the password encrypted, a test email, a
 //! password reset by email, an invitation, and a mail server that is down.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_EMAIL, Backend, TestApp, csrf_in, location, new_client};
 use reqwest::StatusCode;
+
+use crate::common::{ADMIN_EMAIL, Backend, TestApp, csrf_in, location, new_client};
 
 both_backends!(
     email_settings_and_a_test_email_go_through_smtp,
