@@ -14,5 +14,6 @@ mod data;
 mod email;
 mod foundation;
 mod two_factor;
+mod units;
 mod users;
 mod webhooks;
