@@ -12,6 +12,9 @@ use gatehouse::state::AppState;
 use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 
+mod session;
+pub use session::Session;
+
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_NAME: &str = "Ada Admin";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
@@ -233,23 +236,19 @@ impl TestApp {
         req.send().await.expect("GET")
     }
 
+    /// A tab on the app with this app's client (and so its cookies).
+    pub fn session(&self) -> Session<'_> {
+        Session::of(self, &self.client)
+    }
+
     /// The CSRF token of the page at `path` (from its `<meta name="csrf-token">`).
     pub async fn csrf(&self, path: &str) -> String {
-        let body = self.get(path).await.text().await.expect("body");
-        csrf_in(&body).unwrap_or_else(|| panic!("no csrf token on {path}"))
+        self.session().csrf(path).await
     }
 
     /// Post a form as a browser would: with the token of the page that shows it.
     pub async fn post_form(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
-        let token = self.csrf(page).await;
-        let mut form: Vec<(&str, &str)> = vec![("csrf_token", token.as_str())];
-        form.extend_from_slice(fields);
-        self.client
-            .post(self.url(action))
-            .form(&form)
-            .send()
-            .await
-            .expect("POST")
+        self.session().post_form(page, action, fields).await
     }
 
     pub async fn post_raw(
@@ -292,12 +291,7 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post_form(
-            "/login",
-            "/login",
-            &[("email", email), ("password", password)],
-        )
-        .await
+        self.session().sign_in(email, password).await
     }
 
     pub async fn logout(&self) -> Response {
@@ -327,22 +321,7 @@ impl TestApp {
     /// Submit the record form at `path` as a browser would: with its CSRF token and the
     /// row version it was shown with.
     pub async fn edit(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        let body = self.get(path).await.text().await.expect("record page");
-        let token = csrf_in(&body).expect("csrf token");
-        let marker = "name=\"_version\" value=\"";
-        let start = body.find(marker).expect("a version field") + marker.len();
-        let version = body[start..start + body[start..].find('"').unwrap()].to_string();
-        let mut form: Vec<(&str, &str)> = vec![
-            ("csrf_token", token.as_str()),
-            ("_version", version.as_str()),
-        ];
-        form.extend_from_slice(fields);
-        self.client
-            .post(self.url(path))
-            .form(&form)
-            .send()
-            .await
-            .expect("POST")
+        self.session().edit(path, fields).await
     }
 
     /// Load the demo shop into the app's database.

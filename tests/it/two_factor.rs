@@ -1,11 +1,10 @@
 //! Two-factor sign-in on both backends: enrolment, sign-in with a code, a reused or wrong
 //! code refused, recovery codes single-use, enrolment forced by a role, reset by an admin.
 
-mod common;
-
-use common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, csrf_in, location, new_client};
 use reqwest::StatusCode;
 use totp_rs::{Algorithm, Secret, TOTP};
+
+use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Session, TestApp, location, new_client};
 
 both_backends!(
     an_operator_enrols_and_signs_in_with_a_code_once,
@@ -43,48 +42,6 @@ fn codes_in(page: &str) -> Vec<String> {
         .collect()
 }
 
-async fn post(
-    app: &TestApp,
-    client: &reqwest::Client,
-    page: &str,
-    action: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let body = client
-        .get(app.url(page))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf_in(&body).unwrap();
-    let mut form = vec![("csrf_token", token.as_str())];
-    form.extend_from_slice(fields);
-    client
-        .post(app.url(action))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn password_step(
-    app: &TestApp,
-    client: &reqwest::Client,
-    email: &str,
-    password: &str,
-) -> reqwest::Response {
-    post(
-        app,
-        client,
-        "/login",
-        "/login",
-        &[("email", email), ("password", password)],
-    )
-    .await
-}
-
 async fn an_operator_enrols_and_signs_in_with_a_code_once(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.setup_admin().await;
@@ -116,67 +73,47 @@ async fn an_operator_enrols_and_signs_in_with_a_code_once(backend: Backend) {
 
     // The password alone no longer signs in.
     let client = new_client();
-    let res = password_step(&app, &client, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let tab = Session::of(&app, &client);
+    let res = tab.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(location(&res).starts_with("/login/code"));
     assert_eq!(
         client.get(app.url("/")).send().await.unwrap().status(),
         StatusCode::SEE_OTHER
     );
-    let bad = post(
-        &app,
-        &client,
-        "/login/code",
-        "/login/code",
-        &[("code", "123456")],
-    )
-    .await;
+    let bad = tab
+        .post_form("/login/code", "/login/code", &[("code", "123456")])
+        .await;
     assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
     // The code of the current time step was used at enrolment: it does not work again.
-    let reused = post(
-        &app,
-        &client,
-        "/login/code",
-        "/login/code",
-        &[("code", &code_for(&secret, ADMIN_EMAIL))],
-    )
-    .await;
+    let reused = tab
+        .post_form(
+            "/login/code",
+            "/login/code",
+            &[("code", &code_for(&secret, ADMIN_EMAIL))],
+        )
+        .await;
     assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(reused.text().await.unwrap().contains("used already"));
 
     // A recovery code works, once.
-    let res = post(
-        &app,
-        &client,
-        "/login/code",
-        "/login/code",
-        &[("code", &codes[0])],
-    )
-    .await;
+    let res = tab
+        .post_form("/login/code", "/login/code", &[("code", &codes[0])])
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         client.get(app.url("/")).send().await.unwrap().status(),
         StatusCode::OK
     );
-    let again = new_client();
-    password_step(&app, &again, ADMIN_EMAIL, ADMIN_PASSWORD).await;
-    let res = post(
-        &app,
-        &again,
-        "/login/code",
-        "/login/code",
-        &[("code", &codes[0])],
-    )
-    .await;
+    let again = Session::new(&app);
+    again.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let res = again
+        .post_form("/login/code", "/login/code", &[("code", &codes[0])])
+        .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    let res = post(
-        &app,
-        &again,
-        "/login/code",
-        "/login/code",
-        &[("code", &codes[1])],
-    )
-    .await;
+    let res = again
+        .post_form("/login/code", "/login/code", &[("code", &codes[1])])
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
@@ -203,7 +140,8 @@ async fn a_role_can_require_two_factor_and_an_admin_can_reset_it(backend: Backen
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 
     let ed = new_client();
-    let res = password_step(&app, &ed, "ed@example.com", pw).await;
+    let ed_tab = Session::of(&app, &ed);
+    let res = ed_tab.sign_in("ed@example.com", pw).await;
     assert_eq!(location(&res), "/login/enrol");
     assert_eq!(
         ed.get(app.url("/data")).send().await.unwrap().status(),
@@ -219,14 +157,13 @@ async fn a_role_can_require_two_factor_and_an_admin_can_reset_it(backend: Backen
         .await
         .unwrap();
     let secret = secret_in(&page);
-    let res = post(
-        &app,
-        &ed,
-        "/login/enrol",
-        "/login/enrol",
-        &[("code", &code_for(&secret, "ed@example.com"))],
-    )
-    .await;
+    let res = ed_tab
+        .post_form(
+            "/login/enrol",
+            "/login/enrol",
+            &[("code", &code_for(&secret, "ed@example.com"))],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(codes_in(&res.text().await.unwrap()).len(), 10);
     assert_eq!(
@@ -252,8 +189,7 @@ async fn a_role_can_require_two_factor_and_an_admin_can_reset_it(backend: Backen
         StatusCode::SEE_OTHER,
         "sessions ended"
     );
-    let fresh = new_client();
-    let res = password_step(&app, &fresh, "ed@example.com", pw).await;
+    let res = Session::new(&app).sign_in("ed@example.com", pw).await;
     assert_eq!(location(&res), "/login/enrol");
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM gh_audit WHERE action = 'user.2fa_reset'")

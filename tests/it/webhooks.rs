@@ -3,15 +3,14 @@
 //! for a rolled-back change, hidden columns left out, the SSRF guard, and (Postgres) two
 //! workers never claiming the same event.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
-use common::{Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::Value;
+
+use crate::common::{self, Backend, TestApp};
 
 both_backends!(
     deliveries_are_signed_retried_and_logged,

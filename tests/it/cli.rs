@@ -1,15 +1,14 @@
 //! The real binary: configuration errors, check-config, migrate, user create, a database
 //! that cannot be reached, first start in an empty directory and graceful shutdown.
 
-mod common;
-
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestApp, location};
 use reqwest::StatusCode;
+
+use crate::common::{self, Backend, TestApp, location};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef-key";
 

@@ -2,15 +2,14 @@
 //! test (not a mock transport): settings with the password encrypted, a test email, a
 //! password reset by email, an invitation, and a mail server that is down.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_EMAIL, Backend, TestApp, csrf_in, location, new_client};
 use reqwest::StatusCode;
+
+use crate::common::{ADMIN_EMAIL, Backend, Session, TestApp, location, new_client};
 
 both_backends!(
     email_settings_and_a_test_email_go_through_smtp,
@@ -123,28 +122,14 @@ fn link_in(mail: &Mail) -> String {
 }
 
 async fn set_password_via(app: &TestApp, link: &str, password: &str) -> reqwest::Response {
-    let client = new_client();
-    let page = client
-        .get(app.url(link))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf_in(&page).unwrap();
     let value = link.trim_start_matches("/reset?token=");
-    client
-        .post(app.url("/reset"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("token", value),
-            ("new", password),
-            ("confirm", password),
-        ])
-        .send()
+    Session::new(app)
+        .post_form(
+            link,
+            "/reset",
+            &[("token", value), ("new", password), ("confirm", password)],
+        )
         .await
-        .unwrap()
 }
 
 async fn email_settings_and_a_test_email_go_through_smtp(backend: Backend) {
@@ -287,26 +272,9 @@ async fn an_invitation_lets_a_new_operator_choose_a_password(backend: Backend) {
     let password = "wobbly giraffe paints violet harbours";
     let res = set_password_via(&app, &link_in(&got[0]), password).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let client = new_client();
-    let body = client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf_in(&body).unwrap();
-    let res = client
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("email", "newbie@example.com"),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = Session::new(&app)
+        .sign_in("newbie@example.com", password)
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/");
 }

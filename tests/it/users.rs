@@ -2,14 +2,13 @@
 //! route, hidden columns, the last-administrator and self guards, disabling, password
 //! changes, reset links, sessions.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{
-    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, csrf_in, location, new_client, set_cookie,
-};
 use reqwest::StatusCode;
+
+use crate::common::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Session, TestApp, location, new_client, set_cookie,
+};
 
 both_backends!(
     the_authorization_matrix_covers_every_route,
@@ -52,58 +51,8 @@ async fn operator(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
         gatehouse::identity::users::insert(&mut conn, new, gatehouse::db::now()).unwrap();
     }
     let client = new_client();
-    sign_in(app, &client, email, PASSWORD).await;
+    Session::of(app, &client).sign_in(email, PASSWORD).await;
     client
-}
-
-async fn sign_in(
-    app: &TestApp,
-    client: &reqwest::Client,
-    email: &str,
-    password: &str,
-) -> reqwest::Response {
-    let body = client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = csrf_in(&body).unwrap();
-    client
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf_token", token.as_str()),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn token(app: &TestApp, client: &reqwest::Client) -> String {
-    let body = client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    if let Some(t) = csrf_in(&body) {
-        return t;
-    }
-    let body = client
-        .get(app.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    csrf_in(&body).unwrap_or_default()
 }
 
 /// Create the custom role `clerk`: people read/create/update with `bio` hidden, no secrets.
@@ -592,15 +541,15 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
                     .await
                     .unwrap()
             } else {
-                let t = token(&app, client).await;
-                let mut form: Vec<(&str, String)> = vec![("csrf_token", t)];
-                form.extend(c.form.iter().cloned());
-                client
-                    .post(app.url(&c.path))
-                    .form(&form)
-                    .send()
-                    .await
-                    .unwrap()
+                // The token of the sign-in form, or of the home page once signed in.
+                let tab = Session::of(&app, client);
+                let t = match tab.try_csrf("/login").await {
+                    Some(t) => t,
+                    None => tab.try_csrf("/").await.unwrap_or_default(),
+                };
+                let fields: Vec<(&str, &str)> =
+                    c.form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                tab.post_with_token(&c.path, &t, &fields).await
             };
             let status = res.status().as_u16();
             let body = res.text().await.unwrap_or_default();
@@ -679,10 +628,9 @@ async fn administrators_manage_operators_with_guards_and_audit(backend: Backend)
 
     // The viewer signs in; disabling ends their session at once.
     let client = new_client();
+    let viewer = Session::of(&app, &client);
     assert_eq!(
-        sign_in(&app, &client, "v@example.com", PASSWORD)
-            .await
-            .status(),
+        viewer.sign_in("v@example.com", PASSWORD).await.status(),
         StatusCode::SEE_OTHER
     );
     assert_eq!(
@@ -700,9 +648,7 @@ async fn administrators_manage_operators_with_guards_and_audit(backend: Backend)
         StatusCode::SEE_OTHER
     );
     assert_eq!(
-        sign_in(&app, &client, "v@example.com", PASSWORD)
-            .await
-            .status(),
+        viewer.sign_in("v@example.com", PASSWORD).await.status(),
         StatusCode::FORBIDDEN
     );
     app.post_form(
@@ -712,9 +658,7 @@ async fn administrators_manage_operators_with_guards_and_audit(backend: Backend)
     )
     .await;
     assert_eq!(
-        sign_in(&app, &client, "v@example.com", PASSWORD)
-            .await
-            .status(),
+        viewer.sign_in("v@example.com", PASSWORD).await.status(),
         StatusCode::SEE_OTHER
     );
 
@@ -865,24 +809,12 @@ async fn a_custom_role_sees_only_its_tables_and_columns(backend: Backend) {
     assert_eq!(get("/data/secrets").await.0, StatusCode::NOT_FOUND);
 
     // Editing through the clerk's form leaves the hidden column as it was.
-    let body = get("/data/people/1").await.1;
-    let version = {
-        let m = "name=\"_version\" value=\"";
-        let s = body.find(m).unwrap() + m.len();
-        body[s..s + body[s..].find('"').unwrap()].to_string()
-    };
-    let t = csrf_in(&body).unwrap();
-    let res = clerk
-        .post(app.url("/data/people/1"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("_version", version.as_str()),
-            ("f.name", "Renamed"),
-            ("f.bio", "overwritten"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = Session::of(&app, &clerk)
+        .edit(
+            "/data/people/1",
+            &[("f.name", "Renamed"), ("f.bio", "overwritten")],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         app.scalar("SELECT name FROM people WHERE id = 1")
@@ -908,7 +840,8 @@ async fn password_changes_and_reset_links_end_other_sessions(backend: Backend) {
     app.setup_admin().await;
     let second = new_client();
     assert_eq!(
-        sign_in(&app, &second, ADMIN_EMAIL, ADMIN_PASSWORD)
+        Session::of(&app, &second)
+            .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
             .await
             .status(),
         StatusCode::SEE_OTHER
@@ -983,28 +916,19 @@ async fn password_changes_and_reset_links_end_other_sessions(backend: Backend) {
     let start = page.find("/reset?token=").unwrap();
     let link = &page[start..start + page[start..].find('<').unwrap()];
     let anon = new_client();
-    let form = anon
-        .get(app.url(link))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let t = csrf_in(&form).unwrap();
     let token = link.trim_start_matches("/reset?token=");
     let new_password = "quiet lanterns drift over granite";
-    let res = anon
-        .post(app.url("/reset"))
-        .form(&[
-            ("csrf_token", t.as_str()),
-            ("token", token),
-            ("new", new_password),
-            ("confirm", new_password),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = Session::of(&app, &anon)
+        .post_form(
+            link,
+            "/reset",
+            &[
+                ("token", token),
+                ("new", new_password),
+                ("confirm", new_password),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         other.get(app.url("/")).send().await.unwrap().status(),
@@ -1017,7 +941,8 @@ async fn password_changes_and_reset_links_end_other_sessions(backend: Backend) {
         "single use"
     );
     assert_eq!(
-        sign_in(&app, &new_client(), "forgetful@example.com", new_password)
+        Session::new(&app)
+            .sign_in("forgetful@example.com", new_password)
             .await
             .status(),
         StatusCode::SEE_OTHER
@@ -1028,7 +953,9 @@ async fn operators_see_and_end_their_sessions(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.setup_admin().await;
     let phone = new_client();
-    let res = sign_in(&app, &phone, ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let res = Session::of(&app, &phone)
+        .sign_in(ADMIN_EMAIL, ADMIN_PASSWORD)
+        .await;
     assert!(set_cookie(&res, "gh_session").is_some());
     let page = app.get("/account").await.text().await.unwrap();
     assert_eq!(

@@ -2,6 +2,8 @@
 //! A slice imports the core, never another slice; the core never imports a slice; the
 //! modules of the core import each other without a cycle. Every top-level module of `src/`
 //! must be named below as entry, core or slice, so a new one is a deliberate choice.
+//! And every handler of the route table fits in `MAX_HANDLER_LINES`, unless `EXCEPTIONS`
+//! names it with a reason.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -131,7 +133,7 @@ fn violations(files: &[(String, String)]) -> Vec<String> {
         };
         let Some(own_kind) = kind(&own) else {
             problems.push(format!(
-                "src/{rel}: module `{own}` is neither entry, core nor slice: add it to the lists in tests/architecture.rs and to README's Layout"
+                "src/{rel}: module `{own}` is neither entry, core nor slice: add it to the lists in tests/it/architecture.rs and to README's Layout"
             ));
             continue;
         };
@@ -297,4 +299,254 @@ fn allowed_imports_and_prose_pass() {
         file("lib.rs", "pub mod api;\n"),
     ];
     assert_eq!(violations(&fine), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------
+// The handler-length rule: a handler reads the request, calls the core (or its slice's
+// store), and renders. When it grows past a screenful, the logic in it belongs elsewhere.
+
+/// The most lines a handler may take, from its `fn` line to its closing brace.
+const MAX_HANDLER_LINES: usize = 40;
+
+/// Handlers allowed to be longer: (handler path as the route table names it, without
+/// `crate::`; why). Keep it short, and say why each one cannot be split.
+const EXCEPTIONS: &[(&str, &str)] = &[];
+
+/// The handler paths of the route table, in its order, without a leading `crate::`:
+/// `get "/data/{table}" => data::routes::list;` gives `data::routes::list`.
+fn route_handlers(routes: &str) -> Vec<String> {
+    let code = code_of(routes);
+    let Some(start) = code.find("route_table! {") else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    for line in code[start..].lines().skip(1) {
+        if line.starts_with('}') {
+            break;
+        }
+        let Some((route, handler)) = line.split_once("=>") else {
+            continue;
+        };
+        if !route.trim_end().ends_with('"') {
+            continue;
+        }
+        let handler = handler.trim().trim_end_matches(';').trim();
+        let handler = handler.strip_prefix("crate::").unwrap_or(handler);
+        if !out.iter().any(|h| h == handler) {
+            out.push(handler.to_string());
+        }
+    }
+    out
+}
+
+/// The files (relative to `src/`) that may define `handler`, and the function's name:
+/// `data::routes::list` is `list` in `data/routes.rs` or `data/routes/mod.rs`.
+fn handler_files(handler: &str) -> (Vec<String>, String) {
+    let parts: Vec<&str> = handler.split("::").collect();
+    let (name, module) = parts.split_last().expect("a handler path has a name");
+    let module = module.join("/");
+    (
+        vec![format!("{module}.rs"), format!("{module}/mod.rs")],
+        name.to_string(),
+    )
+}
+
+/// Whether `line` starts the definition of function `name` at column 0.
+fn defines(line: &str, name: &str) -> bool {
+    let rest = ["pub(crate) ", "pub(super) ", "pub "]
+        .iter()
+        .find_map(|v| line.strip_prefix(v))
+        .unwrap_or(line);
+    let rest = rest.strip_prefix("async ").unwrap_or(rest);
+    rest.strip_prefix("fn ")
+        .and_then(|r| r.strip_prefix(name))
+        .is_some_and(|r| r.starts_with('(') || r.starts_with('<'))
+}
+
+/// The lines of function `name` in `text`, from its `fn` line to its closing brace at
+/// column 0 (both counted), if `text` defines it.
+fn fn_length(text: &str, name: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let first = lines.iter().position(|l| defines(l, name))?;
+    let one_line = lines[first].trim_end().ends_with('}')
+        && lines[first].matches('{').count() == lines[first].matches('}').count();
+    if one_line {
+        return Some(1);
+    }
+    let last = (first + 1..lines.len()).find(|&i| lines[i].starts_with('}'))?;
+    Some(last - first + 1)
+}
+
+/// Every handler of the route table over the limit and not excepted, every handler that
+/// cannot be found, and every exception no longer needed. `read` gives the text of a file
+/// under `src/` by its relative path.
+fn long_handlers(
+    routes: &str,
+    read: &dyn Fn(&str) -> Option<String>,
+    exceptions: &[(&str, &str)],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let handlers = route_handlers(routes);
+    for handler in &handlers {
+        let (files, name) = handler_files(handler);
+        let found = files
+            .iter()
+            .find_map(|f| read(f).and_then(|text| fn_length(&text, &name).map(|n| (f, n))));
+        let Some((file, lines)) = found else {
+            problems.push(format!(
+                "{handler}: no `fn {name}` found at column 0 of src/{}",
+                files.join(" or src/")
+            ));
+            continue;
+        };
+        let excepted = exceptions.iter().any(|(h, _)| h == handler);
+        if lines > MAX_HANDLER_LINES && !excepted {
+            problems.push(format!(
+                "{handler} (src/{file}) is {lines} lines, over {MAX_HANDLER_LINES}"
+            ));
+        }
+        if lines <= MAX_HANDLER_LINES && excepted {
+            problems.push(format!(
+                "{handler} is {lines} lines now: remove it from EXCEPTIONS"
+            ));
+        }
+    }
+    for (handler, _) in exceptions {
+        if !handlers.iter().any(|h| h == handler) {
+            problems.push(format!(
+                "EXCEPTIONS names {handler}, which the route table does not: remove it"
+            ));
+        }
+    }
+    problems
+}
+
+fn read_src(rel: &str) -> Option<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(rel);
+    std::fs::read_to_string(path).ok()
+}
+
+#[test]
+fn handlers_fit_on_a_screen() {
+    let routes = read_src("routes.rs").expect("src/routes.rs is readable");
+    assert!(
+        route_handlers(&routes).len() > 50,
+        "the route table was not read (found {:?})",
+        route_handlers(&routes)
+    );
+    let problems = long_handlers(&routes, &read_src, EXCEPTIONS);
+    assert!(
+        problems.is_empty(),
+        "handlers longer than {MAX_HANDLER_LINES} lines (move the work into the core or the \
+         slice's store, or add the handler to EXCEPTIONS with the reason):\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+/// A function of `n` lines in all, from its `fn` line to its closing brace.
+fn planted_fn(signature: &str, n: usize) -> String {
+    let mut text = format!("{signature} {{\n");
+    for i in 0..n - 1 - signature.lines().count() {
+        text.push_str(&format!("    let _x{i} = {i};\n"));
+    }
+    text.push_str("}\n");
+    text
+}
+
+#[test]
+fn the_handler_length_rule_catches_planted_long_handlers() {
+    let routes = "\
+use crate::shop;
+
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:path;)*) => {};
+}
+
+route_table! {
+    get \"/short\" => shop::pages::short;
+    // get \"/commented\" => shop::pages::gone;
+    get \"/long\" => shop::pages::long;
+    post \"/long\" => shop::pages::long;
+    get \"/edge\" => shop::edge;
+    get \"/tiny\" => shop::tiny;
+    get \"/asset\" => crate::web::assets::serve;
+    get \"/missing\" => shop::pages::missing;
+    get \"/nested\" => shop::orders::show;
+}
+";
+    let pages = format!(
+        "//! Pages.\n\n{}\n/// A lookalike name first.\n{}\n{}",
+        planted_fn(
+            "pub async fn long_form(req: HttpRequest) -> Result<Page, AppError>",
+            60
+        ),
+        planted_fn("pub async fn short()", 3),
+        planted_fn(
+            "pub async fn long(\n    req: HttpRequest,\n) -> Result<Page, AppError>",
+            41
+        ),
+    );
+    let shop = format!(
+        "{}\npub fn tiny() -> &'static str {{ \"ok\" }}\n",
+        planted_fn("pub async fn edge()", MAX_HANDLER_LINES)
+    );
+    let assets = planted_fn("pub async fn serve<T>(t: T)", 45);
+    let orders = planted_fn("pub(crate) async fn show()", 50);
+    let read = |rel: &str| -> Option<String> {
+        match rel {
+            "shop/pages.rs" => Some(pages.clone()),
+            "shop/mod.rs" => Some(shop.clone()),
+            "web/assets.rs" => Some(assets.clone()),
+            "shop/orders/mod.rs" => Some(orders.clone()),
+            _ => None,
+        }
+    };
+
+    assert_eq!(fn_length(&pages, "long"), Some(41));
+    assert_eq!(fn_length(&pages, "long_form"), Some(60));
+    assert_eq!(fn_length(&pages, "short"), Some(3));
+    assert_eq!(fn_length(&shop, "tiny"), Some(1));
+    assert_eq!(fn_length(&pages, "missing"), None);
+    assert_eq!(
+        route_handlers(routes),
+        [
+            "shop::pages::short",
+            "shop::pages::long",
+            "shop::edge",
+            "shop::tiny",
+            "web::assets::serve",
+            "shop::pages::missing",
+            "shop::orders::show",
+        ]
+    );
+
+    let problems = long_handlers(routes, &read, &[]);
+    assert_eq!(
+        problems,
+        [
+            "shop::pages::long (src/shop/pages.rs) is 41 lines, over 40",
+            "web::assets::serve (src/web/assets.rs) is 45 lines, over 40",
+            "shop::pages::missing: no `fn missing` found at column 0 of src/shop/pages.rs or src/shop/pages/mod.rs",
+            "shop::orders::show (src/shop/orders/mod.rs) is 50 lines, over 40",
+        ]
+    );
+
+    // An exception lets a long handler pass; one that is no longer needed, or names no
+    // handler, is itself a problem.
+    let exceptions = [
+        ("web::assets::serve", "planted"),
+        ("shop::edge", "planted"),
+        ("shop::gone", "planted"),
+    ];
+    let problems = long_handlers(routes, &read, &exceptions);
+    assert_eq!(
+        problems,
+        [
+            "shop::pages::long (src/shop/pages.rs) is 41 lines, over 40",
+            "shop::edge is 40 lines now: remove it from EXCEPTIONS",
+            "shop::pages::missing: no `fn missing` found at column 0 of src/shop/pages.rs or src/shop/pages/mod.rs",
+            "shop::orders::show (src/shop/orders/mod.rs) is 50 lines, over 40",
+            "EXCEPTIONS names shop::gone, which the route table does not: remove it",
+        ]
+    );
 }

@@ -1,14 +1,13 @@
 //! End to end in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
 //! driven over WebDriver): complete setup, sign out, sign in, see the home page.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, Backend, TestApp};
 use fantoccini::{ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+
+use crate::common::{self, ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, Backend, TestApp};
 
 struct Driver {
     child: Child,

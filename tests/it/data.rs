@@ -1,10 +1,9 @@
 //! The data pages on both backends: the catalog, list semantics, hostile input, create /
 //! edit / delete with validation, stale forms, foreign keys, audit, export.
 
-mod common;
-
-use common::{Backend, TestApp, location};
 use reqwest::StatusCode;
+
+use crate::common::{self, Backend, TestApp, location};
 
 both_backends!(
     the_catalog_knows_keys_views_enums_and_foreign_keys,
@@ -24,7 +23,10 @@ both_backends!(
     bulk_actions_confirm_then_apply_to_all_or_none,
     sorting_decimals_and_timestamps_is_by_value_not_text,
     a_viewer_reads_but_cannot_change_anything,
-    edge_cases_found_in_review_stay_fixed,
+    filtering_for_the_empty_string_is_a_real_filter_not_a_redirect_loop,
+    spreadsheet_formulas_in_exported_text_are_neutralised,
+    a_bulk_confirmation_for_a_selection_that_changed_meanwhile_changes_nothing,
+    keys_holding_slashes_commas_and_dots_survive_the_trip_through_the_url,
 );
 
 const PEOPLE: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT UNIQUE, \
@@ -1182,17 +1184,25 @@ async fn a_viewer_reads_but_cannot_change_anything(backend: Backend) {
     assert_eq!(res.status(), StatusCode::OK);
 }
 
-async fn edge_cases_found_in_review_stay_fixed(backend: Backend) {
+// Edge cases found in review, one test each.
+
+/// The people table, with a spreadsheet formula in the bio of row 1 and an empty bio in row 2.
+async fn people_with_odd_bios(backend: Backend) -> TestApp {
     let app = signed_in(backend).await;
     app.sql(&people_sql(backend));
     app.sql("UPDATE people SET bio = '=HYPERLINK(\"http://evil.example\")' WHERE id = 1; UPDATE people SET bio = '' WHERE id = 2;");
+    app
+}
 
-    // Filtering for the empty string is a real filter: no redirect loop.
+async fn filtering_for_the_empty_string_is_a_real_filter_not_a_redirect_loop(backend: Backend) {
+    let app = people_with_odd_bios(backend).await;
     let res = app.get("/data/people?bio__eq=").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(ids(&res.text().await.unwrap(), "people"), vec!["2"]);
+}
 
-    // Spreadsheet formulas in exported text are neutralised.
+async fn spreadsheet_formulas_in_exported_text_are_neutralised(backend: Backend) {
+    let app = people_with_odd_bios(backend).await;
     let csv = app
         .get("/data/people/export.csv?id__eq=1&cols=id%2Cbio")
         .await
@@ -1200,8 +1210,12 @@ async fn edge_cases_found_in_review_stay_fixed(backend: Backend) {
         .await
         .unwrap();
     assert!(csv.contains("'=HYPERLINK"), "{csv}");
+}
 
-    // A bulk confirmation for a selection that changed meanwhile changes nothing.
+async fn a_bulk_confirmation_for_a_selection_that_changed_meanwhile_changes_nothing(
+    backend: Backend,
+) {
+    let app = people_with_odd_bios(backend).await;
     let form = [
         ("action", "delete"),
         ("all", "1"),
@@ -1223,8 +1237,10 @@ async fn edge_cases_found_in_review_stay_fixed(backend: Backend) {
         app.scalar("SELECT COUNT(*) FROM people").as_deref(),
         Some("30")
     );
+}
 
-    // Keys holding slashes, commas and dots survive the trip through the URL.
+async fn keys_holding_slashes_commas_and_dots_survive_the_trip_through_the_url(backend: Backend) {
+    let app = signed_in(backend).await;
     app.sql("CREATE TABLE codes (code TEXT PRIMARY KEY, label TEXT); INSERT INTO codes VALUES ('v1.2', 'dots'), ('a/b,c', 'odd');");
     let (_, list) = page(&app, "/data/codes").await;
     assert!(list.contains("href=\"/data/codes/a%2Fb%2Cc\""));

@@ -3,11 +3,10 @@
 //! permissions, hidden columns and audit as the UI; problem+json errors; the rate limit;
 //! the OpenAPI document against the API's real responses.
 
-mod common;
-
-use common::{Backend, TestApp};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use crate::common::{self, Backend, TestApp};
 
 both_backends!(
     tokens_are_shown_once_stored_hashed_and_can_be_revoked,

@@ -1,0 +1,19 @@
+//! The integration tests, as one binary: each area is a module, so the crate is linked once
+//! rather than once per area. `common` is the harness (the real application on a random
+//! port over a fresh database, and a client that posts forms as a browser does); the
+//! `both_backends!` macro it exports runs a test body on SQLite and on Postgres.
+
+#[macro_use]
+mod common;
+
+mod api;
+mod architecture;
+mod browser;
+mod cli;
+mod data;
+mod email;
+mod foundation;
+mod two_factor;
+mod units;
+mod users;
+mod webhooks;
