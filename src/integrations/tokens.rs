@@ -17,7 +17,6 @@ use crate::db::{self, new_id, now};
 use crate::error::AppError;
 use crate::identity::api_tokens::{ApiToken, TOKEN_PREFIX, TokenCache, list};
 use crate::identity::permissions::Admin;
-use crate::identity::users;
 use crate::state::AppState;
 use crate::web::flash;
 use crate::web::page::{self, Layout, Page};
@@ -36,12 +35,7 @@ struct TokensPage {
 async fn page_data(state: &AppState) -> Result<(Vec<ApiToken>, Vec<String>), AppError> {
     state
         .db
-        .run(|conn| {
-            Ok((
-                list(conn)?,
-                users::roles(conn)?.into_iter().map(|r| r.name).collect(),
-            ))
-        })
+        .run(|conn| Ok((list(conn)?, crate::identity::roles::role_names(conn)?)))
         .await
 }
 

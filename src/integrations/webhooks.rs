@@ -15,7 +15,6 @@ use crate::db::{self, new_id, now};
 use crate::error::AppError;
 use crate::events::outbox::{self as events, Endpoint};
 use crate::identity::permissions::Admin;
-use crate::identity::users;
 use crate::integrations::signing;
 use crate::integrations::store::{self as outbox, Delivery, OutboxRow};
 use crate::integrations::worker::check_destination;
@@ -68,7 +67,7 @@ async fn index_page(
             Ok((
                 outbox::endpoints(conn)?,
                 tables,
-                users::roles(conn)?.into_iter().map(|r| r.name).collect(),
+                crate::identity::roles::role_names(conn)?,
             ))
         })
         .await?;

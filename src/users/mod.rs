@@ -3,3 +3,5 @@
 
 pub mod roles;
 pub mod routes;
+mod store;
+mod views;
