@@ -9,10 +9,11 @@ use crate::audit::Actor;
 use crate::db::now;
 use crate::db::secrets::{random_token, sha256_hex};
 use crate::error::AppError;
-use crate::identity::session::{self, SESSION_COOKIE, SessionCache};
+use crate::identity::session::SessionCache;
 use crate::identity::sessions;
 use crate::identity::users::{self, User};
 use crate::identity::{CurrentUser, password};
+use crate::signin::routes::signed_out;
 use crate::signin::store;
 use crate::signin::views::{AccountPage, ForgotPage, ResetPage};
 use crate::state::AppState;
@@ -196,6 +197,15 @@ async fn reset_owner(state: &AppState, token_hash: &str) -> Result<User, AppErro
         })
 }
 
+/// Why the new password of a reset is refused: the two differ, or it is too weak.
+fn new_password_problem(form: &ResetForm, user: &User) -> Option<String> {
+    if form.new != form.confirm {
+        Some("The two passwords do not match.".to_string())
+    } else {
+        password::check_strength(&form.new, &[&user.email, &user.display_name]).err()
+    }
+}
+
 pub async fn reset(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -205,12 +215,7 @@ pub async fn reset(
     let form = form.into_inner();
     let hash = sha256_hex(&form.token);
     let user = reset_owner(&state, &hash).await?;
-    let problem = if form.new != form.confirm {
-        Some("The two passwords do not match.".to_string())
-    } else {
-        password::check_strength(&form.new, &[&user.email, &user.display_name]).err()
-    };
-    if let Some(error) = problem {
+    if let Some(error) = new_password_problem(&form, &user) {
         let (layout, token, error) = (Layout::build(&req), form.token, Some(error));
         let page = ResetPage {
             layout,
@@ -231,15 +236,7 @@ pub async fn reset(
         ));
     }
     sessions.forget_user(&user.id);
-    let mut res = page::done(
-        &req,
-        "/login",
-        "success",
-        "Your password is set. Sign in with it now.",
-    );
-    res.add_cookie(&session::removal_cookie(SESSION_COOKIE, &state))
-        .map_err(AppError::caused_by)?;
-    Ok(res)
+    signed_out(&req, &state, "Your password is set. Sign in with it now.")
 }
 
 pub async fn forgot_form(Page(layout): Page) -> Result<HttpResponse, AppError> {

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use crate::db::now;
 use crate::db::secrets::{random_token, sha256_hex};
 use crate::error::AppError;
-use crate::identity::password;
 use crate::identity::session::{self, MaybeUser, SESSION_COOKIE, SessionCache};
 use crate::identity::sessions::{self as auth_store, NewSession};
 use crate::identity::users::{self, NewUser, User};
+use crate::identity::{password, roles};
 use crate::signin::store::{self, Attempt};
 use crate::signin::views::{LoginPage, SetupErrors, SetupPage};
 use crate::state::{AppState, app_data};
@@ -98,7 +98,7 @@ async fn second_step(
     let role = user.role.clone();
     let requires = state
         .db
-        .run(move |conn| Ok(crate::identity::roles::requires_2fa(conn, &role)?))
+        .run(move |conn| Ok(roles::requires_2fa(conn, &role)?))
         .await?;
     Ok(if user.totp_secret.is_some() {
         let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
@@ -214,8 +214,17 @@ pub async fn logout(
             .run(move |conn| Ok(auth_store::delete_session(conn, &id)?))
             .await?;
     }
-    let mut res = page::done(&req, "/login", "success", "You have been signed out.");
-    res.add_cookie(&session::removal_cookie(SESSION_COOKIE, &state))
+    signed_out(&req, &state, "You have been signed out.")
+}
+
+/// To the sign-in page with a message, the session cookie removed.
+pub fn signed_out(
+    req: &HttpRequest,
+    state: &AppState,
+    message: &str,
+) -> Result<HttpResponse, AppError> {
+    let mut res = page::done(req, "/login", "success", message);
+    res.add_cookie(&session::removal_cookie(SESSION_COOKIE, state))
         .map_err(AppError::caused_by)?;
     Ok(res)
 }

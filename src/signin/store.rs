@@ -80,6 +80,11 @@ pub fn create_first_admin(
     })
 }
 
+/// The signed-in operator's record (gone: signed out).
+fn record_of(conn: &mut DbConn, user: &str) -> Result<User, AppError> {
+    users::find(conn, user)?.ok_or(AppError::Unauthorized)
+}
+
 /// The second step of sign-in: a TOTP code (each time step once) or an unused recovery
 /// code, counted against the throttle.
 pub fn check_code(
@@ -94,7 +99,7 @@ pub fn check_code(
         if let Some(locked) = throttle::check_and_record(conn, email, ip, now())? {
             return Ok(Err(locked.message()));
         }
-        let record = users::find(conn, user)?.ok_or(AppError::Unauthorized)?;
+        let record = record_of(conn, user)?;
         let sealed = record.totp_secret.ok_or(AppError::Unauthorized)?;
         let secret = sealer.open(&sealed).map_err(AppError::internal)?;
         let ok = match matching_step(&totp(&secret, &record.email)?, typed) {
@@ -115,7 +120,7 @@ pub fn check_code(
 /// The secret being enrolled, making one if there is none yet. Secrets are stored sealed,
 /// like the integrations' credentials.
 pub fn pending_secret(conn: &mut DbConn, sealer: &Sealer, user: &str) -> Result<String, AppError> {
-    let record = users::find(conn, user)?.ok_or(AppError::Unauthorized)?;
+    let record = record_of(conn, user)?;
     match record.totp_pending.map(|p| sealer.open(&p)) {
         Some(Ok(s)) => Ok(s),
         _ => {
@@ -137,7 +142,7 @@ pub fn confirm_two_factor(
     actor: &Actor,
 ) -> Result<Result<Vec<String>, Refusal>, AppError> {
     db::write_tx(conn, |conn| {
-        let record = users::find(conn, user)?.ok_or(AppError::Unauthorized)?;
+        let record = record_of(conn, user)?;
         let Some(sealed) = record.totp_pending else {
             return Ok(Err(
                 "Start the enrolment again: no code is being set up.".to_string()
@@ -172,7 +177,7 @@ fn audit_self(
 
 /// Whether two-factor is on, and how many recovery codes are left.
 pub fn two_factor_status(conn: &mut DbConn, user: &str) -> Result<(bool, i64), AppError> {
-    let record = users::find(conn, user)?.ok_or(AppError::Unauthorized)?;
+    let record = record_of(conn, user)?;
     Ok((
         record.totp_secret.is_some(),
         totp_store::recovery_codes_left(conn, user)?,
@@ -185,7 +190,7 @@ pub fn password_and_rule(
     user: &str,
     role: &str,
 ) -> Result<(String, bool), AppError> {
-    let record = users::find(conn, user)?.ok_or(AppError::Unauthorized)?;
+    let record = record_of(conn, user)?;
     Ok((record.password_hash, roles::requires_2fa(conn, role)?))
 }
 

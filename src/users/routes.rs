@@ -14,8 +14,9 @@ use crate::identity::sessions::{self, SessionInfo};
 use crate::identity::users::{self, NewUser, User};
 use crate::identity::{password, roles};
 use crate::state::{AppState, app_data};
-use crate::users::store::{self, Apply, Invite, Profile};
-use crate::users::views::{DeletePage, FormPage, IndexPage, UserErrors};
+use crate::users::form::UserForm;
+use crate::users::store::{self, Apply, Invite};
+use crate::users::views::{DeletePage, FormPage, IndexPage};
 use crate::web::page::{self, Layout, Page};
 
 #[derive(Deserialize, Default)]
@@ -46,52 +47,8 @@ pub async fn index(
     })
 }
 
-#[derive(Deserialize, Default)]
-pub struct UserForm {
-    #[serde(default)]
-    email: String,
-    #[serde(default)]
-    display_name: String,
-    #[serde(default)]
-    role: String,
-    #[serde(default)]
-    password: String,
-    /// Send an invitation by email instead of setting a temporary password.
-    invite: Option<String>,
-}
-
-impl UserForm {
-    /// The form page again with what was typed, and why it was not saved.
-    fn again(self, page: FormPage, errors: UserErrors) -> FormPage {
-        page.typed(self.email, self.display_name, self.role, errors)
-    }
-
-    fn profile(&self) -> Profile {
-        Profile {
-            email: self.email.clone(),
-            display_name: self.display_name.clone(),
-            role: self.role.clone(),
-        }
-    }
-}
-
 async fn role_names(state: &AppState) -> Result<Vec<String>, AppError> {
     state.db.run(|conn| Ok(roles::role_names(conn)?)).await
-}
-
-fn validate(form: &UserForm, roles: &[String], creating: bool) -> UserErrors {
-    let name = form.display_name.trim();
-    UserErrors {
-        email: users::check_email(form.email.trim()).err(),
-        display_name: users::check_display_name(name).err(),
-        role: (!roles.contains(&form.role)).then(|| "Choose one of the roles.".to_string()),
-        password: if creating && form.invite.is_none() {
-            password::check_strength(&form.password, &[&form.email, name]).err()
-        } else {
-            None
-        },
-        form: None,
-    }
 }
 
 pub async fn new(
@@ -148,7 +105,7 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let roles = role_names(&state).await?;
-    let mut errors = validate(&form, &roles, true);
+    let mut errors = form.errors(&roles, true);
     if !errors.any() {
         match insert(&state, &admin, &form).await? {
             Some(user) => {
@@ -224,7 +181,7 @@ pub async fn update(
     let form = form.into_inner();
     let roles = role_names(&state).await?;
     let (user, sessions) = load(&state, &id).await?;
-    let mut errors = validate(&form, &roles, false);
+    let mut errors = form.errors(&roles, false);
     if !errors.any() {
         let (u, profile, actor) = (user.clone(), form.profile(), Actor::from(&admin.0.user));
         let outcome = state
