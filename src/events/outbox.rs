@@ -8,8 +8,7 @@ use diesel::prelude::*;
 use crate::audit::Actor;
 use crate::db::DbConn;
 use crate::db::schema::{gh_outbox as o, gh_webhook_endpoints as e};
-use crate::identity::permissions::{Action, Rights};
-use crate::identity::users;
+use crate::identity::permissions::{Action, rights_of};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = e)]
@@ -43,14 +42,17 @@ impl Endpoint {
     }
 }
 
-fn rights_of(conn: &mut DbConn, role: &str) -> QueryResult<Rights> {
-    Ok(match users::find_role(conn, role)? {
-        Some(r) => {
-            let tables = users::role_tables(conn, &r.name)?;
-            Rights::from_record(r, tables)
-        }
-        None => Rights::none(role),
-    })
+fn enabled_endpoints(conn: &mut DbConn) -> QueryResult<Vec<Endpoint>> {
+    e::table
+        .filter(e::enabled.eq(true))
+        .select(Endpoint::as_select())
+        .load(conn)
+}
+
+/// An event's `timestamp`: RFC 3339 in UTC, to the millisecond.
+pub fn timestamp(at: NaiveDateTime) -> String {
+    at.and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 type JsonObject = serde_json::Map<String, serde_json::Value>;
@@ -78,10 +80,7 @@ pub fn record_event(conn: &mut DbConn, change: &Change<'_>, actor: &Actor) -> Qu
         before,
         after,
     } = *change;
-    let wanted: Vec<Endpoint> = e::table
-        .filter(e::enabled.eq(true))
-        .select(Endpoint::as_select())
-        .load(conn)?
+    let wanted: Vec<Endpoint> = enabled_endpoints(conn)?
         .into_iter()
         .filter(|ep| ep.wants(table, action))
         .collect();
@@ -106,7 +105,7 @@ pub fn record_event(conn: &mut DbConn, change: &Change<'_>, actor: &Actor) -> Qu
         let event_type = format!("record.{action}");
         let payload = serde_json::json!({
             "type": event_type,
-            "timestamp": now.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "timestamp": timestamp(now),
             "data": { "table": table, "key": key, "before": strip(before), "after": strip(after), "actor": actor.email },
         });
         enqueue(conn, &ep.id, &event_type, &payload.to_string(), now)?;
@@ -126,10 +125,7 @@ pub fn record_user_event(
 ) -> QueryResult<usize> {
     let short = action.strip_prefix("user.").unwrap_or(action);
     let now = crate::db::now();
-    let wanted: Vec<Endpoint> = e::table
-        .filter(e::enabled.eq(true))
-        .select(Endpoint::as_select())
-        .load(conn)?
+    let wanted: Vec<Endpoint> = enabled_endpoints(conn)?
         .into_iter()
         .filter(|ep| {
             ep.subscriptions()
@@ -139,7 +135,7 @@ pub fn record_user_event(
         .collect();
     let payload = serde_json::json!({
         "type": action,
-        "timestamp": now.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "timestamp": timestamp(now),
         "data": { "user_id": user_id, "details": details, "actor": actor.email },
     })
     .to_string();

@@ -43,6 +43,43 @@ pub fn list(conn: &mut DbConn) -> QueryResult<Vec<ApiToken>> {
         .load(conn)
 }
 
+/// A token to store: the value itself is never stored, only its hash and a prefix to
+/// recognise it by.
+pub struct NewToken<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub prefix: &'a str,
+    pub token_hash: &'a str,
+    pub role: &'a str,
+    pub created_by: &'a str,
+    pub created_by_email: &'a str,
+    pub expires_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConn, new: &NewToken<'_>, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::insert_into(t::table)
+        .values((
+            t::id.eq(new.id),
+            t::name.eq(new.name),
+            t::prefix.eq(new.prefix),
+            t::token_hash.eq(new.token_hash),
+            t::role.eq(new.role),
+            t::created_by.eq(Some(new.created_by)),
+            t::created_by_email.eq(new.created_by_email),
+            t::created_at.eq(now),
+            t::expires_at.eq(new.expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Revoke a live token; returns how many were revoked (0 when unknown or revoked already).
+pub fn revoke(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(t::table.find(id).filter(t::revoked_at.is_null()))
+        .set(t::revoked_at.eq(Some(now)))
+        .execute(conn)
+}
+
 /// The live token whose value hashes to `hash`.
 pub fn find_usable(
     conn: &mut DbConn,

@@ -6,9 +6,11 @@
 pub mod api_tokens;
 pub mod password;
 pub mod permissions;
+pub mod roles;
 pub mod session;
 pub mod sessions;
 pub mod throttle;
+pub mod totp;
 pub mod users;
 
 pub use permissions::{Access, Action, Admin};
@@ -18,6 +20,15 @@ use crate::audit::Actor;
 
 impl From<&CurrentUser> for Actor {
     fn from(user: &CurrentUser) -> Actor {
+        Actor {
+            user_id: Some(user.id.clone()),
+            email: user.email.clone(),
+        }
+    }
+}
+
+impl From<&users::User> for Actor {
+    fn from(user: &users::User) -> Actor {
         Actor {
             user_id: Some(user.id.clone()),
             email: user.email.clone(),

@@ -14,10 +14,11 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
 use crate::catalog::{Catalog, RowKey, Table};
+use crate::db::DbConn;
 use crate::error::AppError;
 use crate::identity::CurrentUser;
+use crate::identity::roles::{self, RoleRecord, TableRight};
 use crate::identity::session;
-use crate::identity::users::{self, RoleRecord};
 use crate::state::app_data;
 
 pub const READ_ONLY_ROLE: &str = "Your role lets you read this table, not change it.";
@@ -77,7 +78,7 @@ pub struct Rights {
 }
 
 impl Rights {
-    pub fn from_record(role: RoleRecord, tables: Vec<(String, String, Vec<String>)>) -> Rights {
+    pub fn from_record(role: RoleRecord, tables: Vec<TableRight>) -> Rights {
         let everything = role.name == "admin";
         Rights {
             admin_areas: everything || role.admin_areas,
@@ -248,6 +249,17 @@ impl Access {
 
 type LocalFuture<T> = Pin<Box<dyn Future<Output = Result<T, AppError>>>>;
 
+/// The rights of a role as stored (none for an unknown role).
+pub fn rights_of(conn: &mut DbConn, role: &str) -> diesel::QueryResult<Rights> {
+    Ok(match roles::find_role(conn, role)? {
+        Some(r) => {
+            let tables = roles::role_tables(conn, &r.name)?;
+            Rights::from_record(r, tables)
+        }
+        None => Rights::none(role),
+    })
+}
+
 pub async fn load_rights(req: &HttpRequest, role: &str) -> Result<Arc<Rights>, AppError> {
     let state = session::state(req)?;
     let cache = app_data::<RightsCache>(req)?;
@@ -258,15 +270,7 @@ pub async fn load_rights(req: &HttpRequest, role: &str) -> Result<Arc<Rights>, A
     let name = role.to_string();
     let rights = state
         .db
-        .run(move |conn| {
-            Ok(match users::find_role(conn, &name)? {
-                Some(role) => {
-                    let tables = users::role_tables(conn, &role.name)?;
-                    Rights::from_record(role, tables)
-                }
-                None => Rights::none(&name),
-            })
-        })
+        .run(move |conn| Ok(rights_of(conn, &name)?))
         .await?;
     let rights = Arc::new(rights);
     cache.put(role, rights.clone());

@@ -1,9 +1,10 @@
-//! Queries for operators. Emails are stored trimmed and lower-cased, and unique.
+//! Queries for operators and their one-time password-reset tokens. Emails are stored
+//! trimmed and lower-cased, and unique.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::gh_users;
+use crate::db::schema::{gh_password_resets as r, gh_users};
 use crate::db::{DbConn, new_id};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -55,6 +56,17 @@ pub fn check_email(email: &str) -> Result<(), String> {
     }
 }
 
+/// The name other operators see: required, at most 100 characters (`name` is trimmed).
+pub fn check_display_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        Err("Enter the name other operators will see.".into())
+    } else if name.chars().count() > 100 {
+        Err("Use at most 100 characters.".into())
+    } else {
+        Ok(())
+    }
+}
+
 pub fn count(conn: &mut DbConn) -> QueryResult<i64> {
     gh_users::table.count().get_result(conn)
 }
@@ -67,18 +79,24 @@ pub fn find_by_email(conn: &mut DbConn, email: &str) -> QueryResult<Option<User>
         .optional()
 }
 
+/// Whether another operator (any but `except`) has this (normalized) email.
+fn email_taken(conn: &mut DbConn, email: &str, except: Option<&str>) -> QueryResult<bool> {
+    let mut query = gh_users::table
+        .filter(gh_users::email.eq(email))
+        .into_boxed();
+    if let Some(id) = except {
+        query = query.filter(gh_users::id.ne(id));
+    }
+    Ok(query.count().get_result::<i64>(conn)? > 0)
+}
+
 pub fn insert(
     conn: &mut DbConn,
     new: NewUser<'_>,
     now: NaiveDateTime,
 ) -> Result<User, CreateUserError> {
     let email = normalize_email(new.email);
-    let taken = gh_users::table
-        .filter(gh_users::email.eq(&email))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    if taken {
+    if email_taken(conn, &email, None)? {
         return Err(CreateUserError::EmailTaken);
     }
     let user = User {
@@ -169,6 +187,15 @@ pub fn count_active_admins(conn: &mut DbConn) -> QueryResult<i64> {
         .get_result(conn)
 }
 
+/// The addresses of the administrators who can still sign in (for alerts).
+pub fn active_admin_emails(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+    gh_users::table
+        .filter(gh_users::role.eq("admin"))
+        .filter(gh_users::disabled.eq(false))
+        .select(gh_users::email)
+        .load(conn)
+}
+
 pub fn update_profile(
     conn: &mut DbConn,
     id: &str,
@@ -178,13 +205,7 @@ pub fn update_profile(
     now: NaiveDateTime,
 ) -> Result<(), CreateUserError> {
     let email = normalize_email(email);
-    let taken = gh_users::table
-        .filter(gh_users::email.eq(&email))
-        .filter(gh_users::id.ne(id))
-        .count()
-        .get_result::<i64>(conn)?
-        > 0;
-    if taken {
+    if email_taken(conn, &email, Some(id))? {
         return Err(CreateUserError::EmailTaken);
     }
     diesel::update(gh_users::table.find(id))
@@ -216,134 +237,6 @@ pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
     diesel::delete(gh_users::table.find(id)).execute(conn)
 }
 
-/// A role as stored.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = crate::db::schema::gh_roles)]
-pub struct RoleRecord {
-    pub name: String,
-    pub description: String,
-    pub builtin: bool,
-    pub default_actions: String,
-    pub admin_areas: bool,
-    pub require_2fa: bool,
-    pub created_at: NaiveDateTime,
-}
-
-pub fn find_role(conn: &mut DbConn, name: &str) -> QueryResult<Option<RoleRecord>> {
-    use crate::db::schema::gh_roles;
-    gh_roles::table
-        .find(name)
-        .select(RoleRecord::as_select())
-        .first(conn)
-        .optional()
-}
-
-pub fn roles(conn: &mut DbConn) -> QueryResult<Vec<RoleRecord>> {
-    use crate::db::schema::gh_roles;
-    gh_roles::table
-        .select(RoleRecord::as_select())
-        .order((gh_roles::builtin.desc(), gh_roles::name))
-        .load(conn)
-}
-
-/// (table, actions, hidden columns) rows of a role.
-pub fn role_tables(
-    conn: &mut DbConn,
-    role: &str,
-) -> QueryResult<Vec<(String, String, Vec<String>)>> {
-    use crate::db::schema::gh_role_tables as rt;
-    let rows: Vec<(String, String, String)> = rt::table
-        .filter(rt::role_name.eq(role))
-        .select((rt::table_name, rt::actions, rt::hidden_columns))
-        .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(t, a, h)| (t, a, serde_json::from_str(&h).unwrap_or_default()))
-        .collect())
-}
-
-pub struct RoleInput {
-    pub name: String,
-    pub description: String,
-    pub default_actions: String,
-    pub admin_areas: bool,
-    pub require_2fa: bool,
-    /// table → (actions, hidden columns)
-    pub tables: Vec<(String, String, Vec<String>)>,
-}
-
-/// Create or replace a role and its table rights in one transaction.
-pub fn save_role(
-    conn: &mut DbConn,
-    role: &RoleInput,
-    creating: bool,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    use crate::db::schema::{gh_role_tables as rt, gh_roles};
-    crate::db::write_tx(conn, |conn| {
-        if creating {
-            diesel::insert_into(gh_roles::table)
-                .values((
-                    gh_roles::name.eq(&role.name),
-                    gh_roles::description.eq(&role.description),
-                    gh_roles::builtin.eq(false),
-                    gh_roles::default_actions.eq(&role.default_actions),
-                    gh_roles::admin_areas.eq(role.admin_areas),
-                    gh_roles::require_2fa.eq(role.require_2fa),
-                    gh_roles::created_at.eq(now),
-                ))
-                .execute(conn)?;
-        } else {
-            diesel::update(gh_roles::table.find(&role.name))
-                .set((
-                    gh_roles::description.eq(&role.description),
-                    gh_roles::default_actions.eq(&role.default_actions),
-                    gh_roles::admin_areas.eq(role.admin_areas),
-                    gh_roles::require_2fa.eq(role.require_2fa),
-                ))
-                .execute(conn)?;
-        }
-        diesel::delete(rt::table.filter(rt::role_name.eq(&role.name))).execute(conn)?;
-        for (table, actions, hidden) in &role.tables {
-            diesel::insert_into(rt::table)
-                .values((
-                    rt::role_name.eq(&role.name),
-                    rt::table_name.eq(table),
-                    rt::actions.eq(actions),
-                    rt::hidden_columns
-                        .eq(serde_json::to_string(hidden).unwrap_or_else(|_| "[]".into())),
-                ))
-                .execute(conn)?;
-        }
-        Ok(())
-    })
-}
-
-/// Built-in roles may only have their two-factor requirement changed.
-pub fn set_role_2fa(conn: &mut DbConn, name: &str, require: bool) -> QueryResult<usize> {
-    use crate::db::schema::gh_roles;
-    diesel::update(gh_roles::table.find(name))
-        .set(gh_roles::require_2fa.eq(require))
-        .execute(conn)
-}
-
-pub fn delete_role(conn: &mut DbConn, name: &str) -> QueryResult<usize> {
-    use crate::db::schema::gh_roles;
-    diesel::delete(
-        gh_roles::table
-            .find(name)
-            .filter(gh_roles::builtin.eq(false)),
-    )
-    .execute(conn)
-}
-
-pub fn users_with_role(conn: &mut DbConn, role: &str) -> QueryResult<i64> {
-    gh_users::table
-        .filter(gh_users::role.eq(role))
-        .count()
-        .get_result(conn)
-}
-
 /// Store a one-time password-reset token (its hash) valid for 24 hours.
 pub fn create_reset(
     conn: &mut DbConn,
@@ -351,7 +244,6 @@ pub fn create_reset(
     user_id: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    use crate::db::schema::gh_password_resets as r;
     diesel::delete(r::table.filter(r::user_id.eq(user_id))).execute(conn)?;
     diesel::insert_into(r::table)
         .values((
@@ -370,7 +262,6 @@ pub fn reset_user(
     token_hash: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<String>> {
-    use crate::db::schema::gh_password_resets as r;
     r::table
         .filter(r::id.eq(token_hash))
         .filter(r::expires_at.gt(now))
@@ -381,7 +272,6 @@ pub fn reset_user(
 
 /// Use a reset token up: true when this call took it.
 pub fn consume_reset(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) -> QueryResult<bool> {
-    use crate::db::schema::gh_password_resets as r;
     let n = diesel::delete(
         r::table
             .filter(r::id.eq(token_hash))
@@ -389,101 +279,4 @@ pub fn consume_reset(conn: &mut DbConn, token_hash: &str, now: NaiveDateTime) ->
     )
     .execute(conn)?;
     Ok(n == 1)
-}
-
-pub fn set_totp_pending(conn: &mut DbConn, id: &str, secret: &str) -> QueryResult<usize> {
-    diesel::update(gh_users::table.find(id))
-        .set(gh_users::totp_pending.eq(secret))
-        .execute(conn)
-}
-
-/// Turn two-factor on with `secret`, replacing any recovery codes with these (hashed).
-pub fn enable_totp(
-    conn: &mut DbConn,
-    id: &str,
-    secret: &str,
-    step: i64,
-    code_hashes: &[String],
-) -> QueryResult<()> {
-    use crate::db::schema::gh_recovery_codes as rc;
-    diesel::update(gh_users::table.find(id))
-        .set((
-            gh_users::totp_secret.eq(Some(secret)),
-            gh_users::totp_pending.eq(None::<String>),
-            gh_users::totp_last_step.eq(step),
-        ))
-        .execute(conn)?;
-    diesel::delete(rc::table.filter(rc::user_id.eq(id))).execute(conn)?;
-    for hash in code_hashes {
-        diesel::insert_into(rc::table)
-            .values((
-                rc::id.eq(new_id()),
-                rc::user_id.eq(id),
-                rc::code_hash.eq(hash),
-            ))
-            .execute(conn)?;
-    }
-    Ok(())
-}
-
-/// An administrator's reset: two-factor off (the operator enrols again at the next
-/// sign-in if their role requires it) and every session ended.
-pub fn reset_two_factor(conn: &mut DbConn, id: &str) -> QueryResult<()> {
-    disable_totp(conn, id)?;
-    crate::identity::sessions::delete_user_sessions(conn, id)?;
-    Ok(())
-}
-
-pub fn disable_totp(conn: &mut DbConn, id: &str) -> QueryResult<()> {
-    use crate::db::schema::gh_recovery_codes as rc;
-    diesel::update(gh_users::table.find(id))
-        .set((
-            gh_users::totp_secret.eq(None::<String>),
-            gh_users::totp_pending.eq(None::<String>),
-            gh_users::totp_last_step.eq(0),
-        ))
-        .execute(conn)?;
-    diesel::delete(rc::table.filter(rc::user_id.eq(id))).execute(conn)?;
-    Ok(())
-}
-
-/// Record that the code of time step `step` was used: true only for the first use of a
-/// step later than any used before (a code, even a valid one, works once).
-pub fn claim_totp_step(conn: &mut DbConn, id: &str, step: i64) -> QueryResult<bool> {
-    let n = diesel::update(
-        gh_users::table
-            .find(id)
-            .filter(gh_users::totp_last_step.lt(step)),
-    )
-    .set(gh_users::totp_last_step.eq(step))
-    .execute(conn)?;
-    Ok(n == 1)
-}
-
-/// Use up a recovery code: true when it was unused.
-pub fn use_recovery_code(
-    conn: &mut DbConn,
-    id: &str,
-    hash: &str,
-    now: NaiveDateTime,
-) -> QueryResult<bool> {
-    use crate::db::schema::gh_recovery_codes as rc;
-    let n = diesel::update(
-        rc::table
-            .filter(rc::user_id.eq(id))
-            .filter(rc::code_hash.eq(hash))
-            .filter(rc::used_at.is_null()),
-    )
-    .set(rc::used_at.eq(Some(now)))
-    .execute(conn)?;
-    Ok(n == 1)
-}
-
-pub fn recovery_codes_left(conn: &mut DbConn, id: &str) -> QueryResult<i64> {
-    use crate::db::schema::gh_recovery_codes as rc;
-    rc::table
-        .filter(rc::user_id.eq(id))
-        .filter(rc::used_at.is_null())
-        .count()
-        .get_result(conn)
 }

@@ -2,8 +2,10 @@
 //! deliver webhook events (signed per Standard Webhooks) and queued mail.
 
 pub mod email;
+pub mod mailer;
 pub mod signing;
 pub mod store;
 pub mod tokens;
+mod views;
 pub mod webhooks;
 pub mod worker;

@@ -1,6 +1,8 @@
 //! The integrations slice's queries: the outbox as the delivery worker sees it (claiming due
-//! events under row leases, filing attempts, redelivering), webhook endpoints, and the mail
-//! queue and SMTP settings.
+//! events under row leases, filing attempts, redelivering), webhook endpoints, and (in
+//! `mail`) the mail queue and SMTP settings. API tokens are stored by the identity core.
+
+pub mod mail;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -9,6 +11,7 @@ use diesel::sql_types::{Text, Timestamp};
 use crate::db::schema::{gh_deliveries as d, gh_outbox as o, gh_webhook_endpoints as e};
 use crate::db::{DbConn, new_id};
 use crate::events::outbox::Endpoint;
+use crate::identity::users;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = o)]
@@ -49,6 +52,68 @@ pub fn endpoint(conn: &mut DbConn, id: &str) -> QueryResult<Option<Endpoint>> {
         .select(Endpoint::as_select())
         .first(conn)
         .optional()
+}
+
+/// A new endpoint, its secret already sealed.
+pub struct NewEndpoint {
+    pub url: String,
+    pub description: String,
+    /// Subscriptions, as `table:action`.
+    pub events: Vec<String>,
+    pub role: String,
+    pub secret_sealed: String,
+}
+
+pub fn insert_endpoint(
+    conn: &mut DbConn,
+    id: &str,
+    new: &NewEndpoint,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(e::table)
+        .values((
+            e::id.eq(id),
+            e::url.eq(&new.url),
+            e::description.eq(&new.description),
+            e::events.eq(serde_json::to_string(&new.events).unwrap_or_else(|_| "[]".into())),
+            e::role.eq(&new.role),
+            e::enabled.eq(true),
+            e::secret_enc.eq(&new.secret_sealed),
+            e::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A new secret; the old one stays valid for 24 hours (both signatures are sent).
+pub fn rotate_secret(
+    conn: &mut DbConn,
+    endpoint: &Endpoint,
+    sealed: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(e::table.find(&endpoint.id))
+        .set((
+            e::secret_enc.eq(sealed),
+            e::old_secret_enc.eq(Some(&endpoint.secret_enc)),
+            e::old_secret_until.eq(Some(now + chrono::Duration::hours(24))),
+        ))
+        .execute(conn)
+}
+
+/// Enable or disable an endpoint by hand, forgetting why and since when it was failing.
+pub fn set_enabled(conn: &mut DbConn, id: &str, enabled: bool) -> QueryResult<usize> {
+    diesel::update(e::table.find(id))
+        .set((
+            e::enabled.eq(enabled),
+            e::disabled_reason.eq(None::<String>),
+            e::failing_since.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+}
+
+pub fn delete_endpoint(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
+    diesel::delete(e::table.find(id)).execute(conn)
 }
 
 #[derive(QueryableByName)]
@@ -196,12 +261,7 @@ pub fn record_attempt(
         let limit = chrono::Duration::from_std(disable_after).unwrap_or(chrono::Duration::MAX);
         if now - since >= limit && endpoint.enabled {
             // Tell the administrators (by email, when email is set up).
-            use crate::db::schema::gh_users as u;
-            let admins: Vec<String> = u::table
-                .filter(u::role.eq("admin"))
-                .filter(u::disabled.eq(false))
-                .select(u::email)
-                .load(conn)?;
+            let admins = users::active_admin_emails(conn)?;
             let body = format!(
                 "Gatehouse disabled the webhook endpoint {} because every delivery has failed since {} UTC.\n\nFix the receiver, then enable the endpoint again under Integrations → Webhooks; nothing queued meanwhile is lost.",
                 endpoint.url,

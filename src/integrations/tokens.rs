@@ -5,44 +5,49 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
-use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use serde::Deserialize;
 
 use crate::audit::{self, Actor};
-use crate::db::schema::gh_api_tokens as t;
 use crate::db::secrets::{random_token, sha256_hex};
-use crate::db::{self, new_id, now};
+use crate::db::{self, DbConn, new_id, now};
 use crate::error::AppError;
-use crate::identity::api_tokens::{ApiToken, TOKEN_PREFIX, TokenCache, list};
+use crate::identity::CurrentUser;
+use crate::identity::api_tokens::{self, ApiToken, NewToken, TOKEN_PREFIX, TokenCache};
 use crate::identity::permissions::Admin;
-use crate::identity::users;
+use crate::identity::roles;
+use crate::integrations::views::TokensPage;
 use crate::state::AppState;
-use crate::web::flash;
 use crate::web::page::{self, Layout, Page};
-
-#[derive(Template)]
-#[template(path = "integrations/tokens.html")]
-struct TokensPage {
-    layout: Layout,
-    tokens: Vec<ApiToken>,
-    roles: Vec<String>,
-    created: Option<String>,
-    error: Option<String>,
-    now: NaiveDateTime,
-}
 
 async fn page_data(state: &AppState) -> Result<(Vec<ApiToken>, Vec<String>), AppError> {
     state
         .db
-        .run(|conn| {
-            Ok((
-                list(conn)?,
-                users::roles(conn)?.into_iter().map(|r| r.name).collect(),
-            ))
-        })
+        .run(|conn| Ok((api_tokens::list(conn)?, roles::role_names(conn)?)))
         .await
+}
+
+/// The tokens page, with the value of a token just created or why it was not.
+async fn tokens_page(
+    layout: Layout,
+    state: &AppState,
+    created: Option<String>,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let (tokens, roles) = page_data(state).await?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = TokensPage {
+        layout,
+        tokens,
+        roles,
+        created,
+        error,
+        now: now(),
+    };
+    page::render(status, &page)
 }
 
 pub async fn index(
@@ -50,19 +55,11 @@ pub async fn index(
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let (tokens, roles) = page_data(&state).await?;
-    page::ok(&TokensPage {
-        layout,
-        tokens,
-        roles,
-        created: None,
-        error: None,
-        now: now(),
-    })
+    tokens_page(layout, &state, None, None).await
 }
 
 #[derive(Deserialize)]
-pub struct NewToken {
+pub struct TokenForm {
     #[serde(default)]
     name: String,
     #[serde(default)]
@@ -71,15 +68,17 @@ pub struct NewToken {
     expires_days: String,
 }
 
-pub async fn create(
-    req: HttpRequest,
-    admin: Admin,
-    state: web::Data<AppState>,
-    form: web::Form<NewToken>,
-) -> Result<HttpResponse, AppError> {
-    let form = form.into_inner();
-    let (_, roles) = page_data(&state).await?;
-    let creator = &admin.0.user;
+/// A token form that passed the checks.
+struct Checked {
+    name: String,
+    role: String,
+    /// Days until it expires; `None` for never.
+    days: Option<i64>,
+}
+
+/// Check the form against the roles. Never more than the creator has: an administrator
+/// may give any role, anyone else only their own.
+fn check(form: TokenForm, roles: &[String], creator: &CurrentUser) -> Result<Checked, String> {
     let name = form.name.trim().to_string();
     let days: Option<i64> = match form.expires_days.as_str() {
         "never" => None,
@@ -89,86 +88,100 @@ pub async fn create(
             .filter(|d| (1..=3650).contains(d))
             .or(Some(90)),
     };
-    // Never more than the creator has: an administrator may give any role, anyone else
-    // only their own.
-    let error = if name.is_empty() || name.chars().count() > 100 {
-        Some("Give the token a name (at most 100 characters), e.g. what will use it.".to_string())
+    if name.is_empty() || name.chars().count() > 100 {
+        Err("Give the token a name (at most 100 characters), e.g. what will use it.".to_string())
     } else if !roles.contains(&form.role) {
-        Some("Choose one of the roles.".to_string())
+        Err("Choose one of the roles.".to_string())
     } else if creator.role != "admin" && form.role != creator.role {
-        Some(format!(
+        Err(format!(
             "You can only give a token your own role ({}).",
             creator.role
         ))
     } else {
-        None
-    };
-    if let Some(error) = error {
-        let (tokens, roles) = page_data(&state).await?;
-        return page::render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &TokensPage {
-                layout: Layout::build(&req),
-                tokens,
-                roles,
-                created: None,
-                error: Some(error),
-                now: now(),
-            },
-        );
+        Ok(Checked {
+            name,
+            role: form.role,
+            days,
+        })
     }
+}
+
+fn insert_token(
+    conn: &mut DbConn,
+    new: &NewToken<'_>,
+    at: chrono::NaiveDateTime,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    db::write_tx(conn, |conn| {
+        api_tokens::insert(conn, new, at)?;
+        let changes =
+            serde_json::json!({ "name": new.name, "role": new.role, "prefix": new.prefix });
+        audit::record(
+            conn,
+            actor,
+            "token.created",
+            "gh_api_tokens",
+            new.id,
+            &changes,
+        )?;
+        Ok(())
+    })
+}
+
+/// Make and store a new token; returns its value, shown this once.
+async fn mint(state: &AppState, creator: &CurrentUser, token: Checked) -> Result<String, AppError> {
     let value = format!("{TOKEN_PREFIX}{}", random_token().replace(['-', '_'], "x"));
     let prefix: String = value.chars().take(TOKEN_PREFIX.len() + 8).collect();
-    let (hash, role, uid, email) = (
-        sha256_hex(&value),
-        form.role.clone(),
+    let hash = sha256_hex(&value);
+    let (uid, email, actor) = (
         creator.id.clone(),
         creator.email.clone(),
+        Actor::from(creator),
     );
-    let actor = Actor {
-        user_id: Some(uid.clone()),
-        email: email.clone(),
-    };
-    let p = prefix.clone();
     state
         .db
         .run(move |conn| {
-            let at = now();
-            let id = new_id();
-            db::write_tx(conn, |conn| {
-                diesel::insert_into(t::table)
-                    .values((
-                        t::id.eq(&id),
-                        t::name.eq(&name),
-                        t::prefix.eq(&p),
-                        t::token_hash.eq(&hash),
-                        t::role.eq(&role),
-                        t::created_by.eq(Some(&uid)),
-                        t::created_by_email.eq(&email),
-                        t::created_at.eq(at),
-                        t::expires_at.eq(days.map(|d| at + chrono::Duration::days(d))),
-                    ))
-                    .execute(conn)?;
-                audit::record(
-                    conn,
-                    &actor,
-                    "token.created",
-                    "gh_api_tokens",
-                    &id,
-                    &serde_json::json!({ "name": name, "role": role, "prefix": p }),
-                )?;
-                Ok::<_, AppError>(())
-            })
+            let (at, id) = (now(), new_id());
+            let new = NewToken {
+                id: &id,
+                name: &token.name,
+                prefix: &prefix,
+                token_hash: &hash,
+                role: &token.role,
+                created_by: &uid,
+                created_by_email: &email,
+                expires_at: token.days.map(|d| at + chrono::Duration::days(d)),
+            };
+            insert_token(conn, &new, at, &actor)
         })
         .await?;
-    let (tokens, roles) = page_data(&state).await?;
-    page::ok(&TokensPage {
-        layout: Layout::build(&req),
-        tokens,
-        roles,
-        created: Some(value),
-        error: None,
-        now: now(),
+    Ok(value)
+}
+
+pub async fn create(
+    req: HttpRequest,
+    admin: Admin,
+    state: web::Data<AppState>,
+    form: web::Form<TokenForm>,
+) -> Result<HttpResponse, AppError> {
+    let (_, roles) = page_data(&state).await?;
+    match check(form.into_inner(), &roles, &admin.0.user) {
+        Ok(token) => {
+            let value = mint(&state, &admin.0.user, token).await?;
+            tokens_page(Layout::build(&req), &state, Some(value), None).await
+        }
+        Err(error) => tokens_page(Layout::build(&req), &state, None, Some(error)).await,
+    }
+}
+
+fn revoke_token(conn: &mut DbConn, id: &str, actor: &Actor) -> Result<usize, AppError> {
+    db::write_tx(conn, |conn| {
+        let n = api_tokens::revoke(conn, id, now())?;
+        if n == 1 {
+            let changes = serde_json::json!({});
+            audit::record(conn, actor, "token.revoked", "gh_api_tokens", id, &changes)?;
+        }
+        Ok(n)
     })
 }
 
@@ -179,41 +192,15 @@ pub async fn revoke(
     id: web::Path<String>,
     token_cache: web::Data<TokenCache>,
 ) -> Result<HttpResponse, AppError> {
-    let id = id.into_inner();
-    let actor = Actor {
-        user_id: Some(admin.0.user.id.clone()),
-        email: admin.0.user.email.clone(),
-    };
+    let (id, actor) = (id.into_inner(), Actor::from(&admin.0.user));
     let n = state
         .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                let n = diesel::update(t::table.find(&id).filter(t::revoked_at.is_null()))
-                    .set(t::revoked_at.eq(Some(now())))
-                    .execute(conn)?;
-                if n == 1 {
-                    audit::record(
-                        conn,
-                        &actor,
-                        "token.revoked",
-                        "gh_api_tokens",
-                        &id,
-                        &serde_json::json!({}),
-                    )?;
-                }
-                Ok::<_, AppError>(n)
-            })
-        })
+        .run(move |conn| revoke_token(conn, &id, &actor))
         .await?;
     if n == 0 {
         return Err(AppError::NotFound);
     }
     token_cache.forget_all();
-    Ok(page::see_other(&req, "/integrations/tokens")
-        .cookie(flash::cookie(
-            "success",
-            "Token revoked: it stopped working now.",
-            state.config.secure_cookies(),
-        ))
-        .finish())
+    let message = "Token revoked: it stopped working now.";
+    Ok(page::done(&req, "/integrations/tokens", "success", message))
 }

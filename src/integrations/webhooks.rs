@@ -4,53 +4,22 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
-use diesel::prelude::*;
 
 use crate::audit::{self, Actor};
 use crate::catalog::CatalogCache;
-use crate::db::schema::gh_webhook_endpoints as e;
 use crate::db::secrets::Sealer;
-use crate::db::{self, new_id, now};
+use crate::db::{self, DbConn, new_id, now};
 use crate::error::AppError;
-use crate::events::outbox::{self as events, Endpoint};
+use crate::events::outbox;
 use crate::identity::permissions::Admin;
-use crate::identity::users;
+use crate::identity::roles;
 use crate::integrations::signing;
-use crate::integrations::store::{self as outbox, Delivery, OutboxRow};
+use crate::integrations::store::{self, NewEndpoint};
+use crate::integrations::views::{EndpointPage, WebhooksPage};
 use crate::integrations::worker::check_destination;
 use crate::state::{AppState, app_data};
-use crate::web::flash;
 use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout, Page};
-
-#[derive(Template)]
-#[template(path = "integrations/webhooks.html")]
-struct IndexPage {
-    layout: Layout,
-    endpoints: Vec<Endpoint>,
-    tables: Vec<String>,
-    roles: Vec<String>,
-    error: Option<String>,
-    url: String,
-    description: String,
-}
-
-#[derive(Template)]
-#[template(path = "integrations/webhook.html")]
-struct EndpointPage {
-    layout: Layout,
-    endpoint: Endpoint,
-    events: Vec<(OutboxRow, Vec<Delivery>)>,
-    secret: Option<String>,
-}
-
-fn actor(admin: &Admin) -> Actor {
-    Actor {
-        user_id: Some(admin.0.user.id.clone()),
-        email: admin.0.user.email.clone(),
-    }
-}
 
 async fn index_page(
     req: &HttpRequest,
@@ -60,16 +29,11 @@ async fn index_page(
     description: String,
 ) -> Result<HttpResponse, AppError> {
     let catalog = app_data::<CatalogCache>(req)?;
-    let cache = catalog.clone();
     let (endpoints, tables, roles) = state
         .db
         .run(move |conn| {
-            let tables = cache.get(conn)?.tables.keys().cloned().collect();
-            Ok((
-                outbox::endpoints(conn)?,
-                tables,
-                users::roles(conn)?.into_iter().map(|r| r.name).collect(),
-            ))
+            let tables = catalog.get(conn)?.tables.keys().cloned().collect();
+            Ok((store::endpoints(conn)?, tables, roles::role_names(conn)?))
         })
         .await?;
     let status = if error.is_some() {
@@ -79,7 +43,7 @@ async fn index_page(
     };
     page::render(
         status,
-        &IndexPage {
+        &WebhooksPage {
             layout: Layout::build(req),
             endpoints,
             tables,
@@ -100,77 +64,84 @@ pub async fn index(
     index_page(&req, &state, None, String::new(), String::new()).await
 }
 
+/// Audit a change of endpoint `id` when it touched a row; returns `n`.
+fn audited(
+    conn: &mut DbConn,
+    n: usize,
+    actor: &Actor,
+    action: &str,
+    id: &str,
+    changes: serde_json::Value,
+) -> Result<usize, AppError> {
+    if n == 1 {
+        audit::record(conn, actor, action, "gh_webhook_endpoints", id, &changes)?;
+    }
+    Ok(n)
+}
+
+/// The endpoint the form describes (its secret not yet set), the URL and description
+/// kept to show the form again.
+fn endpoint_from(pairs: &Pairs) -> NewEndpoint {
+    NewEndpoint {
+        url: get(pairs, "url").unwrap_or("").trim().to_string(),
+        description: get(pairs, "description")
+            .unwrap_or("")
+            .trim()
+            .chars()
+            .take(200)
+            .collect(),
+        events: pairs
+            .iter()
+            .filter(|(k, _)| k == "event")
+            .map(|(_, v)| v.clone())
+            .collect(),
+        role: get(pairs, "role").unwrap_or("viewer").to_string(),
+        secret_sealed: String::new(),
+    }
+}
+
+fn insert_endpoint(
+    conn: &mut DbConn,
+    id: &str,
+    new: &NewEndpoint,
+    actor: &Actor,
+) -> Result<(), AppError> {
+    db::write_tx(conn, |conn| {
+        store::insert_endpoint(conn, id, new, now())?;
+        let changes = serde_json::json!({ "url": new.url, "events": new.events });
+        audited(conn, 1, actor, "webhook.created", id, changes)?;
+        Ok(())
+    })
+}
+
+fn sealer(state: &AppState) -> Sealer {
+    Sealer::new(state.config.secret_key.bytes())
+}
+
 pub async fn create(
     req: HttpRequest,
     admin: Admin,
     state: web::Data<AppState>,
     pairs: web::Form<Pairs>,
 ) -> Result<HttpResponse, AppError> {
-    let pairs = pairs.into_inner();
-    let url = get(&pairs, "url").unwrap_or("").trim().to_string();
-    let description: String = get(&pairs, "description")
-        .unwrap_or("")
-        .trim()
-        .chars()
-        .take(200)
-        .collect();
-    let role = get(&pairs, "role").unwrap_or("viewer").to_string();
-    let events: Vec<String> = pairs
-        .iter()
-        .filter(|(k, _)| k == "event")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let problem = if events.is_empty() {
+    let mut new = endpoint_from(&pairs);
+    let problem = if new.events.is_empty() {
         Some("Choose at least one event.".to_string())
     } else {
-        check_destination(&url, state.config.webhook_allow_private)
-            .await
-            .err()
+        let allow_private = state.config.webhook_allow_private;
+        check_destination(&new.url, allow_private).await.err()
     };
     if let Some(error) = problem {
-        return index_page(
-            &req,
-            &state,
-            Some(format!("This endpoint was not saved: {error}")),
-            url,
-            description,
-        )
-        .await;
+        let error = Some(format!("This endpoint was not saved: {error}"));
+        return index_page(&req, &state, error, new.url, new.description).await;
     }
     let secret = signing::new_secret();
-    let sealed = Sealer::new(state.config.secret_key.bytes())
-        .seal(&secret)
-        .map_err(AppError::internal)?;
-    let id = new_id();
-    let (i, a) = (id.clone(), actor(&admin));
+    new.secret_sealed = sealer(&state).seal(&secret).map_err(AppError::internal)?;
+    let (id, actor) = (new_id(), Actor::from(&admin.0.user));
+    let i = id.clone();
     state
         .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                diesel::insert_into(e::table)
-                    .values((
-                        e::id.eq(&i),
-                        e::url.eq(&url),
-                        e::description.eq(&description),
-                        e::events
-                            .eq(serde_json::to_string(&events).unwrap_or_else(|_| "[]".into())),
-                        e::role.eq(&role),
-                        e::enabled.eq(true),
-                        e::secret_enc.eq(&sealed),
-                        e::created_at.eq(now()),
-                    ))
-                    .execute(conn)?;
-                audit::record(
-                    conn,
-                    &a,
-                    "webhook.created",
-                    "gh_webhook_endpoints",
-                    &i,
-                    &serde_json::json!({ "url": url, "events": events }),
-                )?;
-                Ok::<_, AppError>(())
-            })
-        })
+        .run(move |conn| insert_endpoint(conn, &i, &new, &actor))
         .await?;
     endpoint_page(&req, &state, &id, Some(secret)).await
 }
@@ -185,8 +156,8 @@ async fn endpoint_page(
     let (endpoint, events) = state
         .db
         .run(move |conn| {
-            let ep = outbox::endpoint(conn, &id)?.ok_or(AppError::NotFound)?;
-            let events = outbox::recent_events(conn, &ep.id, 50)?;
+            let ep = store::endpoint(conn, &id)?.ok_or(AppError::NotFound)?;
+            let events = store::recent_events(conn, &ep.id, 50)?;
             Ok((ep, events))
         })
         .await?;
@@ -208,14 +179,27 @@ pub async fn show(
     endpoint_page(&req, &state, &id, None).await
 }
 
-fn back(req: &HttpRequest, state: &AppState, id: &str, message: &str) -> HttpResponse {
-    page::see_other(req, &format!("/integrations/webhooks/{id}"))
-        .cookie(flash::cookie(
-            "success",
-            message,
-            state.config.secure_cookies(),
-        ))
-        .finish()
+/// Back to the endpoint's page with a message.
+fn back(req: &HttpRequest, id: &str, message: &str) -> HttpResponse {
+    page::done(
+        req,
+        &format!("/integrations/webhooks/{id}"),
+        "success",
+        message,
+    )
+}
+
+/// Queue a `webhook.test` event for endpoint `id`, sent in the name of `who`.
+fn queue_test(conn: &mut DbConn, id: &str, who: &str) -> Result<(), AppError> {
+    store::endpoint(conn, id)?.ok_or(AppError::NotFound)?;
+    let at = now();
+    let payload = serde_json::json!({
+        "type": "webhook.test",
+        "timestamp": outbox::timestamp(at),
+        "data": { "message": "A test event from Gatehouse.", "actor": who },
+    });
+    outbox::enqueue(conn, id, "webhook.test", &payload.to_string(), at)?;
+    Ok(())
 }
 
 pub async fn test(
@@ -224,28 +208,14 @@ pub async fn test(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (i, who) = (id.into_inner(), admin.0.user.email.clone());
-    let ep = i.clone();
+    let (id, who) = (id.into_inner(), admin.0.user.email.clone());
+    let ep = id.clone();
     state
         .db
-        .run(move |conn| {
-            outbox::endpoint(conn, &ep)?.ok_or(AppError::NotFound)?;
-            let at = now();
-            let payload = serde_json::json!({
-                "type": "webhook.test",
-                "timestamp": at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "data": { "message": "A test event from Gatehouse.", "actor": who },
-            });
-            events::enqueue(conn, &ep, "webhook.test", &payload.to_string(), at)?;
-            Ok(())
-        })
+        .run(move |conn| queue_test(conn, &ep, &who))
         .await?;
-    Ok(back(
-        &req,
-        &state,
-        &i,
-        "Test event queued; it is delivered within a second.",
-    ))
+    let message = "Test event queued; it is delivered within a second.";
+    Ok(back(&req, &id, message))
 }
 
 pub async fn redeliver(
@@ -257,17 +227,32 @@ pub async fn redeliver(
     let (id, msg) = path.into_inner();
     let n = state
         .db
-        .run(move |conn| Ok(outbox::redeliver(conn, &msg, now())?))
+        .run(move |conn| Ok(store::redeliver(conn, &msg, now())?))
         .await?;
     if n == 0 {
         return Err(AppError::NotFound);
     }
     Ok(back(
         &req,
-        &state,
         &id,
         "Queued for delivery again (same webhook-id).",
     ))
+}
+
+fn rotate_secret(conn: &mut DbConn, id: &str, sealed: &str, actor: &Actor) -> Result<(), AppError> {
+    db::write_tx(conn, |conn| {
+        let ep = store::endpoint(conn, id)?.ok_or(AppError::NotFound)?;
+        store::rotate_secret(conn, &ep, sealed, now())?;
+        audited(
+            conn,
+            1,
+            actor,
+            "webhook.secret_rotated",
+            id,
+            serde_json::json!({}),
+        )?;
+        Ok(())
+    })
 }
 
 pub async fn rotate(
@@ -278,35 +263,27 @@ pub async fn rotate(
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
     let secret = signing::new_secret();
-    let sealed = Sealer::new(state.config.secret_key.bytes())
-        .seal(&secret)
-        .map_err(AppError::internal)?;
-    let (i, a) = (id.clone(), actor(&admin));
+    let sealed = sealer(&state).seal(&secret).map_err(AppError::internal)?;
+    let (i, actor) = (id.clone(), Actor::from(&admin.0.user));
     state
         .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                let ep = outbox::endpoint(conn, &i)?.ok_or(AppError::NotFound)?;
-                diesel::update(e::table.find(&i))
-                    .set((
-                        e::secret_enc.eq(&sealed),
-                        e::old_secret_enc.eq(Some(&ep.secret_enc)),
-                        e::old_secret_until.eq(Some(now() + chrono::Duration::hours(24))),
-                    ))
-                    .execute(conn)?;
-                audit::record(
-                    conn,
-                    &a,
-                    "webhook.secret_rotated",
-                    "gh_webhook_endpoints",
-                    &i,
-                    &serde_json::json!({}),
-                )?;
-                Ok::<_, AppError>(())
-            })
-        })
+        .run(move |conn| rotate_secret(conn, &i, &sealed, &actor))
         .await?;
     endpoint_page(&req, &state, &id, Some(secret)).await
+}
+
+/// The sealed secret of endpoint `id`, audited as revealed.
+fn sealed_secret(conn: &mut DbConn, id: &str, actor: &Actor) -> Result<String, AppError> {
+    let ep = store::endpoint(conn, id)?.ok_or(AppError::NotFound)?;
+    audited(
+        conn,
+        1,
+        actor,
+        "webhook.secret_revealed",
+        id,
+        serde_json::json!({}),
+    )?;
+    Ok(ep.secret_enc)
 }
 
 pub async fn reveal(
@@ -316,79 +293,42 @@ pub async fn reveal(
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let id = id.into_inner();
-    let (i, a) = (id.clone(), actor(&admin));
+    let (i, actor) = (id.clone(), Actor::from(&admin.0.user));
     let sealed = state
         .db
-        .run(move |conn| {
-            let ep = outbox::endpoint(conn, &i)?.ok_or(AppError::NotFound)?;
-            audit::record(
-                conn,
-                &a,
-                "webhook.secret_revealed",
-                "gh_webhook_endpoints",
-                &i,
-                &serde_json::json!({}),
-            )?;
-            Ok(ep.secret_enc)
-        })
+        .run(move |conn| sealed_secret(conn, &i, &actor))
         .await?;
-    let secret = Sealer::new(state.config.secret_key.bytes())
-        .open(&sealed)
-        .map_err(AppError::internal)?;
+    let secret = sealer(&state).open(&sealed).map_err(AppError::internal)?;
     endpoint_page(&req, &state, &id, Some(secret)).await
 }
 
 async fn set_enabled(
-    req: &HttpRequest,
-    admin: &Admin,
-    state: &AppState,
-    id: String,
+    req: HttpRequest,
+    admin: Admin,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
     enabled: bool,
 ) -> Result<HttpResponse, AppError> {
-    let (i, a) = (id.clone(), actor(admin));
+    let (id, actor) = (id.into_inner(), Actor::from(&admin.0.user));
+    let (action, message) = if enabled {
+        ("webhook.enabled", "Endpoint enabled.")
+    } else {
+        ("webhook.disabled", "Endpoint disabled.")
+    };
+    let i = id.clone();
     let n = state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let n = diesel::update(e::table.find(&i))
-                    .set((
-                        e::enabled.eq(enabled),
-                        e::disabled_reason.eq(None::<String>),
-                        e::failing_since.eq(None::<chrono::NaiveDateTime>),
-                    ))
-                    .execute(conn)?;
-                let action = if enabled {
-                    "webhook.enabled"
-                } else {
-                    "webhook.disabled"
-                };
-                if n == 1 {
-                    audit::record(
-                        conn,
-                        &a,
-                        action,
-                        "gh_webhook_endpoints",
-                        &i,
-                        &serde_json::json!({}),
-                    )?;
-                }
-                Ok::<_, AppError>(n)
+                let n = store::set_enabled(conn, &i, enabled)?;
+                audited(conn, n, &actor, action, &i, serde_json::json!({}))
             })
         })
         .await?;
     if n == 0 {
         return Err(AppError::NotFound);
     }
-    Ok(back(
-        req,
-        state,
-        &id,
-        if enabled {
-            "Endpoint enabled."
-        } else {
-            "Endpoint disabled."
-        },
-    ))
+    Ok(back(&req, &id, message))
 }
 
 pub async fn enable(
@@ -397,7 +337,7 @@ pub async fn enable(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    set_enabled(&req, &admin, &state, id.into_inner(), true).await
+    set_enabled(req, admin, state, id, true).await
 }
 
 pub async fn disable(
@@ -406,7 +346,7 @@ pub async fn disable(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    set_enabled(&req, &admin, &state, id.into_inner(), false).await
+    set_enabled(req, admin, state, id, false).await
 }
 
 pub async fn delete(
@@ -415,34 +355,30 @@ pub async fn delete(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let (i, a) = (id.into_inner(), actor(&admin));
+    let (id, actor) = (id.into_inner(), Actor::from(&admin.0.user));
     let n = state
         .db
         .run(move |conn| {
             db::write_tx(conn, |conn| {
-                let n = diesel::delete(e::table.find(&i)).execute(conn)?;
-                if n == 1 {
-                    audit::record(
-                        conn,
-                        &a,
-                        "webhook.deleted",
-                        "gh_webhook_endpoints",
-                        &i,
-                        &serde_json::json!({}),
-                    )?;
-                }
-                Ok::<_, AppError>(n)
+                let n = store::delete_endpoint(conn, &id)?;
+                audited(
+                    conn,
+                    n,
+                    &actor,
+                    "webhook.deleted",
+                    &id,
+                    serde_json::json!({}),
+                )
             })
         })
         .await?;
     if n == 0 {
         return Err(AppError::NotFound);
     }
-    Ok(page::see_other(&req, "/integrations/webhooks")
-        .cookie(flash::cookie(
-            "success",
-            "Endpoint deleted.",
-            state.config.secure_cookies(),
-        ))
-        .finish())
+    Ok(page::done(
+        &req,
+        "/integrations/webhooks",
+        "success",
+        "Endpoint deleted.",
+    ))
 }

@@ -3,30 +3,22 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
 use serde::Deserialize;
 
-use crate::audit::{self, Actor};
-use crate::db::secrets::sha256_hex;
-use crate::db::{self, now};
+use crate::audit::Actor;
+use crate::db::now;
+use crate::db::secrets::{random_token, sha256_hex};
 use crate::error::AppError;
-use crate::identity::session::SESSION_COOKIE;
 use crate::identity::session::SessionCache;
-use crate::identity::sessions::{self as auth_store, SessionInfo};
-use crate::identity::users;
+use crate::identity::sessions;
+use crate::identity::users::{self, User};
 use crate::identity::{CurrentUser, password};
+use crate::signin::routes::signed_out;
+use crate::signin::store;
+use crate::signin::views::{AccountPage, ForgotPage, ResetPage};
 use crate::state::AppState;
-use crate::web::flash;
+use crate::web::client_ip;
 use crate::web::page::{self, Layout, Page};
-
-#[derive(Template)]
-#[template(path = "auth/account.html")]
-struct AccountPage {
-    layout: Layout,
-    user: CurrentUser,
-    sessions: Vec<SessionInfo>,
-    error: Option<String>,
-}
 
 async fn render_account(
     req: &HttpRequest,
@@ -37,7 +29,7 @@ async fn render_account(
     let uid = user.id.clone();
     let sessions = state
         .db
-        .run(move |conn| Ok(auth_store::sessions_of(conn, &uid)?))
+        .run(move |conn| Ok(sessions::sessions_of(conn, &uid)?))
         .await?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -74,6 +66,29 @@ pub struct PasswordForm {
     confirm: String,
 }
 
+/// Why the new password is refused: the current one is wrong, the two new ones differ, or
+/// it is too weak.
+async fn password_problem(
+    state: &AppState,
+    user: &CurrentUser,
+    form: &PasswordForm,
+) -> Result<Option<String>, AppError> {
+    let uid = user.id.clone();
+    let stored = state
+        .db
+        .run(move |conn| Ok(users::find(conn, &uid)?.map(|u| u.password_hash)))
+        .await?;
+    Ok(
+        if !password::verify_async(form.current.clone(), stored).await? {
+            Some("The current password is not correct.".into())
+        } else if form.new != form.confirm {
+            Some("The two new passwords do not match.".into())
+        } else {
+            password::check_strength(&form.new, &[&user.email, &user.display_name]).err()
+        },
+    )
+}
+
 pub async fn change_password(
     req: HttpRequest,
     user: CurrentUser,
@@ -82,65 +97,18 @@ pub async fn change_password(
     sessions: web::Data<SessionCache>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
-    let uid = user.id.clone();
-    let stored = state
-        .db
-        .run(move |conn| Ok(users::find(conn, &uid)?.map(|u| u.password_hash)))
-        .await?;
-    if !password::verify_async(form.current.clone(), stored).await? {
-        return render_account(
-            &req,
-            user,
-            &state,
-            Some("The current password is not correct.".into()),
-        )
-        .await;
-    }
-    if form.new != form.confirm {
-        return render_account(
-            &req,
-            user,
-            &state,
-            Some("The two new passwords do not match.".into()),
-        )
-        .await;
-    }
-    if let Err(m) = password::check_strength(&form.new, &[&user.email, &user.display_name]) {
-        return render_account(&req, user, &state, Some(m)).await;
+    if let Some(problem) = password_problem(&state, &user, &form).await? {
+        return render_account(&req, user, &state, Some(problem)).await;
     }
     let hash = password::hash_async(form.new).await?;
-    let (uid, keep) = (user.id.clone(), user.session_id.clone());
-    let actor = Actor {
-        user_id: Some(user.id.clone()),
-        email: user.email.clone(),
-    };
+    let (uid, keep, actor) = (user.id.clone(), user.session_id.clone(), Actor::from(&user));
     let ended = state
         .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                users::set_password(conn, &uid, &hash, now())?;
-                let ended = auth_store::delete_other_sessions(conn, &uid, &keep)?;
-                audit::record(
-                    conn,
-                    &actor,
-                    "user.password_changed",
-                    "gh_users",
-                    &uid,
-                    &serde_json::json!({ "sessions_ended": ended }),
-                )?;
-                Ok::<_, AppError>(ended)
-            })
-        })
+        .run(move |conn| store::change_password(conn, &uid, &hash, &keep, &actor))
         .await?;
     sessions.forget_user(&user.id);
     let message = format!("Password changed. {ended} other session(s) ended.");
-    Ok(page::see_other(&req, "/account")
-        .cookie(flash::cookie(
-            "success",
-            &message,
-            state.config.secure_cookies(),
-        ))
-        .finish())
+    Ok(page::done(&req, "/account", "success", &message))
 }
 
 pub async fn end_session(
@@ -148,53 +116,34 @@ pub async fn end_session(
     user: CurrentUser,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    sessions: web::Data<SessionCache>,
+    cache: web::Data<SessionCache>,
 ) -> Result<HttpResponse, AppError> {
     let (uid, sid) = (user.id.clone(), id.into_inner());
     let ended = state
         .db
-        .run(move |conn| Ok(auth_store::delete_session_of(conn, &uid, &sid)?))
+        .run(move |conn| Ok(sessions::delete_session_of(conn, &uid, &sid)?))
         .await?;
     if ended == 0 {
         return Err(AppError::NotFound);
     }
-    sessions.forget_user(&user.id);
-    Ok(page::see_other(&req, "/account")
-        .cookie(flash::cookie(
-            "success",
-            "Session ended.",
-            state.config.secure_cookies(),
-        ))
-        .finish())
+    cache.forget_user(&user.id);
+    Ok(page::done(&req, "/account", "success", "Session ended."))
 }
 
 pub async fn end_others(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
-    sessions: web::Data<SessionCache>,
+    cache: web::Data<SessionCache>,
 ) -> Result<HttpResponse, AppError> {
     let (uid, keep) = (user.id.clone(), user.session_id.clone());
     let ended = state
         .db
-        .run(move |conn| Ok(auth_store::delete_other_sessions(conn, &uid, &keep)?))
+        .run(move |conn| Ok(sessions::delete_other_sessions(conn, &uid, &keep)?))
         .await?;
-    sessions.forget_user(&user.id);
-    Ok(page::see_other(&req, "/account")
-        .cookie(flash::cookie(
-            "success",
-            &format!("{ended} other session(s) ended."),
-            state.config.secure_cookies(),
-        ))
-        .finish())
-}
-
-#[derive(Template)]
-#[template(path = "auth/reset.html")]
-struct ResetPage {
-    layout: Layout,
-    token: String,
-    error: Option<String>,
+    cache.forget_user(&user.id);
+    let message = format!("{ended} other session(s) ended.");
+    Ok(page::done(&req, "/account", "success", &message))
 }
 
 #[derive(Deserialize)]
@@ -233,6 +182,30 @@ pub struct ResetForm {
     confirm: String,
 }
 
+/// The operator a live reset link belongs to.
+async fn reset_owner(state: &AppState, token_hash: &str) -> Result<User, AppError> {
+    let hash = token_hash.to_string();
+    state
+        .db
+        .run(move |conn| store::reset_owner(conn, &hash))
+        .await?
+        .ok_or_else(|| {
+            AppError::Forbidden(
+                "This reset link is not valid any more. Ask an administrator for a new link."
+                    .into(),
+            )
+        })
+}
+
+/// Why the new password of a reset is refused: the two differ, or it is too weak.
+fn new_password_problem(form: &ResetForm, user: &User) -> Option<String> {
+    if form.new != form.confirm {
+        Some("The two passwords do not match.".to_string())
+    } else {
+        password::check_strength(&form.new, &[&user.email, &user.display_name]).err()
+    }
+}
+
 pub async fn reset(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -241,64 +214,21 @@ pub async fn reset(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let hash = sha256_hex(&form.token);
-    let h = hash.clone();
-    let user = state
-        .db
-        .run(move |conn| {
-            let Some(uid) = users::reset_user(conn, &h, now())? else {
-                return Ok(None);
-            };
-            Ok(users::find(conn, &uid)?)
-        })
-        .await?
-        .ok_or_else(|| {
-            AppError::Forbidden(
-                "This reset link is not valid any more. Ask an administrator for a new link."
-                    .into(),
-            )
-        })?;
-    let problem = if form.new != form.confirm {
-        Some("The two passwords do not match.".to_string())
-    } else {
-        password::check_strength(&form.new, &[&user.email, &user.display_name]).err()
-    };
-    if let Some(error) = problem {
-        return page::render(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &ResetPage {
-                layout: Layout::build(&req),
-                token: form.token,
-                error: Some(error),
-            },
-        );
+    let user = reset_owner(&state, &hash).await?;
+    if let Some(error) = new_password_problem(&form, &user) {
+        let (layout, token, error) = (Layout::build(&req), form.token, Some(error));
+        let page = ResetPage {
+            layout,
+            token,
+            error,
+        };
+        return page::render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     }
     let new_hash = password::hash_async(form.new).await?;
-    let actor = Actor {
-        user_id: Some(user.id.clone()),
-        email: user.email.clone(),
-    };
-    let uid = user.id.clone();
+    let (uid, actor) = (user.id.clone(), Actor::from(&user));
     let done = state
         .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                // Taking the token in the transaction that uses it: a link works exactly once.
-                if !users::consume_reset(conn, &hash, now())? {
-                    return Ok(false);
-                }
-                users::set_password(conn, &uid, &new_hash, now())?;
-                auth_store::delete_user_sessions(conn, &uid)?;
-                audit::record(
-                    conn,
-                    &actor,
-                    "user.password_reset",
-                    "gh_users",
-                    &uid,
-                    &serde_json::json!({}),
-                )?;
-                Ok::<_, AppError>(true)
-            })
-        })
+        .run(move |conn| store::reset_password(conn, &hash, &uid, &new_hash, &actor))
         .await?;
     if !done {
         return Err(AppError::Forbidden(
@@ -306,24 +236,7 @@ pub async fn reset(
         ));
     }
     sessions.forget_user(&user.id);
-    Ok(page::see_other(&req, "/login")
-        .cookie(crate::identity::session::removal_cookie(
-            SESSION_COOKIE,
-            &state,
-        ))
-        .cookie(flash::cookie(
-            "success",
-            "Your password is set. Sign in with it now.",
-            state.config.secure_cookies(),
-        ))
-        .finish())
-}
-
-#[derive(Template)]
-#[template(path = "auth/forgot.html")]
-struct ForgotPage {
-    layout: Layout,
-    sent: bool,
+    signed_out(&req, &state, "Your password is set. Sign in with it now.")
 }
 
 pub async fn forgot_form(Page(layout): Page) -> Result<HttpResponse, AppError> {
@@ -347,34 +260,17 @@ pub async fn forgot(
     state: web::Data<AppState>,
     form: web::Form<ForgotForm>,
 ) -> Result<HttpResponse, AppError> {
-    let email = users::normalize_email(&form.email);
-    let ip = crate::web::client_ip(&req);
+    let (email, ip) = (users::normalize_email(&form.email), client_ip(&req));
     let base = state
         .config
         .public_url
         .as_str()
         .trim_end_matches('/')
         .to_string();
-    let token = crate::db::secrets::random_token();
-    let hash = sha256_hex(&token);
-    let e = email.clone();
+    let token = random_token();
     let locked = state
         .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                if crate::identity::throttle::check_and_record(conn, &format!("reset:{e}"), &ip, now())?.is_some() {
-                    return Ok(true);
-                }
-                if let Some(user) = users::find_by_email(conn, &e)?.filter(|u| !u.disabled) {
-                    users::create_reset(conn, &hash, &user.id, now())?;
-                    let body = format!(
-                        "Someone asked to reset the Gatehouse password of {e}.\n\nSet a new password here (the link works once, within 24 hours):\n{base}/reset?token={token}\n\nIf it was not you, ignore this email."
-                    );
-                    crate::events::mail::enqueue(conn, &user.email, "Reset your Gatehouse password", &body)?;
-                }
-                Ok::<_, AppError>(false)
-            })
-        })
+        .run(move |conn| store::request_reset(conn, &email, &ip, &base, &token))
         .await?;
     if locked {
         return Err(AppError::TooManyRequests(

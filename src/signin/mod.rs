@@ -3,5 +3,7 @@
 
 pub mod account;
 pub mod routes;
+mod store;
+mod totp;
 pub mod two_factor;
 mod views;

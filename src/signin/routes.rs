@@ -4,17 +4,17 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use crate::db::now;
 use crate::db::secrets::{random_token, sha256_hex};
-use crate::db::{self, now};
 use crate::error::AppError;
-use crate::identity::session::SessionCache;
-use crate::identity::session::{self, MaybeUser, SESSION_COOKIE};
+use crate::identity::session::{self, MaybeUser, SESSION_COOKIE, SessionCache};
 use crate::identity::sessions::{self as auth_store, NewSession};
-use crate::identity::users::{self as users, CreateUserError, NewUser};
-use crate::identity::{password, throttle};
+use crate::identity::users::{self, NewUser, User};
+use crate::identity::{password, roles};
+use crate::signin::store::{self, Attempt};
 use crate::signin::views::{LoginPage, SetupErrors, SetupPage};
 use crate::state::{AppState, app_data};
-use crate::web::page::{self, Page};
+use crate::web::page::{self, Layout, Page};
 use crate::web::{client_ip, csrf, flash, safe_next};
 
 #[derive(Deserialize)]
@@ -50,9 +50,64 @@ pub struct LoginForm {
     next: Option<String>,
 }
 
-enum Attempt {
-    Locked(throttle::Locked),
-    Checked { user: Option<users::User> },
+/// Check the password of a counted attempt: the operator, or the status and message of
+/// the refusal.
+async fn check_password(
+    req: &HttpRequest,
+    state: &AppState,
+    email: &str,
+    password: String,
+) -> Result<Result<User, (StatusCode, String)>, AppError> {
+    let (e, ip) = (email.to_string(), client_ip(req));
+    let i = ip.clone();
+    let user = match state
+        .db
+        .run(move |conn| store::attempt(conn, &e, &i))
+        .await?
+    {
+        Attempt::Locked(locked) => {
+            return Ok(Err((StatusCode::TOO_MANY_REQUESTS, locked.message())));
+        }
+        Attempt::Checked { user } => user,
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = password::verify_async(password, stored).await?;
+    Ok(match user {
+        Some(u) if verified && !u.disabled => Ok(u),
+        Some(u) if verified && u.disabled => Err((
+            StatusCode::FORBIDDEN,
+            "This account is disabled. Ask an administrator to re-enable it.".into(),
+        )),
+        _ => {
+            tracing::info!(%ip, "sign-in failed");
+            Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "The email or password is not correct.".into(),
+            ))
+        }
+    })
+}
+
+/// With two-factor enrolled, or required by the role, the password opens only the second
+/// step: a session that can do nothing but that step. Returns the stage and where to go.
+async fn second_step(
+    state: &AppState,
+    user: &User,
+    next: String,
+) -> Result<(&'static str, String), AppError> {
+    let role = user.role.clone();
+    let requires = state
+        .db
+        .run(move |conn| Ok(roles::requires_2fa(conn, &role)?))
+        .await?;
+    Ok(if user.totp_secret.is_some() {
+        let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        (auth_store::STAGE_CODE, format!("/login/code?next={next}"))
+    } else if requires {
+        (auth_store::STAGE_ENROL, "/login/enrol".to_string())
+    } else {
+        (auth_store::STAGE_FULL, next)
+    })
 }
 
 pub async fn login(
@@ -62,92 +117,25 @@ pub async fn login(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     let email = users::normalize_email(&form.email);
-    let ip = client_ip(&req);
     let next = safe_next(form.next.as_deref());
-
-    let (e, i) = (email.clone(), ip.clone());
-    let attempt = state
-        .db
-        .run(move |conn| {
-            // The attempt is counted as a failure before the password is checked (and the
-            // count cleared if it succeeds), in the transaction that checks the count: a
-            // burst of parallel guesses cannot all slip past the limit.
-            db::write_tx(conn, |conn| {
-                if let Some(locked) = throttle::check_and_record(conn, &e, &i, now())? {
-                    return Ok(Attempt::Locked(locked));
-                }
-                Ok::<_, AppError>(Attempt::Checked {
-                    user: users::find_by_email(conn, &e)?,
-                })
-            })
-        })
-        .await?;
-    let user = match attempt {
-        Attempt::Locked(locked) => {
-            return login_failed(
-                &req,
-                StatusCode::TOO_MANY_REQUESTS,
-                email,
-                next,
-                locked.message(),
-            );
-        }
-        Attempt::Checked { user } => user,
+    let user = match check_password(&req, &state, &email, form.password).await? {
+        Ok(user) => user,
+        Err((status, message)) => return login_failed(&req, status, email, next, message),
     };
-
-    let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = password::verify_async(form.password, stored).await?;
-
-    let user = match user {
-        Some(u) if verified && !u.disabled => u,
-        Some(u) if verified && u.disabled => {
-            return login_failed(
-                &req,
-                StatusCode::FORBIDDEN,
-                email,
-                next,
-                "This account is disabled. Ask an administrator to re-enable it.".into(),
-            );
-        }
-        _ => {
-            tracing::info!(%ip, "sign-in failed");
-            return login_failed(
-                &req,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                email,
-                next,
-                "The email or password is not correct.".into(),
-            );
-        }
-    };
-
-    // With two-factor enrolled, or required by the role, the password opens only the
-    // second step: a session that can do nothing but that step.
-    let role = user.role.clone();
-    let requires = state
-        .db
-        .run(move |conn| Ok(users::find_role(conn, &role)?.is_some_and(|r| r.require_2fa)))
-        .await?;
-    let (stage, location) = if user.totp_secret.is_some() {
-        (
-            auth_store::STAGE_CODE,
-            format!(
-                "/login/code?next={}",
-                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
-            ),
-        )
-    } else if requires {
-        (auth_store::STAGE_ENROL, "/login/enrol".to_string())
-    } else {
-        (auth_store::STAGE_FULL, next)
-    };
+    let (stage, location) = second_step(&state, &user, next).await?;
     let token = sign_in(&req, &state, &user.id, &user.email, stage).await?;
     tracing::info!(user = %user.id, stage, "password accepted");
-    Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", location))
-        .cookie(session::session_cookie(token, &state))
-        .cookie(session::removal_cookie(csrf::ANON_COOKIE, &state))
-        .finish())
+    Ok(signed_in(&state, &location, token))
+}
+
+/// The redirect after a step of sign-in: the new session's cookie, and the anonymous
+/// cookie (which bound the sign-in form's CSRF token) removed.
+pub fn signed_in(state: &AppState, location: &str, token: String) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location.to_string()))
+        .cookie(session::session_cookie(token, state))
+        .cookie(session::removal_cookie(csrf::ANON_COOKIE, state))
+        .finish()
 }
 
 fn login_failed(
@@ -157,11 +145,10 @@ fn login_failed(
     next: String,
     message: String,
 ) -> Result<HttpResponse, AppError> {
-    let layout = crate::web::page::Layout::build(req);
     page::render(
         status,
         &LoginPage {
-            layout,
+            layout: Layout::build(req),
             email,
             next,
             error: Some(message),
@@ -201,28 +188,14 @@ pub async fn sign_in(
     state
         .db
         .run(move |conn| {
-            let now = now();
-            db::write_tx(conn, |conn| {
-                if let Some(p) = &previous {
-                    auth_store::delete_session(conn, p)?;
-                }
-                auth_store::create_session(
-                    conn,
-                    NewSession {
-                        id: &id,
-                        user_id: &user_id,
-                        ip: &ip,
-                        user_agent: &user_agent,
-                        stage,
-                    },
-                    now,
-                )?;
-                if stage == auth_store::STAGE_FULL {
-                    throttle::reset_account(conn, &email, now)?;
-                }
-                auth_store::purge_expired(conn, policy, now)?;
-                Ok::<_, AppError>(())
-            })
+            let session = NewSession {
+                id: &id,
+                user_id: &user_id,
+                ip: &ip,
+                user_agent: &user_agent,
+                stage,
+            };
+            store::start_session(conn, session, previous.as_deref(), &email, policy)
         })
         .await?;
     Ok(token)
@@ -241,14 +214,19 @@ pub async fn logout(
             .run(move |conn| Ok(auth_store::delete_session(conn, &id)?))
             .await?;
     }
-    Ok(page::see_other(&req, "/login")
-        .cookie(session::removal_cookie(SESSION_COOKIE, &state))
-        .cookie(flash::cookie(
-            "success",
-            "You have been signed out.",
-            state.config.secure_cookies(),
-        ))
-        .finish())
+    signed_out(&req, &state, "You have been signed out.")
+}
+
+/// To the sign-in page with a message, the session cookie removed.
+pub fn signed_out(
+    req: &HttpRequest,
+    state: &AppState,
+    message: &str,
+) -> Result<HttpResponse, AppError> {
+    let mut res = page::done(req, "/login", "success", message);
+    res.add_cookie(&session::removal_cookie(SESSION_COOKIE, state))
+        .map_err(AppError::caused_by)?;
+    Ok(res)
 }
 
 #[derive(Deserialize)]
@@ -314,19 +292,36 @@ fn validate_setup(form: &SetupForm) -> SetupErrors {
     let name = form.display_name.trim();
     SetupErrors {
         email: users::check_email(form.email.trim()).err(),
-        display_name: if name.is_empty() {
-            Some("Enter the name other operators will see.".into())
-        } else if name.chars().count() > 100 {
-            Some("Use at most 100 characters.".into())
-        } else {
-            None
-        },
+        display_name: users::check_display_name(name).err(),
         password: password::check_strength(&form.password, &[&form.email, &form.display_name])
             .err(),
         password_confirm: (form.password != form.password_confirm)
             .then(|| "The two passwords do not match.".to_string()),
         form: None,
     }
+}
+
+/// Create the first administrator of a valid setup form; `None` when setup was completed
+/// meanwhile.
+async fn create_admin(state: &AppState, form: &SetupForm) -> Result<Option<User>, AppError> {
+    let hash = password::hash_async(form.password.clone()).await?;
+    let (token_hash, email, name) = (
+        sha256_hex(&form.token),
+        form.email.clone(),
+        form.display_name.clone(),
+    );
+    state
+        .db
+        .run(move |conn| {
+            let new = NewUser {
+                email: &email,
+                display_name: &name,
+                password_hash: &hash,
+                role: "admin",
+            };
+            store::create_first_admin(conn, &token_hash, new)
+        })
+        .await
 }
 
 pub async fn setup(
@@ -338,59 +333,26 @@ pub async fn setup(
     setup_allowed(&state, &form.token).await?;
     let mut errors = validate_setup(&form);
     if !errors.any() {
-        let hash = password::hash_async(form.password.clone()).await?;
-        let (token_hash, email, name) = (
-            sha256_hex(&form.token),
-            form.email.clone(),
-            form.display_name.clone(),
-        );
-        let created = state
-            .db
-            .run(move |conn| {
-                db::write_tx(conn, |conn| {
-                    // Taking the token and checking for operators in one transaction: of two
-                    // racing submissions exactly one creates the administrator.
-                    if !auth_store::consume_setup_token(conn, &token_hash)?
-                        || users::count(conn)? > 0
-                    {
-                        return Ok(None);
-                    }
-                    let new = NewUser {
-                        email: &email,
-                        display_name: &name,
-                        password_hash: &hash,
-                        role: "admin",
-                    };
-                    match users::insert(conn, new, now()) {
-                        Ok(user) => Ok(Some(user)),
-                        Err(CreateUserError::EmailTaken) => Ok(None),
-                        Err(CreateUserError::Db(e)) => Err(AppError::from(e)),
-                    }
-                })
-            })
-            .await?;
-        if let Some(user) = created {
+        if let Some(user) = create_admin(&state, &form).await? {
             tracing::info!(user = %user.id, "first administrator created");
             let token =
                 sign_in(&req, &state, &user.id, &user.email, auth_store::STAGE_FULL).await?;
-            return Ok(HttpResponse::SeeOther()
-                .insert_header(("Location", "/"))
-                .cookie(session::session_cookie(token, &state))
-                .cookie(session::removal_cookie(csrf::ANON_COOKIE, &state))
-                .cookie(flash::cookie(
-                    "success",
-                    "Welcome to Gatehouse. Your administrator account is ready.",
-                    state.config.secure_cookies(),
-                ))
-                .finish());
+            let mut res = signed_in(&state, "/", token);
+            let welcome = "Welcome to Gatehouse. Your administrator account is ready.";
+            res.add_cookie(&flash::cookie(
+                "success",
+                welcome,
+                state.config.secure_cookies(),
+            ))
+            .map_err(AppError::caused_by)?;
+            return Ok(res);
         }
         errors.form = Some("Setup has already been completed. Sign in instead.".into());
     }
-    let layout = crate::web::page::Layout::build(&req);
     page::render(
         StatusCode::UNPROCESSABLE_ENTITY,
         &SetupPage {
-            layout,
+            layout: Layout::build(&req),
             token: form.token,
             email: form.email,
             display_name: form.display_name,

@@ -1,128 +1,28 @@
-//! TOTP two-factor sign-in (RFC 6238, SHA-1, 6 digits, 30 s, via `totp-rs`): enrolment
-//! with a QR code rendered here as SVG plus the secret as text, confirmed by a first code;
-//! ten single-use recovery codes shown once and stored hashed; the code step of sign-in;
-//! enrolment forced at sign-in for roles that require it.
+//! TOTP two-factor sign-in (see `totp`): enrolment with a QR code rendered here as SVG plus
+//! the secret as text, confirmed by a first code; ten single-use recovery codes shown once
+//! and stored hashed; the code step of sign-in; enrolment forced at sign-in for roles that
+//! require it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
-use base64::Engine;
 use serde::Deserialize;
-use totp_rs::{Algorithm, Secret, TOTP};
 
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::db::secrets::Sealer;
-use crate::db::secrets::{random_token, sha256_hex};
-use crate::db::{self, now};
 use crate::error::AppError;
+use crate::identity::password;
 use crate::identity::session::{self, CurrentUser};
 use crate::identity::sessions::{STAGE_CODE, STAGE_ENROL, STAGE_FULL};
-use crate::identity::users;
-use crate::identity::{password, throttle};
+use crate::signin::routes::{sign_in, signed_in};
+use crate::signin::store::{self, Refusal};
+use crate::signin::totp::{qr_data_uri, totp};
+use crate::signin::views::TwoFactorPage;
 use crate::state::AppState;
-use crate::web::page::{self, Layout};
-use crate::web::{client_ip, flash, safe_next};
+use crate::web::page;
+use crate::web::{client_ip, safe_next};
 
-const STEP: u64 = 30;
-
-fn totp(secret_b32: &str, email: &str) -> Result<TOTP, AppError> {
-    let bytes = Secret::Encoded(secret_b32.to_string())
-        .to_bytes()
-        .map_err(|e| AppError::internal(format!("stored TOTP secret unreadable: {e:?}")))?;
-    TOTP::new(
-        Algorithm::SHA1,
-        6,
-        1,
-        STEP,
-        bytes,
-        Some("Gatehouse".into()),
-        email.to_string(),
-    )
-    .map_err(|e| AppError::internal(format!("TOTP: {e}")))
-}
-
-fn new_secret() -> String {
-    Secret::generate_secret().to_encoded().to_string()
-}
-
-/// The time step whose code `code` is (now, or one step either side for clock drift).
-fn matching_step(t: &TOTP, code: &str) -> Option<i64> {
-    let code = code.trim().replace(' ', "");
-    if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let now = u64::try_from(chrono::Utc::now().timestamp()).ok()?;
-    [now.saturating_sub(STEP), now, now + STEP]
-        .into_iter()
-        .find(|time| t.generate(*time) == code)
-        .map(|time| (time / STEP) as i64)
-}
-
-/// An SVG QR code of the `otpauth://` URL, as a data URI for an `<img>` (no inline markup).
-fn qr_data_uri(t: &TOTP) -> Result<String, AppError> {
-    let code = qrcode::QrCode::new(t.get_url().as_bytes())
-        .map_err(|e| AppError::internal(format!("QR: {e}")))?;
-    let svg = code
-        .render::<qrcode::render::svg::Color>()
-        .min_dimensions(200, 200)
-        .build();
-    Ok(format!(
-        "data:image/svg+xml;base64,{}",
-        base64::engine::general_purpose::STANDARD.encode(svg)
-    ))
-}
-
-fn recovery_codes() -> Vec<String> {
-    (0..10)
-        .map(|_| {
-            let raw: String = random_token()
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .take(10)
-                .collect::<String>()
-                .to_lowercase();
-            format!("{}-{}", &raw[..5], &raw[5..])
-        })
-        .collect()
-}
-
-fn code_hash(code: &str) -> String {
-    sha256_hex(&code.trim().to_lowercase())
-}
-
-#[derive(Template)]
-#[template(path = "auth/two_factor.html")]
-struct TwoFactorPage {
-    layout: Layout,
-    /// `code`, `enrol`, `account`, `codes`
-    mode: &'static str,
-    action: &'static str,
-    next: String,
-    qr: String,
-    secret: String,
-    enabled: bool,
-    codes_left: i64,
-    codes: Vec<String>,
-    continue_to: String,
-    error: Option<String>,
-}
-
-impl TwoFactorPage {
-    fn new(req: &HttpRequest, mode: &'static str, action: &'static str) -> TwoFactorPage {
-        TwoFactorPage {
-            layout: Layout::build(req),
-            mode,
-            action,
-            next: "/".into(),
-            qr: String::new(),
-            secret: String::new(),
-            enabled: false,
-            codes_left: 0,
-            codes: Vec::new(),
-            continue_to: "/".into(),
-            error: None,
-        }
-    }
+fn sealer(state: &AppState) -> Sealer {
+    Sealer::new(state.config.secret_key.bytes())
 }
 
 async fn pending(req: &HttpRequest, stage: &str) -> Result<CurrentUser, AppError> {
@@ -161,39 +61,11 @@ pub async fn code(
 ) -> Result<HttpResponse, AppError> {
     let user = pending(&req, STAGE_CODE).await?;
     let next = safe_next(form.next.as_deref());
-    let (uid, email, ip, typed) = (
-        user.id.clone(),
-        user.email.clone(),
-        client_ip(&req),
-        form.code.clone(),
-    );
-    let key = state.config.secret_key.bytes().to_vec();
+    let (uid, email, ip) = (user.id.clone(), user.email.clone(), client_ip(&req));
+    let (typed, sealer) = (form.code.clone(), sealer(&state));
     let outcome = state
         .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                if let Some(locked) = throttle::check_and_record(conn, &email, &ip, now())? {
-                    return Ok(Err(locked.message()));
-                }
-                let record = users::find(conn, &uid)?.ok_or(AppError::Unauthorized)?;
-                let sealed = record.totp_secret.ok_or(AppError::Unauthorized)?;
-                let secret = Sealer::new(&key)
-                    .open(&sealed)
-                    .map_err(AppError::internal)?;
-                let ok = match matching_step(&totp(&secret, &record.email)?, &typed) {
-                    Some(step) => users::claim_totp_step(conn, &uid, step)?,
-                    None => {
-                        typed.trim().len() > 6
-                            && users::use_recovery_code(conn, &uid, &code_hash(&typed), now())?
-                    }
-                };
-                Ok::<_, AppError>(if ok {
-                    Ok(())
-                } else {
-                    Err("That code is not right, or was used already.".to_string())
-                })
-            })
-        })
+        .run(move |conn| store::check_code(conn, &sealer, &uid, &email, &ip, &typed))
         .await?;
     if let Err(message) = outcome {
         let mut p = TwoFactorPage::new(&req, "code", "/login/code");
@@ -201,44 +73,39 @@ pub async fn code(
         p.error = Some(message);
         return page::render(StatusCode::UNPROCESSABLE_ENTITY, &p);
     }
-    let token =
-        crate::signin::routes::sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
-    Ok(HttpResponse::SeeOther()
-        .insert_header(("Location", next))
-        .cookie(session::session_cookie(token, &state))
-        .cookie(session::removal_cookie(
-            crate::web::csrf::ANON_COOKIE,
-            &state,
-        ))
-        .finish())
+    let token = sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
+    Ok(signed_in(&state, &next, token))
 }
 
-/// Show the QR code and secret being enrolled, making one if there is none yet.
+/// The QR code and secret being enrolled, making one if there is none yet.
 async fn enrolment(state: &AppState, user: &CurrentUser) -> Result<(String, String), AppError> {
-    let (uid, email) = (user.id.clone(), user.email.clone());
-    let key = state.config.secret_key.bytes().to_vec();
+    let (uid, sealer) = (user.id.clone(), sealer(state));
     let secret = state
         .db
-        .run(move |conn| {
-            // Secrets are stored sealed, like the integrations' credentials.
-            let sealer = Sealer::new(&key);
-            let record = users::find(conn, &uid)?.ok_or(AppError::Unauthorized)?;
-            match record.totp_pending.map(|p| sealer.open(&p)) {
-                Some(Ok(s)) => Ok(s),
-                _ => {
-                    let s = new_secret();
-                    users::set_totp_pending(
-                        conn,
-                        &uid,
-                        &sealer.seal(&s).map_err(AppError::internal)?,
-                    )?;
-                    Ok(s)
-                }
-            }
-        })
+        .run(move |conn| store::pending_secret(conn, &sealer, &uid))
         .await?;
-    let qr = qr_data_uri(&totp(&secret, &email)?)?;
+    let qr = qr_data_uri(&totp(&secret, &user.email)?)?;
     Ok((qr, secret))
+}
+
+/// The enrolment page (`/login/enrol`), with the reason the last code was refused.
+async fn enrol_page(
+    req: &HttpRequest,
+    state: &AppState,
+    user: &CurrentUser,
+    error: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let (qr, secret) = enrolment(state, user).await?;
+    let mut p = TwoFactorPage::new(req, "enrol", "/login/enrol");
+    p.qr = qr;
+    p.secret = secret;
+    match error {
+        None => page::ok(&p),
+        Some(error) => {
+            p.error = Some(error);
+            page::render(StatusCode::UNPROCESSABLE_ENTITY, &p)
+        }
+    }
 }
 
 /// Confirm the pending secret with a first code; returns the recovery codes to show once.
@@ -246,32 +113,12 @@ async fn confirm(
     state: &AppState,
     user: &CurrentUser,
     typed: String,
-) -> Result<Result<Vec<String>, String>, AppError> {
-    let (uid, email) = (user.id.clone(), user.email.clone());
-    let key = state.config.secret_key.bytes().to_vec();
-    let actor = Actor {
-        user_id: Some(user.id.clone()),
-        email: user.email.clone(),
-    };
+) -> Result<Result<Vec<String>, Refusal>, AppError> {
+    let (uid, email, sealer) = (user.id.clone(), user.email.clone(), sealer(state));
+    let actor = Actor::from(user);
     state
         .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                let record = users::find(conn, &uid)?.ok_or(AppError::Unauthorized)?;
-                let Some(sealed) = record.totp_pending else {
-                    return Ok(Err("Start the enrolment again: no code is being set up.".to_string()));
-                };
-                let secret = Sealer::new(&key).open(&sealed).map_err(AppError::internal)?;
-                let Some(step) = matching_step(&totp(&secret, &email)?, &typed) else {
-                    return Ok(Err("That code is not right. Check the time on your phone and try the next code.".to_string()));
-                };
-                let codes = recovery_codes();
-                let hashes: Vec<String> = codes.iter().map(|c| code_hash(c)).collect();
-                users::enable_totp(conn, &uid, &sealed, step, &hashes)?;
-                audit::record(conn, &actor, "user.2fa_enabled", "gh_users", &uid, &serde_json::json!({}))?;
-                Ok::<_, AppError>(Ok(codes))
-            })
-        })
+        .run(move |conn| store::confirm_two_factor(conn, &sealer, &uid, &email, &typed, &actor))
         .await
 }
 
@@ -280,11 +127,7 @@ pub async fn enrol_form(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let user = pending(&req, STAGE_ENROL).await?;
-    let (qr, secret) = enrolment(&state, &user).await?;
-    let mut p = TwoFactorPage::new(&req, "enrol", "/login/enrol");
-    p.qr = qr;
-    p.secret = secret;
-    page::ok(&p)
+    enrol_page(&req, &state, &user, None).await
 }
 
 pub async fn enrol(
@@ -295,9 +138,7 @@ pub async fn enrol(
     let user = pending(&req, STAGE_ENROL).await?;
     match confirm(&state, &user, form.code.clone()).await? {
         Ok(codes) => {
-            let token =
-                crate::signin::routes::sign_in(&req, &state, &user.id, &user.email, STAGE_FULL)
-                    .await?;
+            let token = sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
             let mut p = TwoFactorPage::new(&req, "codes", "");
             p.codes = codes;
             let mut res = page::ok(&p)?;
@@ -305,14 +146,7 @@ pub async fn enrol(
                 .map_err(AppError::caused_by)?;
             Ok(res)
         }
-        Err(message) => {
-            let (qr, secret) = enrolment(&state, &user).await?;
-            let mut p = TwoFactorPage::new(&req, "enrol", "/login/enrol");
-            p.qr = qr;
-            p.secret = secret;
-            p.error = Some(message);
-            page::render(StatusCode::UNPROCESSABLE_ENTITY, &p)
-        }
+        Err(message) => enrol_page(&req, &state, &user, Some(message)).await,
     }
 }
 
@@ -325,13 +159,7 @@ async fn account_page(
     let uid = user.id.clone();
     let (enabled, left) = state
         .db
-        .run(move |conn| {
-            let record = users::find(conn, &uid)?.ok_or(AppError::Unauthorized)?;
-            Ok((
-                record.totp_secret.is_some(),
-                users::recovery_codes_left(conn, &uid)?,
-            ))
-        })
+        .run(move |conn| store::two_factor_status(conn, &uid))
         .await?;
     let mut p = TwoFactorPage::new(req, "account", "/account/2fa");
     p.enabled = enabled;
@@ -381,68 +209,44 @@ pub struct DisableForm {
     password: String,
 }
 
+/// Why two-factor may not be turned off: the role requires it, or the password is wrong.
+async fn disable_refusal(
+    state: &AppState,
+    user: &CurrentUser,
+    password: String,
+) -> Result<Option<&'static str>, AppError> {
+    let (uid, role) = (user.id.clone(), user.role.clone());
+    let (stored, required) = state
+        .db
+        .run(move |conn| store::password_and_rule(conn, &uid, &role))
+        .await?;
+    Ok(if required {
+        Some("Your role requires two-factor sign-in; it cannot be turned off.")
+    } else if !password::verify_async(password, Some(stored)).await? {
+        Some("The password is not correct.")
+    } else {
+        None
+    })
+}
+
 pub async fn account_disable(
     req: HttpRequest,
     user: CurrentUser,
     state: web::Data<AppState>,
     form: web::Form<DisableForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (uid, role) = (user.id.clone(), user.role.clone());
-    let (stored, required) = state
-        .db
-        .run(move |conn| {
-            let record = users::find(conn, &uid)?.ok_or(AppError::Unauthorized)?;
-            Ok((
-                record.password_hash,
-                users::find_role(conn, &role)?.is_some_and(|r| r.require_2fa),
-            ))
-        })
-        .await?;
-    if required {
-        return account_page(
-            &req,
-            &state,
-            &user,
-            Some("Your role requires two-factor sign-in; it cannot be turned off.".into()),
-        )
-        .await;
+    if let Some(refusal) = disable_refusal(&state, &user, form.password.clone()).await? {
+        return account_page(&req, &state, &user, Some(refusal.into())).await;
     }
-    if !password::verify_async(form.password.clone(), Some(stored)).await? {
-        return account_page(
-            &req,
-            &state,
-            &user,
-            Some("The password is not correct.".into()),
-        )
-        .await;
-    }
-    let uid = user.id.clone();
-    let actor = Actor {
-        user_id: Some(user.id.clone()),
-        email: user.email.clone(),
-    };
+    let (uid, actor) = (user.id.clone(), Actor::from(&user));
     state
         .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                users::disable_totp(conn, &uid)?;
-                audit::record(
-                    conn,
-                    &actor,
-                    "user.2fa_disabled",
-                    "gh_users",
-                    &uid,
-                    &serde_json::json!({}),
-                )?;
-                Ok::<_, AppError>(())
-            })
-        })
+        .run(move |conn| store::disable_two_factor(conn, &uid, &actor))
         .await?;
-    Ok(page::see_other(&req, "/account/2fa")
-        .cookie(flash::cookie(
-            "success",
-            "Two-factor sign-in is off.",
-            state.config.secure_cookies(),
-        ))
-        .finish())
+    Ok(page::done(
+        &req,
+        "/account/2fa",
+        "success",
+        "Two-factor sign-in is off.",
+    ))
 }

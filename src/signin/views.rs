@@ -1,7 +1,11 @@
-//! Templates of the sign-in and setup pages.
+//! Templates of the sign-in slice: sign-in, setup, the two-factor steps, the account page,
+//! and the forgotten-password and reset pages.
 
+use actix_web::HttpRequest;
 use askama::Template;
 
+use crate::identity::CurrentUser;
+use crate::identity::sessions::SessionInfo;
 use crate::web::page::Layout;
 
 #[derive(Template)]
@@ -41,4 +45,63 @@ pub struct SetupPage {
     pub email: String,
     pub display_name: String,
     pub errors: SetupErrors,
+}
+
+#[derive(Template)]
+#[template(path = "auth/two_factor.html")]
+pub struct TwoFactorPage {
+    pub layout: Layout,
+    /// `code`, `enrol`, `account`, `codes`
+    pub mode: &'static str,
+    pub action: &'static str,
+    pub next: String,
+    pub qr: String,
+    pub secret: String,
+    pub enabled: bool,
+    pub codes_left: i64,
+    pub codes: Vec<String>,
+    pub continue_to: String,
+    pub error: Option<String>,
+}
+
+impl TwoFactorPage {
+    pub fn new(req: &HttpRequest, mode: &'static str, action: &'static str) -> TwoFactorPage {
+        TwoFactorPage {
+            layout: Layout::build(req),
+            mode,
+            action,
+            next: "/".into(),
+            qr: String::new(),
+            secret: String::new(),
+            enabled: false,
+            codes_left: 0,
+            codes: Vec::new(),
+            continue_to: "/".into(),
+            error: None,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "auth/account.html")]
+pub struct AccountPage {
+    pub layout: Layout,
+    pub user: CurrentUser,
+    pub sessions: Vec<SessionInfo>,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/reset.html")]
+pub struct ResetPage {
+    pub layout: Layout,
+    pub token: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "auth/forgot.html")]
+pub struct ForgotPage {
+    pub layout: Layout,
+    pub sent: bool,
 }

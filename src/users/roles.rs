@@ -4,31 +4,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use askama::Template;
 
-use crate::audit::{self, Actor};
-use crate::catalog::CatalogCache;
-use crate::db::{self, now};
+use crate::audit::Actor;
+use crate::catalog::{Catalog, CatalogCache};
 use crate::error::AppError;
-use crate::identity::permissions::RightsCache;
-use crate::identity::permissions::{Actions, Admin};
-use crate::identity::users::{self, RoleInput, RoleRecord};
+use crate::identity::permissions::{Actions, Admin, RightsCache};
+use crate::identity::roles::{RoleInput, RoleRecord, TableRight};
 use crate::state::AppState;
-use crate::web::flash;
+use crate::users::store;
+use crate::users::views::{RoleFormPage, RoleRow, RolesPage, TableRights};
 use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout, Page};
-
-pub struct RoleRow {
-    pub role: RoleRecord,
-    pub users: i64,
-}
-
-#[derive(Template)]
-#[template(path = "users/roles.html")]
-struct IndexPage {
-    layout: Layout,
-    roles: Vec<RoleRow>,
-}
 
 pub async fn index(
     _admin: Admin,
@@ -37,52 +23,25 @@ pub async fn index(
 ) -> Result<HttpResponse, AppError> {
     let roles = state
         .db
-        .run(|conn| {
-            users::roles(conn)?
-                .into_iter()
-                .map(|role| {
-                    Ok(RoleRow {
-                        users: users::users_with_role(conn, &role.name)?,
-                        role,
-                    })
-                })
-                .collect::<Result<Vec<_>, AppError>>()
-        })
-        .await?;
-    page::ok(&IndexPage { layout, roles })
+        .run(store::roles_in_use)
+        .await?
+        .into_iter()
+        .map(|(role, users)| RoleRow { role, users })
+        .collect();
+    page::ok(&RolesPage { layout, roles })
 }
 
-pub struct TableRights {
-    pub table: String,
-    pub actions: Actions,
-    pub columns: Vec<(String, bool)>,
-}
-
-#[derive(Template)]
-#[template(path = "users/role_form.html")]
-struct FormPage {
-    layout: Layout,
-    creating: bool,
-    builtin: bool,
-    name: String,
-    description: String,
-    default: Actions,
-    admin_areas: bool,
-    require_2fa: bool,
-    tables: Vec<TableRights>,
-    error: Option<String>,
+async fn catalog_of(
+    state: &AppState,
+    catalog: &web::Data<CatalogCache>,
+) -> Result<std::sync::Arc<Catalog>, AppError> {
+    let cache = catalog.clone();
+    state.db.run(move |conn| cache.get(conn)).await
 }
 
 /// The matrix for every table of the catalog, filled from the role's saved rights.
-async fn matrix(
-    state: &AppState,
-    rights: Vec<(String, String, Vec<String>)>,
-    default: Actions,
-    catalog: web::Data<CatalogCache>,
-) -> Result<Vec<TableRights>, AppError> {
-    let cache = catalog.clone();
-    let catalog = state.db.run(move |conn| cache.get(conn)).await?;
-    Ok(catalog
+fn matrix(catalog: &Catalog, rights: &[TableRight], default: Actions) -> Vec<TableRights> {
+    catalog
         .tables
         .values()
         .map(|t| {
@@ -103,7 +62,32 @@ async fn matrix(
                     .collect(),
             }
         })
-        .collect())
+        .collect()
+}
+
+/// The role form showing `input`, with the matrix over the whole catalog.
+async fn form_page(
+    layout: Layout,
+    state: &AppState,
+    catalog: &web::Data<CatalogCache>,
+    input: RoleInput,
+    role: Option<&RoleRecord>,
+    error: Option<String>,
+) -> Result<RoleFormPage, AppError> {
+    let default = Actions::parse(&input.default_actions);
+    let catalog = catalog_of(state, catalog).await?;
+    Ok(RoleFormPage {
+        layout,
+        creating: role.is_none(),
+        builtin: role.is_some_and(|r| r.builtin),
+        tables: matrix(&catalog, &input.tables, default),
+        name: input.name,
+        description: input.description,
+        default,
+        admin_areas: input.admin_areas,
+        require_2fa: input.require_2fa,
+        error,
+    })
 }
 
 pub async fn new(
@@ -112,19 +96,15 @@ pub async fn new(
     state: web::Data<AppState>,
     catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let default = Actions::parse("r");
-    page::ok(&FormPage {
-        layout,
-        creating: true,
-        builtin: false,
+    let input = RoleInput {
         name: String::new(),
         description: String::new(),
-        default,
+        default_actions: "r".into(),
         admin_areas: false,
         require_2fa: false,
-        tables: matrix(&state, Vec::new(), default, catalog.clone()).await?,
-        error: None,
-    })
+        tables: Vec::new(),
+    };
+    page::ok(&form_page(layout, &state, &catalog, input, None, None).await?)
 }
 
 pub async fn edit(
@@ -134,28 +114,20 @@ pub async fn edit(
     name: web::Path<String>,
     catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let n = name.into_inner();
-    let (role, rights) = state
+    let name = name.into_inner();
+    let (role, tables) = state
         .db
-        .run(move |conn| {
-            let role = users::find_role(conn, &n)?.ok_or(AppError::NotFound)?;
-            let rights = users::role_tables(conn, &role.name)?;
-            Ok((role, rights))
-        })
+        .run(move |conn| store::role_with_rights(conn, &name))
         .await?;
-    let default = Actions::parse(&role.default_actions);
-    page::ok(&FormPage {
-        layout,
-        creating: false,
-        builtin: role.builtin,
-        tables: matrix(&state, rights, default, catalog.clone()).await?,
-        name: role.name,
-        description: role.description,
-        default,
+    let input = RoleInput {
+        name: role.name.clone(),
+        description: role.description.clone(),
+        default_actions: role.default_actions.clone(),
         admin_areas: role.admin_areas,
         require_2fa: role.require_2fa,
-        error: None,
-    })
+        tables,
+    };
+    page::ok(&form_page(layout, &state, &catalog, input, Some(&role), None).await?)
 }
 
 fn actions_from(pairs: &Pairs, prefix: &str) -> String {
@@ -170,10 +142,9 @@ async fn input_from(
     state: &AppState,
     pairs: &Pairs,
     name: String,
-    catalog: web::Data<CatalogCache>,
+    catalog: &web::Data<CatalogCache>,
 ) -> Result<RoleInput, AppError> {
-    let cache = catalog.clone();
-    let catalog = state.db.run(move |conn| cache.get(conn)).await?;
+    let catalog = catalog_of(state, catalog).await?;
     let tables = catalog
         .tables
         .values()
@@ -215,13 +186,6 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-fn actor(admin: &Admin) -> Actor {
-    Actor {
-        user_id: Some(admin.0.user.id.clone()),
-        email: admin.0.user.email.clone(),
-    }
-}
-
 pub async fn create(
     req: HttpRequest,
     admin: Admin,
@@ -232,81 +196,26 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     let pairs = pairs.into_inner();
     let name = get(&pairs, "name").unwrap_or("").trim().to_lowercase();
-    let input = input_from(&state, &pairs, name.clone(), catalog.clone()).await?;
-    let error = if !valid_name(&name) {
-        Some("A role name uses lower-case letters, digits, - and _ (at most 40).".to_string())
+    let input = input_from(&state, &pairs, name.clone(), &catalog).await?;
+    let outcome = if valid_name(&name) {
+        let (saved, actor) = (input.clone(), Actor::from(&admin.0.user));
+        state
+            .db
+            .run(move |conn| store::create_role(conn, &saved, &actor))
+            .await?
     } else {
-        None
-    };
-    let outcome = match error {
-        Some(e) => Err(e),
-        None => {
-            let actor = actor(&admin);
-            let input_for_db = clone_input(&input);
-            state
-                .db
-                .run(move |conn| {
-                    if users::find_role(conn, &input_for_db.name)?.is_some() {
-                        return Ok(Err("A role with this name already exists.".to_string()));
-                    }
-                    db::write_tx(conn, |conn| {
-                        users::save_role(conn, &input_for_db, true, now())?;
-                        audit::record(
-                            conn,
-                            &actor,
-                            "role.created",
-                            "gh_roles",
-                            &input_for_db.name,
-                            &serde_json::json!({}),
-                        )?;
-                        Ok::<_, AppError>(())
-                    })?;
-                    Ok(Ok(()))
-                })
-                .await?
-        }
+        Err("A role name uses lower-case letters, digits, - and _ (at most 40).".to_string())
     };
     match outcome {
         Ok(()) => {
             rights_cache.forget_all();
-            Ok(page::see_other(&req, "/roles")
-                .cookie(flash::cookie(
-                    "success",
-                    "Role created.",
-                    state.config.secure_cookies(),
-                ))
-                .finish())
+            Ok(page::done(&req, "/roles", "success", "Role created."))
         }
         Err(error) => {
-            let default = Actions::parse(&input.default_actions);
-            let tables = matrix(&state, input.tables.clone(), default, catalog.clone()).await?;
-            page::render(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &FormPage {
-                    layout: Layout::build(&req),
-                    creating: true,
-                    builtin: false,
-                    name,
-                    description: input.description,
-                    default,
-                    admin_areas: input.admin_areas,
-                    require_2fa: input.require_2fa,
-                    tables,
-                    error: Some(error),
-                },
-            )
+            let layout = Layout::build(&req);
+            let page = form_page(layout, &state, &catalog, input, None, Some(error)).await?;
+            page::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
-    }
-}
-
-fn clone_input(i: &RoleInput) -> RoleInput {
-    RoleInput {
-        name: i.name.clone(),
-        description: i.description.clone(),
-        default_actions: i.default_actions.clone(),
-        admin_areas: i.admin_areas,
-        require_2fa: i.require_2fa,
-        tables: i.tables.clone(),
     }
 }
 
@@ -319,40 +228,14 @@ pub async fn update(
     rights_cache: web::Data<RightsCache>,
     catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let pairs = pairs.into_inner();
-    let input = input_from(&state, &pairs, name.into_inner(), catalog.clone()).await?;
-    let actor = actor(&admin);
+    let input = input_from(&state, &pairs, name.into_inner(), &catalog).await?;
+    let actor = Actor::from(&admin.0.user);
     state
         .db
-        .run(move |conn| {
-            let role = users::find_role(conn, &input.name)?.ok_or(AppError::NotFound)?;
-            db::write_tx(conn, |conn| {
-                if role.builtin {
-                    // Built-in roles are fixed, except whether they require two-factor sign-in.
-                    users::set_role_2fa(conn, &role.name, input.require_2fa)?;
-                } else {
-                    users::save_role(conn, &input, false, now())?;
-                }
-                audit::record(
-                    conn,
-                    &actor,
-                    "role.updated",
-                    "gh_roles",
-                    &role.name,
-                    &serde_json::json!({}),
-                )?;
-                Ok::<_, AppError>(())
-            })
-        })
+        .run(move |conn| store::update_role(conn, &input, &actor))
         .await?;
     rights_cache.forget_all();
-    Ok(page::see_other(&req, "/roles")
-        .cookie(flash::cookie(
-            "success",
-            "Role saved.",
-            state.config.secure_cookies(),
-        ))
-        .finish())
+    Ok(page::done(&req, "/roles", "success", "Role saved."))
 }
 
 pub async fn delete(
@@ -362,39 +245,14 @@ pub async fn delete(
     name: web::Path<String>,
     rights_cache: web::Data<RightsCache>,
 ) -> Result<HttpResponse, AppError> {
-    let (n, actor) = (name.into_inner(), actor(&admin));
+    let (name, actor) = (name.into_inner(), Actor::from(&admin.0.user));
     let outcome = state
         .db
-        .run(move |conn| {
-            db::write_tx(conn, |conn| {
-                let role = users::find_role(conn, &n)?.ok_or(AppError::NotFound)?;
-                if role.builtin {
-                    return Ok(Err("Built-in roles cannot be deleted."));
-                }
-                if users::users_with_role(conn, &role.name)? > 0 {
-                    return Ok(Err(
-                        "Operators still have this role: give them another one first.",
-                    ));
-                }
-                users::delete_role(conn, &role.name)?;
-                audit::record(
-                    conn,
-                    &actor,
-                    "role.deleted",
-                    "gh_roles",
-                    &role.name,
-                    &serde_json::json!({}),
-                )?;
-                Ok::<_, AppError>(Ok(()))
-            })
-        })
+        .run(move |conn| store::delete_role(conn, &name, &actor))
         .await?;
     rights_cache.forget_all();
-    let (kind, message) = match outcome {
-        Ok(()) => ("success", "Role deleted."),
-        Err(m) => ("error", m),
-    };
-    Ok(page::see_other(&req, "/roles")
-        .cookie(flash::cookie(kind, message, state.config.secure_cookies()))
-        .finish())
+    Ok(match outcome {
+        Ok(()) => page::done(&req, "/roles", "success", "Role deleted."),
+        Err(message) => page::done(&req, "/roles", "error", message),
+    })
 }

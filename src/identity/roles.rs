@@ -1,0 +1,140 @@
+//! Queries for roles: the built-in and custom roles, their rights per table (actions and
+//! hidden columns), and how many operators hold each.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{gh_role_tables as rt, gh_roles, gh_users};
+use crate::db::{DbConn, write_tx};
+
+/// A role's rights on one table: (table, actions such as `rcu`, hidden columns).
+pub type TableRight = (String, String, Vec<String>);
+
+/// A role as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = gh_roles)]
+pub struct RoleRecord {
+    pub name: String,
+    pub description: String,
+    pub builtin: bool,
+    pub default_actions: String,
+    pub admin_areas: bool,
+    pub require_2fa: bool,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn find_role(conn: &mut DbConn, name: &str) -> QueryResult<Option<RoleRecord>> {
+    gh_roles::table
+        .find(name)
+        .select(RoleRecord::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn roles(conn: &mut DbConn) -> QueryResult<Vec<RoleRecord>> {
+    gh_roles::table
+        .select(RoleRecord::as_select())
+        .order((gh_roles::builtin.desc(), gh_roles::name))
+        .load(conn)
+}
+
+/// The names of every role, built-in first.
+pub fn role_names(conn: &mut DbConn) -> QueryResult<Vec<String>> {
+    Ok(roles(conn)?.into_iter().map(|r| r.name).collect())
+}
+
+/// Whether the role requires two-factor sign-in (an unknown role does not).
+pub fn requires_2fa(conn: &mut DbConn, role: &str) -> QueryResult<bool> {
+    Ok(find_role(conn, role)?.is_some_and(|r| r.require_2fa))
+}
+
+/// (table, actions, hidden columns) rows of a role.
+pub fn role_tables(conn: &mut DbConn, role: &str) -> QueryResult<Vec<TableRight>> {
+    let rows: Vec<(String, String, String)> = rt::table
+        .filter(rt::role_name.eq(role))
+        .select((rt::table_name, rt::actions, rt::hidden_columns))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, a, h)| (t, a, serde_json::from_str(&h).unwrap_or_default()))
+        .collect())
+}
+
+#[derive(Clone)]
+pub struct RoleInput {
+    pub name: String,
+    pub description: String,
+    pub default_actions: String,
+    pub admin_areas: bool,
+    pub require_2fa: bool,
+    pub tables: Vec<TableRight>,
+}
+
+/// Create or replace a role and its table rights in one transaction.
+pub fn save_role(
+    conn: &mut DbConn,
+    role: &RoleInput,
+    creating: bool,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    write_tx(conn, |conn| {
+        if creating {
+            diesel::insert_into(gh_roles::table)
+                .values((
+                    gh_roles::name.eq(&role.name),
+                    gh_roles::description.eq(&role.description),
+                    gh_roles::builtin.eq(false),
+                    gh_roles::default_actions.eq(&role.default_actions),
+                    gh_roles::admin_areas.eq(role.admin_areas),
+                    gh_roles::require_2fa.eq(role.require_2fa),
+                    gh_roles::created_at.eq(now),
+                ))
+                .execute(conn)?;
+        } else {
+            diesel::update(gh_roles::table.find(&role.name))
+                .set((
+                    gh_roles::description.eq(&role.description),
+                    gh_roles::default_actions.eq(&role.default_actions),
+                    gh_roles::admin_areas.eq(role.admin_areas),
+                    gh_roles::require_2fa.eq(role.require_2fa),
+                ))
+                .execute(conn)?;
+        }
+        diesel::delete(rt::table.filter(rt::role_name.eq(&role.name))).execute(conn)?;
+        for (table, actions, hidden) in &role.tables {
+            diesel::insert_into(rt::table)
+                .values((
+                    rt::role_name.eq(&role.name),
+                    rt::table_name.eq(table),
+                    rt::actions.eq(actions),
+                    rt::hidden_columns
+                        .eq(serde_json::to_string(hidden).unwrap_or_else(|_| "[]".into())),
+                ))
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Built-in roles may only have their two-factor requirement changed.
+pub fn set_role_2fa(conn: &mut DbConn, name: &str, require: bool) -> QueryResult<usize> {
+    diesel::update(gh_roles::table.find(name))
+        .set(gh_roles::require_2fa.eq(require))
+        .execute(conn)
+}
+
+pub fn delete_role(conn: &mut DbConn, name: &str) -> QueryResult<usize> {
+    diesel::delete(
+        gh_roles::table
+            .find(name)
+            .filter(gh_roles::builtin.eq(false)),
+    )
+    .execute(conn)
+}
+
+pub fn users_with_role(conn: &mut DbConn, role: &str) -> QueryResult<i64> {
+    gh_users::table
+        .filter(gh_users::role.eq(role))
+        .count()
+        .get_result(conn)
+}

@@ -1,0 +1,153 @@
+//! Templates of the users slice: the operator list, form and delete confirmation, and the
+//! role list and rights matrix.
+
+use askama::Template;
+
+use crate::identity::permissions::Actions;
+use crate::identity::roles::RoleRecord;
+use crate::identity::sessions::SessionInfo;
+use crate::identity::users::User;
+use crate::web::page::Layout;
+
+#[derive(Template)]
+#[template(path = "users/index.html")]
+pub struct IndexPage {
+    pub layout: Layout,
+    pub users: Vec<User>,
+    pub q: String,
+    pub status: String,
+}
+
+/// Per-field messages of the operator form.
+#[derive(Default)]
+pub struct UserErrors {
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub role: Option<String>,
+    pub password: Option<String>,
+    pub form: Option<String>,
+}
+
+impl UserErrors {
+    pub fn any(&self) -> bool {
+        self.email.is_some()
+            || self.display_name.is_some()
+            || self.role.is_some()
+            || self.password.is_some()
+            || self.form.is_some()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "users/form.html")]
+pub struct FormPage {
+    pub layout: Layout,
+    pub user: Option<User>,
+    pub email: String,
+    pub display_name: String,
+    pub role: String,
+    pub roles: Vec<String>,
+    pub errors: UserErrors,
+    pub sessions: Vec<SessionInfo>,
+    pub reset_link: Option<String>,
+    pub is_self: bool,
+}
+
+impl FormPage {
+    /// The empty form of a new operator.
+    pub fn blank(layout: Layout, roles: Vec<String>) -> FormPage {
+        FormPage {
+            layout,
+            user: None,
+            email: String::new(),
+            display_name: String::new(),
+            role: "viewer".into(),
+            roles,
+            errors: UserErrors::default(),
+            sessions: Vec::new(),
+            reset_link: None,
+            is_self: false,
+        }
+    }
+
+    /// The form of an existing operator, filled from the record; `me` is the viewer's id.
+    pub fn of(
+        layout: Layout,
+        user: User,
+        sessions: Vec<SessionInfo>,
+        roles: Vec<String>,
+        me: &str,
+    ) -> FormPage {
+        FormPage {
+            layout,
+            email: user.email.clone(),
+            display_name: user.display_name.clone(),
+            role: user.role.clone(),
+            is_self: user.id == me,
+            user: Some(user),
+            roles,
+            errors: UserErrors::default(),
+            sessions,
+            reset_link: None,
+        }
+    }
+
+    /// The form again with what was typed, and why it was not saved.
+    pub fn typed(
+        self,
+        email: String,
+        display_name: String,
+        role: String,
+        errors: UserErrors,
+    ) -> FormPage {
+        FormPage {
+            email,
+            display_name,
+            role,
+            errors,
+            ..self
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "users/delete.html")]
+pub struct DeletePage {
+    pub layout: Layout,
+    pub user: User,
+}
+
+pub struct RoleRow {
+    pub role: RoleRecord,
+    pub users: i64,
+}
+
+#[derive(Template)]
+#[template(path = "users/roles.html")]
+pub struct RolesPage {
+    pub layout: Layout,
+    pub roles: Vec<RoleRow>,
+}
+
+/// One line of the rights matrix: a table, what the role may do with it, and its columns
+/// (name, hidden from the role).
+pub struct TableRights {
+    pub table: String,
+    pub actions: Actions,
+    pub columns: Vec<(String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "users/role_form.html")]
+pub struct RoleFormPage {
+    pub layout: Layout,
+    pub creating: bool,
+    pub builtin: bool,
+    pub name: String,
+    pub description: String,
+    pub default: Actions,
+    pub admin_areas: bool,
+    pub require_2fa: bool,
+    pub tables: Vec<TableRights>,
+    pub error: Option<String>,
+}
