@@ -90,6 +90,44 @@ fn view(e: Entry) -> EntryView {
     }
 }
 
+impl AuditQuery {
+    /// The filter this query asks for; operators outside the administration areas see only
+    /// their own changes (the audit of others is an administration area).
+    fn filter(&self, access: &Access) -> Result<AuditFilter, AppError> {
+        let own_only = !access.rights.admin_areas;
+        Ok(AuditFilter {
+            user: if own_only {
+                Some(access.user.email.clone())
+            } else {
+                Some(self.user.clone()).filter(|s| !s.trim().is_empty())
+            },
+            table: Some(self.table.clone()).filter(|s| !s.is_empty()),
+            action: Some(self.action.clone()).filter(|s| !s.is_empty()),
+            row_key: None,
+            since: parse_time("since", &self.since)?,
+            until: parse_time("until", &self.until)?,
+        })
+    }
+
+    /// The address of another page of the same filtered log.
+    fn link(&self, page: i64) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("user", &self.user),
+            ("table", &self.table),
+            ("action", &self.action),
+            ("since", &self.since),
+            ("until", &self.until),
+        ] {
+            if !v.is_empty() {
+                s.append_pair(k, v);
+            }
+        }
+        s.append_pair("page", &page.to_string());
+        format!("/audit?{}", s.finish())
+    }
+}
+
 pub async fn index(
     access: Access,
     Page(layout): Page,
@@ -98,64 +136,34 @@ pub async fn index(
 ) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     let page_no = q.page.unwrap_or(1).max(1);
-    // The audit of others is an administration area; everyone else sees their own changes.
-    let own_only = !access.rights.admin_areas;
-    let filter = AuditFilter {
-        user: if own_only {
-            Some(access.user.email.clone())
-        } else {
-            Some(q.user.clone()).filter(|s| !s.trim().is_empty())
-        },
-        table: Some(q.table.clone()).filter(|s| !s.is_empty()),
-        action: Some(q.action.clone()).filter(|s| !s.is_empty()),
-        row_key: None,
-        since: parse_time("since", &q.since)?,
-        until: parse_time("until", &q.until)?,
-    };
+    let filter = q.filter(&access)?;
     let (mut entries, actions) = state
         .db
         .run(move |conn| {
+            let offset = (page_no - 1) * PER_PAGE;
             Ok((
-                store::list(conn, &filter, (page_no - 1) * PER_PAGE, PER_PAGE + 1)?,
+                store::list(conn, &filter, offset, PER_PAGE + 1)?,
                 store::actions(conn)?,
             ))
         })
         .await?;
     let has_next = entries.len() as i64 > PER_PAGE;
     entries.truncate(PER_PAGE as usize);
-    let link = |p: i64| {
-        let mut s = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("user", &q.user),
-            ("table", &q.table),
-            ("action", &q.action),
-            ("since", &q.since),
-            ("until", &q.until),
-        ] {
-            if !v.is_empty() {
-                s.append_pair(k, v);
-            }
-        }
-        s.append_pair("page", &p.to_string());
-        format!("/audit?{}", s.finish())
+    let redact = |mut e: Entry| {
+        e.changes = access.rights.redact_changes(&e.table_name, &e.changes);
+        view(e)
     };
     page::ok(&AuditPage {
         layout,
-        entries: entries
-            .into_iter()
-            .map(|mut e| {
-                e.changes = access.rights.redact_changes(&e.table_name, &e.changes);
-                view(e)
-            })
-            .collect(),
-        own_only,
-        prev_link: (page_no > 1).then(|| link(page_no - 1)),
-        next_link: has_next.then(|| link(page_no + 1)),
+        entries: entries.into_iter().map(redact).collect(),
+        own_only: !access.rights.admin_areas,
+        prev_link: (page_no > 1).then(|| q.link(page_no - 1)),
+        next_link: has_next.then(|| q.link(page_no + 1)),
+        actions,
         user: q.user,
         table: q.table,
         action: q.action,
         since: q.since,
         until: q.until,
-        actions,
     })
 }
