@@ -122,6 +122,7 @@ route_table! {
     post "/roles/{name}" => users::roles::update;
     post "/roles/{name}/delete" => users::roles::delete;
 
+    get "/integrations" => integrations::index;
     get "/integrations/tokens" => integrations::tokens::index;
     post "/integrations/tokens" => integrations::tokens::create;
     post "/integrations/tokens/{id}/revoke" => integrations::tokens::revoke;

@@ -9,3 +9,14 @@ pub mod tokens;
 mod views;
 pub mod webhooks;
 pub mod worker;
+
+use actix_web::HttpResponse;
+
+use crate::identity::Admin;
+
+/// `/integrations` has no page of its own: it opens the first one, webhooks.
+pub async fn index(_admin: Admin) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", "/integrations/webhooks"))
+        .finish()
+}

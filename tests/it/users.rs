@@ -213,6 +213,7 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         case("GET", "/login/code", "/login/code", [see; 6]),
         case("GET", "/login/enrol", "/login/enrol", [see; 6]),
         case("GET", "/account/2fa", "/account/2fa", signed(ok)),
+        case("GET", "/integrations", "/integrations", admin_only(see)),
         case(
             "GET",
             "/integrations/tokens",
