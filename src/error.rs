@@ -16,6 +16,9 @@ pub enum AppError {
     Conflict(String),
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// Well-formed but not acceptable (a form field the database cannot store).
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("too many requests: {0}")]
@@ -86,6 +89,7 @@ impl AppError {
             AppError::Forbidden(m) => ("Forbidden", m.clone(), None),
             AppError::Conflict(m) => ("Conflict", m.clone(), None),
             AppError::Invalid(m) => ("Bad request", m.clone(), None),
+            AppError::Unprocessable(m) => ("Not saved", m.clone(), None),
             AppError::PayloadTooLarge => (
                 "Request too large",
                 "The request body is larger than this server accepts.".to_string(),
@@ -125,6 +129,7 @@ impl ResponseError for AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+            AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests(_) | AppError::RateLimited(_) => {
                 StatusCode::TOO_MANY_REQUESTS

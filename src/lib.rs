@@ -149,6 +149,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .configure(routes::configure)
             .default_service(aw::to(web::errors::not_found))
             .wrap(from_fn(web::csrf::middleware))
+            .wrap(from_fn(web::nul::middleware))
             .wrap(from_fn(web::flash::middleware))
             .wrap(from_fn(web::errors::middleware))
             .wrap(Compress::default())

@@ -134,7 +134,16 @@ impl FromSql<Any, Sqlite> for Value {
 }
 
 /// Parse what a user typed for `column` into a value to bind, or say what is wrong.
+/// Why text holding a NUL character is refused, wherever it arrives.
+pub const NUL_REFUSED: &str =
+    "This contains a NUL character (\\0), which the database cannot store.";
+
 pub fn parse_input(column: &Column, raw: &str) -> Result<Value, String> {
+    if raw.contains('\0') {
+        // Postgres refuses NUL in text and SQLite would store it into pages it breaks:
+        // one refusal for both backends.
+        return Err(NUL_REFUSED.into());
+    }
     let trimmed = raw.trim();
     match column.kind {
         Kind::Int => trimmed

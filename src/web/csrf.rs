@@ -82,7 +82,7 @@ fn submitted_form_token(body: &[u8]) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, AppError> {
+pub(crate) async fn read_body(req: &mut ServiceRequest, limit: usize) -> Result<Bytes, AppError> {
     let mut payload = req.take_payload();
     let mut body = BytesMut::new();
     while let Some(chunk) = payload.next().await {
