@@ -30,7 +30,6 @@ pub mod users;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::middleware::{Compress, from_fn};
 use actix_web::{App, HttpServer, web as aw};
@@ -159,7 +158,14 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     .workers(state.config.workers)
     .worker_max_blocking_threads(state.config.pool_size as usize + 8)
     .shutdown_timeout(10)
-    .client_request_timeout(Duration::from_secs(10))
+    // Slow and idle clients (README, "When things go wrong"): the whole request head within
+    // this long of connecting, else 408 and close; an idle keep-alive connection closed
+    // after its timeout (zero: keep-alive off); a closing connection dropped after the
+    // disconnect timeout. Bodies are bounded in size (max_body_bytes), not in time: actix
+    // has no body read timeout.
+    .client_request_timeout(state.config.request_header_timeout)
+    .keep_alive(state.config.keep_alive_timeout)
+    .client_disconnect_timeout(state.config.disconnect_timeout)
     .listen(listener)
     .map_err(|e| format!("cannot listen on {addr}: {e}"))?
     .run();

@@ -103,6 +103,21 @@ pub struct Settings {
     #[arg(long, env = "GATEHOUSE_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
 
+    /// A client must send a request's whole header within this long of connecting, else it
+    /// gets 408 and the connection is closed (slow-header, "slowloris", clients).
+    #[arg(long, env = "GATEHOUSE_REQUEST_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub request_header_timeout: Duration,
+
+    /// An idle keep-alive connection is closed after this long without a request (0s: no
+    /// keep-alive, one request per connection).
+    #[arg(long, env = "GATEHOUSE_KEEP_ALIVE_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration, global = true)]
+    pub keep_alive_timeout: Duration,
+
+    /// A connection being closed is dropped if the client has not finished the close within
+    /// this long.
+    #[arg(long, env = "GATEHOUSE_DISCONNECT_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration, global = true)]
+    pub disconnect_timeout: Duration,
+
     /// API requests allowed per token per minute (more get 429 with Retry-After).
     #[arg(
         long,
@@ -163,6 +178,10 @@ pub struct Config {
     pub pool_size: u32,
     pub workers: usize,
     pub max_body_bytes: usize,
+    pub request_header_timeout: Duration,
+    /// Zero: keep-alive off.
+    pub keep_alive_timeout: Duration,
+    pub disconnect_timeout: Duration,
     pub api_rate_limit: u32,
     pub webhook_allow_private: bool,
     pub webhook_retry_schedule: Vec<Duration>,
@@ -268,6 +287,12 @@ impl Config {
         if s.max_body_bytes < 1024 {
             errors.push("--max-body-bytes must be at least 1024".into());
         }
+        if s.request_header_timeout.is_zero() {
+            errors.push("--request-header-timeout must be longer than zero".into());
+        }
+        if s.disconnect_timeout.is_zero() {
+            errors.push("--disconnect-timeout must be longer than zero".into());
+        }
         if tracing_subscriber::EnvFilter::try_new(&s.log).is_err() {
             errors.push(format!(
                 "--log / GATEHOUSE_LOG: '{}' is not a log filter",
@@ -297,6 +322,9 @@ impl Config {
                         std::thread::available_parallelism().map_or(2, |n| n.get())
                     }),
                     max_body_bytes: s.max_body_bytes,
+                    request_header_timeout: s.request_header_timeout,
+                    keep_alive_timeout: s.keep_alive_timeout,
+                    disconnect_timeout: s.disconnect_timeout,
                     api_rate_limit: s.api_rate_limit,
                     webhook_allow_private: s.webhook_allow_private,
                     webhook_retry_schedule: schedule.clone().unwrap_or_default(),
@@ -331,6 +359,16 @@ impl Config {
             ("pool-size", self.pool_size.to_string()),
             ("workers", self.workers.to_string()),
             ("max-body-bytes", self.max_body_bytes.to_string()),
+            ("request-header-timeout", short(self.request_header_timeout)),
+            (
+                "keep-alive-timeout",
+                if self.keep_alive_timeout.is_zero() {
+                    "0s (keep-alive off)".to_string()
+                } else {
+                    short(self.keep_alive_timeout)
+                },
+            ),
+            ("disconnect-timeout", short(self.disconnect_timeout)),
             (
                 "api-rate-limit",
                 format!("{} per token per minute", self.api_rate_limit),

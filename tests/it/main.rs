@@ -13,6 +13,7 @@ mod cli;
 mod data;
 mod email;
 mod foundation;
+mod slow_clients;
 mod two_factor;
 mod units;
 mod users;
