@@ -131,23 +131,40 @@ pub fn claim(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<(OutboxRow, Endpoint)>> {
+    claim_except(conn, now, lease_until, limit, &[])
+}
+
+/// `claim`, leaving alone the events of the endpoints in `skip` (those the worker already
+/// has as many deliveries in flight to as it allows).
+pub fn claim_except(
+    conn: &mut DbConn,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+    skip: &[String],
+) -> QueryResult<Vec<(OutboxRow, Endpoint)>> {
+    // The skipped endpoints travel as one comma-joined text (endpoint ids hold no comma).
     let sql = match conn {
         DbConn::Postgres(_) => {
             "UPDATE gh_outbox SET locked_until = $1 WHERE id IN (SELECT id FROM gh_outbox WHERE status = 'pending' \
-             AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2) ORDER BY next_attempt_at \
+             AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until < $2) \
+             AND endpoint_id <> ALL(string_to_array($4, ',')) ORDER BY next_attempt_at \
              LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
         }
         DbConn::Sqlite(_) => {
-            "UPDATE gh_outbox SET locked_until = ? WHERE id IN (SELECT id FROM gh_outbox WHERE status = 'pending' \
-             AND next_attempt_at <= ?2 AND (locked_until IS NULL OR locked_until < ?2) ORDER BY next_attempt_at \
+            "UPDATE gh_outbox SET locked_until = ?1 WHERE id IN (SELECT id FROM gh_outbox WHERE status = 'pending' \
+             AND next_attempt_at <= ?2 AND (locked_until IS NULL OR locked_until < ?2) \
+             AND instr(',' || ?4 || ',', ',' || endpoint_id || ',') = 0 ORDER BY next_attempt_at \
              LIMIT ?3) RETURNING id"
         }
     };
+    let skip_joined = skip.join(",");
     // A plain read first: most ticks find nothing due and need no write lock.
     let due: i64 = o::table
         .filter(o::status.eq("pending"))
         .filter(o::next_attempt_at.le(now))
         .filter(o::locked_until.is_null().or(o::locked_until.lt(now)))
+        .filter(o::endpoint_id.ne_all(skip))
         .count()
         .get_result(conn)?;
     if due == 0 {
@@ -159,11 +176,13 @@ pub fn claim(
                 .bind::<Timestamp, _>(lease_until)
                 .bind::<Timestamp, _>(now)
                 .bind::<diesel::sql_types::BigInt, _>(limit)
+                .bind::<Text, _>(&skip_joined)
                 .load(c)?,
             DbConn::Sqlite(c) => diesel::sql_query(sql)
                 .bind::<Timestamp, _>(lease_until)
                 .bind::<Timestamp, _>(now)
                 .bind::<diesel::sql_types::BigInt, _>(limit)
+                .bind::<Text, _>(&skip_joined)
                 .load(c)?,
         };
         Ok::<_, diesel::result::Error>(claimed.into_iter().map(|c| c.id).collect())
@@ -176,6 +195,18 @@ pub fn claim(
         .filter(o::id.eq_any(&ids))
         .select((OutboxRow::as_select(), Endpoint::as_select()))
         .load(conn)
+}
+
+/// Give claimed events back at once (the worker had no free slot for their endpoint), so
+/// that this or another worker may take them without waiting for the lease to run out.
+pub fn release(conn: &mut DbConn, ids: &[String]) -> QueryResult<usize> {
+    diesel::update(
+        o::table
+            .filter(o::id.eq_any(ids))
+            .filter(o::status.eq("pending")),
+    )
+    .set(o::locked_until.eq(None::<NaiveDateTime>))
+    .execute(conn)
 }
 
 diesel::joinable!(o -> e (endpoint_id));

@@ -1,9 +1,16 @@
-//! The webhook worker: every quarter second it claims due events, delivers them signed
-//! (HTTP POST, 10 s timeout, any 2xx is success), and records each attempt. Destinations
-//! that resolve to loopback, private, link-local or metadata addresses are refused unless
-//! the configuration allows them.
+//! The webhook worker: it claims due events, delivers each signed (HTTP POST, 10 s timeout,
+//! any 2xx is success) in a task of its own, and records each attempt the moment it
+//! completes. At most `PER_ENDPOINT` deliveries are in flight to one endpoint and
+//! `IN_FLIGHT` in all, so a slow or hanging receiver holds only its own slots: the claim
+//! skips endpoints at their limit, gives back at once what it took beyond an endpoint's free
+//! slots, and claims again as soon as a slot frees. Destinations that resolve to loopback,
+//! private, link-local or metadata addresses are refused unless the configuration allows
+//! them.
 
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, ToSocketAddrs};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::db::now;
@@ -14,16 +21,105 @@ use crate::integrations::store::{self as outbox, Attempt, OutboxRow};
 use crate::state::AppState;
 
 const POLL: Duration = Duration::from_millis(250);
-const BATCH: i64 = 32;
+const BATCH: usize = 32;
+/// Deliveries in flight to one endpoint at most.
+pub const PER_ENDPOINT: usize = 4;
+/// Deliveries in flight from this worker at most.
+pub const IN_FLIGHT: usize = 64;
+
+/// What this worker has in flight: per endpoint, by event, in all.
+#[derive(Default)]
+struct Flight {
+    counts: RefCell<Counts>,
+    /// Woken when a delivery finishes and frees its slot.
+    freed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Counts {
+    per_endpoint: HashMap<String, usize>,
+    events: HashSet<String>,
+    total: usize,
+}
+
+enum Take {
+    Slot(Slot),
+    /// This worker is delivering that event already (its lease ran out meanwhile).
+    Busy,
+    /// The endpoint has no free slot.
+    Full,
+}
+
+/// One delivery's place in the counts, given back when dropped (even by a panic).
+struct Slot {
+    flight: Rc<Flight>,
+    endpoint: String,
+    event: String,
+}
+
+impl Flight {
+    /// How many more deliveries may start, and the endpoints already at their limit.
+    fn room(&self) -> (usize, Vec<String>) {
+        let c = self.counts.borrow();
+        let full = c
+            .per_endpoint
+            .iter()
+            .filter(|(_, n)| **n >= PER_ENDPOINT)
+            .map(|(id, _)| id.clone())
+            .collect();
+        (IN_FLIGHT.saturating_sub(c.total), full)
+    }
+
+    fn take(self: &Rc<Self>, endpoint: &str, event: &str) -> Take {
+        let mut c = self.counts.borrow_mut();
+        if c.events.contains(event) {
+            return Take::Busy;
+        }
+        if c.total >= IN_FLIGHT
+            || c.per_endpoint.get(endpoint).copied().unwrap_or(0) >= PER_ENDPOINT
+        {
+            return Take::Full;
+        }
+        *c.per_endpoint.entry(endpoint.to_string()).or_default() += 1;
+        c.events.insert(event.to_string());
+        c.total += 1;
+        Take::Slot(Slot {
+            flight: self.clone(),
+            endpoint: endpoint.to_string(),
+            event: event.to_string(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.flight.counts.borrow_mut();
+        if let Some(n) = c.per_endpoint.get_mut(&self.endpoint) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_endpoint.remove(&self.endpoint);
+            }
+        }
+        c.events.remove(&self.event);
+        c.total -= 1;
+        drop(c);
+        self.flight.freed.notify_one();
+    }
+}
 
 /// Start the worker on the current actix runtime.
 pub fn spawn(state: AppState) {
     actix_web::rt::spawn(async move {
+        let flight = Rc::new(Flight::default());
+        let sealer = Rc::new(Sealer::new(state.config.secret_key.bytes()));
         // Made at the first delivery: its TLS context costs memory an idle server need not hold.
         let mut client: Option<awc::Client> = None;
         loop {
-            match tick(&state, &mut client).await {
-                Ok(0) => actix_web::rt::time::sleep(POLL).await,
+            match tick(&state, &flight, &sealer, &mut client).await {
+                // Nothing started: wait for a slot to free or for the next poll.
+                Ok(0) => {
+                    let _ = actix_web::rt::time::timeout(POLL, flight.freed.notified()).await;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook worker");
@@ -34,57 +130,92 @@ pub fn spawn(state: AppState) {
     });
 }
 
-/// Claim and deliver one batch; returns how many were attempted.
-pub async fn tick(state: &AppState, client: &mut Option<awc::Client>) -> Result<usize, String> {
+/// Claim due events for the free slots and start their deliveries; returns how many started.
+async fn tick(
+    state: &AppState,
+    flight: &Rc<Flight>,
+    sealer: &Rc<Sealer>,
+    client: &mut Option<awc::Client>,
+) -> Result<usize, String> {
+    let (room, full) = flight.room();
+    if room == 0 {
+        return Ok(0);
+    }
     let lease = chrono::Duration::from_std(state.config.webhook_lease).unwrap_or_default();
+    let limit = room.min(BATCH) as i64;
     let due = state
         .db
         .run(move |conn| {
             let now = now();
-            Ok(outbox::claim(conn, now, now + lease, BATCH)?)
+            Ok(outbox::claim_except(conn, now, now + lease, limit, &full)?)
         })
         .await
         .map_err(|e| e.to_string())?;
-    let n = due.len();
-    if n == 0 {
+    if due.is_empty() {
         return Ok(0);
     }
-    let client: &awc::Client = client.get_or_insert_with(|| {
+    let client = client.get_or_insert_with(|| {
         awc::Client::builder()
             .timeout(Duration::from_secs(10))
             .disable_redirects()
             .finish()
     });
-    let sealer = Sealer::new(state.config.secret_key.bytes());
-    let attempts = due.into_iter().map(|(row, ep)| {
-        let sealer = &sealer;
-        async move {
-            let attempt = deliver(state, client, sealer, &row, &ep).await;
-            (row, ep, attempt)
+    let (mut started, mut surplus) = (0, Vec::new());
+    for (row, ep) in due {
+        match flight.take(&ep.id, &row.id) {
+            Take::Slot(slot) => {
+                started += 1;
+                let (state, sealer, client) = (state.clone(), sealer.clone(), client.clone());
+                actix_web::rt::spawn(async move {
+                    let attempt = deliver(&state, &client, &sealer, &row, &ep).await;
+                    if let Err(e) = record(&state, row, ep, attempt).await {
+                        // Unrecorded, the event is delivered again once its lease runs out.
+                        tracing::warn!(error = %e, "webhook worker: recording an attempt");
+                    }
+                    drop(slot);
+                });
+            }
+            // Our lease on it was just renewed; the delivery under way records it.
+            Take::Busy => {}
+            Take::Full => surplus.push(row.id),
         }
-    });
-    for (row, ep, attempt) in futures_util::future::join_all(attempts).await {
-        let (schedule, disable_after) = (
-            state.config.webhook_retry_schedule.clone(),
-            state.config.webhook_disable_after,
-        );
+    }
+    if !surplus.is_empty() {
         state
             .db
-            .run(move |conn| {
-                Ok(outbox::record_attempt(
-                    conn,
-                    &row,
-                    &ep,
-                    &attempt,
-                    &schedule,
-                    disable_after,
-                    now(),
-                )?)
-            })
+            .run(move |conn| Ok(outbox::release(conn, &surplus)?))
             .await
             .map_err(|e| e.to_string())?;
     }
-    Ok(n)
+    Ok(started)
+}
+
+/// File one attempt at once: a crash after this never sends that attempt again.
+async fn record(
+    state: &AppState,
+    row: OutboxRow,
+    ep: Endpoint,
+    attempt: Attempt,
+) -> Result<(), String> {
+    let (schedule, disable_after) = (
+        state.config.webhook_retry_schedule.clone(),
+        state.config.webhook_disable_after,
+    );
+    state
+        .db
+        .run(move |conn| {
+            Ok(outbox::record_attempt(
+                conn,
+                &row,
+                &ep,
+                &attempt,
+                &schedule,
+                disable_after,
+                now(),
+            )?)
+        })
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Addresses a webhook may not reach unless allowed: loopback, private, link-local,

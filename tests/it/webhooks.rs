@@ -3,6 +3,7 @@
 //! for a rolled-back change, hidden columns left out, the SSRF guard, and (Postgres) two
 //! workers never claiming the same event.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -585,4 +586,289 @@ async fn the_outbox_survives_a_crash_mid_delivery(backend: Backend) {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+both_backends!(
+    a_crash_sends_again_only_the_deliveries_in_flight,
+    a_hanging_endpoint_does_not_delay_a_healthy_one,
+);
+
+/// A receiver that answers 204 after `delay` and notes when it answered each message.
+struct Timed {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+    answered: Arc<Mutex<Vec<(String, Instant)>>>,
+}
+
+async fn timed_receiver(delay: Duration) -> Timed {
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let answered: Arc<Mutex<Vec<(String, Instant)>>> = Arc::default();
+    let (g, a) = (got.clone(), answered.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || {
+        let (g, a) = (g.clone(), a.clone());
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let (g, a) = (g.clone(), a.clone());
+            async move {
+                let header = |n: &str| {
+                    req.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_string()
+                };
+                let id = header("webhook-id");
+                g.lock().unwrap().push(Received {
+                    id: id.clone(),
+                    timestamp: header("webhook-timestamp"),
+                    signature: header("webhook-signature"),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+                if !delay.is_zero() {
+                    actix_web::rt::time::sleep(delay).await;
+                }
+                a.lock().unwrap().push((id, Instant::now()));
+                HttpResponse::NoContent().finish()
+            }
+        }))
+    })
+    .workers(2)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+    Timed {
+        url: format!("http://127.0.0.1:{port}/hook"),
+        got,
+        answered,
+    }
+}
+
+fn outbox_ids(url: &gatehouse::db::DatabaseUrl, filter: &str) -> BTreeSet<String> {
+    let mut conn = url.connect().unwrap();
+    let mut q = gatehouse::engine::sql::Sql::new(url.backend());
+    q.push(&format!("SELECT id FROM gh_outbox{filter}"));
+    q.load(&mut conn)
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r[0].as_text())
+        .collect()
+}
+
+async fn a_crash_sends_again_only_the_deliveries_in_flight(backend: Backend) {
+    use diesel::connection::SimpleConnection;
+    let db = common::TestDb::create(backend);
+    let data = tempfile::tempdir().unwrap();
+    let url = gatehouse::db::DatabaseUrl::parse(db.url()).unwrap();
+    gatehouse::db::migrate::run(&url).unwrap();
+    let slow = timed_receiver(Duration::from_millis(1500)).await;
+    let fast = timed_receiver(Duration::ZERO).await;
+    let token = "ghp_crashtesttokencrashtesttokencrashtest";
+    {
+        let mut conn = url.connect().unwrap();
+        let id = match backend {
+            Backend::Sqlite => "INTEGER PRIMARY KEY",
+            Backend::Postgres => "SERIAL PRIMARY KEY",
+        };
+        let sealer = gatehouse::db::secrets::Sealer::new(KEY.as_bytes());
+        let sealed = || {
+            sealer
+                .seal(&gatehouse::integrations::signing::new_secret())
+                .unwrap()
+        };
+        conn.batch_execute(&format!(
+            "CREATE TABLE people (id {id}, name TEXT NOT NULL);
+             INSERT INTO gh_webhook_endpoints (id, url, role, enabled, secret_enc, created_at, events)
+               VALUES ('slow', '{}', 'admin', TRUE, '{}', CURRENT_TIMESTAMP, '[\"*:*\"]');
+             INSERT INTO gh_webhook_endpoints (id, url, role, enabled, secret_enc, created_at, events)
+               VALUES ('fast', '{}', 'admin', TRUE, '{}', CURRENT_TIMESTAMP, '[\"*:*\"]');
+             INSERT INTO gh_api_tokens (id, name, prefix, token_hash, role, created_by_email, created_at)
+               VALUES ('tok', 'crash', 'ghp_crash', '{}', 'admin', 'test', CURRENT_TIMESTAMP);",
+            slow.url,
+            sealed(),
+            fast.url,
+            sealed(),
+            gatehouse::db::secrets::sha256_hex(token)
+        ))
+        .unwrap();
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = start_binary(db.url(), data.path(), port);
+    wait_healthy(port).await;
+    let client = reqwest::Client::new();
+    for i in 0..20 {
+        let res = client
+            .post(format!("http://127.0.0.1:{port}/api/v1/tables/people/rows"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "name": format!("Person {i}") }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+
+    // Kill it when the fast receiver has answered everything, the slow one has answered
+    // some and holds others unanswered, and no answer came in the last 300 ms (so every
+    // answer had time to be recorded).
+    let start = Instant::now();
+    loop {
+        let (sg, sa) = (
+            slow.got.lock().unwrap().len(),
+            slow.answered.lock().unwrap().clone(),
+        );
+        let fa = fast.answered.lock().unwrap().clone();
+        let last = sa.iter().chain(fa.iter()).map(|(_, at)| *at).max();
+        if fa.len() >= 20
+            && !sa.is_empty()
+            && sg > sa.len()
+            && last.is_some_and(|at| at.elapsed() >= Duration::from_millis(300))
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no moment with deliveries in flight and answers recorded (slow got {sg}, answered {}; fast answered {})",
+            sa.len(),
+            fa.len()
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed_at = Instant::now();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // Requests sent just before the kill still reach the receivers.
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let received: BTreeSet<String> = slow
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(fast.got.lock().unwrap().iter())
+        .map(|r| r.id.clone())
+        .collect();
+    let answered: BTreeSet<String> = slow
+        .answered
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(fast.answered.lock().unwrap().iter())
+        .filter(|(_, at)| *at < killed_at)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let in_flight: BTreeSet<String> = received.difference(&answered).cloned().collect();
+    assert!(!in_flight.is_empty() && answered.len() >= 21);
+
+    // Every answer given before the crash was recorded at once.
+    let delivered = outbox_ids(&url, " WHERE status = 'delivered'");
+    let unrecorded: Vec<&String> = answered.difference(&delivered).collect();
+    assert!(
+        unrecorded.is_empty(),
+        "answered before the crash but not recorded: {unrecorded:?}"
+    );
+
+    let mut child = start_binary(db.url(), data.path(), port);
+    wait_healthy(port).await;
+    let expected = outbox_ids(&url, "");
+    assert_eq!(expected.len(), 40, "one event per change and endpoint");
+    let start = Instant::now();
+    while outbox_ids(&url, " WHERE status = 'delivered'").len() < 40 {
+        assert!(
+            start.elapsed() < Duration::from_secs(40),
+            "not every event was delivered after the restart"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let mut times: BTreeMap<String, usize> = BTreeMap::new();
+    for r in slow
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(fast.got.lock().unwrap().iter())
+    {
+        *times.entry(r.id.clone()).or_default() += 1;
+    }
+    let arrived: BTreeSet<String> = times.keys().cloned().collect();
+    assert_eq!(arrived, expected, "every event arrived");
+    let duplicated: BTreeSet<String> = times
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(
+        times.values().all(|n| *n <= 2),
+        "an event arrived more than twice: {times:?}"
+    );
+    assert!(
+        duplicated.is_subset(&in_flight),
+        "{} duplicated, {} in flight at the crash; duplicated but answered before it: {:?}",
+        duplicated.len(),
+        in_flight.len(),
+        duplicated.difference(&in_flight).collect::<Vec<_>>()
+    );
+    assert!(duplicated.len() <= in_flight.len());
+}
+
+async fn a_hanging_endpoint_does_not_delay_a_healthy_one(backend: Backend) {
+    use gatehouse::integrations::worker::PER_ENDPOINT;
+    let app = TestApp::spawn_with(backend, FAST).await;
+    app.setup_admin().await;
+    app.sql(&schema(backend));
+    let hanging = timed_receiver(Duration::from_secs(60)).await;
+    let (hung, _) = endpoint(&app, &hanging.url, "admin", &["people:updated"]).await;
+    // More events for the hanging receiver than one claim takes, all due first.
+    {
+        let mut conn = app.db_conn();
+        for _ in 0..40 {
+            gatehouse::events::outbox::enqueue(
+                &mut conn,
+                &hung,
+                "webhook.test",
+                "{}",
+                gatehouse::db::now(),
+            )
+            .unwrap();
+        }
+    }
+    wait_for(&hanging.got, 1).await;
+    let healthy = timed_receiver(Duration::ZERO).await;
+    endpoint(&app, &healthy.url, "admin", &["people:created"]).await;
+    let start = Instant::now();
+    for i in 0..10 {
+        let name = format!("Fine {i}");
+        app.post_form("/data/people/new", "/data/people", &[("f.name", &name)])
+            .await;
+    }
+    wait_for(&healthy.got, 10).await;
+    // Each healthy delivery is recorded as it completes, not after the hanging ones.
+    while app
+        .scalar("SELECT COUNT(*) FROM gh_outbox WHERE status = 'delivered'")
+        .as_deref()
+        != Some("10")
+    {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the healthy endpoint waited {:?}",
+        start.elapsed()
+    );
+    assert!(
+        hanging.answered.lock().unwrap().is_empty(),
+        "the other endpoint still hangs"
+    );
+    let held = hanging.got.lock().unwrap().len();
+    assert!(
+        (1..=PER_ENDPOINT).contains(&held),
+        "{held} deliveries in flight to one endpoint"
+    );
 }
