@@ -238,3 +238,40 @@ async fn postgres_connection_killed_mid_write_is_503_and_leaves_nothing() {
     assert_eq!(count(&app, "gh_audit"), audit + 1);
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
 }
+
+#[actix_web::test]
+async fn sqlite_locked_beyond_the_busy_timeout_refuses_writes_with_a_reason() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_admin().await;
+    app.sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);");
+    let csrf = app.csrf("/data/notes/new").await;
+    // Another process holds the write lock for longer than the 5 s busy timeout.
+    let path = app.db.url().trim_start_matches("sqlite://").to_string();
+    let mut other = SqliteConnection::establish(&path).unwrap();
+    other.batch_execute("BEGIN IMMEDIATE;").unwrap();
+    let res = app
+        .session()
+        .post_with_token("/data/notes", &csrf, &[("f.body", "late")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("The database is busy: nothing was saved; try again.")
+    );
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.text().await.unwrap(), "degraded: database busy\n");
+    // Reads still answer while the lock is held.
+    assert_eq!(app.get("/data/notes").await.status(), StatusCode::OK);
+    other.batch_execute("ROLLBACK;").unwrap();
+    assert_eq!(count(&app, "notes"), 0);
+    let res = app
+        .post_form("/data/notes/new", "/data/notes", &[("f.body", "now")])
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "works again once the lock is gone"
+    );
+}
