@@ -29,9 +29,100 @@ pub enum AppError {
     /// The database (or another dependency) is not answering; the source says why.
     #[error("service unavailable")]
     Unavailable(#[source] Cause),
+    /// The database refused the work for a reason outside Gatehouse (disk full, read-only,
+    /// locked, connection lost): nothing was saved; the fault says why, in plain words.
+    #[error("database refused: {}", fault.state())]
+    Refused {
+        fault: DbFault,
+        #[source]
+        cause: Cause,
+    },
     /// A fault of ours; the source is logged with the request id, never shown.
     #[error("internal error")]
     Internal(#[source] Cause),
+}
+
+/// A database fault that is not Gatehouse's doing and not the request's: the one place
+/// where SQLite's and Postgres's words for them are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbFault {
+    /// SQLite "database or disk is full" (also `max_page_count` reached); Postgres 53100.
+    DiskFull,
+    /// SQLite "attempt to write a readonly database"; Postgres 25006.
+    ReadOnly,
+    /// SQLite "database is locked" after the busy timeout.
+    Busy,
+    /// Postgres: the server ended the connection (57P01 admin shutdown, a crash, a network
+    /// cut). The pool replaces the connection; the transaction was rolled back.
+    ConnectionLost,
+}
+
+impl DbFault {
+    /// Which fault, if any, a diesel error is.
+    pub fn of(e: &diesel::result::Error) -> Option<DbFault> {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let Error::DatabaseError(kind, info) = e else {
+            return None;
+        };
+        let message = info.message().to_lowercase();
+        let has = |words: &[&str]| words.iter().any(|w| message.contains(w));
+        if has(&[
+            "database or disk is full",
+            "no space left on device",
+            "disk full",
+        ]) {
+            Some(DbFault::DiskFull)
+        } else if matches!(kind, DatabaseErrorKind::ReadOnlyTransaction)
+            || has(&[
+                "attempt to write a readonly database",
+                "read-only transaction",
+            ])
+        {
+            Some(DbFault::ReadOnly)
+        } else if has(&["database is locked", "database table is locked"]) {
+            Some(DbFault::Busy)
+        } else if matches!(
+            kind,
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+        ) || has(&[
+            "terminating connection due to administrator command",
+            "server closed the connection unexpectedly",
+            "no connection to the server",
+            "could not receive data from server",
+        ]) {
+            Some(DbFault::ConnectionLost)
+        } else {
+            None
+        }
+    }
+
+    /// What the operator reads.
+    pub fn reason(self) -> &'static str {
+        match self {
+            DbFault::DiskFull => "The database's disk is full: nothing was saved.",
+            DbFault::ReadOnly => "The database is read-only: nothing was saved.",
+            DbFault::Busy => "The database is busy: nothing was saved; try again.",
+            DbFault::ConnectionLost => {
+                "The connection to the database was lost: nothing was saved; try again."
+            }
+        }
+    }
+
+    /// The state in a few words, for `/readyz` and the log.
+    pub fn state(self) -> &'static str {
+        match self {
+            DbFault::DiskFull => "database disk full",
+            DbFault::ReadOnly => "database read-only",
+            DbFault::Busy => "database busy",
+            DbFault::ConnectionLost => "database connection lost",
+        }
+    }
+
+    /// Whether the fault is a state of the database that lasts (readiness reports it), not
+    /// one broken connection the pool already replaces.
+    pub fn lasts(self) -> bool {
+        !matches!(self, DbFault::ConnectionLost)
+    }
 }
 
 /// The cause of an internal or unavailable error, kept as an error (not a string) so its
@@ -71,6 +162,9 @@ pub struct ErrorInfo {
     pub message: String,
     /// Logged with the request id, never shown.
     pub cause: Option<String>,
+    /// The database fault that refused the request: `db::Db` records it for readiness and
+    /// logs when a lasting one begins and ends, so each request logs it at debug only.
+    pub fault: Option<DbFault>,
 }
 
 impl AppError {
@@ -106,6 +200,11 @@ impl AppError {
                 "The database is not answering right now. Try again in a moment.".to_string(),
                 Some(chain(cause.as_ref())),
             ),
+            AppError::Refused { fault, cause } => (
+                "Service unavailable",
+                fault.reason().to_string(),
+                Some(chain(cause.as_ref())),
+            ),
             AppError::Internal(cause) => (
                 "Something went wrong",
                 "An unexpected error occurred. It has been logged.".to_string(),
@@ -117,6 +216,10 @@ impl AppError {
             title,
             message,
             cause,
+            fault: match self {
+                AppError::Refused { fault, .. } => Some(*fault),
+                _ => None,
+            },
         }
     }
 }
@@ -134,7 +237,7 @@ impl ResponseError for AppError {
             AppError::TooManyRequests(_) | AppError::RateLimited(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Refused { .. } => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -165,7 +268,13 @@ impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => AppError::NotFound,
-            other => AppError::Internal(Box::new(other)),
+            other => match DbFault::of(&other) {
+                Some(fault) => AppError::Refused {
+                    fault,
+                    cause: Box::new(other),
+                },
+                None => AppError::Internal(Box::new(other)),
+            },
         }
     }
 }

@@ -47,7 +47,7 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied migrations");
     }
-    let db = Db::open(&config.database, config.pool_size)?;
+    let db = Db::open(&config.database, config.pool_size, config.sqlite_max_pages)?;
     let keys = Keys::derive(config.secret_key.bytes());
     Ok(AppState {
         db,

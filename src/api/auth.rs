@@ -100,7 +100,7 @@ impl FromRequest for ApiAccess {
                         .run(move |conn| {
                             let token = tokens::find_usable(conn, &h, now())?;
                             if let Some(t) = &token {
-                                tokens::touch(conn, &t.id, now())?;
+                                tokens::touch_or_ignore(conn, &t.id, now());
                             }
                             Ok(token)
                         })

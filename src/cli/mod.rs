@@ -90,7 +90,7 @@ fn serve(config: Config) -> Result<(), String> {
 
 fn demo(config: Config, orders: u64, force: bool) -> Result<(), String> {
     db::migrate::run(&config.database)?;
-    let db = Db::open(&config.database, 1)?;
+    let db = Db::open(&config.database, 1, config.sqlite_max_pages)?;
     let mut conn = db.conn().map_err(|e| e.to_string())?;
     let existing: Vec<String> = crate::catalog::CatalogCache::load(&mut conn)
         .and_then(|c| c.get(&mut conn))
@@ -147,7 +147,7 @@ fn read_password() -> Result<String, String> {
 
 fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
     db::migrate::run(&config.database)?;
-    let db = Db::open(&config.database, 1)?;
+    let db = Db::open(&config.database, 1, config.sqlite_max_pages)?;
     let mut conn = db.conn().map_err(|e| e.to_string())?;
     match cmd {
         UserCommand::Create {

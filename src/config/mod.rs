@@ -95,6 +95,12 @@ pub struct Settings {
     #[arg(long, env = "GATEHOUSE_POOL_SIZE", default_value_t = 8, global = true)]
     pub pool_size: u32,
 
+    /// SQLite only: the database file may not grow past this many pages (4 KiB each by
+    /// default); a write that needs more is refused as on a full disk (503, nothing saved).
+    /// A quota for the file, and how the disk-full behaviour is tested [default: no limit].
+    #[arg(long, env = "GATEHOUSE_SQLITE_MAX_PAGES", global = true)]
+    pub sqlite_max_pages: Option<u64>,
+
     /// HTTP worker threads [default: number of CPU cores].
     #[arg(long, env = "GATEHOUSE_WORKERS", global = true)]
     pub workers: Option<usize>,
@@ -176,6 +182,7 @@ pub struct Config {
     pub session_idle_timeout: Duration,
     pub session_lifetime: Duration,
     pub pool_size: u32,
+    pub sqlite_max_pages: Option<u64>,
     pub workers: usize,
     pub max_body_bytes: usize,
     pub request_header_timeout: Duration,
@@ -267,6 +274,18 @@ impl Config {
         if s.pool_size == 0 || s.pool_size > 256 {
             errors.push("--pool-size must be between 1 and 256".into());
         }
+        if s.sqlite_max_pages == Some(0) {
+            errors
+                .push("--sqlite-max-pages / GATEHOUSE_SQLITE_MAX_PAGES must be at least 1".into());
+        }
+        if s.sqlite_max_pages.is_some()
+            && matches!(&database, Some(d) if d.backend() != crate::db::Backend::Sqlite)
+        {
+            errors.push(
+                "--sqlite-max-pages / GATEHOUSE_SQLITE_MAX_PAGES applies to an SQLite database only"
+                    .into(),
+            );
+        }
         if s.workers == Some(0) {
             errors.push("--workers must be at least 1".into());
         }
@@ -318,6 +337,7 @@ impl Config {
                     session_idle_timeout: s.session_idle_timeout,
                     session_lifetime: s.session_lifetime,
                     pool_size: s.pool_size,
+                    sqlite_max_pages: s.sqlite_max_pages,
                     workers: s.workers.unwrap_or_else(|| {
                         std::thread::available_parallelism().map_or(2, |n| n.get())
                     }),
@@ -357,6 +377,11 @@ impl Config {
             ("session-idle-timeout", short(self.session_idle_timeout)),
             ("session-lifetime", short(self.session_lifetime)),
             ("pool-size", self.pool_size.to_string()),
+            (
+                "sqlite-max-pages",
+                self.sqlite_max_pages
+                    .map_or_else(|| "no limit".to_string(), |n| n.to_string()),
+            ),
             ("workers", self.workers.to_string()),
             ("max-body-bytes", self.max_body_bytes.to_string()),
             ("request-header-timeout", short(self.request_header_timeout)),

@@ -7,14 +7,15 @@ pub mod schema;
 pub mod secrets;
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use url::Url;
 
-use crate::error::AppError;
+use crate::error::{AppError, DbFault};
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -88,6 +89,13 @@ impl DatabaseUrl {
     /// Open one connection of the concrete type, so a failure names its real cause
     /// (diesel's MultiConnection `establish` hides it behind "invalid connection url").
     pub fn connect(&self) -> Result<DbConn, String> {
+        self.connect_with(None)
+    }
+
+    /// Open one connection; on SQLite with `max_pages`, the file may not grow past that
+    /// many pages (`PRAGMA max_page_count`, a per-connection setting): a write that needs
+    /// more fails as a full disk would.
+    pub fn connect_with(&self, max_pages: Option<u64>) -> Result<DbConn, String> {
         match self {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = std::path::Path::new(path).parent()
@@ -107,6 +115,10 @@ impl DatabaseUrl {
                     "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(|e| format!("cannot configure SQLite database {path}: {e}"))?;
+                if let Some(pages) = max_pages {
+                    conn.batch_execute(&format!("PRAGMA max_page_count = {pages};"))
+                        .map_err(|e| format!("cannot limit SQLite database {path}: {e}"))?;
+                }
                 Ok(DbConn::Sqlite(conn))
             }
             DatabaseUrl::Postgres(url) => PgConnection::establish(url)
@@ -151,6 +163,7 @@ fn mask_url(raw: &str) -> String {
 #[derive(Debug)]
 pub struct Manager {
     url: DatabaseUrl,
+    sqlite_max_pages: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -169,7 +182,9 @@ impl ManageConnection for Manager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<DbConn, ConnectError> {
-        self.url.connect().map_err(ConnectError)
+        self.url
+            .connect_with(self.sqlite_max_pages)
+            .map_err(ConnectError)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
@@ -196,16 +211,75 @@ impl r2d2::HandleError<ConnectError> for LogPoolErrors {
 
 pub type Pool = r2d2::Pool<Manager>;
 
+/// How long readiness reports a lasting database fault after the last request it refused.
+pub const DEGRADED_FOR: Duration = Duration::from_secs(30);
+
+/// The database's health as the requests see it: the lasting fault (disk full, read-only,
+/// busy) that last refused a write, until `window` passes without another. Logs once when a
+/// fault begins and once when it is over, not per request.
+#[derive(Debug)]
+pub struct Health {
+    window: Duration,
+    state: Mutex<Option<(DbFault, Instant)>>,
+}
+
+impl Health {
+    pub fn new(window: Duration) -> Health {
+        Health {
+            window,
+            state: Mutex::new(None),
+        }
+    }
+
+    /// A request was refused for `fault`.
+    pub fn refused(&self, fault: DbFault) {
+        if !fault.lasts() {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match *state {
+            Some((was, _)) if was == fault => {}
+            _ => tracing::warn!(
+                state = fault.state(),
+                "database degraded: writes are refused until it recovers"
+            ),
+        }
+        *state = Some((fault, Instant::now()));
+    }
+
+    /// The fault still in force, if any; a fault not seen for `window` is over.
+    pub fn current(&self) -> Option<DbFault> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (fault, last) = (*state)?;
+        if last.elapsed() < self.window {
+            return Some(fault);
+        }
+        *state = None;
+        tracing::info!(
+            was = fault.state(),
+            "database recovered: no write refused for {}",
+            humantime::format_duration(self.window)
+        );
+        None
+    }
+}
+
 /// The shared handle to the database that handlers and workers hold.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    health: Arc<Health>,
 }
 
 impl Db {
-    /// Connect once directly (to report the real error), prepare SQLite, then build the pool.
-    pub fn open(url: &DatabaseUrl, max_size: u32) -> Result<Db, String> {
+    /// Connect once directly (to report the real error), prepare SQLite, then build the pool
+    /// (whose SQLite connections are limited to `sqlite_max_pages` when given).
+    pub fn open(
+        url: &DatabaseUrl,
+        max_size: u32,
+        sqlite_max_pages: Option<u64>,
+    ) -> Result<Db, String> {
         let mut first = url.connect()?;
         if let DbConn::Sqlite(c) = &mut first {
             // WAL is a property of the file: set once, every later connection inherits it.
@@ -218,12 +292,26 @@ impl Db {
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .error_handler(Box::new(LogPoolErrors))
-            .build(Manager { url: url.clone() })
+            .build(Manager {
+                url: url.clone(),
+                sqlite_max_pages,
+            })
             .map_err(|e| format!("cannot open the database pool: {e}"))?;
         Ok(Db {
             pool,
             backend: url.backend(),
+            health: Arc::new(Health::new(DEGRADED_FOR)),
         })
+    }
+
+    /// Record a request the database refused (see `Health`).
+    pub fn refused(&self, fault: DbFault) {
+        self.health.refused(fault);
+    }
+
+    /// The lasting fault readiness reports, if one refused a request lately.
+    pub fn degraded(&self) -> Option<DbFault> {
+        self.health.current()
     }
 
     pub fn backend(&self) -> Backend {
@@ -242,12 +330,20 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
-        actix_web::web::block(move || {
+        let result = actix_web::web::block(move || {
             let mut conn = pool.get().map_err(AppError::from)?;
             f(&mut conn)
         })
         .await
-        .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?
+        .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?;
+        match &result {
+            Err(AppError::Refused { fault, .. }) => self.refused(*fault),
+            // Notices (and logs) the end of a fault even when nobody asks /readyz.
+            _ => {
+                self.health.current();
+            }
+        }
+        result
     }
 
     /// Readiness: a connection within two seconds that answers `SELECT 1`.
@@ -338,6 +434,19 @@ pub fn like_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lasting_fault_is_reported_until_the_window_passes() {
+        let health = Health::new(Duration::from_millis(50));
+        assert_eq!(health.current(), None);
+        health.refused(DbFault::ConnectionLost);
+        assert_eq!(health.current(), None, "one lost connection is not a state");
+        health.refused(DbFault::DiskFull);
+        health.refused(DbFault::DiskFull);
+        assert_eq!(health.current(), Some(DbFault::DiskFull));
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(health.current(), None, "recovered after the window");
+    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

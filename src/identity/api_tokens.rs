@@ -94,6 +94,14 @@ pub fn find_usable(
     Ok(token.filter(|tok| tok.usable(now)))
 }
 
+/// `touch` as bookkeeping on the read path: a failure (full, read-only or busy database)
+/// is logged at debug and ignored, so it never fails the request the token is used for.
+pub fn touch_or_ignore(conn: &mut DbConn, id: &str, now: NaiveDateTime) {
+    if let Err(error) = touch(conn, id, now) {
+        tracing::debug!(%error, "the API token's last use was not written; ignored");
+    }
+}
+
 /// Last use, written at most once a minute per token.
 pub fn touch(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
     let minute_ago = now - chrono::Duration::minutes(1);

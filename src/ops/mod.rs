@@ -11,13 +11,20 @@ pub async fn healthz() -> HttpResponse {
         .body("ok\n")
 }
 
-/// 200 when the database answers, 503 with a short reason when it does not. Nothing is
-/// cached: the next probe after the database returns sees it.
+/// 200 when the database answers, 503 with a short reason when it does not, or when it
+/// refused a write lately for a lasting fault ("degraded: database disk full"; see
+/// `db::Health`). The ping is not cached: the next probe after the database returns sees it.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok()
-            .content_type("text/plain; charset=utf-8")
-            .body("ready\n"),
+        Ok(()) => match state.db.degraded() {
+            // The database answers but lately refused writes (disk full, read-only, busy).
+            Some(fault) => HttpResponse::ServiceUnavailable()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("degraded: {}\n", fault.state())),
+            None => HttpResponse::Ok()
+                .content_type("text/plain; charset=utf-8")
+                .body("ready\n"),
+        },
         Err(cause) => {
             tracing::warn!(%cause, "readiness check failed");
             HttpResponse::ServiceUnavailable()

@@ -12,6 +12,7 @@ use askama::Template;
 
 use crate::error::{AppError, ErrorInfo};
 use crate::identity::MaybeUser;
+use crate::state::AppState;
 use crate::web::page::Layout;
 use crate::web::problem::problem_for_request;
 use crate::web::{is_htmx, request_id};
@@ -132,7 +133,18 @@ pub async fn middleware(
     if let Some(cause) = &info.cause
         && status.is_server_error()
     {
-        tracing::error!(%cause, status = status.as_u16(), "request failed");
+        if let Some(fault) = info.fault
+            && fault.lasts()
+        {
+            tracing::debug!(%cause, status = status.as_u16(), "request refused by the database");
+        } else {
+            tracing::error!(%cause, status = status.as_u16(), "request failed");
+        }
+    }
+    if let Some(fault) = info.fault
+        && let Some(state) = res.request().app_data::<actix_web::web::Data<AppState>>()
+    {
+        state.db.refused(fault);
     }
     let (req, old) = res.into_parts();
     let mut new = if status == StatusCode::UNAUTHORIZED && !req.path().starts_with("/api/") {

@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod data;
 mod email;
+mod faults;
 mod foundation;
 mod slow_clients;
 mod two_factor;
