@@ -19,7 +19,7 @@ use crate::error::AppError;
 use crate::identity::CurrentUser;
 use crate::identity::roles::{self, RoleRecord, TableRight};
 use crate::identity::session;
-use crate::state::app_data;
+use crate::state::{AppState, app_data};
 
 pub const READ_ONLY_ROLE: &str = "Your role lets you read this table, not change it.";
 
@@ -261,7 +261,7 @@ pub fn rights_of(conn: &mut DbConn, role: &str) -> diesel::QueryResult<Rights> {
 }
 
 pub async fn load_rights(req: &HttpRequest, role: &str) -> Result<Arc<Rights>, AppError> {
-    let state = session::state(req)?;
+    let state = app_data::<AppState>(req)?;
     let cache = app_data::<RightsCache>(req)?;
     if let Some(r) = cache.get(role) {
         req.extensions_mut().insert(r.clone());

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
 use crate::error::AppError;
 use crate::identity::sessions;
@@ -121,12 +121,6 @@ impl FromRequest for CurrentUser {
     }
 }
 
-pub fn state(req: &HttpRequest) -> Result<web::Data<AppState>, AppError> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| AppError::internal("application state missing"))
-}
-
 /// Look the session up (once per request).
 pub async fn load(req: &HttpRequest) -> Result<Option<CurrentUser>, AppError> {
     if let Some(Loaded(user)) = req.extensions().get::<Loaded>() {
@@ -136,7 +130,7 @@ pub async fn load(req: &HttpRequest) -> Result<Option<CurrentUser>, AppError> {
         req.extensions_mut().insert(Loaded(None));
         return Ok(None);
     };
-    let state = state(req)?;
+    let state = app_data::<AppState>(req)?;
     let id = state.keys.session_id(cookie.value());
     let policy = state.policy();
     let ttl = (policy.idle / 4).min(Duration::from_secs(2));
@@ -163,7 +157,7 @@ pub async fn load_pending(req: &HttpRequest) -> Result<Option<CurrentUser>, AppE
     let Some(cookie) = req.cookie(SESSION_COOKIE) else {
         return Ok(None);
     };
-    let state = state(req)?;
+    let state = app_data::<AppState>(req)?;
     let id = state.keys.session_id(cookie.value());
     let policy = state.policy();
     state
