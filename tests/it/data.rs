@@ -23,6 +23,7 @@ both_backends!(
     bulk_actions_confirm_then_apply_to_all_or_none,
     sorting_decimals_and_timestamps_is_by_value_not_text,
     decimals_keep_their_declared_scale_as_strings_everywhere,
+    a_reused_key_does_not_inherit_the_history_of_the_deleted_row,
     a_viewer_reads_but_cannot_change_anything,
     filtering_for_the_empty_string_is_a_real_filter_not_a_redirect_loop,
     spreadsheet_formulas_in_exported_text_are_neutralised,
@@ -1193,6 +1194,62 @@ async fn decimals_keep_their_declared_scale_as_strings_everywhere(backend: Backe
     let changes: serde_json::Value = serde_json::from_str(&changes).unwrap();
     assert_eq!(changes["before"]["amount"], "5.00");
     assert_eq!(changes["after"]["amount"], "12.35");
+}
+
+/// Issue 9.6: on SQLite a table without AUTOINCREMENT gives a deleted row's id to the next
+/// row; on Postgres anyone may insert the old key again. The new row's history starts at
+/// its creation; the old row's entries are set apart as a previous row's.
+async fn a_reused_key_does_not_inherit_the_history_of_the_deleted_row(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);");
+    // SQLite picks the rowid itself; on Postgres the key is typed.
+    let new_note = |body: &'static str| {
+        let mut form = vec![("f.body", body)];
+        if backend == Backend::Postgres {
+            form.push(("f.id", "1"));
+        }
+        form
+    };
+    let res = app
+        .post_form("/data/notes/new", "/data/notes", &new_note("first life"))
+        .await;
+    assert_eq!(location(&res), "/data/notes/1");
+    let res = app.edit("/data/notes/1", &[("f.body", "first life, edited")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = app
+        .post_form("/data/notes/1/delete", "/data/notes/1/delete", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = app
+        .post_form("/data/notes/new", "/data/notes", &new_note("second life"))
+        .await;
+    assert_eq!(location(&res), "/data/notes/1", "the key is used again");
+
+    let (_, record) = page(&app, "/data/notes/1").await;
+    let history = &record[record.find("<h2>History</h2>").expect("a history")..];
+    let (current, previous) = history
+        .split_once("Earlier rows with this key")
+        .expect("the earlier row's entries are set apart");
+    assert_eq!(current.matches("record.created").count(), 1, "{current}");
+    assert!(current.contains("second life"));
+    assert!(
+        !current.contains("first life") && !current.contains("record.deleted") && !current.contains("record.updated"),
+        "{current}"
+    );
+    for entry in ["record.created", "record.updated", "record.deleted"] {
+        assert!(
+            previous.contains(&format!("<strong>{entry}</strong> (previous row)")),
+            "{entry} marked as a previous row's: {previous}"
+        );
+    }
+    assert!(previous.contains("first life, edited"));
+
+    // A row whose key was never reused shows no such section.
+    let res = app
+        .post_form("/data/notes/new", "/data/notes", &[("f.body", "only life"), ("f.id", "2")])
+        .await;
+    assert_eq!(location(&res), "/data/notes/2");
+    assert!(!page(&app, "/data/notes/2").await.1.contains("Earlier rows with this key"));
 }
 
 async fn a_viewer_reads_but_cannot_change_anything(backend: Backend) {
