@@ -125,6 +125,46 @@ fn help_documents_every_flag_and_its_environment_variable() {
     }
 }
 
+/// Issue 9, newcomer 5: the first-run mistakes each get a message that says what to do.
+#[test]
+fn first_run_mistakes_get_messages_that_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/g.db", dir.path().display());
+    let mut cmd = gatehouse();
+    cmd.args(["user", "create", "--email", "a@example.com", "--name", "A"])
+        .args(["--admin", "--password-stdin", "--secret-key", KEY])
+        .args(["--database-url", &db]);
+    let out = run_with_stdin(cmd, "");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no password on standard input"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = gatehouse()
+        .args(["check-config", "--secret-key", KEY])
+        .args(["--database-url", "/srv/gatehouse/app.db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("'/srv/gatehouse/app.db' has no supported scheme"), "{err}");
+    assert!(err.contains("sqlite:///srv/gatehouse/app.db"), "{err}");
+
+    let missing = dir.path().join("no-such-dir");
+    let out = gatehouse()
+        .current_dir(dir.path())
+        .args(["migrate", "--secret-key", KEY])
+        .args(["--database-url", &format!("sqlite://{}/g.db", missing.display())])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!missing.exists(), "nothing created");
+}
+
 #[test]
 fn an_unreachable_database_gives_one_clear_line() {
     for sub in ["migrate", "serve"] {
