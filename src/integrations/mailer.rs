@@ -73,9 +73,7 @@ fn message_id(domain: &str) -> String {
 /// clients), base64 otherwise.
 fn part(kind: ContentType, text: String) -> SinglePart {
     let unix = text.replace("\r\n", "\n");
-    let seven_bit = unix
-        .bytes()
-        .all(|b| b.is_ascii() && b != 0 && b != b'\r')
+    let seven_bit = unix.bytes().all(|b| b.is_ascii() && b != 0 && b != b'\r')
         && unix.lines().all(|l| l.len() <= 998);
     let body = if seven_bit {
         Body::dangerous_pre_encoded(

@@ -417,15 +417,27 @@ async fn a_live_search_after_an_htmx_sort_keeps_the_sort_in_a_real_browser() {
 
     // Sort by price, then by price descending, each an htmx swap of the rows.
     eval(&c, click_price).await;
-    wait_js(&c, "new URLSearchParams(location.search).get('sort') === 'price'").await;
+    wait_js(
+        &c,
+        "new URLSearchParams(location.search).get('sort') === 'price'",
+    )
+    .await;
     wait_js(&c, &format!("{names} === 'apple b,apple c,apple a,banana'")).await;
     eval(&c, click_price).await;
-    wait_js(&c, "new URLSearchParams(location.search).get('sort') === '-price'").await;
+    wait_js(
+        &c,
+        "new URLSearchParams(location.search).get('sort') === '-price'",
+    )
+    .await;
     wait_js(&c, &format!("{names} === 'banana,apple a,apple c,apple b'")).await;
 
     // A live search now keeps that order and says so in the address.
     fill(&c, "q", "apple").await;
-    wait_js(&c, "new URLSearchParams(location.search).get('q') === 'apple'").await;
+    wait_js(
+        &c,
+        "new URLSearchParams(location.search).get('q') === 'apple'",
+    )
+    .await;
     let search = eval(&c, "return location.search").await;
     assert!(
         search.as_str().unwrap().contains("sort=-price"),

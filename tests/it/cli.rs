@@ -140,12 +140,25 @@ fn each_subcommand_help_lists_only_its_own_options() {
         text(&out.stdout)
     };
     let create = help(&["user", "create"]);
-    for own in ["--email", "--name", "--admin", "--role", "--password-stdin", "--help"] {
-        assert!(create.contains(own), "user create --help lists {own}: {create}");
+    for own in [
+        "--email",
+        "--name",
+        "--admin",
+        "--role",
+        "--password-stdin",
+        "--help",
+    ] {
+        assert!(
+            create.contains(own),
+            "user create --help lists {own}: {create}"
+        );
     }
     let cases: [(&[&str], &[&str]); 7] = [
         (&["user", "create"], &["--email"]),
-        (&["user", "reset-password"], &["--email", "--password-stdin"]),
+        (
+            &["user", "reset-password"],
+            &["--email", "--password-stdin"],
+        ),
         (&["user"], &["create", "reset-password"]),
         (&["serve"], &[]),
         (&["migrate"], &[]),
@@ -157,10 +170,22 @@ fn each_subcommand_help_lists_only_its_own_options() {
         for o in own {
             assert!(h.contains(o), "{args:?} --help lists {o}: {h}");
         }
-        for setting in ["--database-url", "--listen", "--pool-size", "--webhook-lease", "GATEHOUSE_"] {
-            assert!(!h.contains(setting), "{args:?} --help does not list {setting}: {h}");
+        for setting in [
+            "--database-url",
+            "--listen",
+            "--pool-size",
+            "--webhook-lease",
+            "GATEHOUSE_",
+        ] {
+            assert!(
+                !h.contains(setting),
+                "{args:?} --help does not list {setting}: {h}"
+            );
         }
-        assert!(h.contains("gatehouse --help"), "{args:?} --help points at the settings");
+        assert!(
+            h.contains("gatehouse --help"),
+            "{args:?} --help points at the settings"
+        );
     }
     let top = help(&[]);
     assert!(top.contains("[env: GATEHOUSE_PUBLIC_URL]"), "{top}");
@@ -170,7 +195,13 @@ fn each_subcommand_help_lists_only_its_own_options() {
 
     // The settings still apply after a subcommand, as before.
     let out = gatehouse()
-        .args(["check-config", "--listen", "127.0.0.1:9999", "--secret-key", KEY])
+        .args([
+            "check-config",
+            "--listen",
+            "127.0.0.1:9999",
+            "--secret-key",
+            KEY,
+        ])
         .args(["--database-url", "sqlite://./x.db"])
         .output()
         .unwrap();
@@ -202,14 +233,20 @@ fn first_run_mistakes_get_messages_that_say_what_to_do() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = text(&out.stderr);
-    assert!(err.contains("'/srv/gatehouse/app.db' has no supported scheme"), "{err}");
+    assert!(
+        err.contains("'/srv/gatehouse/app.db' has no supported scheme"),
+        "{err}"
+    );
     assert!(err.contains("sqlite:///srv/gatehouse/app.db"), "{err}");
 
     let missing = dir.path().join("no-such-dir");
     let out = gatehouse()
         .current_dir(dir.path())
         .args(["migrate", "--secret-key", KEY])
-        .args(["--database-url", &format!("sqlite://{}/g.db", missing.display())])
+        .args([
+            "--database-url",
+            &format!("sqlite://{}/g.db", missing.display()),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());

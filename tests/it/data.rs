@@ -1113,12 +1113,23 @@ async fn decimals_keep_their_declared_scale_as_strings_everywhere(backend: Backe
     // The list: the scale shown, the order by value (text order would put 1000.00 first).
     let (_, body) = page(&app, "/data/amounts?sort=amount").await;
     assert_eq!(ids(&body, "amounts"), vec!["3", "2", "1", "4"]);
-    for shown in [">178.50<", ">5.00<", ">0.30<", ">1000.00<", ">0.100<", ">1.250<", ">2.5<"] {
+    for shown in [
+        ">178.50<",
+        ">5.00<",
+        ">0.30<",
+        ">1000.00<",
+        ">0.100<",
+        ">1.250<",
+        ">2.5<",
+    ] {
         assert!(body.contains(shown), "{shown} in the list");
     }
     assert!(!body.contains("0.30000000000000004") && !body.contains(">178.5<"));
     let (_, record) = page(&app, "/data/amounts/1").await;
-    assert!(record.contains("value=\"178.50\""), "the record form keeps the scale");
+    assert!(
+        record.contains("value=\"178.50\""),
+        "the record form keeps the scale"
+    );
 
     let csv = app
         .get("/data/amounts/export.csv?sort=id")
@@ -1187,7 +1198,12 @@ async fn decimals_keep_their_declared_scale_as_strings_everywhere(backend: Backe
     // An edit is rounded to the scale as Postgres rounds it, and audited as strings.
     let res = app.edit("/data/amounts/2", &[("f.amount", "12.345")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert!(page(&app, "/data/amounts/2").await.1.contains("value=\"12.35\""));
+    assert!(
+        page(&app, "/data/amounts/2")
+            .await
+            .1
+            .contains("value=\"12.35\"")
+    );
     let changes = app
         .scalar("SELECT changes FROM gh_audit WHERE action = 'record.updated' AND table_name = 'amounts'")
         .unwrap();
@@ -1214,7 +1230,9 @@ async fn a_reused_key_does_not_inherit_the_history_of_the_deleted_row(backend: B
         .post_form("/data/notes/new", "/data/notes", &new_note("first life"))
         .await;
     assert_eq!(location(&res), "/data/notes/1");
-    let res = app.edit("/data/notes/1", &[("f.body", "first life, edited")]).await;
+    let res = app
+        .edit("/data/notes/1", &[("f.body", "first life, edited")])
+        .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let res = app
         .post_form("/data/notes/1/delete", "/data/notes/1/delete", &[])
@@ -1233,7 +1251,9 @@ async fn a_reused_key_does_not_inherit_the_history_of_the_deleted_row(backend: B
     assert_eq!(current.matches("record.created").count(), 1, "{current}");
     assert!(current.contains("second life"));
     assert!(
-        !current.contains("first life") && !current.contains("record.deleted") && !current.contains("record.updated"),
+        !current.contains("first life")
+            && !current.contains("record.deleted")
+            && !current.contains("record.updated"),
         "{current}"
     );
     for entry in ["record.created", "record.updated", "record.deleted"] {
@@ -1246,10 +1266,19 @@ async fn a_reused_key_does_not_inherit_the_history_of_the_deleted_row(backend: B
 
     // A row whose key was never reused shows no such section.
     let res = app
-        .post_form("/data/notes/new", "/data/notes", &[("f.body", "only life"), ("f.id", "2")])
+        .post_form(
+            "/data/notes/new",
+            "/data/notes",
+            &[("f.body", "only life"), ("f.id", "2")],
+        )
         .await;
     assert_eq!(location(&res), "/data/notes/2");
-    assert!(!page(&app, "/data/notes/2").await.1.contains("Earlier rows with this key"));
+    assert!(
+        !page(&app, "/data/notes/2")
+            .await
+            .1
+            .contains("Earlier rows with this key")
+    );
 }
 
 async fn a_viewer_reads_but_cannot_change_anything(backend: Backend) {

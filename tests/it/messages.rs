@@ -44,7 +44,11 @@ async fn new_token(app: &TestApp) -> String {
         .post_form(
             "/integrations/tokens",
             "/integrations/tokens",
-            &[("name", "nightly-report"), ("role", "viewer"), ("expires_days", "30")],
+            &[
+                ("name", "nightly-report"),
+                ("role", "viewer"),
+                ("expires_days", "30"),
+            ],
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
@@ -72,7 +76,11 @@ async fn refusal(app: &TestApp, authorization: Option<&str>) -> (StatusCode, Str
         "application/problem+json"
     );
     let body: Value = res.json().await.unwrap();
-    (status, challenge, body["detail"].as_str().unwrap().to_string())
+    (
+        status,
+        challenge,
+        body["detail"].as_str().unwrap().to_string(),
+    )
 }
 
 async fn a_refused_api_token_says_whether_it_is_missing_unknown_revoked_or_expired(
@@ -94,7 +102,11 @@ async fn a_refused_api_token_says_whether_it_is_missing_unknown_revoked_or_expir
     assert!(challenge.starts_with("Bearer"));
     assert!(detail.contains("needs an API token"), "{detail}");
 
-    for wrong in ["Bearer ghp_not-a-real-token", "Bearer abc", "Basic YWxhZGRpbjpvcGVu"] {
+    for wrong in [
+        "Bearer ghp_not-a-real-token",
+        "Bearer abc",
+        "Basic YWxhZGRpbjpvcGVu",
+    ] {
         let (status, _, detail) = refusal(&app, Some(wrong)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{wrong}");
         let expected = if wrong.starts_with("Basic") {

@@ -324,7 +324,10 @@ async fn decimals_in_payloads_are_strings_with_their_scale(backend: Backend) {
         .map(|r| {
             let body: Value = serde_json::from_str(&r.body).unwrap();
             let amount = &body["data"]["after"]["amount"];
-            amount.as_str().unwrap_or_else(|| panic!("a string: {body}")).to_string()
+            amount
+                .as_str()
+                .unwrap_or_else(|| panic!("a string: {body}"))
+                .to_string()
         })
         .collect();
     assert_eq!(
