@@ -449,5 +449,36 @@ async fn a_live_search_after_an_htmx_sort_keeps_the_sort_in_a_real_browser() {
         serde_json::json!(7),
         "no full reload"
     );
+
+    // The filter panel (a plain form outside the rows) keeps the search and the sort too.
+    eval(
+        &c,
+        "document.querySelector('details.panel').open = true; return null",
+    )
+    .await;
+    c.find(Locator::Css("form.filter-form input[name='price__gte']"))
+        .await
+        .unwrap()
+        .send_keys("2")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.filter-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "new URLSearchParams(location.search).get('price__gte') === '2'",
+    )
+    .await;
+    let search = eval(&c, "return location.search").await;
+    let search = search.as_str().unwrap();
+    assert!(
+        search.contains("sort=-price") && search.contains("q=apple"),
+        "the filter keeps the search and the sort: {search}"
+    );
+    wait_js(&c, &format!("{names} === 'apple a,apple c'")).await;
     c.close().await.unwrap();
 }
