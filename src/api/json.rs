@@ -149,7 +149,9 @@ fn input_text(c: &Column, backend: Backend, v: &Json) -> Result<Option<String>, 
         (Json::Null, _) if c.nullable => return Ok(None),
         (Json::Null, _) => return Err("This column cannot be null.".into()),
         (v, Kind::Json) => v.to_string(),
-        (Json::Number(n), Kind::Int | Kind::Float) => params::checked_text(c, backend, &n.to_string())?,
+        (Json::Number(n), Kind::Int | Kind::Float) => {
+            params::checked_text(c, backend, &n.to_string())?
+        }
         (Json::Bool(b), Kind::Bool) => b.to_string(),
         (Json::String(s), kind) if !matches!(kind, Kind::Int | Kind::Float | Kind::Bool) => {
             params::checked_text(c, backend, s)?
@@ -180,7 +182,8 @@ fn expected(kind: Kind) -> &'static str {
 /// already has, or a reference to a row that does not exist — rather than on the request
 /// alone. The engine words them so (`engine::errors::classify`, `check_references`).
 fn depends_on_other_rows(fields: &BTreeMap<String, String>, message: Option<&str>) -> bool {
-    let conflict = |m: &str| m.starts_with("Another row already has") || m.starts_with("No row of ");
+    let conflict =
+        |m: &str| m.starts_with("Another row already has") || m.starts_with("No row of ");
     message.is_none_or(conflict)
         && fields.values().all(|m| conflict(m))
         && (message.is_some() || !fields.is_empty())
@@ -190,11 +193,15 @@ fn depends_on_other_rows(fields: &BTreeMap<String, String>, message: Option<&str
 /// another row holds, 412 with the row's current ETag for a stale If-Match.
 pub fn write_problem(e: WriteError) -> Result<HttpResponse, AppError> {
     Ok(match e {
-        WriteError::Invalid(fields, message) if depends_on_other_rows(&fields, message.as_deref()) => {
+        WriteError::Invalid(fields, message)
+            if depends_on_other_rows(&fields, message.as_deref()) =>
+        {
             problem(
                 StatusCode::CONFLICT,
                 "Conflicts with other rows",
-                message.as_deref().unwrap_or("A value conflicts with other rows; nothing was written."),
+                message
+                    .as_deref()
+                    .unwrap_or("A value conflicts with other rows; nothing was written."),
                 Some(&fields),
             )
         }

@@ -36,16 +36,12 @@ fn describe(s: &mut Json, c: &Column) {
             "description".into(),
             json!(format!("{} ({})", c.name, c.data_type)),
         );
-        if c.nullable {
-            match obj.get("type").cloned() {
-                Some(t) => {
-                    obj.insert("type".into(), json!([t, "null"]));
-                    if let Some(values) = obj.get_mut("enum").and_then(Json::as_array_mut) {
-                        values.push(Json::Null);
-                    }
-                }
-                None if obj.contains_key("enum") => {}
-                None => {}
+        if c.nullable
+            && let Some(t) = obj.get("type").cloned()
+        {
+            obj.insert("type".into(), json!([t, "null"]));
+            if let Some(values) = obj.get_mut("enum").and_then(Json::as_array_mut) {
+                values.push(Json::Null);
             }
         }
         if !c.editable() || (c.generated && c.primary_key) {
@@ -90,7 +86,9 @@ fn problem(status: &str) -> Json {
         "401" => "No token, or a token that is unknown, expired or revoked",
         "403" => "The token's role may not do this to this table",
         "404" => "No such table for this token, or no row with this key",
-        "409" => "The values conflict with other rows (a unique value taken, a reference to a missing row, or rows still referring to this one)",
+        "409" => {
+            "The values conflict with other rows (a unique value taken, a reference to a missing row, or rows still referring to this one)"
+        }
         "412" => "If-Match did not match the row's current version (its ETag is sent)",
         "413" => "The body is too large",
         "415" => "The body is not application/json",
@@ -128,12 +126,21 @@ fn row_links(t: &Table, name: &str, actions: Actions, pointer: &str) -> Option<J
     t.column(key)?;
     let parameters = json!({ "key": format!("$response.body#{pointer}/{}", pointer_escape(key)) });
     let mut links = Map::new();
-    links.insert("GetRow".into(), json!({ "operationId": format!("get_{name}"), "parameters": parameters }));
+    links.insert(
+        "GetRow".into(),
+        json!({ "operationId": format!("get_{name}"), "parameters": parameters }),
+    );
     if actions.update {
-        links.insert("UpdateRow".into(), json!({ "operationId": format!("update_{name}"), "parameters": parameters }));
+        links.insert(
+            "UpdateRow".into(),
+            json!({ "operationId": format!("update_{name}"), "parameters": parameters }),
+        );
     }
     if actions.delete {
-        links.insert("DeleteRow".into(), json!({ "operationId": format!("delete_{name}"), "parameters": parameters }));
+        links.insert(
+            "DeleteRow".into(),
+            json!({ "operationId": format!("delete_{name}"), "parameters": parameters }),
+        );
     }
     Some(Json::Object(links))
 }
@@ -176,7 +183,10 @@ pub async fn document(
         let has_key = !t.key_columns().is_empty();
         paths.insert(base.clone(), collection_path(t, &name, actions, backend));
         if has_key {
-            paths.insert(format!("{base}/{{key}}"), row_path(t, &name, actions, backend));
+            paths.insert(
+                format!("{base}/{{key}}"),
+                row_path(t, &name, actions, backend),
+            );
         }
     }
     let doc = json!({

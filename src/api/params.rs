@@ -159,14 +159,22 @@ fn decimal_ok(c: &Column, s: &str) -> bool {
 fn time_ok(s: &str) -> bool {
     let b = s.as_bytes();
     let two = |i: usize, max: u8| {
-        b.get(i..i + 2)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_digit) && (d[0] - b'0') * 10 + d[1] - b'0' <= max)
+        b.get(i..i + 2).is_some_and(|d| {
+            d.iter().all(u8::is_ascii_digit) && (d[0] - b'0') * 10 + d[1] - b'0' <= max
+        })
     };
     let base = b.len() >= 5 && two(0, 23) && b[2] == b':' && two(3, 59);
     match b.len() {
         5 => base,
         8 => base && b[5] == b':' && two(6, 59),
-        n => base && n > 9 && n <= 15 && b[5] == b':' && two(6, 59) && b[8] == b'.' && is_digits(&s[9..], 1, 6),
+        n => {
+            base && n > 9
+                && n <= 15
+                && b[5] == b':'
+                && two(6, 59)
+                && b[8] == b'.'
+                && is_digits(&s[9..], 1, 6)
+        }
     }
 }
 
@@ -222,8 +230,9 @@ pub fn checked_text(c: &Column, backend: Backend, raw: &str) -> Result<String, S
         }
         Kind::Time => time_ok(s),
         Kind::DateTime | Kind::DateTimeTz => {
-            return date_time(raw)
-                .ok_or_else(|| "Enter a date and time as RFC 3339, such as 2026-01-31T09:30:00Z.".into());
+            return date_time(raw).ok_or_else(|| {
+                "Enter a date and time as RFC 3339, such as 2026-01-31T09:30:00Z.".into()
+            });
         }
         Kind::Uuid => raw.len() == 36 && uuid::Uuid::parse_str(raw).is_ok(),
         Kind::Enum => c.enum_values.iter().any(|v| v == raw),
@@ -257,7 +266,10 @@ fn refusal(c: &Column, backend: Backend) -> String {
 
 /// Columns the list can filter on.
 pub fn filterable(c: &Column) -> bool {
-    !matches!(c.kind, Kind::Bytes | Kind::Unknown | Kind::Json | Kind::Array)
+    !matches!(
+        c.kind,
+        Kind::Bytes | Kind::Unknown | Kind::Json | Kind::Array
+    )
 }
 
 /// The declared schema of `{column}__{op}`, with its serialisation.
@@ -280,7 +292,8 @@ pub fn filter_parameter(c: &Column, op: Op, backend: Backend) -> Json {
                 }
                 _ => input_schema(c, backend),
             };
-            let schema = json!({ "type": "array", "items": items, "minItems": 1, "maxItems": MAX_ITEMS });
+            let schema =
+                json!({ "type": "array", "items": items, "minItems": 1, "maxItems": MAX_ITEMS });
             return json!({ "name": name, "in": "query", "schema": schema, "style": "form", "explode": false });
         }
         _ if c.kind == Kind::Text => text,
@@ -318,7 +331,11 @@ fn checked_filter(c: &Column, op: Op, backend: Backend, raw: &str) -> Result<Str
 /// The list's query string checked against the document's parameters: anything it does
 /// not declare is a 400 naming the parameter. Returns the query for `ListQuery::parse`
 /// (date-times turned into the engine's UTC text).
-pub fn checked_list_query(query: &str, table: &Table, backend: Backend) -> Result<String, AppError> {
+pub fn checked_list_query(
+    query: &str,
+    table: &Table,
+    backend: Backend,
+) -> Result<String, AppError> {
     let mut out = url::form_urlencoded::Serializer::new(String::new());
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
         let bad = |m: String| AppError::Invalid(format!("Parameter {key}: {m}"));
@@ -335,7 +352,9 @@ pub fn checked_list_query(query: &str, table: &Table, backend: Backend) -> Resul
                     Some((table.column(col).filter(|c| filterable(c))?, Op::parse(op)?))
                 });
                 let Some((c, op)) = filter else {
-                    return Err(bad("the list takes no such parameter; see the OpenAPI document.".into()));
+                    return Err(bad(
+                        "the list takes no such parameter; see the OpenAPI document.".into(),
+                    ));
                 };
                 checked_filter(c, op, backend, &value).map_err(bad)?
             }

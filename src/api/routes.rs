@@ -7,10 +7,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value as Json, json};
 
 use crate::api::auth::ApiAccess;
-use crate::api::params;
 use crate::api::json::{
     body_object, invalid_values, page_json, row_response, values_from_json, write_problem,
 };
+use crate::api::params;
 use crate::audit::Actor;
 use crate::catalog::{CatalogCache, Table};
 use crate::engine::keys;
@@ -128,7 +128,12 @@ pub async fn update(
     let visible = VisibleTable::of_token(&req, &access.0.rights).await?;
     access.0.require(&visible.table, Action::Update)?;
     let current = fetch(&state, &visible).await?;
-    let values = match values_from_json(&visible.table, state.db.backend(), body_object(&body)?, false) {
+    let values = match values_from_json(
+        &visible.table,
+        state.db.backend(),
+        body_object(&body)?,
+        false,
+    ) {
         Ok(v) => v,
         Err(errors) => return Ok(invalid_values(&errors)),
     };

@@ -124,7 +124,10 @@ async fn schemathesis_finds_nothing_against_the_real_binary(backend: Backend) {
         .ok()
         != Some(StatusCode::OK)
     {
-        assert!(start.elapsed() < Duration::from_secs(20), "the binary did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the binary did not start"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
 
@@ -158,7 +161,10 @@ async fn schemathesis_finds_nothing_against_the_real_binary(backend: Backend) {
     // It really ran: every operation of the three tables, in every phase.
     assert!(report.contains("16 selected / 16 total"), "{report}");
     for phase in ["Coverage", "Fuzzing", "Stateful"] {
-        assert!(report.contains(&format!("✅ {phase}")), "{phase}:\n{report}");
+        assert!(
+            report.contains(&format!("✅ {phase}")),
+            "{phase}:\n{report}"
+        );
     }
     eprintln!(
         "schemathesis on {backend:?}: {:.0?}\n{report}",
