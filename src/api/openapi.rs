@@ -255,10 +255,24 @@ fn collection_path(t: &Table, name: &str, actions: Actions, backend: Backend) ->
     Json::Object(collection)
 }
 
+/// An example key where the key is one column: its example value, as text.
+fn key_example(t: &Table, backend: Backend) -> Option<String> {
+    let [key] = t.key_columns().try_into().ok()?;
+    let example = params::input_schema(t.column(&key)?, backend)["examples"][0].clone();
+    match example {
+        Json::String(s) => Some(s),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
 /// `/rows/{key}`: read, and change or delete where the role may.
 fn row_path(t: &Table, name: &str, actions: Actions, backend: Backend) -> Json {
     let row_ref = row_ref(name);
-    let key_param = json!({ "name": "key", "in": "path", "required": true, "schema": { "type": "string", "pattern": params::NO_NUL }, "description": format!("The row's key ({}), parts joined by commas, each percent-encoded", t.key_columns().join(", ")) });
+    let mut key_param = json!({ "name": "key", "in": "path", "required": true, "schema": { "type": "string", "pattern": params::NO_NUL }, "description": format!("The row's key ({}), parts joined by commas, each percent-encoded", t.key_columns().join(", ")) });
+    if let Some(example) = key_example(t, backend) {
+        key_param["schema"]["examples"] = json!([example]);
+    }
     let mut item = Map::new();
     let mut r = responses(&["400", "404"]);
     r.insert("200".into(), json!({ "description": "The row", "headers": etag_header(), "content": { "application/json": { "schema": row_ref } } }));

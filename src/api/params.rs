@@ -85,8 +85,42 @@ fn max_length(c: &Column, backend: Backend) -> Option<usize> {
     n.strip_suffix(')')?.trim().parse().ok()
 }
 
-/// The schema of one value of the column as a client sends it (without null).
+/// The schema of one value of the column as a client sends it (without null), with an
+/// example the API takes.
 pub fn input_schema(c: &Column, backend: Backend) -> Json {
+    let mut schema = input_type(c, backend);
+    if let (Some(obj), Some(example)) = (schema.as_object_mut(), example(c, backend)) {
+        obj.insert("examples".into(), json!([example]));
+    }
+    schema
+}
+
+/// A value of the column's type that the API takes (the database may still refuse it,
+/// for a unique value or a missing reference).
+fn example(c: &Column, backend: Backend) -> Option<Json> {
+    Some(match c.kind {
+        Kind::Int => json!(1),
+        Kind::Float => json!(1.5),
+        Kind::Decimal => json!(match decimal_digits(c) {
+            Some((0, _)) => "0.5",
+            Some((_, 0)) => "1",
+            _ => "1.5",
+        }),
+        Kind::Bool => json!(true),
+        Kind::Date => json!("2026-01-31"),
+        Kind::Time => json!("09:30"),
+        Kind::DateTime | Kind::DateTimeTz => json!("2026-01-31T09:30:00Z"),
+        Kind::Uuid => json!("0190b5a2-7c1e-7d2a-9f3b-5c8d2e1f4a6b"),
+        Kind::Enum => json!(c.enum_values.first()?),
+        Kind::Json => return None,
+        Kind::Text | Kind::Array | Kind::Bytes | Kind::Unknown => {
+            let n = max_length(c, backend).unwrap_or(7).min(7);
+            json!("example".chars().take(n).collect::<String>())
+        }
+    })
+}
+
+fn input_type(c: &Column, backend: Backend) -> Json {
     match c.kind {
         Kind::Int => {
             let (min, max) = int_range(c, backend);

@@ -160,7 +160,7 @@ async fn schemathesis_finds_nothing_against_the_real_binary(backend: Backend) {
     );
     // It really ran: every operation of the three tables, in every phase.
     assert!(report.contains("16 selected / 16 total"), "{report}");
-    for phase in ["Coverage", "Fuzzing", "Stateful"] {
+    for phase in ["Examples", "Coverage", "Fuzzing", "Stateful"] {
         assert!(
             report.contains(&format!("✅ {phase}")),
             "{phase}:\n{report}"
