@@ -381,6 +381,8 @@ pub fn checked_list_query(
             "page" => return Err(bad("enter a page number from 1 to 10000000.".into())),
             "per_page" if PAGE_SIZES.iter().any(|n| n.to_string() == value) => value.to_string(),
             "per_page" => return Err(bad("choose 25, 50, 100 or 500.".into())),
+            "count" if value == "exact" => value.to_string(),
+            "count" => return Err(bad("the only choice is 'exact'.".into())),
             k => {
                 let filter = k.rsplit_once("__").and_then(|(col, op)| {
                     Some((table.column(col).filter(|c| filterable(c))?, Op::parse(op)?))
