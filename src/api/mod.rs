@@ -4,4 +4,5 @@
 pub mod auth;
 pub mod json;
 pub mod openapi;
+pub mod params;
 pub mod routes;

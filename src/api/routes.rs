@@ -10,6 +10,7 @@ use crate::api::auth::ApiAccess;
 use crate::api::json::{
     body_object, invalid_values, page_json, row_response, values_from_json, write_problem,
 };
+use crate::api::params;
 use crate::audit::Actor;
 use crate::catalog::{CatalogCache, Table};
 use crate::engine::keys;
@@ -53,7 +54,8 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     let VisibleTable { catalog, table, .. } =
         VisibleTable::of_token(&req, &access.0.rights).await?;
-    let q = ListQuery::parse(req.query_string(), &table)?;
+    let query = params::checked_list_query(req.query_string(), &table, state.db.backend())?;
+    let q = ListQuery::parse(&query, &table)?;
     let (t, query, counts) = (table.clone(), q.clone(), counts.clone());
     let page = state
         .db
@@ -89,7 +91,7 @@ pub async fn create(
     let VisibleTable { catalog, table, .. } =
         VisibleTable::of_token(&req, &access.0.rights).await?;
     access.0.require(&table, Action::Create)?;
-    let values = match values_from_json(&table, body_object(&body)?, true) {
+    let values = match values_from_json(&table, state.db.backend(), body_object(&body)?, true) {
         Ok(v) => v,
         Err(errors) => return Ok(invalid_values(&errors)),
     };
@@ -126,7 +128,12 @@ pub async fn update(
     let visible = VisibleTable::of_token(&req, &access.0.rights).await?;
     access.0.require(&visible.table, Action::Update)?;
     let current = fetch(&state, &visible).await?;
-    let values = match values_from_json(&visible.table, body_object(&body)?, false) {
+    let values = match values_from_json(
+        &visible.table,
+        state.db.backend(),
+        body_object(&body)?,
+        false,
+    ) {
         Ok(v) => v,
         Err(errors) => return Ok(invalid_values(&errors)),
     };

@@ -14,6 +14,7 @@ both_backends!(
     a_token_obeys_its_role_and_hidden_columns,
     the_openapi_document_describes_the_real_api,
     nul_characters_are_refused_the_same_way_through_every_input,
+    the_api_takes_exactly_what_its_document_declares,
 );
 
 fn schema(backend: Backend) -> String {
@@ -680,4 +681,180 @@ async fn nul_characters_are_refused_the_same_way_through_every_input(backend: Ba
         "{body}"
     );
     assert_eq!(app.scalar("SELECT COUNT(*) FROM people"), before);
+}
+
+/// What the OpenAPI document declares is what the list and the bodies take: typed filters
+/// refuse other values (an empty `isnull`, `1` for a boolean, a date for a date-time),
+/// date-times are RFC 3339 both ways, decimals are strings with their scale, a value that
+/// clashes with other rows is 409, another method on a known path is 405 with Allow, and
+/// the document links a listed or created row to its operations.
+async fn the_api_takes_exactly_what_its_document_declares(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app.sql(&schema(backend));
+    let id = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY",
+        Backend::Postgres => "SERIAL PRIMARY KEY",
+    };
+    app.sql(&format!(
+        "CREATE TABLE invoices (id {id}, person_id INTEGER REFERENCES people(id),
+             total NUMERIC(10,2) NOT NULL, status TEXT NOT NULL CHECK (status IN ('open', 'paid')),
+             due TIMESTAMP, code TEXT UNIQUE);
+         INSERT INTO invoices (person_id, total, status, due, code)
+             VALUES (1, 178.5, 'open', '2026-01-31 09:30:00', 'A');"
+    ));
+    let t = token(&app, "strict", "admin", "30").await;
+    let rows = "/api/v1/tables/invoices/rows";
+    for refused in [
+        "id__isnull=",
+        "id__isnull=1",
+        "id__eq=",
+        "id__gt=4.5",
+        "id__in=",
+        "person_id__eq=%205",
+        "status__eq=void",
+        "status__in=open,void",
+        "due__gte=2026-01-31",
+        "due__gte=2026-01-31%2009:30:00",
+        "total__lt=1.234",
+        "total__lt=123456789",
+        "sort=",
+        "per_page=%2B25",
+        "cols=code",
+        "count=all",
+    ] {
+        let res = api(&app, "GET", &format!("{rows}?{refused}"), &t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{refused}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{refused}"
+        );
+    }
+    for (query, count) in [
+        ("id__isnull=false&count=exact", 1),
+        ("id__eq=1.0", 1),
+        ("status__in=open,paid", 1),
+        ("code__eq=", 0),
+        ("total__gte=178.50", 1),
+        ("due__gte=2026-01-31T09:30:00Z", 1),
+        ("due__lte=2026-01-31T11:30:00%2B02:00", 1),
+        ("due__lt=2026-01-31T11:30:00%2B02:00", 0),
+    ] {
+        let res = api(&app, "GET", &format!("{rows}?{query}"), &t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{query}");
+        let page: Value = res.json().await.unwrap();
+        assert_eq!(page["rows"].as_array().unwrap().len(), count, "{query}");
+    }
+    let row: Value = api(&app, "GET", &format!("{rows}/1"), &t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(row["total"], "178.50");
+    assert_eq!(row["due"], "2026-01-31T09:30:00Z");
+
+    // Bodies: RFC 3339 in (stored as UTC), decimals as strings; a number for a decimal and
+    // a zone-less time are refused, and nothing is written.
+    let res = api(&app, "POST", rows, &t)
+        .json(&json!({ "person_id": 2, "total": "12.5", "status": "paid", "due": "2026-02-01T12:00:00+01:00", "code": "B" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["due"], "2026-02-01T11:00:00Z");
+    for bad in [
+        json!({ "total": 12.5, "status": "paid" }),
+        json!({ "total": "1.234", "status": "paid" }),
+        json!({ "total": "1", "status": "paid", "due": "2026-02-01 12:00:00" }),
+        json!({ "total": "1", "status": "paid", "person_id": "2" }),
+    ] {
+        let res = api(&app, "POST", rows, &t).json(&bad).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    }
+    // Values that clash with other rows: 409, naming the field.
+    for clash in [
+        json!({ "total": "1", "status": "paid", "code": "A" }),
+        json!({ "total": "1", "status": "paid", "person_id": 999 }),
+    ] {
+        let res = api(&app, "POST", rows, &t)
+            .json(&clash)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CONFLICT, "{clash}");
+        let problem: Value = res.json().await.unwrap();
+        assert!(
+            problem["errors"].as_object().unwrap().len() == 1,
+            "{problem}"
+        );
+    }
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM invoices").as_deref(),
+        Some("2")
+    );
+
+    // Another method on a known path: 405 naming the allowed ones.
+    let res = api(&app, "TRACE", rows, &t).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["allow"], "GET, POST");
+
+    // The document: the statuses the server gives, typed filters, links to the row.
+    let doc: Value = api(&app, "GET", "/api/openapi.json", &t)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tables = &doc["paths"]["/api/v1/tables"]["get"]["responses"];
+    for status in ["200", "401", "429"] {
+        assert!(tables.get(status).is_some(), "/api/v1/tables {status}");
+    }
+    let list = &doc["paths"][rows]["get"];
+    let param = |name: &str| {
+        list["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))["schema"]
+            .clone()
+    };
+    assert_eq!(param("id__isnull")["type"], "boolean");
+    assert_eq!(param("id__gt")["type"], "integer");
+    assert_eq!(param("due__gte")["format"], "date-time");
+    assert_eq!(param("status__eq")["enum"], json!(["open", "paid"]));
+    assert_eq!(
+        param("status__in")["items"]["enum"],
+        json!(["open", "paid"])
+    );
+    assert_eq!(
+        param("total__lt")["pattern"],
+        "^-?[0-9]{1,8}(\\.[0-9]{1,2})?$"
+    );
+    let links = &list["responses"]["200"]["links"];
+    assert_eq!(
+        links["GetRow"]["parameters"]["key"],
+        "$response.body#/rows/0/id"
+    );
+    let create = &doc["paths"][rows]["post"]["responses"];
+    assert_eq!(
+        create["201"]["links"]["UpdateRow"]["parameters"]["key"],
+        "$response.body#/id"
+    );
+    for status in ["400", "401", "403", "404", "409", "422", "429"] {
+        assert!(create.get(status).is_some(), "create {status}");
+    }
+    let update = &doc["paths"][format!("{rows}/{{key}}")]["patch"]["responses"];
+    assert!(update.get("412").is_some() && update.get("409").is_some());
 }

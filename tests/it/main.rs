@@ -15,6 +15,7 @@ mod email;
 mod faults;
 mod foundation;
 mod messages;
+mod schemathesis;
 mod slow_clients;
 mod two_factor;
 mod units;
