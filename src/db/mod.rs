@@ -2,13 +2,16 @@
 //! the r2d2 pool (with SQLite pragmas on every connection) and the `Db::run` helper that
 //! keeps blocking diesel calls off the async workers.
 
+mod health;
 pub mod migrate;
 pub mod schema;
 pub mod secrets;
 
+pub use health::{DEGRADED_FOR, Health};
+
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
@@ -211,59 +214,6 @@ impl r2d2::HandleError<ConnectError> for LogPoolErrors {
 
 pub type Pool = r2d2::Pool<Manager>;
 
-/// How long readiness reports a lasting database fault after the last request it refused.
-pub const DEGRADED_FOR: Duration = Duration::from_secs(30);
-
-/// The database's health as the requests see it: the lasting fault (disk full, read-only,
-/// busy) that last refused a write, until `window` passes without another. Logs once when a
-/// fault begins and once when it is over, not per request.
-#[derive(Debug)]
-pub struct Health {
-    window: Duration,
-    state: Mutex<Option<(DbFault, Instant)>>,
-}
-
-impl Health {
-    pub fn new(window: Duration) -> Health {
-        Health {
-            window,
-            state: Mutex::new(None),
-        }
-    }
-
-    /// A request was refused for `fault`.
-    pub fn refused(&self, fault: DbFault) {
-        if !fault.lasts() {
-            return;
-        }
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match *state {
-            Some((was, _)) if was == fault => {}
-            _ => tracing::warn!(
-                state = fault.state(),
-                "database degraded: writes are refused until it recovers"
-            ),
-        }
-        *state = Some((fault, Instant::now()));
-    }
-
-    /// The fault still in force, if any; a fault not seen for `window` is over.
-    pub fn current(&self) -> Option<DbFault> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let (fault, last) = (*state)?;
-        if last.elapsed() < self.window {
-            return Some(fault);
-        }
-        *state = None;
-        tracing::info!(
-            was = fault.state(),
-            "database recovered: no write refused for {}",
-            humantime::format_duration(self.window)
-        );
-        None
-    }
-}
-
 /// The shared handle to the database that handlers and workers hold.
 #[derive(Clone)]
 pub struct Db {
@@ -329,19 +279,28 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        let result = actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(AppError::from)?;
-            f(&mut conn)
+        let (pool, health) = (self.pool.clone(), self.health.clone());
+        let degraded = self.health.current().is_some();
+        let (result, committed) = actix_web::web::block(move || {
+            let mut conn = match health::checkout(&pool, &health) {
+                Ok(conn) => conn,
+                Err(e) => return (Err(AppError::from(e)), false),
+            };
+            let watching = health::watching(degraded);
+            let result = f(&mut conn);
+            if let Err(AppError::Refused { fault, .. }) = &result
+                && health::renew_after(*fault)
+            {
+                health::discard(&mut conn);
+            }
+            (result, watching.committed())
         })
         .await
         .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?;
         match &result {
             Err(AppError::Refused { fault, .. }) => self.refused(*fault),
-            // Notices (and logs) the end of a fault even when nobody asks /readyz.
-            _ => {
-                self.health.current();
-            }
+            Ok(_) if committed => self.health.wrote(),
+            _ => {}
         }
         result
     }
@@ -379,16 +338,27 @@ where
         }
         _ => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
     }
+    let watch = (!nested).then(|| health::Watch::start(conn));
     match f(conn) {
         Ok(value) => {
+            let wrote = watch.is_some_and(|w| w.wrote(conn));
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            if wrote {
+                health::committed();
+            }
             Ok(value)
         }
         Err(e) => {
             if let Err(rollback) =
                 <DbConn as Connection>::TransactionManager::rollback_transaction(conn)
             {
-                tracing::error!(error = %rollback, "rollback failed");
+                // SQLite ends the transaction itself after a full disk, an I/O error or
+                // out-of-memory: nothing is left to roll back, and nothing was saved.
+                if rollback.to_string().contains("no transaction is active") {
+                    tracing::debug!(error = %rollback, "rolled back by the database already");
+                } else {
+                    tracing::error!(error = %rollback, "rollback failed");
+                }
             }
             Err(e)
         }
@@ -434,19 +404,6 @@ pub fn like_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_lasting_fault_is_reported_until_the_window_passes() {
-        let health = Health::new(Duration::from_millis(50));
-        assert_eq!(health.current(), None);
-        health.refused(DbFault::ConnectionLost);
-        assert_eq!(health.current(), None, "one lost connection is not a state");
-        health.refused(DbFault::DiskFull);
-        health.refused(DbFault::DiskFull);
-        assert_eq!(health.current(), Some(DbFault::DiskFull));
-        std::thread::sleep(Duration::from_millis(80));
-        assert_eq!(health.current(), None, "recovered after the window");
-    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

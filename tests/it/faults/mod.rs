@@ -10,6 +10,9 @@ use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::common::{Backend, TestApp};
 
+mod server;
+mod sqlite;
+
 const FULL: &str = "disk is full: nothing was saved.";
 
 /// Create a token through the page, as an administrator does; returns its value.
@@ -43,104 +46,6 @@ fn count(app: &TestApp, table: &str) -> i64 {
         .unwrap()
         .parse()
         .unwrap()
-}
-
-#[actix_web::test]
-async fn sqlite_disk_full_refuses_writes_keeps_reads_and_recovers() {
-    let mut app = TestApp::spawn(Backend::Sqlite).await;
-    app.setup_admin().await;
-    app.sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes (body) VALUES ('kept');");
-    let token = token(&app).await;
-    // Shrink the file to its pages in use, then let it grow no further: any write needing a
-    // new page (a 200 KB value needs about fifty) fails as on a full disk.
-    app.sql("VACUUM;");
-    let pages = app.scalar("PRAGMA page_count").unwrap();
-    app.extra = vec!["--sqlite-max-pages".into(), pages.clone()];
-    app.restart().await;
-    let big = "x".repeat(200_000);
-    let (audit, notes) = (count(&app, "gh_audit"), count(&app, "notes"));
-
-    // A form post: the error page, 503, the reason.
-    let res = app
-        .post_form("/data/notes/new", "/data/notes", &[("f.body", &big)])
-        .await;
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body = res.text().await.unwrap();
-    assert!(body.contains(FULL), "{body}");
-    assert!(body.contains("<html"), "the error page in the layout");
-
-    // htmx: a toast.
-    let csrf = app.csrf("/data/notes/new").await;
-    let mut headers = HeaderMap::new();
-    headers.insert("x-csrf-token", HeaderValue::from_str(&csrf).unwrap());
-    headers.insert("hx-request", HeaderValue::from_static("true"));
-    let res = app
-        .post_raw("/data/notes", &[("f.body", &big)], headers)
-        .await;
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(res.headers().get("hx-retarget").unwrap(), "#toasts");
-    assert!(res.text().await.unwrap().contains(FULL));
-
-    // The API: problem+json.
-    let res = api(
-        &app,
-        reqwest::Method::POST,
-        "/api/v1/tables/notes/rows",
-        &token,
-    )
-    .json(&serde_json::json!({ "body": big }))
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        res.headers().get("content-type").unwrap(),
-        "application/problem+json"
-    );
-    let problem: serde_json::Value = res.json().await.unwrap();
-    assert_eq!(
-        problem["detail"],
-        "The database's disk is full: nothing was saved."
-    );
-
-    // Nothing stored: no row, no audit entry.
-    assert_eq!(count(&app, "notes"), notes);
-    assert_eq!(count(&app, "gh_audit"), audit);
-
-    // Reads keep working: the page and the API with a token.
-    let page = app.get("/data/notes").await;
-    assert_eq!(page.status(), StatusCode::OK);
-    assert!(page.text().await.unwrap().contains("kept"));
-    let rows = api(
-        &app,
-        reqwest::Method::GET,
-        "/api/v1/tables/notes/rows",
-        &token,
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(rows.status(), StatusCode::OK);
-
-    // Readiness says what is wrong.
-    let ready = app.get("/readyz").await;
-    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        ready.text().await.unwrap(),
-        "degraded: database disk full\n"
-    );
-
-    // Room again (a restart with a larger limit): writes work, the file is sound.
-    app.extra = vec!["--sqlite-max-pages".into(), "1000000".into()];
-    app.restart().await;
-    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
-    let res = app
-        .post_form("/data/notes/new", "/data/notes", &[("f.body", &big)])
-        .await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    assert_eq!(count(&app, "notes"), notes + 1);
-    assert_eq!(count(&app, "gh_audit"), audit + 1);
-    assert_eq!(app.scalar("PRAGMA integrity_check").unwrap(), "ok");
 }
 
 #[actix_web::test]

@@ -1,0 +1,267 @@
+//! The database's health as requests see it: which lasting fault (disk full, read-only,
+//! busy) refuses writes, logged once when it begins and once when it ends; and how the end
+//! is noticed — a write that changed something commits, or no write is refused for a while.
+
+use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{PoolError, PooledConnection};
+
+use crate::db::{DbConn, Manager, Pool};
+use crate::error::DbFault;
+
+/// How long readiness reports a lasting database fault after the last request it refused.
+pub const DEGRADED_FOR: Duration = Duration::from_secs(30);
+
+/// The database's health as the requests see it: the lasting fault (disk full, read-only,
+/// busy) that last refused a write, until `window` passes without another. Logs once when a
+/// fault begins and once when it is over, not per request.
+#[derive(Debug)]
+pub struct Health {
+    window: Duration,
+    state: Mutex<Option<(DbFault, Instant)>>,
+    /// Bumped at each read-only refusal: a connection first used before the latest bump may
+    /// be one that opened read-only, and is replaced rather than used again.
+    renewals: AtomicU64,
+}
+
+impl Health {
+    pub fn new(window: Duration) -> Health {
+        Health {
+            window,
+            state: Mutex::new(None),
+            renewals: AtomicU64::new(0),
+        }
+    }
+
+    /// A request was refused for `fault`.
+    pub fn refused(&self, fault: DbFault) {
+        if !fault.lasts() {
+            return;
+        }
+        if renew_after(fault) {
+            self.renewals.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match *state {
+            Some((was, _)) if was == fault => {}
+            _ => tracing::warn!(
+                state = fault.state(),
+                "database degraded: writes are refused until it recovers"
+            ),
+        }
+        *state = Some((fault, Instant::now()));
+    }
+
+    /// The fault still in force, if any; a fault not seen for `window` is over.
+    pub fn current(&self) -> Option<DbFault> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (fault, last) = (*state)?;
+        if last.elapsed() < self.window {
+            return Some(fault);
+        }
+        *state = None;
+        tracing::warn!(
+            was = fault.state(),
+            "database recovered: no write refused for {}",
+            humantime::format_duration(self.window)
+        );
+        None
+    }
+
+    /// A write was committed: whatever refused writes is over, now rather than after the
+    /// window (space was freed, the file made writable, the lock released).
+    pub fn wrote(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((fault, _)) = state.take() {
+            tracing::warn!(was = fault.state(), "database recovered: a write succeeded");
+        }
+    }
+}
+
+/// When a connection was first handed out, in `Health::renewals`.
+#[derive(Clone, Copy)]
+struct FirstUsed(u64);
+
+/// A connection from the pool that was not first used before the latest read-only
+/// refusal: those are closed and replaced, so that once the database is writable again the
+/// next write finds a connection that sees it.
+pub(super) fn checkout(
+    pool: &Pool,
+    health: &Health,
+) -> Result<PooledConnection<Manager>, PoolError> {
+    let renewals = health.renewals.load(Ordering::Relaxed);
+    loop {
+        let mut conn = pool.get()?;
+        let first = *PooledConnection::extensions(&conn)
+            .get::<FirstUsed>()
+            .unwrap_or(&FirstUsed(renewals));
+        if first.0 >= renewals {
+            PooledConnection::extensions_mut(&mut conn).insert(first);
+            return Ok(conn);
+        }
+        discard(&mut conn);
+    }
+}
+
+thread_local! {
+    /// Whether `Db::run` on this blocking thread wants to know that a write went through
+    /// (only while a fault is in force, so a healthy server pays nothing).
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
+    /// Set by `write_tx` when a transaction that changed rows committed.
+    static COMMITTED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// One `Db::run` on this thread, watching for a committed write when `degraded`.
+pub(super) struct Watching(bool);
+
+pub(super) fn watching(degraded: bool) -> Watching {
+    WATCHING.set(degraded);
+    COMMITTED.set(false);
+    Watching(degraded)
+}
+
+impl Watching {
+    /// Whether a write that changed rows committed during the run.
+    pub(super) fn committed(self) -> bool {
+        WATCHING.set(false);
+        self.0 && COMMITTED.replace(false)
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        WATCHING.set(false);
+    }
+}
+
+/// What a write transaction looks at to tell, before it commits, whether it changed
+/// anything: an empty commit (a worker's poll that claimed nothing) proves nothing.
+pub(super) enum Watch {
+    Off,
+    /// SQLite: the connection's `total_changes()` when the transaction began.
+    Sqlite(i64),
+    /// Postgres: a transaction that wrote has a transaction id assigned.
+    Postgres,
+}
+
+impl Watch {
+    pub(super) fn start(conn: &mut DbConn) -> Watch {
+        if !WATCHING.get() {
+            return Watch::Off;
+        }
+        match conn {
+            DbConn::Sqlite(c) => Watch::Sqlite(total_changes(c).unwrap_or(i64::MAX)),
+            DbConn::Postgres(_) => Watch::Postgres,
+        }
+    }
+
+    pub(super) fn wrote(&self, conn: &mut DbConn) -> bool {
+        match (self, conn) {
+            (Watch::Sqlite(before), DbConn::Sqlite(c)) => {
+                total_changes(c).is_ok_and(|now| now > *before)
+            }
+            (Watch::Postgres, DbConn::Postgres(c)) => {
+                diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                    "pg_current_xact_id_if_assigned() IS NOT NULL",
+                ))
+                .get_result(c)
+                .unwrap_or(false)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn total_changes(c: &mut SqliteConnection) -> QueryResult<i64> {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+        "total_changes()",
+    ))
+    .get_result(c)
+}
+
+/// `write_tx` committed a transaction that changed rows.
+pub(super) fn committed() {
+    if WATCHING.get() {
+        COMMITTED.set(true);
+    }
+}
+
+/// Whether the connection should not go back to the pool after refusing for `fault`: a
+/// read-only state is fixed when the connection opens (SQLite opens a read-only file for
+/// reading only; a Postgres session keeps `default_transaction_read_only` from its start),
+/// so only a fresh connection sees the database made writable again.
+pub(super) fn renew_after(fault: DbFault) -> bool {
+    matches!(fault, DbFault::ReadOnly)
+}
+
+/// Mark the connection broken, so that r2d2 closes it instead of returning it to the pool.
+pub(super) fn discard(conn: &mut DbConn) {
+    match conn {
+        DbConn::Sqlite(c) => {
+            AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error()
+        }
+        DbConn::Postgres(c) => {
+            AnsiTransactionManager::transaction_manager_status_mut(c).set_in_error()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lasting_fault_is_reported_until_the_window_passes() {
+        let health = Health::new(Duration::from_millis(50));
+        assert_eq!(health.current(), None);
+        health.refused(DbFault::ConnectionLost);
+        assert_eq!(health.current(), None, "one lost connection is not a state");
+        health.refused(DbFault::DiskFull);
+        health.refused(DbFault::DiskFull);
+        assert_eq!(health.current(), Some(DbFault::DiskFull));
+        std::thread::sleep(Duration::from_millis(80));
+        assert_eq!(health.current(), None, "recovered after the window");
+    }
+
+    #[test]
+    fn a_write_that_goes_through_ends_the_fault_at_once() {
+        let health = Health::new(Duration::from_secs(3600));
+        health.refused(DbFault::ReadOnly);
+        assert_eq!(health.current(), Some(DbFault::ReadOnly));
+        health.wrote();
+        assert_eq!(health.current(), None);
+    }
+
+    #[test]
+    fn only_a_transaction_that_changed_rows_counts_as_a_write() {
+        let mut conn = DbConn::Sqlite(SqliteConnection::establish(":memory:").unwrap());
+        diesel::sql_query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut conn)
+            .unwrap();
+        let run = watching(true);
+        let watch = Watch::start(&mut conn);
+        diesel::sql_query("UPDATE t SET x = 1")
+            .execute(&mut conn)
+            .unwrap();
+        assert!(
+            !watch.wrote(&mut conn),
+            "an update of no rows changed nothing"
+        );
+        diesel::sql_query("INSERT INTO t VALUES (1)")
+            .execute(&mut conn)
+            .unwrap();
+        assert!(watch.wrote(&mut conn));
+        committed();
+        assert!(run.committed());
+        let idle = Watch::start(&mut conn);
+        assert!(
+            matches!(idle, Watch::Off),
+            "nothing watched outside a degraded run"
+        );
+    }
+}

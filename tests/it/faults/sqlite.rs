@@ -1,0 +1,169 @@
+//! SQLite faults on the real binary: a full disk (made portably with `--sqlite-max-pages`,
+//! which is `PRAGMA max_page_count` on every connection) and a read-only file (the server
+//! runs as an unprivileged user when the tests run as root, so the file mode binds it).
+//! Each refuses writes with 503 and a reason in the page, the toast and the API, keeps
+//! reads working, says so once in readiness and the log, and recovers by itself.
+
+use std::os::unix::fs::PermissionsExt;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use reqwest::{Method, StatusCode};
+
+use super::server::{NOBODY, Server, prepare, running_as_root};
+
+const DEGRADED: &str = "database degraded";
+const RECOVERED: &str = "database recovered";
+
+/// A write through the record form, htmx and the API is refused with 503 and `reason`, in
+/// the error page, a toast and problem+json respectively; nothing is stored.
+pub async fn assert_writes_refused(server: &Server, token: &str, value: &str, reason: &str) {
+    let res = server
+        .post_form("/data/notes/new", "/data/notes", &[("f.body", value)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // As the page escapes it.
+    let escaped = reason.replace('\'', "&#39;");
+    let page = res.text().await.unwrap();
+    assert!(page.contains(&escaped), "{page}");
+    assert!(
+        page.contains("<html"),
+        "the error page in the layout: {page}"
+    );
+
+    let res = server
+        .post_htmx("/data/notes/new", "/data/notes", &[("f.body", value)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers().get("hx-retarget").unwrap(), "#toasts");
+    let toast = res.text().await.unwrap();
+    assert!(
+        toast.contains(&escaped) && !toast.contains("<html"),
+        "{toast}"
+    );
+
+    let res = server
+        .api(Method::POST, "/api/v1/tables/notes/rows", token)
+        .json(&serde_json::json!({ "body": value }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(problem["status"], 503);
+    assert_eq!(problem["detail"], reason);
+}
+
+/// Reads answer: the table page (holding `kept`) and the API with a token.
+pub async fn assert_reads_work(server: &Server, token: &str) {
+    let page = server.get("/data/notes").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("kept"));
+    let rows = server
+        .api(Method::GET, "/api/v1/tables/notes/rows", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rows.status(), StatusCode::OK);
+    assert!(rows.text().await.unwrap().contains("kept"));
+}
+
+pub async fn readiness(server: &Server) -> (StatusCode, String) {
+    let res = server.get("/readyz").await;
+    (res.status(), res.text().await.unwrap())
+}
+
+fn count(conn: &mut SqliteConnection, sql: &str) -> i64 {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(sql))
+        .get_result(conn)
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn sqlite_disk_full_refuses_writes_keeps_reads_and_recovers_on_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.db");
+    let url = format!("sqlite://{}", path.display());
+    prepare(&url, dir.path());
+    let mut side = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    // About a megabyte of ballast that an operator can delete later to free room.
+    side.batch_execute(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+         INSERT INTO notes (body) VALUES ('kept');
+         CREATE TABLE ballast (b BLOB);
+         INSERT INTO ballast VALUES (zeroblob(1000000));
+         VACUUM;",
+    )
+    .unwrap();
+    // The file may grow by 16 pages (64 KB) — room for sign-in and a token, not for a
+    // 400 KB value.
+    let limit = count(&mut side, "(SELECT page_count FROM pragma_page_count())") + 16;
+    let server = Server::start(
+        &url,
+        dir.path(),
+        &["--sqlite-max-pages", &limit.to_string()],
+        false,
+    )
+    .await;
+    server.sign_in().await;
+    let token = server.token().await;
+    let big = "x".repeat(400_000);
+    let audit = count(&mut side, "(SELECT COUNT(*) FROM gh_audit)");
+
+    let full = "The database's disk is full: nothing was saved.";
+    assert_writes_refused(&server, &token, &big, full).await;
+    assert_writes_refused(&server, &token, &big, full).await;
+    assert_eq!(count(&mut side, "(SELECT COUNT(*) FROM notes)"), 1);
+    assert_eq!(count(&mut side, "(SELECT COUNT(*) FROM gh_audit)"), audit);
+    assert_reads_work(&server, &token).await;
+    assert_eq!(
+        readiness(&server).await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "degraded: database disk full\n".into()
+        )
+    );
+    // Six refused writes, one line.
+    assert_eq!(server.wait_logged(DEGRADED).await, 1, "{:#?}", server.log());
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|l| l.contains(DEGRADED) && l.contains("database disk full")),
+        "{:#?}",
+        server.log()
+    );
+    assert_eq!(server.logged(RECOVERED), 0);
+    assert_eq!(server.logged("ERROR"), 0, "{:#?}", server.log());
+
+    // The operator frees room (no restart): the ballast's pages go to the free list.
+    side.batch_execute("DELETE FROM ballast;").unwrap();
+    let res = server
+        .post_form("/data/notes/new", "/data/notes", &[("f.body", &big)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "writes work again");
+    assert_eq!(
+        server.wait_logged(RECOVERED).await,
+        1,
+        "{:#?}",
+        server.log()
+    );
+    assert_eq!(readiness(&server).await, (StatusCode::OK, "ready\n".into()));
+    assert_eq!(count(&mut side, "(SELECT COUNT(*) FROM notes)"), 2);
+    assert_eq!(
+        count(&mut side, "(SELECT COUNT(*) FROM gh_audit)"),
+        audit + 1
+    );
+    assert_eq!(server.logged(DEGRADED), 1);
+    server.stop();
+    let check: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+        "(SELECT integrity_check FROM pragma_integrity_check())",
+    ))
+    .get_result(&mut side)
+    .unwrap();
+    assert_eq!(check, "ok");
+}
