@@ -4,14 +4,12 @@
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::prelude::*;
-use diesel::r2d2::{PoolError, PooledConnection};
 
-use crate::db::{DbConn, Manager, Pool};
+use crate::db::{DbConn, Pool};
 use crate::error::DbFault;
 
 /// How long readiness reports a lasting database fault after the last request it refused.
@@ -24,9 +22,6 @@ pub const DEGRADED_FOR: Duration = Duration::from_secs(30);
 pub struct Health {
     window: Duration,
     state: Mutex<Option<(DbFault, Instant)>>,
-    /// Bumped at each read-only refusal: a connection first used before the latest bump may
-    /// be one that opened read-only, and is replaced rather than used again.
-    renewals: AtomicU64,
 }
 
 impl Health {
@@ -34,7 +29,6 @@ impl Health {
         Health {
             window,
             state: Mutex::new(None),
-            renewals: AtomicU64::new(0),
         }
     }
 
@@ -42,9 +36,6 @@ impl Health {
     pub fn refused(&self, fault: DbFault) {
         if !fault.lasts() {
             return;
-        }
-        if renew_after(fault) {
-            self.renewals.fetch_add(1, Ordering::Relaxed);
         }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match *state {
@@ -83,28 +74,20 @@ impl Health {
     }
 }
 
-/// When a connection was first handed out, in `Health::renewals`.
-#[derive(Clone, Copy)]
-struct FirstUsed(u64);
-
-/// A connection from the pool that was not first used before the latest read-only
-/// refusal: those are closed and replaced, so that once the database is writable again the
-/// next write finds a connection that sees it.
-pub(super) fn checkout(
-    pool: &Pool,
-    health: &Health,
-) -> Result<PooledConnection<Manager>, PoolError> {
-    let renewals = health.renewals.load(Ordering::Relaxed);
-    loop {
-        let mut conn = pool.get()?;
-        let first = *PooledConnection::extensions(&conn)
-            .get::<FirstUsed>()
-            .unwrap_or(&FirstUsed(renewals));
-        if first.0 >= renewals {
-            PooledConnection::extensions_mut(&mut conn).insert(first);
-            return Ok(conn);
+/// Close the pool's idle connections (the pool keeps none it was not asked for: its
+/// `min_idle` is zero, so nothing opens new ones behind our back).
+///
+/// While the database is read-only, connections are not reused: SQLite opens a read-only
+/// file for reading only and a Postgres session keeps the read-only default it started
+/// with, so a connection opened during the fault refuses writes after it. Closing them all
+/// when the fault is found, and each one after its use while it lasts, leaves the first
+/// write after the operator's fix a new connection that sees the database writable.
+pub(super) fn drain(pool: &Pool) {
+    for _ in 0..pool.state().idle_connections {
+        match pool.try_get() {
+            Some(mut conn) => discard(&mut conn),
+            None => break,
         }
-        discard(&mut conn);
     }
 }
 
@@ -191,10 +174,7 @@ pub(super) fn committed() {
     }
 }
 
-/// Whether the connection should not go back to the pool after refusing for `fault`: a
-/// read-only state is fixed when the connection opens (SQLite opens a read-only file for
-/// reading only; a Postgres session keeps `default_transaction_read_only` from its start),
-/// so only a fresh connection sees the database made writable again.
+/// Whether connections are not reused while `fault` lasts (see `drain`).
 pub(super) fn renew_after(fault: DbFault) -> bool {
     matches!(fault, DbFault::ReadOnly)
 }

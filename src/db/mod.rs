@@ -239,7 +239,8 @@ impl Db {
         drop(first);
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
-            .min_idle(Some(1))
+            // No idle connections opened in the background: see `health::drain`.
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .error_handler(Box::new(LogPoolErrors))
             .build(Manager {
@@ -280,20 +281,28 @@ impl Db {
         T: Send + 'static,
     {
         let (pool, health) = (self.pool.clone(), self.health.clone());
-        let degraded = self.health.current().is_some();
+        let fault = self.health.current();
         let (result, committed) = actix_web::web::block(move || {
-            let mut conn = match health::checkout(&pool, &health) {
+            let mut conn = match pool.get() {
                 Ok(conn) => conn,
                 Err(e) => return (Err(AppError::from(e)), false),
             };
-            let watching = health::watching(degraded);
+            let watching = health::watching(fault.is_some());
             let result = f(&mut conn);
-            if let Err(AppError::Refused { fault, .. }) = &result
-                && health::renew_after(*fault)
-            {
+            let committed = watching.committed();
+            let refused = match &result {
+                Err(AppError::Refused { fault, .. }) => Some(*fault),
+                _ => None,
+            };
+            // See `health::drain`: no connection opened during a read-only fault outlives it.
+            if refused.is_some_and(health::renew_after) {
+                health::discard(&mut conn);
+                drop(conn);
+                health::drain(&pool);
+            } else if !committed && health.current().is_some_and(health::renew_after) {
                 health::discard(&mut conn);
             }
-            (result, watching.committed())
+            (result, committed)
         })
         .await
         .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?;
@@ -307,12 +316,16 @@ impl Db {
 
     /// Readiness: a connection within two seconds that answers `SELECT 1`.
     pub async fn ping(&self) -> Result<(), String> {
-        let pool = self.pool.clone();
+        let (pool, health) = (self.pool.clone(), self.health.clone());
         actix_web::web::block(move || {
             let mut conn = pool
                 .get_timeout(Duration::from_secs(2))
                 .map_err(|e| e.to_string())?;
-            conn.batch_execute("SELECT 1").map_err(|e| e.to_string())
+            let answer = conn.batch_execute("SELECT 1").map_err(|e| e.to_string());
+            if health.current().is_some_and(health::renew_after) {
+                health::discard(&mut conn);
+            }
+            answer
         })
         .await
         .map_err(|e| e.to_string())?

@@ -179,8 +179,16 @@ pub fn consume_setup_token(conn: &mut DbConn, token_hash: &str) -> QueryResult<b
     Ok(n == 1)
 }
 
+/// Remove the setup token if one is stored; writes nothing otherwise, so a server can
+/// start on a read-only database.
 pub fn clear_setup_token(conn: &mut DbConn) -> QueryResult<()> {
-    diesel::delete(gh_settings::table.find(SETUP_TOKEN_KEY)).execute(conn)?;
+    let stored = diesel::select(diesel::dsl::exists(
+        gh_settings::table.find(SETUP_TOKEN_KEY),
+    ))
+    .get_result::<bool>(conn)?;
+    if stored {
+        diesel::delete(gh_settings::table.find(SETUP_TOKEN_KEY)).execute(conn)?;
+    }
     Ok(())
 }
 

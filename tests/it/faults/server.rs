@@ -82,7 +82,10 @@ impl Server {
             .arg("--data-dir")
             .arg(data_dir)
             .args(extra)
-            .env("GATEHOUSE_LOG", "info")
+            .env(
+                "GATEHOUSE_LOG",
+                std::env::var("FAULT_LOG").unwrap_or("info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -167,3 +167,92 @@ async fn sqlite_disk_full_refuses_writes_keeps_reads_and_recovers_on_the_binary(
     .unwrap();
     assert_eq!(check, "ok");
 }
+
+/// Give the database's directory and files to `uid` (the server's user when it runs as
+/// `NOBODY`).
+fn chown_all(dir: &std::path::Path, uid: u32) {
+    std::os::unix::fs::chown(dir, Some(uid), Some(uid)).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        std::os::unix::fs::chown(entry.unwrap().path(), Some(uid), Some(uid)).unwrap();
+    }
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[actix_web::test]
+async fn sqlite_read_only_file_refuses_writes_keeps_reads_and_recovers_on_the_binary() {
+    // Root ignores file modes: as root, the server runs as `nobody` and owns its files.
+    let as_nobody = running_as_root();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ro.db");
+    let url = format!("sqlite://{}", path.display());
+    prepare(&url, dir.path());
+    let mut side = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    side.batch_execute(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+         INSERT INTO notes (body) VALUES ('kept');",
+    )
+    .unwrap();
+    drop(side);
+    if as_nobody {
+        chown_all(dir.path(), NOBODY);
+    }
+    let server = Server::start(&url, dir.path(), &[], as_nobody).await;
+    server.sign_in().await;
+    let token = server.token().await;
+    // The server's connections opened the file for writing; a server started on a
+    // read-only file (a restore with the wrong mode, a read-only mount) is the fault.
+    let signed_in = server.client.clone();
+    server.stop();
+    set_mode(&path, 0o444);
+    let mut server = Server::start(&url, dir.path(), &[], as_nobody).await;
+    server.client = signed_in;
+
+    let read_only = "The database is read-only: nothing was saved.";
+    assert_writes_refused(&server, &token, "not saved", read_only).await;
+    assert_reads_work(&server, &token).await;
+    assert_writes_refused(&server, &token, "not saved", read_only).await;
+    assert_eq!(
+        readiness(&server).await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "degraded: database read-only\n".into()
+        )
+    );
+    assert_eq!(server.wait_logged(DEGRADED).await, 1, "{:#?}", server.log());
+    assert_eq!(server.logged("ERROR"), 0, "{:#?}", server.log());
+
+    // Writable again, no restart: the next write is saved. SQLite made its -wal and -shm
+    // files with the database file's mode, so the operator's fix covers them too
+    // (`chmod u+w gatehouse.db*`).
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let file = entry.unwrap().path();
+
+        if file.is_file() {
+            set_mode(&file, 0o644);
+        }
+    }
+    let res = server
+        .post_form("/data/notes/new", "/data/notes", &[("f.body", "saved")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{:#?}", server.log());
+    assert_eq!(
+        server.wait_logged(RECOVERED).await,
+        1,
+        "{:#?}",
+        server.log()
+    );
+    assert_eq!(readiness(&server).await, (StatusCode::OK, "ready\n".into()));
+    let rows = server
+        .api(Method::GET, "/api/v1/tables/notes/rows", &token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(rows.contains("saved") && rows.contains("kept"), "{rows}");
+    assert_eq!(server.logged(DEGRADED), 1);
+}
