@@ -169,12 +169,19 @@ pub struct Manager {
     sqlite_max_pages: Option<u64>,
 }
 
+/// Why the pool could not use a connection: opening one failed, or an idle one was found
+/// dead at check-out (the server ended it) and is replaced.
 #[derive(Debug)]
-pub struct ConnectError(String);
+pub enum ConnectError {
+    Open(String),
+    Stale(String),
+}
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            ConnectError::Open(e) | ConnectError::Stale(e) => f.write_str(e),
+        }
     }
 }
 
@@ -187,12 +194,12 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConn, ConnectError> {
         self.url
             .connect_with(self.sqlite_max_pages)
-            .map_err(ConnectError)
+            .map_err(ConnectError::Open)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
         conn.batch_execute("SELECT 1")
-            .map_err(|e| ConnectError(e.to_string()))
+            .map_err(|e| ConnectError::Stale(e.to_string()))
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
@@ -208,7 +215,13 @@ struct LogPoolErrors;
 
 impl r2d2::HandleError<ConnectError> for LogPoolErrors {
     fn handle_error(&self, error: ConnectError) {
-        tracing::warn!(%error, "database connection failed");
+        match error {
+            ConnectError::Open(error) => tracing::warn!(%error, "database connection failed"),
+            // The request that checked it out gets another: nothing failed yet.
+            ConnectError::Stale(error) => {
+                tracing::info!(%error, "an idle database connection was closed by the server; replaced")
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 
 use crate::common::{Backend, TestApp};
 
+mod postgres;
 mod server;
 mod sqlite;
 
