@@ -267,3 +267,67 @@ async fn postgres_disk_full_refuses_writes_keeps_reads_and_recovers_on_the_binar
     drop(side);
     drop(db);
 }
+
+#[actix_web::test]
+async fn postgres_connection_killed_mid_write_is_503_and_leaves_nothing_on_the_binary() {
+    let db = TestDb::create(Backend::Postgres);
+    let data = tempfile::tempdir().unwrap();
+    let (server, _, _) = serve(&db, data.path(), "").await;
+    let name = name(&db);
+    let rows = |table: &str| -> i64 {
+        let mut conn = PgConnection::establish(db.url()).unwrap();
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+            "(SELECT COUNT(*) FROM {table})"
+        )))
+        .get_result(&mut conn)
+        .unwrap()
+    };
+    let (audit, outbox) = (rows("gh_audit"), rows("gh_outbox"));
+    let csrf = server.csrf("/data/notes/new").await;
+
+    // Hold the audit table: the write inserts its row, then waits on the audit insert.
+    let mut locker = PgConnection::establish(db.url()).unwrap();
+    locker
+        .batch_execute("BEGIN; LOCK TABLE gh_audit IN ACCESS EXCLUSIVE MODE;")
+        .unwrap();
+    let (client, url) = (server.client.clone(), server.url("/data/notes"));
+    let body = [("csrf_token", csrf), ("f.body", "half-written".to_string())];
+    let pending =
+        actix_web::rt::spawn(async move { client.post(url).form(&body).send().await.unwrap() });
+    let mut waiting = false;
+    for _ in 0..100 {
+        let n: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+            "(SELECT COUNT(*) FROM pg_stat_activity WHERE datname = '{name}' AND wait_event_type = 'Lock')"
+        )))
+        .get_result(&mut locker)
+        .unwrap();
+        if n > 0 {
+            waiting = true;
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(waiting, "the write waits on the audit table");
+    kill_connections(&name);
+
+    let res = pending.await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("The connection to the database was lost: nothing was saved; try again."),
+        "{page}"
+    );
+    // Nothing partial: no row, no audit entry, no outbox event.
+    assert_eq!(rows("notes"), 1);
+    assert_eq!(rows("gh_audit"), audit);
+    assert_eq!(rows("gh_outbox"), outbox);
+
+    // No restart: the pool replaced the killed connections, the next write works.
+    let res = server
+        .post_form("/data/notes/new", "/data/notes", &[("f.body", "whole")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(rows("notes"), 2);
+    assert_eq!(rows("gh_audit"), audit + 1);
+    assert_eq!(readiness(&server).await, (StatusCode::OK, "ready\n".into()));
+}

@@ -274,3 +274,56 @@ async fn sqlite_read_only_file_refuses_writes_keeps_reads_and_recovers_on_the_bi
     let warnings = warnings(&server);
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
 }
+
+#[actix_web::test]
+async fn sqlite_locked_beyond_the_busy_timeout_refuses_writes_and_recovers_on_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("busy.db");
+    let url = format!("sqlite://{}", path.display());
+    prepare(&url, dir.path());
+    let mut other = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    other
+        .batch_execute(
+            "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);
+             INSERT INTO notes (body) VALUES ('kept');",
+        )
+        .unwrap();
+    let server = Server::start(&url, dir.path(), &[], false).await;
+    server.sign_in().await;
+    let token = server.token().await;
+    // Another process holds the write lock for longer than the 5 s busy timeout.
+    other.batch_execute("BEGIN IMMEDIATE;").unwrap();
+    let res = server
+        .post_form("/data/notes/new", "/data/notes", &[("f.body", "late")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let page = res.text().await.unwrap();
+    assert!(
+        page.contains("The database is busy: nothing was saved; try again."),
+        "{page}"
+    );
+    assert_eq!(
+        readiness(&server).await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "degraded: database busy\n".into()
+        )
+    );
+    // Reads still answer while the lock is held.
+    assert_reads_work(&server, &token).await;
+    assert_eq!(server.wait_logged(DEGRADED).await, 1, "{:#?}", server.log());
+
+    other.batch_execute("ROLLBACK;").unwrap();
+    let res = server
+        .post_form("/data/notes/new", "/data/notes", &[("f.body", "now")])
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "works once the lock is gone"
+    );
+    assert_eq!(server.wait_logged(RECOVERED).await, 1);
+    assert_eq!(readiness(&server).await, (StatusCode::OK, "ready\n".into()));
+    assert_eq!(count(&mut other, "(SELECT COUNT(*) FROM notes)"), 2);
+    assert_eq!(warnings(&server).len(), 2, "{:#?}", warnings(&server));
+}
