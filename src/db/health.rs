@@ -99,6 +99,13 @@ thread_local! {
     static COMMITTED: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Whether bookkeeping on the read path (a session's last-seen time, a token's last use)
+/// should be written now: not while a fault refuses writes — it would fail anyway, or wait
+/// out the busy timeout and make the read slow.
+pub fn bookkeeping_allowed() -> bool {
+    !WATCHING.get()
+}
+
 /// One `Db::run` on this thread, watching for a committed write when `degraded`.
 pub(super) struct Watching(bool);
 

@@ -7,7 +7,7 @@ pub mod migrate;
 pub mod schema;
 pub mod secrets;
 
-pub use health::{DEGRADED_FOR, Health};
+pub use health::{DEGRADED_FOR, Health, bookkeeping_allowed};
 
 use std::fmt;
 use std::sync::Arc;

@@ -62,7 +62,7 @@ pub fn load_session(
         }
         return Ok(None);
     }
-    if older_than(last_seen, now, policy.touch_interval()) {
+    if older_than(last_seen, now, policy.touch_interval()) && crate::db::bookkeeping_allowed() {
         // Bookkeeping on the read path: a full, read-only or busy database must not fail
         // a read because the last-seen time could not be written.
         if let Err(error) = diesel::update(gh_sessions::table.find(id))
