@@ -156,16 +156,32 @@ impl Server {
     }
 
     pub async fn csrf(&self, path: &str) -> String {
-        let page = self.get(path).await.text().await.unwrap();
+        self.csrf_as(&self.client, path).await
+    }
+
+    async fn csrf_as(&self, client: &reqwest::Client, path: &str) -> String {
+        let res = client.get(self.url(path)).send().await.unwrap();
+        let page = res.text().await.unwrap();
         csrf_in(&page).unwrap_or_else(|| panic!("no csrf token on {path}: {page}"))
     }
 
     /// Post a form with the token of the page that shows it.
     pub async fn post_form(&self, page: &str, action: &str, fields: &[(&str, &str)]) -> Response {
-        let token = self.csrf(page).await;
+        self.post_form_as(&self.client, page, action, fields).await
+    }
+
+    /// Post a form from another browser (`client`, with its own cookies).
+    pub async fn post_form_as(
+        &self,
+        client: &reqwest::Client,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let token = self.csrf_as(client, page).await;
         let mut form = vec![("csrf_token", token.as_str())];
         form.extend_from_slice(fields);
-        self.client
+        client
             .post(self.url(action))
             .form(&form)
             .send()

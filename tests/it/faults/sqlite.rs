@@ -238,6 +238,33 @@ async fn sqlite_read_only_file_refuses_writes_keeps_reads_and_recovers_on_the_bi
             "degraded: database read-only\n".into()
         )
     );
+    // Every other kind of write says the same, none is a 500: a delete, a sign-in (its
+    // session), a new token.
+    let res = server
+        .post_form("/data/notes/1/delete", "/data/notes/1/delete", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let res = server
+        .post_form(
+            "/integrations/tokens",
+            "/integrations/tokens",
+            &[("name", "late"), ("role", "admin"), ("expires_days", "9")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let res = server
+        .post_form_as(
+            &crate::common::new_client(),
+            "/login",
+            "/login",
+            &[
+                ("email", crate::common::ADMIN_EMAIL),
+                ("password", crate::common::ADMIN_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.text().await.unwrap().contains("read-only"));
     assert_eq!(server.wait_logged(DEGRADED).await, 1, "{:#?}", server.log());
     assert_eq!(server.logged("ERROR"), 0, "{:#?}", server.log());
 
