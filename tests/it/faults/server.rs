@@ -13,7 +13,7 @@ use reqwest::{Response, StatusCode};
 
 use crate::common::{ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, csrf_in, new_client};
 
-const KEY: &str = "fault-test-secret-key-fault-test-secret-key-fault-test-secret-key-0123";
+pub const KEY: &str = "fault-test-secret-key-fault-test-secret-key-fault-test-secret-key-0123";
 
 /// The uid and gid the server runs as when file modes must bind it (`nobody`).
 pub const NOBODY: u32 = 65534;

@@ -10,7 +10,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 
-use super::server::{NOBODY, Server, prepare, running_as_root};
+use super::server::{KEY, NOBODY, Server, prepare, running_as_root};
 
 pub const DEGRADED: &str = "database degraded";
 pub const RECOVERED: &str = "database recovered";
@@ -223,12 +223,30 @@ async fn sqlite_read_only_file_refuses_writes_keeps_reads_and_recovers_on_the_bi
     // read-only file (a restore with the wrong mode, a read-only mount) is the fault.
     let signed_in = server.client.clone();
     server.stop();
+    // A webhook event is due: the delivery worker will try to claim it during the fault.
+    let sealed = gatehouse::db::secrets::Sealer::new(KEY.as_bytes())
+        .seal(&gatehouse::integrations::signing::new_secret())
+        .unwrap();
+    SqliteConnection::establish(path.to_str().unwrap())
+        .unwrap()
+        .batch_execute(&format!(
+            "INSERT INTO gh_webhook_endpoints (id, url, role, enabled, secret_enc, created_at, events)
+               VALUES ('ep', 'http://127.0.0.1:9/hook', 'admin', TRUE, '{sealed}', CURRENT_TIMESTAMP, '[\"*:*\"]');
+             INSERT INTO gh_outbox (id, endpoint_id, event_type, payload, created_at, next_attempt_at)
+               VALUES ('ev', 'ep', 'row.created', '{{}}', datetime('now'), datetime('now', '-1 minute'));"
+        ))
+        .unwrap();
+    if as_nobody {
+        chown_all(dir.path(), NOBODY);
+    }
     set_mode(&path, 0o444);
     let mut server = Server::start(&url, dir.path(), &[], as_nobody).await;
     server.client = signed_in;
 
     let read_only = "The database is read-only: nothing was saved.";
     assert_writes_refused(&server, &token, "not saved", read_only).await;
+    // Long enough for the webhook worker to fail its claim a few times.
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert_reads_work(&server, &token).await;
     assert_writes_refused(&server, &token, "not saved", read_only).await;
     assert_eq!(
