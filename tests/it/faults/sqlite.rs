@@ -316,6 +316,20 @@ async fn sqlite_read_only_file_refuses_writes_keeps_reads_and_recovers_on_the_bi
         .await
         .unwrap();
     assert!(rows.contains("saved") && rows.contains("kept"), "{rows}");
+    // The webhook event waited in the outbox and is attempted now (its receiver is down).
+    let mut side = SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let started = std::time::Instant::now();
+    while count(
+        &mut side,
+        "(SELECT COUNT(*) FROM gh_deliveries WHERE outbox_id = 'ev')",
+    ) == 0
+    {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the event is attempted after the fault"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let warnings = warnings(&server);
     assert_eq!(warnings.len(), 2, "{warnings:#?}");
 }
