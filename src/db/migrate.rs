@@ -26,9 +26,13 @@ enum MigrateError {
 pub fn run(url: &DatabaseUrl) -> Result<Vec<String>, String> {
     let mut conn = url.connect()?;
     let applied = match &mut conn {
-        // SQLite: one IMMEDIATE transaction holds the write lock for the whole run, and
-        // diesel turns each migration's own transaction into a savepoint inside it.
-        DbConn::Sqlite(c) => c.immediate_transaction(|c| apply(c, SQLITE)),
+        // SQLite: nothing pending needs no write (so a read-only file still starts and
+        // serves reads); else one IMMEDIATE transaction holds the write lock for the whole
+        // run, and diesel turns each migration's own transaction into a savepoint inside it.
+        DbConn::Sqlite(c) => match c.has_pending_migration(SQLITE) {
+            Ok(false) => Ok(Vec::new()),
+            _ => c.immediate_transaction(|c| apply(c, SQLITE)),
+        },
         // Postgres: DDL is transactional, so one transaction with a transaction-scoped
         // advisory lock makes a second instance wait, then find nothing pending.
         DbConn::Postgres(c) => c.transaction(|c| {

@@ -2,13 +2,16 @@
 //! the r2d2 pool (with SQLite pragmas on every connection) and the `Db::run` helper that
 //! keeps blocking diesel calls off the async workers.
 
+mod health;
 pub mod migrate;
 pub mod schema;
 pub mod secrets;
 
+pub use health::{DEGRADED_FOR, Health, bookkeeping_allowed};
+
 use std::fmt;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
@@ -166,12 +169,19 @@ pub struct Manager {
     sqlite_max_pages: Option<u64>,
 }
 
+/// Why the pool could not use a connection: opening one failed, or an idle one was found
+/// dead at check-out (the server ended it) and is replaced.
 #[derive(Debug)]
-pub struct ConnectError(String);
+pub enum ConnectError {
+    Open(String),
+    Stale(String),
+}
 
 impl fmt::Display for ConnectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            ConnectError::Open(e) | ConnectError::Stale(e) => f.write_str(e),
+        }
     }
 }
 
@@ -184,12 +194,12 @@ impl ManageConnection for Manager {
     fn connect(&self) -> Result<DbConn, ConnectError> {
         self.url
             .connect_with(self.sqlite_max_pages)
-            .map_err(ConnectError)
+            .map_err(ConnectError::Open)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
         conn.batch_execute("SELECT 1")
-            .map_err(|e| ConnectError(e.to_string()))
+            .map_err(|e| ConnectError::Stale(e.to_string()))
     }
 
     fn has_broken(&self, conn: &mut DbConn) -> bool {
@@ -205,64 +215,17 @@ struct LogPoolErrors;
 
 impl r2d2::HandleError<ConnectError> for LogPoolErrors {
     fn handle_error(&self, error: ConnectError) {
-        tracing::warn!(%error, "database connection failed");
+        match error {
+            ConnectError::Open(error) => tracing::warn!(%error, "database connection failed"),
+            // The request that checked it out gets another: nothing failed yet.
+            ConnectError::Stale(error) => {
+                tracing::info!(%error, "an idle database connection was closed by the server; replaced")
+            }
+        }
     }
 }
 
 pub type Pool = r2d2::Pool<Manager>;
-
-/// How long readiness reports a lasting database fault after the last request it refused.
-pub const DEGRADED_FOR: Duration = Duration::from_secs(30);
-
-/// The database's health as the requests see it: the lasting fault (disk full, read-only,
-/// busy) that last refused a write, until `window` passes without another. Logs once when a
-/// fault begins and once when it is over, not per request.
-#[derive(Debug)]
-pub struct Health {
-    window: Duration,
-    state: Mutex<Option<(DbFault, Instant)>>,
-}
-
-impl Health {
-    pub fn new(window: Duration) -> Health {
-        Health {
-            window,
-            state: Mutex::new(None),
-        }
-    }
-
-    /// A request was refused for `fault`.
-    pub fn refused(&self, fault: DbFault) {
-        if !fault.lasts() {
-            return;
-        }
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        match *state {
-            Some((was, _)) if was == fault => {}
-            _ => tracing::warn!(
-                state = fault.state(),
-                "database degraded: writes are refused until it recovers"
-            ),
-        }
-        *state = Some((fault, Instant::now()));
-    }
-
-    /// The fault still in force, if any; a fault not seen for `window` is over.
-    pub fn current(&self) -> Option<DbFault> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let (fault, last) = (*state)?;
-        if last.elapsed() < self.window {
-            return Some(fault);
-        }
-        *state = None;
-        tracing::info!(
-            was = fault.state(),
-            "database recovered: no write refused for {}",
-            humantime::format_duration(self.window)
-        );
-        None
-    }
-}
 
 /// The shared handle to the database that handlers and workers hold.
 #[derive(Clone)]
@@ -289,7 +252,8 @@ impl Db {
         drop(first);
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
-            .min_idle(Some(1))
+            // No idle connections opened in the background: see `health::drain`.
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .error_handler(Box::new(LogPoolErrors))
             .build(Manager {
@@ -329,31 +293,52 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        let result = actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(AppError::from)?;
-            f(&mut conn)
+        let (pool, health) = (self.pool.clone(), self.health.clone());
+        let fault = self.health.current();
+        let (result, committed) = actix_web::web::block(move || {
+            let mut conn = match pool.get() {
+                Ok(conn) => conn,
+                Err(e) => return (Err(AppError::from(e)), false),
+            };
+            let watching = health::watching(fault.is_some());
+            let result = f(&mut conn);
+            let committed = watching.committed();
+            let refused = match &result {
+                Err(AppError::Refused { fault, .. }) => Some(*fault),
+                _ => None,
+            };
+            // See `health::drain`: no connection opened during a read-only fault outlives it.
+            if refused.is_some_and(health::renew_after) {
+                health::discard(&mut conn);
+                drop(conn);
+                health::drain(&pool);
+            } else if !committed && health.current().is_some_and(health::renew_after) {
+                health::discard(&mut conn);
+            }
+            (result, committed)
         })
         .await
         .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?;
         match &result {
             Err(AppError::Refused { fault, .. }) => self.refused(*fault),
-            // Notices (and logs) the end of a fault even when nobody asks /readyz.
-            _ => {
-                self.health.current();
-            }
+            Ok(_) if committed => self.health.wrote(),
+            _ => {}
         }
         result
     }
 
     /// Readiness: a connection within two seconds that answers `SELECT 1`.
     pub async fn ping(&self) -> Result<(), String> {
-        let pool = self.pool.clone();
+        let (pool, health) = (self.pool.clone(), self.health.clone());
         actix_web::web::block(move || {
             let mut conn = pool
                 .get_timeout(Duration::from_secs(2))
                 .map_err(|e| e.to_string())?;
-            conn.batch_execute("SELECT 1").map_err(|e| e.to_string())
+            let answer = conn.batch_execute("SELECT 1").map_err(|e| e.to_string());
+            if health.current().is_some_and(health::renew_after) {
+                health::discard(&mut conn);
+            }
+            answer
         })
         .await
         .map_err(|e| e.to_string())?
@@ -379,16 +364,27 @@ where
         }
         _ => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
     }
+    let watch = (!nested).then(|| health::Watch::start(conn));
     match f(conn) {
         Ok(value) => {
+            let wrote = watch.is_some_and(|w| w.wrote(conn));
             <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            if wrote {
+                health::committed();
+            }
             Ok(value)
         }
         Err(e) => {
             if let Err(rollback) =
                 <DbConn as Connection>::TransactionManager::rollback_transaction(conn)
             {
-                tracing::error!(error = %rollback, "rollback failed");
+                // SQLite ends the transaction itself after a full disk, an I/O error or
+                // out-of-memory: nothing is left to roll back, and nothing was saved.
+                if rollback.to_string().contains("no transaction is active") {
+                    tracing::debug!(error = %rollback, "rolled back by the database already");
+                } else {
+                    tracing::error!(error = %rollback, "rollback failed");
+                }
             }
             Err(e)
         }
@@ -434,19 +430,6 @@ pub fn like_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_lasting_fault_is_reported_until_the_window_passes() {
-        let health = Health::new(Duration::from_millis(50));
-        assert_eq!(health.current(), None);
-        health.refused(DbFault::ConnectionLost);
-        assert_eq!(health.current(), None, "one lost connection is not a state");
-        health.refused(DbFault::DiskFull);
-        health.refused(DbFault::DiskFull);
-        assert_eq!(health.current(), Some(DbFault::DiskFull));
-        std::thread::sleep(Duration::from_millis(80));
-        assert_eq!(health.current(), None, "recovered after the window");
-    }
 
     #[test]
     fn like_patterns_escape_wildcards() {

@@ -119,6 +119,9 @@ pub fn find_usable(
 /// `touch` as bookkeeping on the read path: a failure (full, read-only or busy database)
 /// is logged at debug and ignored, so it never fails the request the token is used for.
 pub fn touch_or_ignore(conn: &mut DbConn, id: &str, now: NaiveDateTime) {
+    if !crate::db::bookkeeping_allowed() {
+        return;
+    }
     if let Err(error) = touch(conn, id, now) {
         tracing::debug!(%error, "the API token's last use was not written; ignored");
     }

@@ -62,7 +62,7 @@ pub fn load_session(
         }
         return Ok(None);
     }
-    if older_than(last_seen, now, policy.touch_interval()) {
+    if older_than(last_seen, now, policy.touch_interval()) && crate::db::bookkeeping_allowed() {
         // Bookkeeping on the read path: a full, read-only or busy database must not fail
         // a read because the last-seen time could not be written.
         if let Err(error) = diesel::update(gh_sessions::table.find(id))
@@ -179,8 +179,16 @@ pub fn consume_setup_token(conn: &mut DbConn, token_hash: &str) -> QueryResult<b
     Ok(n == 1)
 }
 
+/// Remove the setup token if one is stored; writes nothing otherwise, so a server can
+/// start on a read-only database.
 pub fn clear_setup_token(conn: &mut DbConn) -> QueryResult<()> {
-    diesel::delete(gh_settings::table.find(SETUP_TOKEN_KEY)).execute(conn)?;
+    let stored = diesel::select(diesel::dsl::exists(
+        gh_settings::table.find(SETUP_TOKEN_KEY),
+    ))
+    .get_result::<bool>(conn)?;
+    if stored {
+        diesel::delete(gh_settings::table.find(SETUP_TOKEN_KEY)).execute(conn)?;
+    }
     Ok(())
 }
 

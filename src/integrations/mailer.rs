@@ -132,8 +132,13 @@ fn html_escape(s: &str) -> String {
 pub fn spawn(state: AppState) {
     actix_web::rt::spawn(async move {
         loop {
-            if let Err(e) = tick(&state).await {
-                tracing::warn!(error = %e, "mail worker");
+            match tick(&state).await {
+                // A database refusing writes is logged once, by the database's health.
+                Err(e) if state.db.degraded().is_some() => {
+                    tracing::debug!(error = %e, "mail worker")
+                }
+                Err(e) => tracing::warn!(error = %e, "mail worker"),
+                Ok(()) => {}
             }
             actix_web::rt::time::sleep(Duration::from_secs(1)).await;
         }

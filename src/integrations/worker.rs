@@ -121,6 +121,11 @@ pub fn spawn(state: AppState) {
                     let _ = actix_web::rt::time::timeout(POLL, flight.freed.notified()).await;
                 }
                 Ok(_) => {}
+                // A database refusing writes is logged once, by the database's health.
+                Err(e) if state.db.degraded().is_some() => {
+                    tracing::debug!(error = %e, "webhook worker");
+                    actix_web::rt::time::sleep(Duration::from_secs(1)).await;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "webhook worker");
                     actix_web::rt::time::sleep(Duration::from_secs(1)).await;
