@@ -1,4 +1,9 @@
-//! Operations endpoints: liveness and readiness for load balancers and orchestrators.
+//! Operations: liveness and readiness for load balancers and orchestrators, Prometheus
+//! metrics, and SQLite backups (on demand and on a schedule).
+
+pub mod backup;
+pub mod metrics;
+pub mod store;
 
 use actix_web::{HttpResponse, web};
 
