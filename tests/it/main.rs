@@ -12,6 +12,7 @@ mod backup;
 mod browser;
 mod cli;
 mod data;
+mod deploy;
 mod email;
 mod faults;
 mod foundation;
