@@ -57,6 +57,20 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Copy Gatehouse's own state (operators, roles, tokens, webhooks, settings, audit; not
+    /// sessions) from one database to another, e.g. SQLite to Postgres. The target must
+    /// then run with the same secret key.
+    Transfer {
+        /// Source database URL.
+        #[arg(long)]
+        from: String,
+        /// Target database URL.
+        #[arg(long)]
+        to: String,
+        /// Replace the target's state even if it has operators.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

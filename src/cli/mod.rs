@@ -1,5 +1,5 @@
 //! The subcommands: serve (default), migrate, user create / reset-password, check-config,
-//! backup.
+//! backup, transfer.
 
 pub mod args;
 
@@ -16,7 +16,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
     let create_key = !matches!(
         command,
-        Command::CheckConfig { .. } | Command::Backup { .. }
+        Command::CheckConfig { .. } | Command::Backup { .. } | Command::Transfer { .. }
     );
     let config = match Config::from_settings(&cli.settings, create_key) {
         Ok(c) => c,
@@ -46,6 +46,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::User(cmd) => user(config, cmd),
         Command::Demo { orders, force } => demo(config, orders, force),
         Command::Backup { to, force } => backup(&config, &to, force),
+        Command::Transfer { from, to, force } => transfer(&from, &to, force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,6 +144,24 @@ fn backup(config: &Config, to: &std::path::Path, force: bool) -> Result<(), Stri
         report.bytes as f64 / (1024.0 * 1024.0),
         report.tables,
         report.took.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn transfer(from: &str, to: &str, force: bool) -> Result<(), String> {
+    let from = db::DatabaseUrl::parse(from).map_err(|e| format!("--from: {e}"))?;
+    let to = db::DatabaseUrl::parse(to).map_err(|e| format!("--to: {e}"))?;
+    println!(
+        "copying Gatehouse's state from {} to {}",
+        from.masked(),
+        to.masked()
+    );
+    let summary = crate::ops::transfer::run(&from, &to, force)?;
+    for (table, rows) in &summary {
+        println!("  {table:<22} {rows} row(s)");
+    }
+    println!(
+        "done; sessions were not copied (operators sign in again). Start the target with the same secret key: sealed secrets (webhook signing keys, SMTP password, two-factor secrets) need it."
     );
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! Operations: liveness and readiness for load balancers and orchestrators, Prometheus
-//! metrics, and SQLite backups (on demand and on a schedule).
+//! metrics, SQLite backups (on demand and on a schedule), and moving Gatehouse's state
+//! between databases.
 
 pub mod backup;
 pub mod metrics;
 pub mod store;
+pub mod transfer;
 
 use actix_web::{HttpResponse, web};
 

@@ -18,6 +18,7 @@ mod faults;
 mod foundation;
 mod metrics;
 mod slow_clients;
+mod transfer;
 mod two_factor;
 mod units;
 mod users;
