@@ -94,14 +94,9 @@ fn count(conn: &mut DbConn, backend: Backend, table: &str) -> Result<i64, String
         .unwrap_or(0))
 }
 
-/// Every row of `table`, its columns read as text on Postgres (typed reads of timestamps
-/// are not portable), as stored on SQLite.
-fn read(
-    conn: &mut DbConn,
-    backend: Backend,
-    table: &str,
-    cols: &[Column],
-) -> Result<Vec<Vec<Value>>, String> {
+/// The query reading every row of `table`: its columns as text on Postgres (typed reads
+/// of timestamps are not portable), as stored on SQLite.
+fn select_all(backend: Backend, table: &str, cols: &[Column]) -> Sql {
     let mut q = Sql::new(backend);
     q.push("SELECT ");
     for (i, c) in cols.iter().enumerate() {
@@ -114,8 +109,33 @@ fn read(
         };
     }
     q.push(" FROM ").ident(table);
-    q.load(conn)
-        .map_err(|e| format!("cannot read {table}: {e}"))
+    q
+}
+
+fn insert(
+    conn: &mut DbConn,
+    backend: Backend,
+    table: &str,
+    cols: &[Column],
+    row: Vec<Value>,
+) -> diesel::QueryResult<usize> {
+    let mut q = Sql::new(backend);
+    q.push("INSERT INTO ").ident(table).push(" (");
+    for (i, c) in cols.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        q.ident(&c.name);
+    }
+    q.push(") VALUES (");
+    for (i, (value, c)) in row.into_iter().zip(cols).enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        bind(&mut q, backend, value, c);
+    }
+    q.push(")");
+    q.execute(conn)
 }
 
 /// A value for a target column: booleans as 1/0 on SQLite, everything as a text parameter
@@ -182,10 +202,20 @@ pub fn run(from: &DatabaseUrl, to: &DatabaseUrl, force: bool) -> Result<Summary,
     }
     let mut plan = Vec::new();
     for table in COPIED {
-        let cols = columns(&mut target, tb, table)?;
-        let rows = read(&mut source, sb, table, &cols)?;
-        plan.push((*table, cols, rows));
+        // The columns both sides have (SQLite would read a missing "column" as a string
+        // literal); a target column the source lacks takes its default.
+        let known: Vec<String> = columns(&mut source, sb, table)?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        let cols: Vec<Column> = columns(&mut target, tb, table)?
+            .into_iter()
+            .filter(|c| known.contains(&c.name))
+            .collect();
+        plan.push((*table, cols));
     }
+    // Rows stream from the source into the target's one transaction: constant memory,
+    // whatever the size of the audit log, and nothing partial if any row fails.
     db::write_tx(&mut target, |conn| {
         for table in CLEARED.iter().chain(COPIED.iter().rev()) {
             let mut q = Sql::new(tb);
@@ -193,26 +223,17 @@ pub fn run(from: &DatabaseUrl, to: &DatabaseUrl, force: bool) -> Result<Summary,
             q.execute(conn)?;
         }
         let mut summary = Summary::new();
-        for (table, cols, rows) in plan {
-            let n = rows.len();
-            for row in rows {
-                let mut q = Sql::new(tb);
-                q.push("INSERT INTO ").ident(table).push(" (");
-                for (i, c) in cols.iter().enumerate() {
-                    if i > 0 {
-                        q.push(", ");
-                    }
-                    q.ident(&c.name);
+        for (table, cols) in plan {
+            let (mut n, mut failed) = (0, None);
+            select_all(sb, table, &cols).for_each(&mut source, |row| {
+                match insert(conn, tb, table, &cols, row) {
+                    Ok(_) => n += 1,
+                    Err(e) => failed = Some(e),
                 }
-                q.push(") VALUES (");
-                for (i, (value, c)) in row.into_iter().zip(&cols).enumerate() {
-                    if i > 0 {
-                        q.push(", ");
-                    }
-                    bind(&mut q, tb, value, c);
-                }
-                q.push(")");
-                q.execute(conn)?;
+                failed.is_none()
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
             }
             summary.insert(table, n);
         }

@@ -92,6 +92,9 @@ fn populate(db: &TestDb) {
                VALUES ('ep', 'https://hooks.example.com/in', 'admin', FALSE, '{sealed}', CURRENT_TIMESTAMP, '[\"*:*\"]');
              INSERT INTO gh_api_tokens (id, name, prefix, token_hash, role, created_by_email, created_at)
                VALUES ('tok', 'moved', 'ghp_trans', '{}', 'admin', 'test', CURRENT_TIMESTAMP);
+             INSERT INTO gh_audit (id, created_at, user_email, action, table_name, row_key, changes)
+               VALUES ('a1', CURRENT_TIMESTAMP, 'test', 'test', 'people', '1', '{{}}'),
+                      ('a2', CURRENT_TIMESTAMP, 'test', 'test', 'people', '1', '{{}}');
              INSERT INTO gh_sessions (id, user_id, created_at, last_seen_at, ip, user_agent, stage)
                SELECT 'old-session', id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '127.0.0.1', 'test', 'full'
                FROM gh_users;",
@@ -144,9 +147,42 @@ async fn transfer_moves_the_state_to_the_other_backend(backend: Backend) {
         "{}",
         text(&again.stderr)
     );
+    // A copy that fails half-way (a unique index on the target refuses the source's second
+    // audit row) leaves the target as it was.
+    let target_sql = |sql: &str| {
+        use diesel::connection::SimpleConnection;
+        gatehouse::db::DatabaseUrl::parse(target.url())
+            .unwrap()
+            .connect()
+            .unwrap()
+            .batch_execute(sql)
+            .unwrap()
+    };
+    target_sql(
+        "INSERT INTO gh_settings (key, value, updated_at) VALUES ('marker', 'kept', CURRENT_TIMESTAMP);
+         DELETE FROM gh_audit;
+         CREATE UNIQUE INDEX test_one_per_action ON gh_audit (action);",
+    );
+    let failed = transfer(source.url(), target.url(), true);
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        text(&failed.stderr).contains("rolled back"),
+        "{}",
+        text(&failed.stderr)
+    );
+    let marker = "SELECT COUNT(*) FROM gh_settings WHERE key = 'marker'";
+    assert_eq!(scalar(target.url(), marker), "1");
+    assert_eq!(scalar(target.url(), "SELECT COUNT(*) FROM gh_users"), "1");
+    target_sql("DROP INDEX test_one_per_action");
+
     let forced = transfer(source.url(), target.url(), true);
     assert!(forced.status.success(), "{}", text(&forced.stderr));
     assert_eq!(scalar(target.url(), "SELECT COUNT(*) FROM gh_users"), "1");
+    assert_eq!(
+        scalar(target.url(), marker),
+        "0",
+        "--force replaces the state"
+    );
 
     // The target serves the moved state: the old password, the old API token.
     use diesel::connection::SimpleConnection;
