@@ -337,6 +337,15 @@ async fn metrics_count_real_traffic_and_pass_promtool(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let invented = client
+        .request(
+            reqwest::Method::from_bytes(b"BREW").unwrap(),
+            format!("{}/data/people", server.base),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(invented.status().is_client_error());
     let created = reqwest::Client::new()
         .post(format!("{}/api/v1/tables/people/rows", server.base))
         .bearer_auth(API_TOKEN)
@@ -377,6 +386,8 @@ async fn metrics_count_real_traffic_and_pass_promtool(backend: Backend) {
     );
     assert!(!text.contains("route=\"/data/people\""), "{text}");
     assert!(!text.contains("/no/such/page"), "{text}");
+    assert!(!text.contains("BREW"), "{text}");
+    assert!(text.contains("method=\"OTHER\""), "{text}");
     assert_eq!(
         value(
             &after,
