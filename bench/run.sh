@@ -9,3 +9,4 @@ cargo build --release
 bin="$(pwd)/target/release/gatehouse"
 python3 bench/foundation.py "$bin"
 python3 bench/data.py "$bin" --postgres "${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}" "$@"
+python3 bench/webhooks.py "$bin"

@@ -10,6 +10,10 @@ pub enum AppError {
     NotFound,
     #[error("sign-in required")]
     Unauthorized,
+    /// An API request without a usable token: the message says which (missing, unknown,
+    /// revoked, expired) and nothing more.
+    #[error("token refused: {0}")]
+    TokenRefused(&'static str),
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("conflict: {0}")]
@@ -180,6 +184,7 @@ impl AppError {
                 "Please sign in to continue.".to_string(),
                 None,
             ),
+            AppError::TokenRefused(m) => ("Unauthorized", (*m).to_string(), None),
             AppError::Forbidden(m) => ("Forbidden", m.clone(), None),
             AppError::Conflict(m) => ("Conflict", m.clone(), None),
             AppError::Invalid(m) => ("Bad request", m.clone(), None),
@@ -228,7 +233,7 @@ impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
             AppError::NotFound => StatusCode::NOT_FOUND,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::TokenRefused(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Invalid(_) => StatusCode::BAD_REQUEST,
@@ -254,7 +259,7 @@ impl ResponseError for AppError {
             res.headers_mut()
                 .insert(actix_web::http::header::RETRY_AFTER, v);
         }
-        if matches!(self, AppError::Unauthorized) {
+        if matches!(self, AppError::Unauthorized | AppError::TokenRefused(_)) {
             res.headers_mut().insert(
                 actix_web::http::header::WWW_AUTHENTICATE,
                 actix_web::http::header::HeaderValue::from_static("Bearer"),

@@ -82,9 +82,10 @@ impl FromRequest for ApiAccess {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let value = bearer(&req)
-                .filter(|t| t.starts_with(TOKEN_PREFIX))
-                .ok_or(AppError::Unauthorized)?;
+            let value = bearer(&req).ok_or(AppError::TokenRefused(tokens::MISSING))?;
+            if !value.starts_with(TOKEN_PREFIX) {
+                return Err(AppError::TokenRefused(tokens::UNKNOWN));
+            }
             let state = app_data::<AppState>(&req)?;
             let (cache, limits) = (
                 app_data::<TokenCache>(&req)?,
@@ -98,14 +99,15 @@ impl FromRequest for ApiAccess {
                     let token = state
                         .db
                         .run(move |conn| {
-                            let token = tokens::find_usable(conn, &h, now())?;
-                            if let Some(t) = &token {
-                                tokens::touch_or_ignore(conn, &t.id, now());
+                            let token = tokens::find_by_hash(conn, &h)?
+                                .ok_or(AppError::TokenRefused(tokens::UNKNOWN))?;
+                            if let Some(why) = token.refusal(now()) {
+                                return Err(AppError::TokenRefused(why));
                             }
+                            tokens::touch_or_ignore(conn, &token.id, now());
                             Ok(token)
                         })
-                        .await?
-                        .ok_or(AppError::Unauthorized)?;
+                        .await?;
                     cache.put(hash, token.clone());
                     token
                 }

@@ -93,6 +93,24 @@ pub fn list(
         .load(conn)
 }
 
+/// When the newest `record.deleted` entry of a row key was written (time and id, the
+/// entries' order): entries up to it belong to an earlier row that had the same key (SQLite
+/// reuses the rowid of a deleted row; anyone may insert an old key again).
+pub fn last_deletion(
+    conn: &mut DbConn,
+    table: &str,
+    row_key: &str,
+) -> QueryResult<Option<(NaiveDateTime, String)>> {
+    gh_audit::table
+        .filter(gh_audit::table_name.eq(table))
+        .filter(gh_audit::row_key.eq(row_key))
+        .filter(gh_audit::action.eq("record.deleted"))
+        .order((gh_audit::created_at.desc(), gh_audit::id.desc()))
+        .select((gh_audit::created_at, gh_audit::id))
+        .first(conn)
+        .optional()
+}
+
 /// The distinct actions recorded, for the filter's select.
 pub fn actions(conn: &mut DbConn) -> QueryResult<Vec<String>> {
     gh_audit::table

@@ -79,6 +79,20 @@ impl Column {
     pub fn required(&self) -> bool {
         !self.nullable && self.default.is_none() && !self.generated
     }
+
+    /// The declared scale of a decimal column: the `s` of `NUMERIC(p,s)` / `DECIMAL(p,s)`
+    /// (`0` for `NUMERIC(p)`), `None` where the type declares none.
+    pub fn decimal_scale(&self) -> Option<u32> {
+        if self.kind != Kind::Decimal {
+            return None;
+        }
+        let (_, args) = self.data_type.split_once('(')?;
+        let args = args.split_once(')')?.0;
+        match args.split_once(',') {
+            Some((_, scale)) => scale.trim().parse().ok(),
+            None => args.trim().parse::<u32>().ok().map(|_| 0),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Arg, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::config::Settings;
 
@@ -21,6 +21,52 @@ pub struct Cli {
     pub settings: Settings,
     #[command(subcommand)]
     pub command: Option<Command>,
+}
+
+impl Cli {
+    /// The command line as `gatehouse` reads it: the settings apply before or after any
+    /// subcommand, but a subcommand's `--help` lists only its own options (the settings are
+    /// in `gatehouse --help`), and `[env: GATEHOUSE_X]` never shows a value, so an unset
+    /// variable does not read as set to the empty string.
+    pub fn command_line() -> clap::Command {
+        let root = Cli::command().mut_args(|a| a.hide_env_values(true));
+        let settings: Vec<Arg> = root
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .cloned()
+            .collect();
+        hide_settings_below(root, &settings)
+    }
+
+    /// Parse the process's arguments (exits with the usage on a mistake, as clap does).
+    pub fn from_process_args() -> Cli {
+        let matches = Cli::command_line().get_matches();
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
+
+/// Give every subcommand (at every depth) a hidden copy of each setting: clap propagates a
+/// global argument only to subcommands that lack one with its id, and parsed values still
+/// go up to the settings by that id.
+fn hide_settings_below(mut cmd: clap::Command, settings: &[Arg]) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        cmd = cmd.mut_subcommand(name, |mut sub| {
+            for a in settings {
+                sub = sub.arg(a.clone().hide(true));
+            }
+            hide_settings_below(
+                sub.after_help(
+                    "The settings in `gatehouse --help` (database, data directory, …) apply here too.",
+                ),
+                settings,
+            )
+        });
+    }
+    cmd
 }
 
 #[derive(Debug, Subcommand)]

@@ -175,7 +175,8 @@ pub async fn show(
         .await?;
     let page = RecordPage {
         related: related_views(related),
-        history: history_items(history),
+        history: history_items(history.0),
+        previous_history: history_items(history.1),
         read_only: access.write_refusal(&table, Action::Update),
         can_delete: access.write_refusal(&table, Action::Delete).is_none(),
         ..RecordPage::new(layout, &table, Some(&row), None, &BTreeMap::new())
@@ -183,18 +184,20 @@ pub async fn show(
     page::ok(&page)
 }
 
-/// The latest changes of a row, hidden columns redacted. Everyone's changes are an
-/// administration area; others see their own.
+/// The latest changes of a row, hidden columns redacted, split into this row's and those of
+/// earlier rows that had the same key (up to the key's last deletion). Everyone's changes
+/// are an administration area; others see their own.
 fn row_history(
     conn: &mut DbConn,
     table: &Table,
     row: &Row,
     rights: &Rights,
     own_email: String,
-) -> Result<Vec<audit::Entry>, AppError> {
+) -> Result<(Vec<audit::Entry>, Vec<audit::Entry>), AppError> {
+    let key = row.key_path();
     let filter = AuditFilter {
         table: Some(table.name.clone()),
-        row_key: Some(row.key_path()),
+        row_key: Some(key.clone()),
         user: (!rights.admin_areas).then_some(own_email),
         ..Default::default()
     };
@@ -202,7 +205,13 @@ fn row_history(
     for h in &mut history {
         h.changes = rights.redact_changes(&table.name, &h.changes);
     }
-    Ok(history)
+    let deleted = audit::last_deletion(conn, &table.name, &key)?;
+    let (previous, current): (Vec<_>, Vec<_>) = history.into_iter().partition(|h| {
+        deleted
+            .as_ref()
+            .is_some_and(|(at, id)| (h.created_at, &h.id) <= (*at, id))
+    });
+    Ok((current, previous))
 }
 
 pub async fn create(

@@ -47,6 +47,10 @@ impl Value {
             (Value::Null, _) => J::Null,
             (Value::Bool(b), _) => J::Bool(*b),
             (Value::Int(i), Kind::Bool) => J::Bool(*i != 0),
+            // Decimals are strings in JSON on both backends (rows are made exact on reading
+            // by `decimal_value`; this keeps any other path from turning them into floats).
+            (Value::Int(i), Kind::Decimal) => J::String(i.to_string()),
+            (Value::Float(f), Kind::Decimal) if f.is_finite() => J::String(float_text(*f)),
             (Value::Int(i), _) => J::from(*i),
             (Value::Float(f), _) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             (Value::Text(t), Kind::Json) => {
@@ -162,7 +166,10 @@ pub fn parse_input(column: &Column, raw: &str) -> Result<Value, String> {
                 && frac.chars().all(|c| c.is_ascii_digit())
                 && !(int.is_empty() && frac.is_empty());
             if ok {
-                Ok(Value::Text(trimmed.to_string()))
+                // Rounded to the declared scale as Postgres does on storing; SQLite would
+                // keep every digit typed.
+                let exact = column.decimal_scale().and_then(|s| with_scale(trimmed, s));
+                Ok(Value::Text(exact.unwrap_or_else(|| trimmed.to_string())))
             } else {
                 Err("Enter a decimal number, such as 12.50.".into())
             }
@@ -214,6 +221,103 @@ pub fn parse_input(column: &Column, raw: &str) -> Result<Value, String> {
         Kind::Text | Kind::Array => Ok(Value::Text(raw.to_string())),
         Kind::Bytes | Kind::Unknown => Err("This column cannot be edited here.".into()),
     }
+}
+
+/// A decimal column's value as exact text with its declared scale (`178.50`, `5.00`).
+/// SQLite stores a NUMERIC value as an INTEGER, a REAL (exact to 15 significant digits, as
+/// SQLite itself converts it) or TEXT; Postgres sends its own text, already in this form.
+/// Anything that is not a plain decimal number (`NaN`, stray text) is left as it is.
+pub fn decimal_value(value: Value, column: &Column) -> Value {
+    if column.kind != Kind::Decimal {
+        return value;
+    }
+    let text = match &value {
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) if f.is_finite() => float_text(*f),
+        Value::Text(t) => t.clone(),
+        _ => return value,
+    };
+    match column.decimal_scale() {
+        Some(scale) => with_scale(&text, scale).map_or(value, Value::Text),
+        None if matches!(value, Value::Text(_)) => value,
+        None => Value::Text(text),
+    }
+}
+
+/// A float as decimal text to 15 significant digits, without trailing zeros: what the
+/// stored REAL meant (`0.1 + 0.2` is `0.3`), never the noise of its last bits.
+pub fn float_text(f: f64) -> String {
+    let sci = format!("{f:.14e}");
+    let Some((mantissa, exp)) = sci.split_once('e') else {
+        return f.to_string();
+    };
+    let Ok(exp) = exp.parse::<i64>() else {
+        return f.to_string();
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits.trim_end_matches('0');
+    if digits.is_empty() {
+        return "0".into();
+    }
+    let sign = if mantissa.starts_with('-') { "-" } else { "" };
+    let point = exp + 1;
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        let (int, frac) = digits.split_at(point as usize);
+        format!("{int}.{frac}")
+    };
+    format!("{sign}{body}")
+}
+
+/// Decimal text with exactly `scale` fraction digits, rounded half away from zero as
+/// Postgres rounds `numeric`; `None` if `text` is not a plain decimal number.
+pub fn with_scale(text: &str, scale: u32) -> Option<String> {
+    let t = text.trim();
+    let (negative, digits) = match t.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    let scale = scale as usize;
+    let int = if int.is_empty() { "0" } else { int };
+    let mut kept: Vec<u8> = int
+        .bytes()
+        .chain(frac.bytes().chain(std::iter::repeat(b'0')).take(scale))
+        .collect();
+    if frac.as_bytes().get(scale).is_some_and(|d| *d >= b'5') {
+        let mut i = kept.len();
+        loop {
+            if i == 0 {
+                kept.insert(0, b'1');
+                break;
+            }
+            i -= 1;
+            if kept[i] == b'9' {
+                kept[i] = b'0';
+            } else {
+                kept[i] += 1;
+                break;
+            }
+        }
+    }
+    let (int, frac) = kept.split_at(kept.len() - scale);
+    let int = std::str::from_utf8(int).ok()?.trim_start_matches('0');
+    let int = if int.is_empty() { "0" } else { int };
+    let frac = std::str::from_utf8(frac).ok()?;
+    let zero = int == "0" && frac.bytes().all(|b| b == b'0');
+    let sign = if negative && !zero { "-" } else { "" };
+    Some(if scale == 0 {
+        format!("{sign}{int}")
+    } else {
+        format!("{sign}{int}.{frac}")
+    })
 }
 
 /// A value as the list and record pages show it.
@@ -281,6 +385,29 @@ pub fn input_value(value: &Value, column: &Column) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_keep_their_scale_without_float_noise() {
+        assert_eq!(float_text(0.1 + 0.2), "0.3");
+        assert_eq!(float_text(178.5), "178.5");
+        assert_eq!(float_text(-0.000125), "-0.000125");
+        assert_eq!(float_text(1e20), "100000000000000000000");
+        assert_eq!(float_text(0.0), "0");
+        assert_eq!(with_scale("178.5", 2).as_deref(), Some("178.50"));
+        assert_eq!(with_scale("5", 2).as_deref(), Some("5.00"));
+        assert_eq!(with_scale("0.3", 2).as_deref(), Some("0.30"));
+        assert_eq!(with_scale("2.675", 2).as_deref(), Some("2.68"));
+        assert_eq!(with_scale("-9.995", 2).as_deref(), Some("-10.00"));
+        assert_eq!(with_scale("-0.001", 2).as_deref(), Some("0.00"));
+        assert_eq!(with_scale(".5", 0).as_deref(), Some("1"));
+        assert_eq!(with_scale("007.10", 1).as_deref(), Some("7.1"));
+        assert_eq!(
+            with_scale("12345678901234567890.125", 2).as_deref(),
+            Some("12345678901234567890.13")
+        );
+        assert_eq!(with_scale("NaN", 2), None);
+        assert_eq!(with_scale("1e5", 2), None);
+    }
 
     #[test]
     fn odd_text_in_timestamp_columns_is_shown_not_a_crash() {

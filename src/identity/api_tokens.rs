@@ -14,6 +14,13 @@ use crate::db::schema::gh_api_tokens as t;
 
 pub const TOKEN_PREFIX: &str = "ghp_";
 
+/// Why an API request is refused, as its problem+json `detail` says. Only someone who
+/// holds a token's whole value learns it was revoked or expired; nothing else is told.
+pub const MISSING: &str = "This request needs an API token: send it as 'Authorization: Bearer ghp_…'. An administrator makes tokens under Integrations → API tokens.";
+pub const UNKNOWN: &str = "This API token is not known. Check that it was copied whole; an administrator can make a new one under Integrations → API tokens.";
+pub const REVOKED: &str = "This API token has been revoked. Ask an administrator for a new one.";
+pub const EXPIRED: &str = "This API token has expired. Ask an administrator for a new one.";
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = t)]
 pub struct ApiToken {
@@ -32,7 +39,18 @@ pub struct ApiToken {
 
 impl ApiToken {
     pub fn usable(&self, now: NaiveDateTime) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+        self.refusal(now).is_none()
+    }
+
+    /// Why this token may not be used now, in words its holder may read.
+    pub fn refusal(&self, now: NaiveDateTime) -> Option<&'static str> {
+        if self.revoked_at.is_some() {
+            Some(REVOKED)
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            Some(EXPIRED)
+        } else {
+            None
+        }
     }
 }
 
@@ -80,18 +98,22 @@ pub fn revoke(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<us
         .execute(conn)
 }
 
+/// The token whose value hashes to `hash`, live or not (the caller says why one is refused).
+pub fn find_by_hash(conn: &mut DbConn, hash: &str) -> QueryResult<Option<ApiToken>> {
+    t::table
+        .filter(t::token_hash.eq(hash))
+        .select(ApiToken::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// The live token whose value hashes to `hash`.
 pub fn find_usable(
     conn: &mut DbConn,
     hash: &str,
     now: NaiveDateTime,
 ) -> QueryResult<Option<ApiToken>> {
-    let token = t::table
-        .filter(t::token_hash.eq(hash))
-        .select(ApiToken::as_select())
-        .first(conn)
-        .optional()?;
-    Ok(token.filter(|tok| tok.usable(now)))
+    Ok(find_by_hash(conn, hash)?.filter(|tok| tok.usable(now)))
 }
 
 /// `touch` as bookkeeping on the read path: a failure (full, read-only or busy database)

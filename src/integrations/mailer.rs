@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use lettre::message::Mailbox;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Message, SmtpTransport, Transport};
@@ -27,10 +28,15 @@ fn send(settings: &SmtpSettings, password: &str, mail: &Mail) -> Result<(), Stri
         .parse()
         .map_err(|e| format!("recipient: {e}"))?;
     let message = Message::builder()
+        .message_id(Some(message_id(from.email.domain())))
         .from(from)
         .to(to)
         .subject(&mail.subject)
-        .body(mail.body.clone())
+        .multipart(
+            MultiPart::alternative()
+                .singlepart(part(ContentType::TEXT_PLAIN, mail.body.clone()))
+                .singlepart(part(ContentType::TEXT_HTML, html_of(&mail.body))),
+        )
         .map_err(|e| e.to_string())?;
     let mut builder = match settings.tls.as_str() {
         "tls" => SmtpTransport::relay(&settings.host).map_err(|e| e.to_string())?,
@@ -55,6 +61,72 @@ fn send(settings: &SmtpSettings, password: &str, mail: &Mail) -> Result<(), Stri
         .send(&message)
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// A `Message-ID` in the sender's domain (lettre would use this machine's host name).
+fn message_id(domain: &str) -> String {
+    format!("<{}@{domain}>", uuid::Uuid::now_v7().simple())
+}
+
+/// A part whose lines reach the reader as written: 7bit when the text is ASCII with lines
+/// within RFC 5322's 998 octets (links stay whole in the raw message; lettre would pick
+/// quoted-printable past 76, whose soft line breaks inside a long link break it in strict
+/// clients), base64 otherwise.
+fn part(kind: ContentType, text: String) -> SinglePart {
+    let unix = text.replace("\r\n", "\n");
+    let seven_bit = unix.bytes().all(|b| b.is_ascii() && b != 0 && b != b'\r')
+        && unix.lines().all(|l| l.len() <= 998);
+    let body = if seven_bit {
+        Body::dangerous_pre_encoded(
+            unix.replace('\n', "\r\n").into_bytes(),
+            ContentTransferEncoding::SevenBit,
+        )
+    } else {
+        match Body::new_with_encoding(text, ContentTransferEncoding::Base64) {
+            Ok(body) => body,
+            Err(bytes) => Body::new(bytes),
+        }
+    };
+    SinglePart::builder().header(kind).body(body)
+}
+
+/// The HTML alternative of a plain-text mail: escaped, a paragraph per block, links made
+/// clickable.
+fn html_of(text: &str) -> String {
+    let paragraphs: Vec<String> = text
+        .split("\n\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let lines: Vec<String> = p
+                .lines()
+                .map(|line| {
+                    line.split(' ')
+                        .map(|word| {
+                            let escaped = html_escape(word);
+                            if word.starts_with("https://") || word.starts_with("http://") {
+                                format!("<a href=\"{escaped}\">{escaped}</a>")
+                            } else {
+                                escaped
+                            }
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .collect();
+            format!("<p>{}</p>", lines.join("<br>\n"))
+        })
+        .collect();
+    format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n{}\n</body></html>\n",
+        paragraphs.join("\n")
+    )
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Start the mail worker on the current actix runtime.

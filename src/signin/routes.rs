@@ -13,7 +13,7 @@ use crate::identity::users::{self, NewUser, User};
 use crate::identity::{password, roles};
 use crate::metrics;
 use crate::signin::store::{self, Attempt};
-use crate::signin::views::{LoginPage, SetupErrors, SetupPage};
+use crate::signin::views::{LoginPage, SetupDonePage, SetupErrors, SetupPage};
 use crate::state::{AppState, app_data};
 use crate::web::page::{self, Layout, Page};
 use crate::web::{client_ip, csrf, flash, safe_next};
@@ -240,7 +240,10 @@ pub struct SetupQuery {
 }
 
 /// Whether setup may go on with this token: refused once an operator exists.
-async fn setup_allowed(state: &AppState, token: &str) -> Result<(), AppError> {
+/// Whether the setup link may still be used: `Ok(false)` once an administrator exists
+/// (the link was used, or another way made one); an error page for a link that is not the
+/// current one (each start prints a new link).
+async fn setup_allowed(state: &AppState, token: &str) -> Result<bool, AppError> {
     let hash = sha256_hex(token);
     let (users_exist, matches) = state
         .db
@@ -252,15 +255,20 @@ async fn setup_allowed(state: &AppState, token: &str) -> Result<(), AppError> {
         })
         .await?;
     if users_exist {
-        return Err(AppError::NotFound);
+        return Ok(false);
     }
     if token.is_empty() || !matches {
         return Err(AppError::Forbidden(
-            "This setup link is not valid. Use the /setup URL printed in the server log at the latest start."
+            "This setup link is not valid or has expired: each start of Gatehouse prints a new one and the old one stops working. Use the /setup URL printed in the server log at the latest start, or create the administrator on the server with: gatehouse user create --email EMAIL --name NAME --admin --password-stdin"
                 .into(),
         ));
     }
-    Ok(())
+    Ok(true)
+}
+
+/// A setup link after setup: 404 as for any page that is gone, saying what to do instead.
+fn setup_done(layout: Layout) -> Result<HttpResponse, AppError> {
+    page::render(StatusCode::NOT_FOUND, &SetupDonePage { layout })
 }
 
 pub async fn setup_form(
@@ -268,7 +276,9 @@ pub async fn setup_form(
     state: web::Data<AppState>,
     query: web::Query<SetupQuery>,
 ) -> Result<HttpResponse, AppError> {
-    setup_allowed(&state, &query.token).await?;
+    if !setup_allowed(&state, &query.token).await? {
+        return setup_done(layout);
+    }
     page::ok(&SetupPage {
         layout,
         token: query.token.clone(),
@@ -334,7 +344,9 @@ pub async fn setup(
     form: web::Form<SetupForm>,
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
-    setup_allowed(&state, &form.token).await?;
+    if !setup_allowed(&state, &form.token).await? {
+        return setup_done(Layout::build(&req));
+    }
     let mut errors = validate_setup(&form);
     if !errors.any() {
         if let Some(user) = create_admin(&state, &form).await? {

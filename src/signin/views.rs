@@ -47,6 +47,13 @@ pub struct SetupPage {
     pub errors: SetupErrors,
 }
 
+/// A setup link once an administrator exists.
+#[derive(Template)]
+#[template(path = "auth/setup_done.html")]
+pub struct SetupDonePage {
+    pub layout: Layout,
+}
+
 #[derive(Template)]
 #[template(path = "auth/two_factor.html")]
 pub struct TwoFactorPage {

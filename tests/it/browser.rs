@@ -395,3 +395,90 @@ async fn an_administrator_creates_a_viewer_who_cannot_edit_in_a_real_browser() {
     );
     c.close().await.unwrap();
 }
+
+/// Issue 9.5: after an htmx sort (the rows swapped in place), typing in the search box
+/// keeps the sort: the toolbar carries the current query, not the one the page opened with.
+#[actix_web::test]
+async fn a_live_search_after_an_htmx_sort_keeps_the_sort_in_a_real_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_admin().await;
+    app.sql(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price INTEGER NOT NULL);
+         INSERT INTO items VALUES (1, 'apple a', 3), (2, 'apple b', 1), (3, 'banana', 5), (4, 'apple c', 2);",
+    );
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app).await;
+    c.goto(&app.url("/data/items")).await.unwrap();
+    wait_heading(&c, "Data / items").await;
+    eval(&c, "window.__marker = 7; return null").await;
+    let names = "[...document.querySelectorAll('#rows tbody tr')].map(r => (r.textContent.match(/apple \\w|banana/) || ['?'])[0]).join(',')";
+    let click_price = "[...document.querySelectorAll('#rows thead a')].find(a => a.textContent.trim().startsWith('price')).click(); return null";
+
+    // Sort by price, then by price descending, each an htmx swap of the rows.
+    eval(&c, click_price).await;
+    wait_js(
+        &c,
+        "new URLSearchParams(location.search).get('sort') === 'price'",
+    )
+    .await;
+    wait_js(&c, &format!("{names} === 'apple b,apple c,apple a,banana'")).await;
+    eval(&c, click_price).await;
+    wait_js(
+        &c,
+        "new URLSearchParams(location.search).get('sort') === '-price'",
+    )
+    .await;
+    wait_js(&c, &format!("{names} === 'banana,apple a,apple c,apple b'")).await;
+
+    // A live search now keeps that order and says so in the address.
+    fill(&c, "q", "apple").await;
+    wait_js(
+        &c,
+        "new URLSearchParams(location.search).get('q') === 'apple'",
+    )
+    .await;
+    let search = eval(&c, "return location.search").await;
+    assert!(
+        search.as_str().unwrap().contains("sort=-price"),
+        "the address keeps the sort: {search}"
+    );
+    wait_js(&c, &format!("{names} === 'apple a,apple c,apple b'")).await;
+    assert_eq!(
+        eval(&c, "return window.__marker").await,
+        serde_json::json!(7),
+        "no full reload"
+    );
+
+    // The filter panel (a plain form outside the rows) keeps the search and the sort too.
+    eval(
+        &c,
+        "document.querySelector('details.panel').open = true; return null",
+    )
+    .await;
+    c.find(Locator::Css("form.filter-form input[name='price__gte']"))
+        .await
+        .unwrap()
+        .send_keys("2")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.filter-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "new URLSearchParams(location.search).get('price__gte') === '2'",
+    )
+    .await;
+    let search = eval(&c, "return location.search").await;
+    let search = search.as_str().unwrap();
+    assert!(
+        search.contains("sort=-price") && search.contains("q=apple"),
+        "the filter keeps the search and the sort: {search}"
+    );
+    wait_js(&c, &format!("{names} === 'apple a,apple c'")).await;
+    c.close().await.unwrap();
+}

@@ -125,6 +125,136 @@ fn help_documents_every_flag_and_its_environment_variable() {
     }
 }
 
+/// Issue 9, newcomer 7: a subcommand's help lists its own options, not every setting, and
+/// `[env: GATEHOUSE_X]` never shows a value (an unset variable must not read as set to "").
+#[test]
+fn each_subcommand_help_lists_only_its_own_options() {
+    let help = |args: &[&str]| {
+        let out = gatehouse()
+            .args(args)
+            .arg("--help")
+            .env("GATEHOUSE_LISTEN", "127.0.0.1:9")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let create = help(&["user", "create"]);
+    for own in [
+        "--email",
+        "--name",
+        "--admin",
+        "--role",
+        "--password-stdin",
+        "--help",
+    ] {
+        assert!(
+            create.contains(own),
+            "user create --help lists {own}: {create}"
+        );
+    }
+    let cases: [(&[&str], &[&str]); 7] = [
+        (&["user", "create"], &["--email"]),
+        (
+            &["user", "reset-password"],
+            &["--email", "--password-stdin"],
+        ),
+        (&["user"], &["create", "reset-password"]),
+        (&["serve"], &[]),
+        (&["migrate"], &[]),
+        (&["check-config"], &["--connect"]),
+        (&["demo"], &["--orders", "--force"]),
+    ];
+    for (args, own) in cases {
+        let h = help(args);
+        for o in own {
+            assert!(h.contains(o), "{args:?} --help lists {o}: {h}");
+        }
+        for setting in [
+            "--database-url",
+            "--listen",
+            "--pool-size",
+            "--webhook-lease",
+            "GATEHOUSE_",
+        ] {
+            assert!(
+                !h.contains(setting),
+                "{args:?} --help does not list {setting}: {h}"
+            );
+        }
+        assert!(
+            h.contains("gatehouse --help"),
+            "{args:?} --help points at the settings"
+        );
+    }
+    let top = help(&[]);
+    assert!(top.contains("[env: GATEHOUSE_PUBLIC_URL]"), "{top}");
+    assert!(top.contains("[env: GATEHOUSE_LISTEN]"), "{top}");
+    assert!(!top.contains("=]"), "no empty value shown: {top}");
+    assert!(!top.contains("127.0.0.1:9]"), "no value shown: {top}");
+
+    // The settings still apply after a subcommand, as before.
+    let out = gatehouse()
+        .args([
+            "check-config",
+            "--listen",
+            "127.0.0.1:9999",
+            "--secret-key",
+            KEY,
+        ])
+        .args(["--database-url", "sqlite://./x.db"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("127.0.0.1:9999"));
+}
+
+/// Issue 9, newcomer 5: the first-run mistakes each get a message that says what to do.
+#[test]
+fn first_run_mistakes_get_messages_that_say_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/g.db", dir.path().display());
+    let mut cmd = gatehouse();
+    cmd.args(["user", "create", "--email", "a@example.com", "--name", "A"])
+        .args(["--admin", "--password-stdin", "--secret-key", KEY])
+        .args(["--database-url", &db]);
+    let out = run_with_stdin(cmd, "");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no password on standard input"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = gatehouse()
+        .args(["check-config", "--secret-key", KEY])
+        .args(["--database-url", "/srv/gatehouse/app.db"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("'/srv/gatehouse/app.db' has no supported scheme"),
+        "{err}"
+    );
+    assert!(err.contains("sqlite:///srv/gatehouse/app.db"), "{err}");
+
+    let missing = dir.path().join("no-such-dir");
+    let out = gatehouse()
+        .current_dir(dir.path())
+        .args(["migrate", "--secret-key", KEY])
+        .args([
+            "--database-url",
+            &format!("sqlite://{}/g.db", missing.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("does not exist"), "{err}");
+    assert!(!missing.exists(), "nothing created");
+}
+
 #[test]
 fn an_unreachable_database_gives_one_clear_line() {
     for sub in ["migrate", "serve"] {

@@ -22,6 +22,8 @@ both_backends!(
     the_audit_page_filters,
     bulk_actions_confirm_then_apply_to_all_or_none,
     sorting_decimals_and_timestamps_is_by_value_not_text,
+    decimals_keep_their_declared_scale_as_strings_everywhere,
+    a_reused_key_does_not_inherit_the_history_of_the_deleted_row,
     a_viewer_reads_but_cannot_change_anything,
     filtering_for_the_empty_string_is_a_real_filter_not_a_redirect_loop,
     spreadsheet_formulas_in_exported_text_are_neutralised,
@@ -1098,6 +1100,185 @@ async fn sorting_decimals_and_timestamps_is_by_value_not_text(backend: Backend) 
     assert_eq!(ids(&body, "amounts"), vec!["2", "1", "3"]);
     let (_, body) = page(&app, "/data/amounts?amount__gt=9.75").await;
     assert_eq!(ids(&body, "amounts"), vec!["1", "3"]);
+}
+
+/// Issue 9.2: SQLite stores NUMERIC(p,s) values as INTEGER or REAL; they are shown and
+/// sent exactly as Postgres sends them, as strings with the declared scale.
+async fn decimals_keep_their_declared_scale_as_strings_everywhere(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(
+        "CREATE TABLE amounts (id INTEGER PRIMARY KEY, amount NUMERIC(10, 2) NOT NULL, rate DECIMAL(6, 3), plain NUMERIC);
+         INSERT INTO amounts VALUES (1, 178.5, 0.1, 7), (2, 5, NULL, 2.5), (3, 0.1 + 0.2, 1.25, 1000), (4, 1000, 0, 0.5);",
+    );
+    // The list: the scale shown, the order by value (text order would put 1000.00 first).
+    let (_, body) = page(&app, "/data/amounts?sort=amount").await;
+    assert_eq!(ids(&body, "amounts"), vec!["3", "2", "1", "4"]);
+    for shown in [
+        ">178.50<",
+        ">5.00<",
+        ">0.30<",
+        ">1000.00<",
+        ">0.100<",
+        ">1.250<",
+        ">2.5<",
+    ] {
+        assert!(body.contains(shown), "{shown} in the list");
+    }
+    assert!(!body.contains("0.30000000000000004") && !body.contains(">178.5<"));
+    let (_, record) = page(&app, "/data/amounts/1").await;
+    assert!(
+        record.contains("value=\"178.50\""),
+        "the record form keeps the scale"
+    );
+
+    let csv = app
+        .get("/data/amounts/export.csv?sort=id")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        csv,
+        "id,amount,rate,plain\r\n1,178.50,0.100,7\r\n2,5.00,,2.5\r\n3,0.30,1.250,1000\r\n4,1000.00,0.000,0.5\r\n"
+    );
+    let rows: serde_json::Value = app
+        .get("/data/amounts/export.json?sort=id")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rows[0]["amount"], "178.50");
+    assert_eq!(rows[1]["amount"], "5.00");
+    assert_eq!(rows[2]["amount"], "0.30");
+    assert_eq!(rows[0]["rate"], "0.100");
+    assert_eq!(rows[1]["plain"], "2.5");
+    assert_eq!(rows[0]["id"], 1);
+
+    // The API, with a token made as an administrator makes one.
+    let res = app
+        .post_form(
+            "/integrations/tokens",
+            "/integrations/tokens",
+            &[("name", "t"), ("role", "admin"), ("expires_days", "30")],
+        )
+        .await;
+    let tokens_page = res.text().await.unwrap();
+    let marker = "id=\"new-token\">";
+    let start = tokens_page.find(marker).expect("the new token is shown") + marker.len();
+    let token = &tokens_page[start..start + tokens_page[start..].find('<').unwrap()];
+    let row: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/api/v1/tables/amounts/rows/1"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let row = row.get("row").unwrap_or(&row);
+    assert_eq!(row["amount"], "178.50", "{row}");
+    assert_eq!(row["rate"], "0.100");
+    let list: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/api/v1/tables/amounts/rows?sort=-amount"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let amounts: Vec<&str> = list["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["amount"].as_str().expect("a string"))
+        .collect();
+    assert_eq!(amounts, vec!["1000.00", "178.50", "5.00", "0.30"]);
+
+    // An edit is rounded to the scale as Postgres rounds it, and audited as strings.
+    let res = app.edit("/data/amounts/2", &[("f.amount", "12.345")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        page(&app, "/data/amounts/2")
+            .await
+            .1
+            .contains("value=\"12.35\"")
+    );
+    let changes = app
+        .scalar("SELECT changes FROM gh_audit WHERE action = 'record.updated' AND table_name = 'amounts'")
+        .unwrap();
+    let changes: serde_json::Value = serde_json::from_str(&changes).unwrap();
+    assert_eq!(changes["before"]["amount"], "5.00");
+    assert_eq!(changes["after"]["amount"], "12.35");
+}
+
+/// Issue 9.6: on SQLite a table without AUTOINCREMENT gives a deleted row's id to the next
+/// row; on Postgres anyone may insert the old key again. The new row's history starts at
+/// its creation; the old row's entries are set apart as a previous row's.
+async fn a_reused_key_does_not_inherit_the_history_of_the_deleted_row(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL);");
+    // SQLite picks the rowid itself; on Postgres the key is typed.
+    let new_note = |body: &'static str| {
+        let mut form = vec![("f.body", body)];
+        if backend == Backend::Postgres {
+            form.push(("f.id", "1"));
+        }
+        form
+    };
+    let res = app
+        .post_form("/data/notes/new", "/data/notes", &new_note("first life"))
+        .await;
+    assert_eq!(location(&res), "/data/notes/1");
+    let res = app
+        .edit("/data/notes/1", &[("f.body", "first life, edited")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = app
+        .post_form("/data/notes/1/delete", "/data/notes/1/delete", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = app
+        .post_form("/data/notes/new", "/data/notes", &new_note("second life"))
+        .await;
+    assert_eq!(location(&res), "/data/notes/1", "the key is used again");
+
+    let (_, record) = page(&app, "/data/notes/1").await;
+    let history = &record[record.find("<h2>History</h2>").expect("a history")..];
+    let (current, previous) = history
+        .split_once("Earlier rows with this key")
+        .expect("the earlier row's entries are set apart");
+    assert_eq!(current.matches("record.created").count(), 1, "{current}");
+    assert!(current.contains("second life"));
+    assert!(
+        !current.contains("first life")
+            && !current.contains("record.deleted")
+            && !current.contains("record.updated"),
+        "{current}"
+    );
+    for entry in ["record.created", "record.updated", "record.deleted"] {
+        assert!(
+            previous.contains(&format!("<strong>{entry}</strong> (previous row)")),
+            "{entry} marked as a previous row's: {previous}"
+        );
+    }
+    assert!(previous.contains("first life, edited"));
+
+    // A row whose key was never reused shows no such section.
+    let res = app
+        .post_form(
+            "/data/notes/new",
+            "/data/notes",
+            &[("f.body", "only life"), ("f.id", "2")],
+        )
+        .await;
+    assert_eq!(location(&res), "/data/notes/2");
+    assert!(
+        !page(&app, "/data/notes/2")
+            .await
+            .1
+            .contains("Earlier rows with this key")
+    );
 }
 
 async fn a_viewer_reads_but_cannot_change_anything(backend: Backend) {

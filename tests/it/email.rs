@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mail_parser::{MessageParser, MimeHeaders};
 use reqwest::StatusCode;
 
 use crate::common::{ADMIN_EMAIL, Backend, Session, TestApp, location, new_client};
@@ -58,6 +59,10 @@ fn smtp_server() -> (u16, Arc<Mutex<Vec<Mail>>>) {
                             let mut l = String::new();
                             if reader.read_line(&mut l).unwrap_or(0) == 0 || l == ".\r\n" {
                                 break;
+                            }
+                            // Undo SMTP dot-stuffing (RFC 5321 4.5.2).
+                            if l.starts_with("..") {
+                                l.remove(0);
                             }
                             data.push_str(&l);
                         }
@@ -113,12 +118,41 @@ async fn configure(app: &TestApp, port: u16) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 }
 
-/// The reset link in a mail (quoted-printable soft breaks undone).
+/// The link in a mail, checked the strict way: the message parses as MIME with its
+/// headers (MIME-Version, Date, a Message-ID in the sender's domain), holds a text part
+/// and an HTML alternative, and the link is read from the RAW text part as sent, whole on
+/// one line (no quoted-printable soft break inside it). Returns the link's path and query.
 fn link_in(mail: &Mail) -> String {
-    let data = mail.data.replace("=\r\n", "").replace("=3D", "=");
-    let start = data.find("/reset?token=").expect("a reset link");
-    let rest = &data[start..];
-    rest[..rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len())].to_string()
+    let raw = mail.data.as_str();
+    let msg = MessageParser::default()
+        .parse(raw.as_bytes())
+        .expect("a MIME message");
+    assert_eq!(
+        msg.header_raw("MIME-Version").map(str::trim),
+        Some("1.0"),
+        "{raw}"
+    );
+    assert!(msg.date().is_some(), "a Date header");
+    let id = msg.message_id().expect("a Message-ID");
+    assert!(id.ends_with("@example.com"), "{id}");
+    assert!(msg.is_content_type("multipart", "alternative"), "{raw}");
+    assert_eq!(msg.text_body_count(), 1);
+    assert_eq!(msg.html_body_count(), 1);
+    assert!(!raw.to_ascii_lowercase().contains("quoted-printable"));
+
+    let text_part = msg.text_bodies().next().expect("a text part");
+    assert!(text_part.is_content_type("text", "plain"));
+    assert_eq!(text_part.content_transfer_encoding(), Some("7bit"));
+    let raw_text = &raw[text_part.offset_body as usize..text_part.offset_end as usize];
+    let start = raw_text.find("http").expect("a link in the raw text part");
+    let rest = &raw_text[start..];
+    let url = &rest[..rest.find(char::is_whitespace).unwrap_or(rest.len())];
+    assert!(url.contains("/reset?token="), "{url}");
+    let decoded = msg.body_text(0).expect("the text");
+    assert!(decoded.contains(url), "the parser reads the same link");
+    let html = msg.body_html(0).expect("the HTML alternative");
+    assert!(html.contains(&format!("<a href=\"{url}\">")), "{html}");
+    url[url.find("/reset?token=").unwrap()..].to_string()
 }
 
 async fn set_password_via(app: &TestApp, link: &str, password: &str) -> reqwest::Response {

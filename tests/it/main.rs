@@ -16,6 +16,7 @@ mod deploy;
 mod email;
 mod faults;
 mod foundation;
+mod messages;
 mod metrics;
 mod slow_clients;
 mod transfer;

@@ -295,7 +295,46 @@ async fn rolled_back_changes_send_nothing_and_hidden_columns_stay_hidden(backend
     assert!(got[0].body.contains("\"name\":\"Ada\""));
 }
 
-both_backends!(user_events_reach_endpoints_that_subscribe);
+both_backends!(
+    user_events_reach_endpoints_that_subscribe,
+    decimals_in_payloads_are_strings_with_their_scale,
+);
+
+/// Issue 9.2: a NUMERIC(10,2) value is sent as Postgres writes it, `"5.00"`, on both backends.
+async fn decimals_in_payloads_are_strings_with_their_scale(backend: Backend) {
+    let app = TestApp::spawn_with(backend, FAST).await;
+    app.setup_admin().await;
+    app.sql("CREATE TABLE prices (id INTEGER PRIMARY KEY, amount NUMERIC(10, 2) NOT NULL);");
+    let rx = receiver(0).await;
+    endpoint(&app, &rx.url, "admin", &["*:*"]).await;
+    for amount in ["5", "414.99"] {
+        let id = if amount == "5" { "1" } else { "2" };
+        let res = app
+            .post_form(
+                "/data/prices/new",
+                "/data/prices",
+                &[("f.id", id), ("f.amount", amount)],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    let got = wait_for(&rx.got, 2).await;
+    let amounts: BTreeSet<String> = got
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_str(&r.body).unwrap();
+            let amount = &body["data"]["after"]["amount"];
+            amount
+                .as_str()
+                .unwrap_or_else(|| panic!("a string: {body}"))
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        amounts,
+        BTreeSet::from(["5.00".to_string(), "414.99".to_string()])
+    );
+}
 
 async fn user_events_reach_endpoints_that_subscribe(backend: Backend) {
     let app = TestApp::spawn_with(backend, FAST).await;

@@ -344,7 +344,7 @@ pub struct ListPageView {
 }
 
 #[derive(Template)]
-#[template(path = "data/_rows.html")]
+#[template(path = "data/_rows_partial.html")]
 pub struct RowsPartial {
     pub view: ListView,
 }

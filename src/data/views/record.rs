@@ -87,6 +87,8 @@ pub struct RecordPage {
     pub can_delete: bool,
     pub related: Vec<RelatedView>,
     pub history: Vec<HistoryItem>,
+    /// Entries of earlier rows that had this key (before its last deletion).
+    pub previous_history: Vec<HistoryItem>,
 }
 
 #[derive(Template)]
@@ -142,6 +144,7 @@ impl RecordPage {
             can_delete: false,
             related: Vec::new(),
             history: Vec::new(),
+            previous_history: Vec::new(),
         }
     }
 }

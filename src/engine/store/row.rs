@@ -10,7 +10,7 @@ use crate::catalog::{RowKey, Table};
 use crate::db::{Backend, DbConn};
 use crate::engine::keys;
 use crate::engine::sql::Sql;
-use crate::engine::value::Value;
+use crate::engine::value::{Value, decimal_value};
 
 /// A row: its column values in catalog order, and its key values.
 #[derive(Debug, Clone)]
@@ -56,6 +56,11 @@ impl Row {
 /// A row as selected by `Sql::select_list`: the columns, then the rowid where the table
 /// has no primary key.
 pub fn split_row(table: &Table, mut values: Vec<Value>) -> Row {
+    for (v, c) in values.iter_mut().zip(&table.columns) {
+        if c.kind == crate::catalog::Kind::Decimal {
+            *v = decimal_value(std::mem::replace(v, Value::Null), c);
+        }
+    }
     let key = match &table.key {
         RowKey::Primary(cols) => cols
             .iter()
