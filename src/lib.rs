@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod identity;
+pub mod metrics;
 pub mod state;
 pub mod web;
 
@@ -31,7 +32,7 @@ pub mod users;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::middleware::{Compress, from_fn};
+use actix_web::middleware::{Compress, Condition, from_fn};
 use actix_web::{App, HttpServer, web as aw};
 
 use crate::catalog::CatalogCache;
@@ -91,6 +92,9 @@ pub struct Running {
     pub setup_token: Option<String>,
     pub state: AppState,
     pub caches: Caches,
+    /// The dedicated metrics listener's address, when `--metrics-listen` is set (its
+    /// server runs on the same runtime and stops with the process's signals).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 fn form_error(err: actix_web::error::UrlencodedError) -> actix_web::Error {
@@ -113,6 +117,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     let app_state = state.clone();
     let app_caches = caches.clone();
     let limit = state.config.max_body_bytes;
+    let count_requests = state.config.metrics.is_some();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(aw::Data::new(app_state.clone()))
@@ -153,6 +158,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .wrap(from_fn(web::errors::middleware))
             .wrap(Compress::default())
             .wrap(web::headers::security_headers())
+            .wrap(Condition::new(count_requests, from_fn(metrics::middleware)))
             .wrap(from_fn(web::request_id::middleware))
     })
     .workers(state.config.workers)
@@ -169,13 +175,45 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     .listen(listener)
     .map_err(|e| format!("cannot listen on {addr}: {e}"))?
     .run();
+    let metrics_addr = start_metrics_listener(&state)?;
     integrations::worker::spawn(state.clone());
     integrations::email::spawn(state.clone());
+    ops::backup::spawn_schedule(state.clone());
     Ok(Running {
         server,
         addr,
         setup_token,
         state,
         caches,
+        metrics_addr,
     })
+}
+
+/// With `--metrics-listen`, a second small server that answers `/metrics` only.
+fn start_metrics_listener(state: &AppState) -> Result<Option<SocketAddr>, String> {
+    let Some(addr) = state.config.metrics.as_ref().and_then(|m| m.listen) else {
+        return Ok(None);
+    };
+    let listener =
+        TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr} for metrics: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(aw::Data::new(app_state.clone()))
+            .app_data(aw::Data::new(metrics::DedicatedListener))
+            .configure(routes::configure_metrics_listener)
+            .default_service(aw::to(|| async {
+                actix_web::HttpResponse::NotFound().finish()
+            }))
+            .wrap(from_fn(web::request_id::middleware))
+    })
+    .workers(1)
+    .shutdown_timeout(2)
+    .listen(listener)
+    .map_err(|e| format!("cannot listen on {bound} for metrics: {e}"))?
+    .run();
+    actix_web::rt::spawn(server);
+    tracing::info!(addr = %bound, "metrics are served on their own listener");
+    Ok(Some(bound))
 }

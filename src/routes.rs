@@ -58,10 +58,16 @@ fn mount(cfg: &mut web::ServiceConfig, routes: Vec<(&'static str, ActixRoute)>) 
     }
 }
 
+/// The dedicated metrics listener (`--metrics-listen`) answers this one route of the table.
+pub fn configure_metrics_listener(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(ops::metrics::show));
+}
+
 route_table! {
     get "/static/{path:.*}" => crate::web::assets::serve;
     get "/healthz" => ops::healthz;
     get "/readyz" => ops::readyz;
+    get "/metrics" => ops::metrics::show;
 
     get "/login" => signin::routes::login_form;
     post "/login" => signin::routes::login;

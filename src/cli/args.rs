@@ -1,6 +1,8 @@
 //! The command line: subcommands and their arguments. The settings shared by every
 //! subcommand are `config::Settings`.
 
+use std::path::PathBuf;
+
 use clap::{Arg, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use crate::config::Settings;
@@ -88,6 +90,30 @@ pub enum Command {
         #[arg(long, default_value_t = 200)]
         orders: u64,
         /// Replace the demo tables if they already exist.
+        #[arg(long)]
+        force: bool,
+    },
+    /// SQLite: write an online, verified copy of the database. Postgres: print the pg_dump
+    /// command to use instead.
+    Backup {
+        /// File to write (refused if it exists, unless --force).
+        #[arg(long)]
+        to: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Copy Gatehouse's own state (operators, roles, tokens, webhooks, settings, audit; not
+    /// sessions) from one database to another, e.g. SQLite to Postgres. The target must
+    /// then run with the same secret key.
+    Transfer {
+        /// Source database URL.
+        #[arg(long)]
+        from: String,
+        /// Target database URL.
+        #[arg(long)]
+        to: String,
+        /// Replace the target's state even if it has operators.
         #[arg(long)]
         force: bool,
     },

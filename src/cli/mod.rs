@@ -1,4 +1,5 @@
-//! The subcommands: serve (default), migrate, user create / reset-password, check-config.
+//! The subcommands: serve (default), migrate, user create / reset-password, check-config,
+//! backup, transfer.
 
 pub mod args;
 
@@ -13,7 +14,10 @@ use crate::identity::{password, sessions as auth_store};
 
 pub fn run(cli: Cli) -> ExitCode {
     let command = cli.command.unwrap_or(Command::Serve);
-    let create_key = !matches!(command, Command::CheckConfig { .. });
+    let create_key = !matches!(
+        command,
+        Command::CheckConfig { .. } | Command::Backup { .. } | Command::Transfer { .. }
+    );
     let config = match Config::from_settings(&cli.settings, create_key) {
         Ok(c) => c,
         Err(errors) => {
@@ -41,6 +45,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::CheckConfig { connect } => check_config(&config, connect),
         Command::User(cmd) => user(config, cmd),
         Command::Demo { orders, force } => demo(config, orders, force),
+        Command::Backup { to, force } => backup(&config, &to, force),
+        Command::Transfer { from, to, force } => transfer(&from, &to, force),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,6 +114,54 @@ fn demo(config: Config, orders: u64, force: bool) -> Result<(), String> {
         s.products,
         s.orders,
         s.items
+    );
+    Ok(())
+}
+
+fn backup(config: &Config, to: &std::path::Path, force: bool) -> Result<(), String> {
+    if config.database.backend() == db::Backend::Postgres {
+        return Err(crate::ops::backup::postgres_advice(
+            &config.database,
+            Some(to),
+        ));
+    }
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    println!(
+        "backing up {} to {}",
+        config.database.masked(),
+        to.display()
+    );
+    let report = crate::ops::backup::sqlite(&config.database, to, force, &mut |step| {
+        if terminal {
+            println!("  … {step}");
+        } else {
+            println!("{step}");
+        }
+    })?;
+    println!(
+        "backup written to {}: {:.1} MiB, {} tables, integrity ok, in {:.1} s",
+        report.path.display(),
+        report.bytes as f64 / (1024.0 * 1024.0),
+        report.tables,
+        report.took.as_secs_f64()
+    );
+    Ok(())
+}
+
+fn transfer(from: &str, to: &str, force: bool) -> Result<(), String> {
+    let from = db::DatabaseUrl::parse(from).map_err(|e| format!("--from: {e}"))?;
+    let to = db::DatabaseUrl::parse(to).map_err(|e| format!("--to: {e}"))?;
+    println!(
+        "copying Gatehouse's state from {} to {}",
+        from.masked(),
+        to.masked()
+    );
+    let summary = crate::ops::transfer::run(&from, &to, force)?;
+    for (table, rows) in &summary {
+        println!("  {table:<22} {rows} row(s)");
+    }
+    println!(
+        "done; sessions were not copied (operators sign in again). Start the target with the same secret key: sealed secrets (webhook signing keys, SMTP password, two-factor secrets) need it."
     );
     Ok(())
 }

@@ -155,6 +155,50 @@ pub struct Settings {
     #[arg(long, env = "GATEHOUSE_WEBHOOK_DISABLE_AFTER", default_value = "5d", value_parser = humantime::parse_duration, global = true)]
     pub webhook_disable_after: Duration,
 
+    /// Serve Prometheus metrics at /metrics (off by default; a token turns them on too).
+    #[arg(long, env = "GATEHOUSE_METRICS", global = true)]
+    pub metrics: bool,
+
+    /// Bearer token /metrics requires (turns metrics on).
+    #[arg(
+        long,
+        env = "GATEHOUSE_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+
+    /// Read the metrics bearer token from this file instead.
+    #[arg(
+        long,
+        env = "GATEHOUSE_METRICS_TOKEN_FILE",
+        global = true,
+        conflicts_with = "metrics_token"
+    )]
+    pub metrics_token_file: Option<PathBuf>,
+
+    /// Serve /metrics on this address only, not on the main listener [default: the main
+    /// listener].
+    #[arg(long, env = "GATEHOUSE_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<String>,
+
+    /// SQLite only: `serve` writes a verified backup this often (e.g. 24h) [default: never].
+    #[arg(long, env = "GATEHOUSE_BACKUP_EVERY", value_parser = humantime::parse_duration, global = true)]
+    pub backup_every: Option<Duration>,
+
+    /// How many scheduled backups to keep (the oldest are deleted).
+    #[arg(
+        long,
+        env = "GATEHOUSE_BACKUP_KEEP",
+        default_value_t = 7,
+        global = true
+    )]
+    pub backup_keep: usize,
+
+    /// Directory of the scheduled backups [default: <data-dir>/backups].
+    #[arg(long, env = "GATEHOUSE_BACKUP_DIR", global = true)]
+    pub backup_dir: Option<PathBuf>,
+
     /// Log filter, e.g. "info" or "gatehouse=debug,warn".
     #[arg(long, env = "GATEHOUSE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -196,6 +240,104 @@ pub struct Config {
     pub webhook_lease: Duration,
     pub log: String,
     pub log_format: LogFormat,
+    /// `None`: metrics off.
+    pub metrics: Option<MetricsConfig>,
+    /// `None`: no scheduled backups.
+    pub backup: Option<BackupSchedule>,
+}
+
+/// How `/metrics` is served.
+#[derive(Debug, Clone)]
+pub struct MetricsConfig {
+    pub token: Option<MetricsToken>,
+    /// A dedicated listener; `None`: the main one.
+    pub listen: Option<SocketAddr>,
+}
+
+/// The bearer token of `/metrics`, never shown in `Debug` output.
+#[derive(Clone)]
+pub struct MetricsToken(pub String);
+
+impl fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetricsToken(<redacted>)")
+    }
+}
+
+/// Scheduled SQLite backups inside `serve`.
+#[derive(Debug, Clone)]
+pub struct BackupSchedule {
+    pub every: Duration,
+    pub keep: usize,
+    pub dir: PathBuf,
+}
+
+fn metrics_settings(s: &Settings, errors: &mut Vec<String>) -> Option<MetricsConfig> {
+    let token = match (&s.metrics_token, &s.metrics_token_file) {
+        (Some(t), _) => Some(t.trim().to_string()),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(t) => Some(t.trim().to_string()),
+            Err(e) => {
+                errors.push(format!(
+                    "--metrics-token-file / GATEHOUSE_METRICS_TOKEN_FILE: cannot read {}: {e}",
+                    path.display()
+                ));
+                return None;
+            }
+        },
+        (None, None) => None,
+    };
+    if token.as_deref().is_some_and(|t| t.len() < 16) {
+        errors.push("--metrics-token: the token must be at least 16 characters".into());
+    }
+    let listen = s.metrics_listen.as_ref().and_then(|raw| {
+        raw.parse::<SocketAddr>()
+            .map_err(|_| {
+                errors.push(format!(
+                    "--metrics-listen / GATEHOUSE_METRICS_LISTEN: '{raw}' is not an address such as 127.0.0.1:9090"
+                ))
+            })
+            .ok()
+    });
+    if !s.metrics && token.is_none() {
+        if s.metrics_listen.is_some() {
+            errors
+                .push("--metrics-listen needs metrics on: add --metrics or --metrics-token".into());
+        }
+        return None;
+    }
+    Some(MetricsConfig {
+        token: token.map(MetricsToken),
+        listen,
+    })
+}
+
+fn backup_settings(
+    s: &Settings,
+    database: Option<&DatabaseUrl>,
+    errors: &mut Vec<String>,
+) -> Option<BackupSchedule> {
+    let every = s.backup_every?;
+    if every < Duration::from_secs(1) {
+        errors.push("--backup-every must be at least 1s".into());
+    }
+    if s.backup_keep == 0 {
+        errors.push("--backup-keep must be at least 1".into());
+    }
+    if matches!(database, Some(d) if d.backend() != crate::db::Backend::Sqlite) {
+        errors.push(
+            "--backup-every applies to an SQLite database only; back up Postgres with pg_dump or base backups (see `gatehouse backup`)"
+                .into(),
+        );
+    }
+    Some(BackupSchedule {
+        every,
+        keep: s.backup_keep,
+        dir: s
+            .backup_dir
+            .clone()
+            .unwrap_or_else(|| s.data_dir.join("backups")),
+    })
 }
 
 impl Config {
@@ -319,6 +461,9 @@ impl Config {
             ));
         }
 
+        let metrics = metrics_settings(s, &mut errors);
+        let backup = backup_settings(s, database.as_ref(), &mut errors);
+
         let key = load_secret_key(s, create_key)
             .map_err(|e| errors.push(e))
             .ok();
@@ -352,6 +497,8 @@ impl Config {
                     webhook_lease: s.webhook_lease,
                     log: s.log.clone(),
                     log_format: s.log_format,
+                    metrics,
+                    backup,
                 })
             }
             _ => Err(ConfigErrors(errors)),
@@ -412,6 +559,21 @@ impl Config {
             ),
             ("webhook-disable-after", short(self.webhook_disable_after)),
             ("webhook-lease", short(self.webhook_lease)),
+            ("metrics", self.describe_metrics()),
+            (
+                "backup-every",
+                self.backup.as_ref().map_or_else(
+                    || "off".to_string(),
+                    |b| {
+                        format!(
+                            "{} into {}, keeping {}",
+                            short(b.every),
+                            b.dir.display(),
+                            b.keep
+                        )
+                    },
+                ),
+            ),
             ("log", self.log.clone()),
             (
                 "log-format",
@@ -419,6 +581,23 @@ impl Config {
             ),
         ];
         rows.iter().map(|(k, v)| format!("{k:<22} {v}\n")).collect()
+    }
+}
+
+impl Config {
+    fn describe_metrics(&self) -> String {
+        let Some(m) = &self.metrics else {
+            return "off".to_string();
+        };
+        let at = m
+            .listen
+            .map_or_else(|| "the main listener".to_string(), |a| a.to_string());
+        let token = if m.token.is_some() {
+            ", bearer token ********"
+        } else {
+            ", no token"
+        };
+        format!("/metrics on {at}{token}")
     }
 }
 

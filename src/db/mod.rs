@@ -19,6 +19,7 @@ use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use url::Url;
 
 use crate::error::{AppError, DbFault};
+use crate::metrics;
 
 #[derive(diesel::MultiConnection)]
 pub enum DbConn {
@@ -227,6 +228,39 @@ impl r2d2::HandleError<ConnectError> for LogPoolErrors {
 
 pub type Pool = r2d2::Pool<Manager>;
 
+/// The pool's label in the metrics.
+pub const PRIMARY_POOL: &str = "primary";
+
+/// Feeds the pool's waits and timeouts to the metrics.
+#[derive(Debug)]
+struct PoolEvents(&'static str);
+
+impl r2d2::HandleEvent for PoolEvents {
+    fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
+        metrics::global().pool_checkout(self.0, event.duration());
+    }
+
+    fn handle_timeout(&self, _event: r2d2::event::TimeoutEvent) {
+        metrics::global().pool_timeout(self.0);
+    }
+}
+
+/// The metrics label of database work that failed, or `None` when the failure is the
+/// request's (not found, invalid, forbidden…).
+fn fault_label(e: &AppError) -> Option<&'static str> {
+    Some(match e {
+        AppError::Refused { fault, .. } => match fault {
+            DbFault::DiskFull => "disk_full",
+            DbFault::ReadOnly => "read_only",
+            DbFault::Busy => "busy",
+            DbFault::ConnectionLost => "connection_lost",
+        },
+        AppError::Unavailable(_) => "unavailable",
+        AppError::Internal(_) => "other",
+        _ => return None,
+    })
+}
+
 /// The shared handle to the database that handlers and workers hold.
 #[derive(Clone)]
 pub struct Db {
@@ -256,6 +290,7 @@ impl Db {
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .error_handler(Box::new(LogPoolErrors))
+            .event_handler(Box::new(PoolEvents(PRIMARY_POOL)))
             .build(Manager {
                 url: url.clone(),
                 sqlite_max_pages,
@@ -280,6 +315,16 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The pool now: connections open, of which idle, and the most it may open.
+    pub fn pool_state(&self) -> (u32, u32, u32) {
+        let state = self.pool.state();
+        (
+            state.connections,
+            state.idle_connections,
+            self.pool.max_size(),
+        )
     }
 
     /// A connection for blocking code outside the HTTP path (CLI, start-up).
@@ -319,6 +364,11 @@ impl Db {
         })
         .await
         .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?;
+        if let Err(e) = &result
+            && let Some(label) = fault_label(e)
+        {
+            metrics::global().db_error(label);
+        }
         match &result {
             Err(AppError::Refused { fault, .. }) => self.refused(*fault),
             Ok(_) if committed => self.health.wrote(),

@@ -14,6 +14,7 @@ use crate::db::now;
 use crate::db::secrets::Sealer;
 use crate::error::AppError;
 use crate::integrations::store::mail::{self, Mail, SmtpSettings};
+use crate::metrics;
 use crate::state::AppState;
 
 /// Send one message with the stored settings (blocking; run on the blocking pool).
@@ -171,6 +172,7 @@ async fn tick(state: &AppState) -> Result<(), AppError> {
         let result = actix_web::web::block(move || send(&s, &p, &m))
             .await
             .map_err(AppError::caused_by)?;
+        metrics::global().mail_attempt(result.is_ok());
         if let Err(e) = &result {
             tracing::warn!(to = %message.to_addr, error = %e, "mail not sent");
         }

@@ -18,6 +18,7 @@ use crate::db::secrets::Sealer;
 use crate::events::outbox::Endpoint;
 use crate::integrations::signing;
 use crate::integrations::store::{self as outbox, Attempt, OutboxRow};
+use crate::metrics;
 use crate::state::AppState;
 
 const POLL: Duration = Duration::from_millis(250);
@@ -173,6 +174,10 @@ async fn tick(
                 let (state, sealer, client) = (state.clone(), sealer.clone(), client.clone());
                 actix_web::rt::spawn(async move {
                     let attempt = deliver(&state, &client, &sealer, &row, &ep).await;
+                    metrics::global().webhook_attempt(
+                        attempt.status_code,
+                        Duration::from_millis(attempt.latency_ms.max(0) as u64),
+                    );
                     if let Err(e) = record(&state, row, ep, attempt).await {
                         // Unrecorded, the event is delivered again once its lease runs out.
                         tracing::warn!(error = %e, "webhook worker: recording an attempt");

@@ -1,4 +1,11 @@
-//! Operations endpoints: liveness and readiness for load balancers and orchestrators.
+//! Operations: liveness and readiness for load balancers and orchestrators, Prometheus
+//! metrics, SQLite backups (on demand and on a schedule), and moving Gatehouse's state
+//! between databases.
+
+pub mod backup;
+pub mod metrics;
+pub mod store;
+pub mod transfer;
 
 use actix_web::{HttpResponse, web};
 

@@ -11,6 +11,7 @@ use crate::identity::session::{self, MaybeUser, SESSION_COOKIE, SessionCache};
 use crate::identity::sessions::{self as auth_store, NewSession};
 use crate::identity::users::{self, NewUser, User};
 use crate::identity::{password, roles};
+use crate::metrics;
 use crate::signin::store::{self, Attempt};
 use crate::signin::views::{LoginPage, SetupDonePage, SetupErrors, SetupPage};
 use crate::state::{AppState, app_data};
@@ -66,12 +67,15 @@ async fn check_password(
         .await?
     {
         Attempt::Locked(locked) => {
+            metrics::global().signin("throttled");
             return Ok(Err((StatusCode::TOO_MANY_REQUESTS, locked.message())));
         }
         Attempt::Checked { user } => user,
     };
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let verified = password::verify_async(password, stored).await?;
+    let accepted = verified && user.as_ref().is_some_and(|u| !u.disabled);
+    metrics::global().signin(if accepted { "succeeded" } else { "failed" });
     Ok(match user {
         Some(u) if verified && !u.disabled => Ok(u),
         Some(u) if verified && u.disabled => Err((

@@ -12,7 +12,8 @@ use std::path::Path;
 const ENTRY: &[&str] = &["main", "lib", "routes", "cli"];
 /// The core every slice stands on. It names no slice.
 const CORE: &[&str] = &[
-    "audit", "catalog", "config", "db", "engine", "error", "events", "identity", "state", "web",
+    "audit", "catalog", "config", "db", "engine", "error", "events", "identity", "metrics",
+    "state", "web",
 ];
 /// The feature slices. Each imports the core and itself only.
 const SLICES: &[&str] = &[

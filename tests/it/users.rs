@@ -139,6 +139,8 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         case("GET", "/", "/", signed(ok)),
         case("GET", "/healthz", "/healthz", [ok; 6]),
         case("GET", "/readyz", "/readyz", [ok; 6]),
+        // Off unless --metrics (tests/it/metrics.rs covers it on).
+        case("GET", "/metrics", "/metrics", [missing; 6]),
         case("GET", "/static/{path:.*}", "/static/app.css", [ok; 6]),
         case("GET", "/login", "/login", [see, see, see, see, ok, ok]),
         case("GET", "/setup", "/setup", [missing; 6]),
