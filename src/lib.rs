@@ -162,7 +162,15 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .wrap(from_fn(web::request_id::middleware))
     })
     .workers(state.config.workers)
-    .worker_max_blocking_threads(state.config.pool_size as usize + 8)
+    // Each worker has its own blocking pool; together they hold about as many threads as
+    // the database pool has connections. A request waiting for a connection then waits in
+    // the blocking pool's first-come queue (fair) rather than on a parked thread in r2d2's
+    // (which wakes any waiter), and idle threads don't each keep a stack and a C heap.
+    .worker_max_blocking_threads(
+        (state.config.pool_size as usize)
+            .div_ceil(state.config.workers)
+            .max(1),
+    )
     .shutdown_timeout(10)
     // Slow and idle clients (README, "When things go wrong"): the whole request head within
     // this long of connecting, else 408 and close; an idle keep-alive connection closed

@@ -115,8 +115,13 @@ impl DatabaseUrl {
                 }
                 let mut conn = SqliteConnection::establish(path)
                     .map_err(|e| format!("cannot open SQLite database {path}: {e}"))?;
+                // cache_size: each pooled connection keeps its own page cache (2 MiB by
+                // default, 16 MiB over 8 connections, all of it resident after a few deep
+                // pages); the OS page cache holds the file once for all of them, so a small
+                // one per connection costs a cheap pread on a miss (bench/RESULTS.md).
                 conn.batch_execute(
-                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
+                    "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; \
+                     PRAGMA cache_size = -512;",
                 )
                 .map_err(|e| format!("cannot configure SQLite database {path}: {e}"))?;
                 if let Some(pages) = max_pages {

@@ -1428,3 +1428,265 @@ async fn keys_holding_slashes_commas_and_dots_survive_the_trip_through_the_url(b
     assert_eq!(page(&app, "/data/codes/v1.2").await.0, StatusCode::OK);
     assert_eq!(page(&app, "/data/codes/a%2Fb%2Cc").await.0, StatusCode::OK);
 }
+
+both_backends!(
+    following_next_and_previous_visits_every_row_once_in_order,
+    keyset_pages_work_for_composite_keys_and_keyless_tables,
+    a_bad_page_cursor_is_a_400_and_never_sql,
+);
+
+/// A row of `scores`: id, score, name.
+type ScoreRow = (i64, Option<i64>, String);
+
+/// 130 rows with duplicate and NULL scores, names marked even / odd.
+fn scores_sql() -> String {
+    let mut sql =
+        "CREATE TABLE scores (id INTEGER PRIMARY KEY, score INTEGER, name TEXT NOT NULL);"
+            .to_string();
+    for (id, score, name) in scores_rows() {
+        let score = score.map_or("NULL".to_string(), |s| s.to_string());
+        sql.push_str(&format!(
+            "INSERT INTO scores (id, score, name) VALUES ({id}, {score}, '{name}');"
+        ));
+    }
+    sql
+}
+
+fn scores_rows() -> Vec<ScoreRow> {
+    // Ids inserted out of order, so the key order is not the insertion order.
+    (1..=130)
+        .map(|i| (i * 37 % 131, i))
+        .map(|(id, i)| {
+            let score = (i % 5 != 0).then_some(i % 7);
+            let parity = if id % 2 == 0 { "even" } else { "odd" };
+            (id, score, format!("row {id:03} {parity}"))
+        })
+        .collect()
+}
+
+/// The href of the pager link `rel` ("next" or "prev"), unescaped.
+fn pager_href(body: &str, rel: &str) -> Option<String> {
+    let marker = format!("\" rel=\"{rel}\"");
+    let end = body.find(&marker)?;
+    let start = body[..end].rfind("href=\"")? + "href=\"".len();
+    Some(body[start..end].replace("&#38;", "&").replace("&amp;", "&"))
+}
+
+/// Every page from `first` on by following "Next": the ids on each, and each page's URL.
+async fn walk_next(app: &TestApp, first: &str, table: &str) -> Vec<(String, Vec<String>)> {
+    let mut pages = Vec::new();
+    let mut url = Some(first.to_string());
+    while let Some(u) = url {
+        let (status, body) = page(app, &u).await;
+        assert_eq!(status, StatusCode::OK, "{u}");
+        let shown = ids(&body, table);
+        url = pager_href(&body, "next");
+        if let Some(n) = &url {
+            assert!(!shown.is_empty(), "a next link from an empty page: {u}");
+            if app.backend() == Backend::Sqlite || table != "loose" {
+                assert!(n.contains("after="), "next pages by cursor: {n}");
+            }
+        }
+        pages.push((u, shown));
+        assert!(pages.len() < 50, "paging does not end: {:?}", &pages[..3]);
+    }
+    pages
+}
+
+/// Walking back with "Previous" from the last page gives the same pages, mirrored.
+async fn walk_back(app: &TestApp, pages: &[(String, Vec<String>)], table: &str) {
+    let mut url = pages.last().map(|(u, _)| u.clone());
+    for (i, (_, expected)) in pages.iter().enumerate().rev() {
+        let u = url.take().expect("a previous link");
+        let (status, body) = page(app, &u).await;
+        assert_eq!(status, StatusCode::OK, "{u}");
+        assert_eq!(
+            &ids(&body, table),
+            expected,
+            "page {} walking back: {u}",
+            i + 1
+        );
+        url = pager_href(&body, "prev");
+        if i == 1 {
+            let p = url.as_deref().unwrap_or_default();
+            assert!(!p.contains("before="), "page 1 is its plain address: {p}");
+        }
+    }
+    assert!(url.is_none(), "the first page has no previous link");
+}
+
+async fn following_next_and_previous_visits_every_row_once_in_order(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&scores_sql());
+    let rows = scores_rows();
+    // NULL sorts as the largest value; ties fall back to the key in the same direction.
+    let order = |desc: bool, keep: &dyn Fn(&ScoreRow) -> bool| {
+        let mut r: Vec<_> = rows.iter().filter(|r| keep(r)).cloned().collect();
+        r.sort_by_key(|(id, s, _)| (s.is_none(), *s, *id));
+        if desc {
+            r.reverse();
+        }
+        r.into_iter()
+            .map(|(id, _, _)| id.to_string())
+            .collect::<Vec<_>>()
+    };
+    let all = |_: &ScoreRow| true;
+    let even_from_20 = |r: &ScoreRow| r.0 > 20 && r.2.ends_with("even");
+    let mut by_key: Vec<String> = {
+        let mut ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        ids.sort();
+        ids.iter().map(i64::to_string).collect()
+    };
+    for (query, expected) in [
+        ("sort=score&per_page=25", order(false, &all)),
+        ("sort=-score&per_page=25", order(true, &all)),
+        (
+            "q=even&id__gt=20&sort=-score&per_page=25",
+            order(true, &even_from_20),
+        ),
+        (
+            "q=even&id__gt=20&sort=score&per_page=25",
+            order(false, &even_from_20),
+        ),
+        ("per_page=25", std::mem::take(&mut by_key)),
+        ("sort=-id&per_page=25", {
+            let mut ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+            ids.sort_by(|a, b| b.cmp(a));
+            ids.iter().map(i64::to_string).collect()
+        }),
+    ] {
+        let pages = walk_next(&app, &format!("/data/scores?{query}"), "scores").await;
+        assert!(pages.len() >= 2, "{query}: more than one page");
+        let seen: Vec<String> = pages.iter().flat_map(|(_, p)| p.clone()).collect();
+        assert_eq!(seen, expected, "{query}: every row once, in order");
+        // A direct page number reaches the same page by OFFSET.
+        for (n, (_, shown)) in pages.iter().enumerate() {
+            let (_, body) = page(&app, &format!("/data/scores?{query}&page={}", n + 1)).await;
+            assert_eq!(&ids(&body, "scores"), shown, "{query} page {}", n + 1);
+        }
+        walk_back(&app, &pages, "scores").await;
+    }
+}
+
+async fn keyset_pages_work_for_composite_keys_and_keyless_tables(backend: Backend) {
+    let app = signed_in(backend).await;
+    let mut sql = "CREATE TABLE pairs (a INTEGER NOT NULL, b TEXT NOT NULL, v INTEGER, \
+        PRIMARY KEY (a, b)); CREATE TABLE loose (name TEXT, n INTEGER);"
+        .to_string();
+    for i in 0..80 {
+        let v = if i % 9 == 0 {
+            "NULL".to_string()
+        } else {
+            (i % 4).to_string()
+        };
+        sql.push_str(&format!(
+            "INSERT INTO pairs VALUES ({}, 'k{:02}', {v}); INSERT INTO loose VALUES ('LZ{i:03}', {});",
+            i % 3,
+            i,
+            i % 5
+        ));
+    }
+    app.sql(&sql);
+    for query in ["sort=-v&per_page=25", "sort=b&per_page=25", "per_page=25"] {
+        let pages = walk_next(&app, &format!("/data/pairs?{query}"), "pairs").await;
+        let seen: Vec<String> = pages.iter().flat_map(|(_, p)| p.clone()).collect();
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(
+            (seen.len(), unique.len()),
+            (80, 80),
+            "{query}: each row once"
+        );
+        let mut by_offset = Vec::new();
+        for n in 1..=4 {
+            let (_, body) = page(&app, &format!("/data/pairs?{query}&page={n}")).await;
+            by_offset.extend(ids(&body, "pairs"));
+        }
+        assert_eq!(seen, by_offset, "{query}: the same order as by page number");
+        walk_back(&app, &pages, "pairs").await;
+    }
+    // Without a key to page by (a Postgres table without a primary key), pages go by
+    // number; SQLite pages by rowid.
+    let mut names = Vec::new();
+    let mut url = Some("/data/loose?sort=n&per_page=25".to_string());
+    while let Some(u) = url {
+        let (status, body) = page(&app, &u).await;
+        assert_eq!(status, StatusCode::OK);
+        names.extend(
+            body.match_indices("LZ")
+                .map(|(i, _)| body[i..i + 5].to_string()),
+        );
+        url = pager_href(&body, "next");
+        if let Some(n) = &url {
+            let by_cursor = n.contains("after=");
+            assert_eq!(by_cursor, backend == Backend::Sqlite, "{n}");
+            assert_eq!(
+                by_cursor,
+                !n.contains("page=") || n.contains("after="),
+                "{n}"
+            );
+        }
+    }
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 80, "every keyless row once");
+}
+
+async fn a_bad_page_cursor_is_a_400_and_never_sql(backend: Backend) {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let app = signed_in(backend).await;
+    app.sql(&scores_sql());
+    let (_, body) = page(&app, "/data/scores?sort=name&per_page=25").await;
+    let next = pager_href(&body, "next").expect("a next link");
+    assert!(next.contains("after="));
+    let hostile = b64(r#"{"o":"name","v":[["t","a'); DROP TABLE scores; --"],["i","5"]]}"#);
+    let (status, body) = page(
+        &app,
+        &format!("/data/scores?sort=name&per_page=25&after={hostile}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "a hostile value is only a value");
+    assert!(body.contains("row 0"), "rows after the value are listed");
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM scores").as_deref(),
+        Some("130")
+    );
+    for (cursor, why) in [
+        ("not*base64".to_string(), "not base64url"),
+        (b64("not json"), "not JSON"),
+        (
+            b64(r#"{"o":"-score","v":[["t","a"],["i","1"]]}"#),
+            "another sort order",
+        ),
+        (
+            b64(r#"{"o":"name","v":[["t","a"]]}"#),
+            "wrong number of values",
+        ),
+        (
+            b64(r#"{"o":"name","v":[["t","a"],["i","one"]]}"#),
+            "unknown type",
+        ),
+        (
+            b64(r#"{"o":"name","v":[["q","a"],["i","1"]]}"#),
+            "unknown type",
+        ),
+        (b64(r#"{"o":"name"}"#), "no values"),
+        ("A".repeat(5000), "too long"),
+    ] {
+        for param in ["after", "before"] {
+            let (status, body) =
+                page(&app, &format!("/data/scores?sort=name&{param}={cursor}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{param}={cursor}");
+            assert!(body.contains(why), "{why}: {body}");
+        }
+    }
+    let (status, body) = page(
+        &app,
+        &format!("/data/scores?sort=name&after={0}&before={0}", b64("x")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("not both"));
+}

@@ -205,6 +205,29 @@ fn cell(value: &Value, table: &Table, idx: usize, page: &ListPage) -> Cell {
     cell
 }
 
+/// "Next" starts after the last row shown and "Previous" ends before the first (keyset
+/// pagination: a deep page costs what the first does); the first page is reached by its
+/// plain address, and a table without a key pages by number.
+fn pager_link(q: &ListQuery, page: &ListPage, next: bool) -> Option<String> {
+    let (wanted, cursor) = if next {
+        (page.has_next, &page.next_cursor)
+    } else {
+        (page.has_prev, &page.prev_cursor)
+    };
+    if !wanted {
+        return None;
+    }
+    let to = if next {
+        q.page + 1
+    } else {
+        q.page.saturating_sub(1).max(1)
+    };
+    Some(match cursor {
+        Some(token) if to > 1 => q.to_query_at(to, !next, token),
+        _ => q.to_query(Some(to), None),
+    })
+}
+
 pub fn list_view(
     table: &Table,
     q: &ListQuery,
@@ -293,10 +316,8 @@ pub fn list_view(
             })
         },
         page: q.page,
-        prev_link: (q.page > 1).then(|| link(q.to_query(Some(q.page - 1), None))),
-        next_link: page
-            .has_next
-            .then(|| link(q.to_query(Some(q.page + 1), None))),
+        prev_link: pager_link(q, page, false).map(&link),
+        next_link: pager_link(q, page, true).map(&link),
         per_page: q.per_page,
         page_sizes: PAGE_SIZES
             .iter()

@@ -11,6 +11,18 @@ use crate::error::AppError;
 impl ListQuery {
     /// `WHERE …` (or nothing) for search and filters.
     pub fn push_where(&self, sql: &mut Sql, table: &Table) -> Result<(), AppError> {
+        self.push_conditions(sql, table).map(|_| ())
+    }
+
+    /// The conditions of one page: search, filters, and where the cursor puts its start.
+    pub fn push_page_where(&self, sql: &mut Sql, table: &Table) -> Result<(), AppError> {
+        let has_where = self.push_conditions(sql, table)?;
+        self.push_cursor(sql, table, has_where);
+        Ok(())
+    }
+
+    /// Search and filters; whether it wrote a `WHERE`.
+    fn push_conditions(&self, sql: &mut Sql, table: &Table) -> Result<bool, AppError> {
         let mut first = true;
         let mut and = |sql: &mut Sql| {
             sql.push(if first { " WHERE " } else { " AND " });
@@ -39,44 +51,44 @@ impl ListQuery {
             and(sql);
             filter_condition(sql, f, col)?;
         }
-        Ok(())
+        Ok(!first)
     }
 
     /// `ORDER BY` the chosen column, then the key, so paging is stable.
     pub fn push_order(&self, sql: &mut Sql, table: &Table) {
-        let keys = table.key_columns();
-        let mut parts: Vec<(String, bool)> = Vec::new();
-        if let Some((c, desc)) = &self.sort {
-            parts.push((c.clone(), *desc));
-        }
-        let desc = self.sort.as_ref().is_some_and(|(_, d)| *d);
-        for k in keys {
-            if !parts.iter().any(|(c, _)| *c == k) {
-                parts.push((k, desc));
-            }
-        }
+        self.push_order_dir(sql, table, false);
+    }
+
+    /// The order of a page: reversed for a page read backwards from a "Previous" cursor
+    /// (its rows are then put back in order by the store).
+    pub fn push_page_order(&self, sql: &mut Sql, table: &Table) {
+        let backward = self.cursor.as_ref().is_some_and(|c| c.backward);
+        self.push_order_dir(sql, table, backward);
+    }
+
+    fn push_order_dir(&self, sql: &mut Sql, table: &Table, reverse: bool) {
+        let parts = self.parts(table);
         if parts.is_empty() {
             return;
         }
         sql.push(" ORDER BY ");
-        for (i, (c, desc)) in parts.iter().enumerate() {
+        for (i, p) in parts.iter().enumerate() {
             if i > 0 {
                 sql.push(", ");
             }
             // Qualified, so the name means the table's column and not the select list's
             // CAST(… AS TEXT) of it (which would sort numbers as text and miss indexes).
-            if c == "rowid" && table.column("rowid").is_none() {
+            if p.name == "rowid" && table.column("rowid").is_none() {
                 sql.push("rowid");
             } else {
-                sql.ident(&table.name).push(".").ident(c);
+                sql.ident(&table.name).push(".").ident(&p.name);
             }
-            sql.push(if *desc { " DESC" } else { " ASC" });
+            let desc = p.desc != reverse;
+            sql.push(if desc { " DESC" } else { " ASC" });
             // NULLs sort as the largest value on both backends (Postgres's rule; SQLite's
             // default is the opposite), so a sorted list reads the same everywhere.
-            if sql.backend() == crate::db::Backend::Sqlite
-                && table.column(c).is_some_and(|col| col.nullable)
-            {
-                sql.push(if *desc { " NULLS FIRST" } else { " NULLS LAST" });
+            if sql.backend() == crate::db::Backend::Sqlite && p.nullable {
+                sql.push(if desc { " NULLS FIRST" } else { " NULLS LAST" });
             }
         }
     }

@@ -4,6 +4,9 @@
 //! (`clauses`).
 
 mod clauses;
+mod cursor;
+
+pub use cursor::{Cursor, keyset_capable};
 
 use crate::catalog::{Column, Kind, Table};
 use crate::engine::query::clauses::filter_condition;
@@ -88,6 +91,8 @@ pub struct ListQuery {
     /// The columns chosen to be shown (empty: all), as the URL carries them.
     pub shown: Vec<String>,
     pub exact_count: bool,
+    /// Where a page reached by "Next" / "Previous" starts (then `page` is only a label).
+    pub cursor: Option<Cursor>,
 }
 
 impl Default for ListQuery {
@@ -101,6 +106,7 @@ impl Default for ListQuery {
             hidden: Vec::new(),
             shown: Vec::new(),
             exact_count: false,
+            cursor: None,
         }
     }
 }
@@ -111,6 +117,7 @@ impl ListQuery {
         let mut lq = ListQuery::default();
         let mut chosen: Vec<String> = Vec::new();
         let mut adding: (Option<String>, Option<String>, Option<String>) = (None, None, None);
+        let mut cursor: Option<(String, bool)> = None;
         let bad = |m: String| AppError::Invalid(m);
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
             match key.as_ref() {
@@ -166,6 +173,15 @@ impl ListQuery {
                     }
                 }
                 "count" => lq.exact_count = value == "exact",
+                "after" | "before" if value.is_empty() => {}
+                "after" | "before" => {
+                    if cursor.is_some() {
+                        return Err(bad(
+                            "A page starts after one row or before one, not both.".into()
+                        ));
+                    }
+                    cursor = Some((value.into_owned(), key == "before"));
+                }
                 "col" => chosen.push(value.into_owned()),
                 "add_column" => adding.0 = Some(value.into_owned()),
                 "add_op" => adding.1 = Some(value.into_owned()),
@@ -227,6 +243,9 @@ impl ListQuery {
                 lq.filters.extend(extra.filters);
             }
         }
+        if let Some((token, backward)) = cursor {
+            lq.cursor = Some(lq.decode_cursor(table, &token, backward)?);
+        }
         Ok(lq)
     }
 
@@ -235,12 +254,36 @@ impl ListQuery {
         !self.q.is_empty() || !self.filters.is_empty()
     }
 
+    /// Rows skipped before the page: none when a cursor says where it starts.
     pub fn offset(&self) -> u64 {
-        (self.page - 1) * self.per_page
+        if self.cursor.is_some() {
+            0
+        } else {
+            (self.page - 1) * self.per_page
+        }
     }
 
-    /// This state as a query string, with some parameters replaced (for links).
+    /// This state as a query string, with some parameters replaced (for links). A new
+    /// `page` drops the cursor: the page is then reached by number.
     pub fn to_query(&self, page: Option<u64>, sort: Option<&str>) -> String {
+        let cursor = match (&self.cursor, page) {
+            (Some(c), None) => Some((c.backward, c.token.as_str())),
+            _ => None,
+        };
+        self.query_with(page, sort, cursor)
+    }
+
+    /// The link to page `page` that starts after (or, `backward`, before) a cursor.
+    pub fn to_query_at(&self, page: u64, backward: bool, token: &str) -> String {
+        self.query_with(Some(page), None, Some((backward, token)))
+    }
+
+    fn query_with(
+        &self,
+        page: Option<u64>,
+        sort: Option<&str>,
+        cursor: Option<(bool, &str)>,
+    ) -> String {
         let mut s = url::form_urlencoded::Serializer::new(String::new());
         if !self.q.is_empty() {
             s.append_pair("q", &self.q);
@@ -267,6 +310,9 @@ impl ListQuery {
         let page = page.unwrap_or(self.page);
         if page != 1 {
             s.append_pair("page", &page.to_string());
+        }
+        if let Some((backward, token)) = cursor {
+            s.append_pair(if backward { "before" } else { "after" }, token);
         }
         s.finish()
     }

@@ -19,6 +19,11 @@ use crate::error::AppError;
 pub struct ListPage {
     pub rows: Vec<Row>,
     pub has_next: bool,
+    pub has_prev: bool,
+    /// Where "Next" starts (after the last row) and "Previous" ends (before the first),
+    /// when the table has a key to page by.
+    pub next_cursor: Option<String>,
+    pub prev_cursor: Option<String>,
     pub count: Count,
     /// Foreign-key column → referenced key (as text) → label of that row.
     pub labels: HashMap<String, HashMap<String, String>>,
@@ -32,17 +37,35 @@ pub fn list(
     counts: &CountCache,
 ) -> Result<ListPage, AppError> {
     let mut sql = select_all(conn, table);
-    q.push_where(&mut sql, table)?;
-    q.push_order(&mut sql, table);
-    sql.push(&format!(" LIMIT {} OFFSET {}", q.per_page + 1, q.offset()));
+    q.push_page_where(&mut sql, table)?;
+    q.push_page_order(&mut sql, table);
+    match q.offset() {
+        0 => sql.push(&format!(" LIMIT {}", q.per_page + 1)),
+        offset => sql.push(&format!(" LIMIT {} OFFSET {offset}", q.per_page + 1)),
+    };
     let mut rows = load_rows(conn, &sql, table)?;
-    let has_next = rows.len() as u64 > q.per_page;
+    let more = rows.len() as u64 > q.per_page;
     rows.truncate(q.per_page as usize);
+    let (has_prev, has_next) = match &q.cursor {
+        // Read backwards from the cursor: put the rows back in order.
+        Some(c) if c.backward => {
+            rows.reverse();
+            (more, true)
+        }
+        Some(_) => (true, more),
+        None => (q.page > 1, more),
+    };
+    let cursor = |row: Option<&Row>| row.and_then(|r| q.cursor_at(table, &r.values, &r.key));
+    let next_cursor = if has_next { cursor(rows.last()) } else { None };
+    let prev_cursor = if has_prev { cursor(rows.first()) } else { None };
     let count = count_cached(conn, table, q, Some(counts))?;
     let labels = labels(conn, catalog, table, &rows)?;
     Ok(ListPage {
         rows,
         has_next,
+        has_prev,
+        next_cursor,
+        prev_cursor,
         count,
         labels,
     })
