@@ -173,11 +173,12 @@ pub async fn show(
             Ok((row, related, history))
         })
         .await?;
+    let read_only = access.write_refusal(&table, Action::Update);
     let page = RecordPage {
         related: related_views(related),
-        history: history_items(history.0),
-        previous_history: history_items(history.1),
-        read_only: access.write_refusal(&table, Action::Update),
+        history: history_items(history.0, read_only.is_none()),
+        previous_history: history_items(history.1, false),
+        read_only,
         can_delete: access.write_refusal(&table, Action::Delete).is_none(),
         ..RecordPage::new(layout, &table, Some(&row), None, &BTreeMap::new())
     };
@@ -287,7 +288,7 @@ pub async fn update(
 }
 
 /// The version of the row the form was filled from.
-fn form_version(pairs: &Pairs) -> Result<String, AppError> {
+pub(crate) fn form_version(pairs: &Pairs) -> Result<String, AppError> {
     get(pairs, "_version")
         .filter(|v| !v.is_empty())
         .map(str::to_string)

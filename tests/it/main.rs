@@ -14,6 +14,7 @@ mod data;
 mod email;
 mod faults;
 mod foundation;
+mod history;
 mod messages;
 mod slow_clients;
 mod two_factor;

@@ -54,16 +54,22 @@ pub fn related_views(groups: Vec<Related>) -> Vec<RelatedView> {
 }
 
 pub struct HistoryItem {
+    pub id: String,
+    /// Whether "restore this version" is offered: a change of this row (not an earlier
+    /// row with its key, not a deletion) and an operator who may update it.
+    pub restorable: bool,
     pub at: String,
     pub who: String,
     pub action: String,
     pub changes: String,
 }
 
-pub fn history_items(entries: Vec<Entry>) -> Vec<HistoryItem> {
+pub fn history_items(entries: Vec<Entry>, may_restore: bool) -> Vec<HistoryItem> {
     entries
         .into_iter()
         .map(|e| HistoryItem {
+            restorable: may_restore && e.action != "record.deleted",
+            id: e.id,
             at: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
             who: e.user_email,
             action: e.action,

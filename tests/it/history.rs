@@ -1,0 +1,354 @@
+//! Record history and restore (issue 10) on both backends: a row back to a past version
+//! (diff, 409 on a stale version, hidden columns neither shown nor restored), deleted rows
+//! put back under their key (refused when the key is taken or a referenced row is gone).
+
+use reqwest::StatusCode;
+
+use crate::common::{Backend, Session, TestApp, location, new_client};
+
+both_backends!(
+    a_past_version_is_restored_as_an_audited_update_with_a_webhook_event,
+    a_restore_hides_and_keeps_the_columns_the_role_cannot_see,
+    deleted_rows_are_listed_and_restored_under_their_key,
+);
+
+const PASSWORD: &str = "wobbly giraffe paints violet harbours";
+
+fn serial(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY",
+        Backend::Postgres => "SERIAL PRIMARY KEY",
+    }
+}
+
+async fn signed_in(backend: Backend) -> TestApp {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app.sql(&format!(
+        "CREATE TABLE people (id {}, name TEXT NOT NULL, city TEXT, bio TEXT);
+         INSERT INTO people (id, name, city, bio) VALUES (1, 'Ann', 'Oslo', 'first bio');
+         INSERT INTO gh_webhook_endpoints (id, url, role, enabled, secret_enc, created_at, events)
+           VALUES ('ep', 'http://127.0.0.1:9/', 'admin', FALSE, 'x', CURRENT_TIMESTAMP, '[\"*\"]');",
+        serial(backend)
+    ));
+    // Disabled endpoints get no events; enable it only now the worker cannot reach it
+    // (port 9) and leaves the events queued.
+    app.sql("UPDATE gh_webhook_endpoints SET enabled = TRUE");
+    app
+}
+
+fn entry_ids(app: &TestApp, action: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let all = app
+        .scalar(&format!(
+            "SELECT {} FROM (SELECT id FROM gh_audit WHERE action = '{action}' ORDER BY id) AS ids",
+            match app.backend() {
+                Backend::Sqlite => "group_concat(id, ' ')",
+                Backend::Postgres => "string_agg(id, ' ' ORDER BY id)",
+            }
+        ))
+        .unwrap_or_default();
+    ids.extend(all.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
+    ids
+}
+
+fn version_in(page: &str) -> String {
+    let marker = "name=\"_version\" value=\"";
+    let i = page.find(marker).expect("a version field") + marker.len();
+    page[i..i + page[i..].find('"').unwrap()].to_string()
+}
+
+fn count(app: &TestApp, sql: &str) -> i64 {
+    app.scalar(sql).unwrap().parse().unwrap()
+}
+
+async fn a_past_version_is_restored_as_an_audited_update_with_a_webhook_event(backend: Backend) {
+    let app = signed_in(backend).await;
+    let res = app
+        .edit("/data/people/1", &[("f.name", "Bea"), ("f.city", "Rome")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = app.edit("/data/people/1", &[("f.name", "Cy")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let updates = entry_ids(&app, "record.updated");
+    assert_eq!(updates.len(), 2);
+    let first = &updates[0];
+    let restore = format!("/data/people/1/restore/{first}");
+
+    let record = app.session().page("/data/people/1").await;
+    assert!(record.contains(&format!("href=\"{restore}\"")), "{record}");
+
+    // The confirmation shows what changes: only the name (the city is as it was then).
+    let confirm = app.session().page(&restore).await;
+    assert!(
+        confirm.contains("<th scope=\"row\">name</th><td><del>Cy</del></td><td>→ <ins>Bea</ins>"),
+        "{confirm}"
+    );
+    assert!(
+        !confirm.contains("<th scope=\"row\">city</th>"),
+        "{confirm}"
+    );
+    let version = version_in(&confirm);
+
+    // A version that is no longer current is refused with 409 and changes nothing.
+    let res = app
+        .post_form(
+            &restore,
+            &restore,
+            &[("_version", "0123456789abcdef01234567")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert_eq!(
+        app.scalar("SELECT name FROM people WHERE id = 1")
+            .as_deref(),
+        Some("Cy")
+    );
+    let events_before = count(
+        &app,
+        "SELECT COUNT(*) FROM gh_outbox WHERE event_type = 'record.updated'",
+    );
+
+    let res = app
+        .post_form(&restore, &restore, &[("_version", &version)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/data/people/1");
+    assert_eq!(
+        app.scalar("SELECT name FROM people WHERE id = 1")
+            .as_deref(),
+        Some("Bea")
+    );
+    assert_eq!(
+        app.scalar("SELECT city FROM people WHERE id = 1")
+            .as_deref(),
+        Some("Rome")
+    );
+
+    // Audited as row.restored, naming the entry it restored, with before and after.
+    let changes: serde_json::Value = serde_json::from_str(
+        &app.scalar("SELECT changes FROM gh_audit WHERE action = 'row.restored'")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(changes["source"], first.as_str());
+    assert_eq!(changes["before"]["name"], "Cy");
+    assert_eq!(changes["after"]["name"], "Bea");
+    // And a webhook event queued in the same transaction.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM gh_outbox WHERE event_type = 'record.updated'"
+        ),
+        events_before + 1
+    );
+    let payload: serde_json::Value = serde_json::from_str(
+        &app.scalar("SELECT payload FROM gh_outbox ORDER BY id DESC LIMIT 1")
+            .expect("the restore's event"),
+    )
+    .unwrap();
+    assert_eq!(payload["type"], "record.updated");
+    assert_eq!(payload["data"]["before"]["name"], "Cy");
+    assert_eq!(payload["data"]["after"]["name"], "Bea");
+
+    // Restoring the same version again: nothing to change, said so.
+    let confirm = app.session().page(&restore).await;
+    assert!(confirm.contains("restoring changes nothing"), "{confirm}");
+    // An entry of another row, or no entry at all, is not found.
+    assert_eq!(
+        app.get("/data/people/1/restore/nope").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn a_restore_hides_and_keeps_the_columns_the_role_cannot_see(backend: Backend) {
+    let app = signed_in(backend).await;
+    let res = app
+        .post_form(
+            "/roles/new",
+            "/roles",
+            &[
+                ("name", "clerk"),
+                ("description", "Front desk"),
+                ("t.people.r", "on"),
+                ("t.people.c", "on"),
+                ("t.people.u", "on"),
+                ("h.people", "bio"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = app
+        .edit(
+            "/data/people/1",
+            &[("f.name", "Bea"), ("f.bio", "second bio")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = app
+        .edit(
+            "/data/people/1",
+            &[("f.name", "Cy"), ("f.bio", "third bio")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let first = entry_ids(&app, "record.updated")[0].clone();
+
+    {
+        let mut conn = app.db_conn();
+        let hash = gatehouse::identity::password::hash(PASSWORD).unwrap();
+        let new = gatehouse::identity::users::NewUser {
+            email: "clerk@example.com",
+            display_name: "Clerk",
+            password_hash: &hash,
+            role: "clerk",
+        };
+        gatehouse::identity::users::insert(&mut conn, new, gatehouse::db::now()).unwrap();
+    }
+    let client = new_client();
+    let clerk = Session::of(&app, &client);
+    clerk.sign_in("clerk@example.com", PASSWORD).await;
+    let restore = format!("/data/people/1/restore/{first}");
+    let confirm = clerk.page(&restore).await;
+    assert!(confirm.contains("<ins>Bea</ins>"), "{confirm}");
+    assert!(
+        !confirm.contains("bio")
+            && !confirm.contains("second bio")
+            && !confirm.contains("third bio"),
+        "a hidden column is never shown: {confirm}"
+    );
+    let version = version_in(&confirm);
+    let res = clerk
+        .post_form(&restore, &restore, &[("_version", &version)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.scalar("SELECT name FROM people WHERE id = 1")
+            .as_deref(),
+        Some("Bea")
+    );
+    assert_eq!(
+        app.scalar("SELECT bio FROM people WHERE id = 1").as_deref(),
+        Some("third bio"),
+        "a hidden column is not restored"
+    );
+    let changes = app
+        .scalar("SELECT changes FROM gh_audit WHERE action = 'row.restored'")
+        .unwrap();
+    assert!(!changes.contains("bio"), "{changes}");
+}
+
+async fn deleted_rows_are_listed_and_restored_under_their_key(backend: Backend) {
+    let app = signed_in(backend).await;
+    app.sql(&format!(
+        "CREATE TABLE orders (id {}, person_id INTEGER REFERENCES people(id), note TEXT NOT NULL);
+         INSERT INTO people (id, name) VALUES (2, 'Dee');
+         INSERT INTO orders (id, person_id, note) VALUES (1, 1, 'first order'), (2, 1, 'second order'), (3, 2, 'third order');",
+        serial(backend)
+    ));
+    let res = app.post_form("/data", "/data/refresh", &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    for id in 1..=3 {
+        let path = format!("/data/orders/{id}/delete");
+        assert_eq!(
+            app.post_form(&path, &path, &[]).await.status(),
+            StatusCode::SEE_OTHER
+        );
+    }
+    let list = app.session().page("/data/orders/deleted").await;
+    for note in ["first order", "second order", "third order"] {
+        assert!(list.contains(note), "{list}");
+    }
+    assert!(list.contains(crate::common::ADMIN_EMAIL), "{list}");
+    let deletions = entry_ids(&app, "record.deleted");
+    let entry_of = |key: &str| {
+        deletions
+            .iter()
+            .find(|id| {
+                app.scalar(&format!("SELECT row_key FROM gh_audit WHERE id = '{id}'"))
+                    .as_deref()
+                    == Some(key)
+            })
+            .cloned()
+            .unwrap()
+    };
+
+    // Restored: the same key, the same values, audited, a created event.
+    let action = format!("/data/orders/deleted/{}", entry_of("1"));
+    let res = app.post_form("/data/orders/deleted", &action, &[]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), "/data/orders/1");
+    assert_eq!(
+        app.scalar("SELECT note FROM orders WHERE id = 1")
+            .as_deref(),
+        Some("first order")
+    );
+    let changes: serde_json::Value = serde_json::from_str(
+        &app.scalar("SELECT changes FROM gh_audit WHERE action = 'row.restored'")
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(changes["source"], entry_of("1").as_str());
+    assert_eq!(changes["after"]["note"], "first order");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM gh_outbox WHERE event_type = 'record.created' AND payload LIKE '%first order%'"
+        ),
+        1
+    );
+
+    // The key was taken again meanwhile: refused with a message, nothing written.
+    app.sql("INSERT INTO orders (id, person_id, note) VALUES (2, 1, 'a newcomer')");
+    let action = format!("/data/orders/deleted/{}", entry_of("2"));
+    let res = app.post_form("/data/orders/deleted", &action, &[]).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("A row with the key 2 exists again"), "{body}");
+    assert_eq!(
+        app.scalar("SELECT note FROM orders WHERE id = 2")
+            .as_deref(),
+        Some("a newcomer")
+    );
+
+    // The person it referred to is gone: refused, naming the column and the table.
+    let res = app
+        .post_form("/data/people/2/delete", "/data/people/2/delete", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let action = format!("/data/orders/deleted/{}", entry_of("3"));
+    let res = app.post_form("/data/orders/deleted", &action, &[]).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("referred to is gone") && body.contains("person_id: No row of people"),
+        "{body}"
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM orders WHERE id = 3"), 0);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM gh_audit WHERE action = 'row.restored'"
+        ),
+        1
+    );
+
+    // A viewer sees the list but may not restore.
+    {
+        let mut conn = app.db_conn();
+        let hash = gatehouse::identity::password::hash(PASSWORD).unwrap();
+        let new = gatehouse::identity::users::NewUser {
+            email: "viewer@example.com",
+            display_name: "Viewer",
+            password_hash: &hash,
+            role: "viewer",
+        };
+        gatehouse::identity::users::insert(&mut conn, new, gatehouse::db::now()).unwrap();
+    }
+    let client = new_client();
+    let viewer = Session::of(&app, &client);
+    viewer.sign_in("viewer@example.com", PASSWORD).await;
+    let token = viewer.csrf("/data/orders/deleted").await;
+    let res = viewer.post_with_token(&action, &token, &[]).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
