@@ -10,6 +10,7 @@ both_backends!(
     a_past_version_is_restored_as_an_audited_update_with_a_webhook_event,
     a_restore_hides_and_keeps_the_columns_the_role_cannot_see,
     deleted_rows_are_listed_and_restored_under_their_key,
+    the_history_card_shows_readable_diffs_newest_first_in_pages,
 );
 
 const PASSWORD: &str = "wobbly giraffe paints violet harbours";
@@ -351,4 +352,68 @@ async fn deleted_rows_are_listed_and_restored_under_their_key(backend: Backend) 
     let token = viewer.csrf("/data/orders/deleted").await;
     let res = viewer.post_with_token(&action, &token, &[]).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+async fn the_history_card_shows_readable_diffs_newest_first_in_pages(backend: Backend) {
+    let app = signed_in(backend).await;
+    for i in 1..=22 {
+        let name = format!("Name {i:02}");
+        let res = app.edit("/data/people/1", &[("f.name", &name)]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    let first = app.session().page("/data/people/1").await;
+    let history = &first[first.find("<h2>History</h2>").expect("a history")..];
+    assert_eq!(
+        history.matches("<strong>record.updated</strong>").count(),
+        20
+    );
+    // Newest first, each a column with before → after, and who.
+    let newest = history
+        .find("<th scope=\"row\">name</th><td><del>Name 21</del></td><td>→ <ins>Name 22</ins>")
+        .expect("the newest change as a diff");
+    let older = history
+        .find("<del>Name 20</del></td><td>→ <ins>Name 21</ins>")
+        .expect("the one before");
+    assert!(newest < older);
+    assert!(history.contains(&format!("by {}", crate::common::ADMIN_EMAIL)));
+    assert!(!history.contains("<pre>"), "no raw JSON: {history}");
+    assert!(
+        history.contains("href=\"/data/people/1?history=2\">Older changes"),
+        "{history}"
+    );
+
+    let second = app.session().page("/data/people/1?history=2").await;
+    let history = &second[second.find("<h2>History</h2>").expect("a history")..];
+    assert_eq!(
+        history.matches("<strong>record.updated</strong>").count(),
+        2
+    );
+    assert!(
+        history.contains("<del>Ann</del></td><td>→ <ins>Name 01</ins>"),
+        "{history}"
+    );
+    assert!(history.contains("href=\"/data/people/1?history=1\">← Newer changes"));
+    assert!(!history.contains("Older changes"));
+
+    // A restore says so in the history.
+    let source = entry_ids(&app, "record.updated")[0].clone();
+    let restore = format!("/data/people/1/restore/{source}");
+    let version = version_in(&app.session().page(&restore).await);
+    let res = app
+        .post_form(&restore, &restore, &[("_version", &version)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = app.session().page("/data/people/1").await;
+    assert!(
+        page.contains(&format!(
+            "<strong>row.restored</strong> by {} at",
+            crate::common::ADMIN_EMAIL
+        )) && page.contains(&format!("via restore of entry {source}")),
+        "{page}"
+    );
+    assert_eq!(
+        app.scalar("SELECT name FROM people WHERE id = 1")
+            .as_deref(),
+        Some("Name 01")
+    );
 }
