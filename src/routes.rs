@@ -105,6 +105,7 @@ route_table! {
     post "/data/{table}/{key}/restore/{entry}" => data::restore::version_restore;
 
     get "/audit" => auditlog::index;
+    get "/audit/export.csv" => auditlog::export_csv;
 
     get "/users" => users::routes::index;
     post "/users" => users::routes::create;

@@ -203,6 +203,7 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             [missing, missing, forbidden, missing, see, see],
         ),
         case("GET", "/audit", "/audit", signed(ok)),
+        case("GET", "/audit/export.csv", "/audit/export.csv", signed(ok)),
         case("GET", "/account", "/account", signed(ok)),
         case("GET", "/reset", "/reset?token=nope", [forbidden; 6]),
         case("POST", "/reset", "/reset", [forbidden; 6]),
