@@ -149,3 +149,20 @@ pub fn after(
         .select(Entry::as_select())
         .load(conn)
 }
+
+/// Delete the entries written before `before`, `batch` rows per statement, each statement
+/// its own short transaction (no long lock on the log); returns how many were deleted.
+pub fn prune(conn: &mut DbConn, before: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let ids: Vec<String> = gh_audit::table
+            .filter(gh_audit::created_at.lt(before))
+            .select(gh_audit::id)
+            .limit(batch)
+            .load(conn)?;
+        if ids.is_empty() {
+            return Ok(total);
+        }
+        total += diesel::delete(gh_audit::table.filter(gh_audit::id.eq_any(&ids))).execute(conn)?;
+    }
+}

@@ -12,6 +12,7 @@ both_backends!(
     deleted_rows_are_listed_and_restored_under_their_key,
     the_history_card_shows_readable_diffs_newest_first_in_pages,
     the_audit_log_exports_its_filtered_entries_as_csv,
+    audit_retention_prunes_old_entries_in_batches_and_keeps_new_ones,
 );
 
 const PASSWORD: &str = "wobbly giraffe paints violet harbours";
@@ -493,4 +494,63 @@ async fn the_audit_log_exports_its_filtered_entries_as_csv(backend: Backend) {
     // A bad filter is a clear 400, as on the page.
     let res = app.get("/audit/export.csv?since=yesterday").await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+}
+
+fn insert_old_entries(app: &TestApp, n: usize, tag: &str) {
+    for i in 0..n {
+        app.sql(&format!(
+            "INSERT INTO gh_audit (id, created_at, user_id, user_email, action, table_name, row_key, changes) \
+             VALUES ('{tag}-{i}', '2020-01-01 00:00:00', NULL, 'old@example.com', 'record.updated', 'people', '1', '{{}}')"
+        ));
+    }
+}
+
+async fn audit_retention_prunes_old_entries_in_batches_and_keeps_new_ones(backend: Backend) {
+    let mut app = TestApp::spawn_with(backend, &["--audit-retention", "400d"]).await;
+    app.setup_admin().await;
+    app.sql(&format!(
+        "CREATE TABLE people (id {}, name TEXT NOT NULL);",
+        serial(backend)
+    ));
+    app.sql("INSERT INTO people (id, name) VALUES (1, 'Ann')");
+    let res = app.edit("/data/people/1", &[("f.name", "Bea")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let recent = count(&app, "SELECT COUNT(*) FROM gh_audit");
+    assert!(recent >= 1);
+    let described = app.state.config.describe();
+    assert!(described.contains("audit-retention"), "{described}");
+    assert!(!described.contains("keep forever"), "{described}");
+
+    // The store's pruning: batch by batch until nothing older is left.
+    insert_old_entries(&app, 5, "a");
+    let cutoff = gatehouse::db::now() - chrono::Duration::days(400);
+    let pruned = gatehouse::audit::prune(&mut app.db_conn(), cutoff, 2).unwrap();
+    assert_eq!(pruned, 5);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM gh_audit"), recent);
+
+    // The background task prunes at start (and hourly): restart with old entries present.
+    insert_old_entries(&app, 3, "b");
+    app.restart().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count(
+        &app,
+        "SELECT COUNT(*) FROM gh_audit WHERE user_email = 'old@example.com'",
+    ) > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old entries were not pruned"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM gh_audit"),
+        recent,
+        "new entries are kept"
+    );
+
+    // Without the flag, entries are kept forever.
+    let plain = TestApp::spawn(backend).await;
+    assert!(plain.state.config.describe().contains("keep forever"));
+    assert!(plain.state.config.audit_retention.is_none());
 }
