@@ -187,6 +187,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     integrations::worker::spawn(state.clone());
     integrations::email::spawn(state.clone());
     ops::backup::spawn_schedule(state.clone());
+    spawn_audit_pruning(state.clone());
     Ok(Running {
         server,
         addr,
@@ -224,4 +225,31 @@ fn start_metrics_listener(state: &AppState) -> Result<Option<SocketAddr>, String
     actix_web::rt::spawn(server);
     tracing::info!(addr = %bound, "metrics are served on their own listener");
     Ok(Some(bound))
+}
+
+/// With `--audit-retention`, delete older audit entries now and every hour after, 1,000
+/// rows per statement.
+fn spawn_audit_pruning(state: AppState) {
+    let Some(keep) = state.config.audit_retention else {
+        return;
+    };
+    actix_web::rt::spawn(async move {
+        loop {
+            let cutoff = chrono::Duration::from_std(keep)
+                .ok()
+                .and_then(|k| db::now().checked_sub_signed(k));
+            if let Some(before) = cutoff {
+                let pruned = state
+                    .db
+                    .run(move |conn| Ok(audit::prune(conn, before, 1_000)?))
+                    .await;
+                match pruned {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(entries = n, "audit entries past retention deleted"),
+                    Err(e) => tracing::warn!(error = %e, "audit pruning"),
+                }
+            }
+            actix_web::rt::time::sleep(std::time::Duration::from_secs(3600)).await;
+        }
+    });
 }

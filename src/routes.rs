@@ -101,12 +101,17 @@ route_table! {
     get "/data/{table}/export.json" => data::export::json;
     get "/data/{table}/lookup" => data::routes::lookup;
     post "/data/{table}/bulk" => data::bulk::bulk;
+    get "/data/{table}/deleted" => data::restore::deleted;
+    post "/data/{table}/deleted/{entry}" => data::restore::deleted_restore;
     get "/data/{table}/{key}" => data::routes::show;
     post "/data/{table}/{key}" => data::routes::update;
     get "/data/{table}/{key}/delete" => data::routes::delete_confirm;
     post "/data/{table}/{key}/delete" => data::routes::delete;
+    get "/data/{table}/{key}/restore/{entry}" => data::restore::version_confirm;
+    post "/data/{table}/{key}/restore/{entry}" => data::restore::version_restore;
 
     get "/audit" => auditlog::index;
+    get "/audit/export.csv" => auditlog::export_csv;
 
     get "/users" => users::routes::index;
     post "/users" => users::routes::create;

@@ -119,3 +119,50 @@ pub fn actions(conn: &mut DbConn) -> QueryResult<Vec<String>> {
         .order(gh_audit::action)
         .load(conn)
 }
+
+/// One entry by id.
+pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<Entry>> {
+    gh_audit::table
+        .find(id)
+        .select(Entry::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The entries of a row key written after `(at, id)`, oldest first.
+pub fn after(
+    conn: &mut DbConn,
+    table: &str,
+    row_key: &str,
+    at: NaiveDateTime,
+    id: &str,
+) -> QueryResult<Vec<Entry>> {
+    gh_audit::table
+        .filter(gh_audit::table_name.eq(table))
+        .filter(gh_audit::row_key.eq(row_key))
+        .filter(
+            gh_audit::created_at
+                .gt(at)
+                .or(gh_audit::created_at.eq(at).and(gh_audit::id.gt(id))),
+        )
+        .order((gh_audit::created_at.asc(), gh_audit::id.asc()))
+        .select(Entry::as_select())
+        .load(conn)
+}
+
+/// Delete the entries written before `before`, `batch` rows per statement, each statement
+/// its own short transaction (no long lock on the log); returns how many were deleted.
+pub fn prune(conn: &mut DbConn, before: NaiveDateTime, batch: i64) -> QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let ids: Vec<String> = gh_audit::table
+            .filter(gh_audit::created_at.lt(before))
+            .select(gh_audit::id)
+            .limit(batch)
+            .load(conn)?;
+        if ids.is_empty() {
+            return Ok(total);
+        }
+        total += diesel::delete(gh_audit::table.filter(gh_audit::id.eq_any(&ids))).execute(conn)?;
+    }
+}

@@ -199,6 +199,11 @@ pub struct Settings {
     #[arg(long, env = "GATEHOUSE_BACKUP_DIR", global = true)]
     pub backup_dir: Option<PathBuf>,
 
+    /// Delete audit entries older than this (e.g. 400d), in small batches, hourly; unset:
+    /// keep every entry forever.
+    #[arg(long, env = "GATEHOUSE_AUDIT_RETENTION", value_parser = humantime::parse_duration, global = true)]
+    pub audit_retention: Option<Duration>,
+
     /// Log filter, e.g. "info" or "gatehouse=debug,warn".
     #[arg(long, env = "GATEHOUSE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -238,6 +243,8 @@ pub struct Config {
     pub webhook_retry_schedule: Vec<Duration>,
     pub webhook_disable_after: Duration,
     pub webhook_lease: Duration,
+    /// None: audit entries are kept forever.
+    pub audit_retention: Option<Duration>,
     pub log: String,
     pub log_format: LogFormat,
     /// `None`: metrics off.
@@ -495,6 +502,7 @@ impl Config {
                     webhook_retry_schedule: schedule.clone().unwrap_or_default(),
                     webhook_disable_after: s.webhook_disable_after,
                     webhook_lease: s.webhook_lease,
+                    audit_retention: s.audit_retention.filter(|d| !d.is_zero()),
                     log: s.log.clone(),
                     log_format: s.log_format,
                     metrics,
@@ -573,6 +581,11 @@ impl Config {
                         )
                     },
                 ),
+            ),
+            (
+                "audit-retention",
+                self.audit_retention
+                    .map_or_else(|| "keep forever".to_string(), short),
             ),
             ("log", self.log.clone()),
             (

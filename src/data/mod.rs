@@ -6,5 +6,6 @@ pub mod bulk;
 pub mod demo;
 pub mod export;
 pub mod form;
+pub mod restore;
 pub mod routes;
 pub mod views;

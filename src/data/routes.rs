@@ -159,41 +159,64 @@ pub async fn show(
         key,
     } = VisibleTable::of(&req, &access.rights).await?;
     let key = keys::from_path(key.as_deref(), &table)?;
-    let (t, rights, own_email) = (
-        table.clone(),
-        access.rights.clone(),
-        access.user.email.clone(),
-    );
+    let (t, rights, page_no) = (table.clone(), access.rights.clone(), history_page(&req));
+    let own_email = access.user.email.clone();
     let (row, related, history) = state
         .db
         .run(move |conn| {
             let row = store::get(conn, &t, &key)?;
             let related = store::related(conn, &catalog, &t, &row, 5)?;
-            let history = row_history(conn, &t, &row, &rights, own_email)?;
+            let history = row_history(conn, &t, &row, &rights, own_email, page_no)?;
             Ok((row, related, history))
         })
         .await?;
+    let read_only = access.write_refusal(&table, Action::Update);
+    let (history_newer, history_older) = history_links(&req, page_no, history.2);
     let page = RecordPage {
         related: related_views(related),
-        history: history_items(history.0),
-        previous_history: history_items(history.1),
-        read_only: access.write_refusal(&table, Action::Update),
+        history_newer,
+        history_older,
+        history: history_items(history.0, read_only.is_none()),
+        previous_history: history_items(history.1, false),
+        read_only,
         can_delete: access.write_refusal(&table, Action::Delete).is_none(),
         ..RecordPage::new(layout, &table, Some(&row), None, &BTreeMap::new())
     };
     page::ok(&page)
 }
 
-/// The latest changes of a row, hidden columns redacted, split into this row's and those of
-/// earlier rows that had the same key (up to the key's last deletion). Everyone's changes
-/// are an administration area; others see their own.
+const HISTORY_PAGE: i64 = 20;
+
+/// The history page asked for (`?history=N`, from 1).
+fn history_page(req: &HttpRequest) -> i64 {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .find(|(k, _)| k == "history")
+        .and_then(|(_, v)| v.parse::<i64>().ok())
+        .unwrap_or(1)
+        .clamp(1, 100_000)
+}
+
+/// The links to the history's newer and older pages, when there are.
+fn history_links(req: &HttpRequest, page_no: i64, more: bool) -> (Option<String>, Option<String>) {
+    let link = |n: i64| format!("{}?history={n}", req.path());
+    (
+        (page_no > 1).then(|| link(page_no - 1)),
+        more.then(|| link(page_no + 1)),
+    )
+}
+
+/// One page of a row's changes, newest first, hidden columns redacted, split into this
+/// row's and those of earlier rows that had the same key (up to the key's last deletion),
+/// and whether there are older ones. Everyone's changes are an administration area;
+/// others see their own.
 fn row_history(
     conn: &mut DbConn,
     table: &Table,
     row: &Row,
     rights: &Rights,
     own_email: String,
-) -> Result<(Vec<audit::Entry>, Vec<audit::Entry>), AppError> {
+    page_no: i64,
+) -> Result<(Vec<audit::Entry>, Vec<audit::Entry>, bool), AppError> {
     let key = row.key_path();
     let filter = AuditFilter {
         table: Some(table.name.clone()),
@@ -201,7 +224,10 @@ fn row_history(
         user: (!rights.admin_areas).then_some(own_email),
         ..Default::default()
     };
-    let mut history = audit::list(conn, &filter, 0, 20)?;
+    let offset = (page_no - 1) * HISTORY_PAGE;
+    let mut history = audit::list(conn, &filter, offset, HISTORY_PAGE + 1)?;
+    let more = history.len() as i64 > HISTORY_PAGE;
+    history.truncate(HISTORY_PAGE as usize);
     for h in &mut history {
         h.changes = rights.redact_changes(&table.name, &h.changes);
     }
@@ -211,7 +237,7 @@ fn row_history(
             .as_ref()
             .is_some_and(|(at, id)| (h.created_at, &h.id) <= (*at, id))
     });
-    Ok((current, previous))
+    Ok((current, previous, more))
 }
 
 pub async fn create(
@@ -287,7 +313,7 @@ pub async fn update(
 }
 
 /// The version of the row the form was filled from.
-fn form_version(pairs: &Pairs) -> Result<String, AppError> {
+pub(crate) fn form_version(pairs: &Pairs) -> Result<String, AppError> {
     get(pairs, "_version")
         .filter(|v| !v.is_empty())
         .map(str::to_string)

@@ -16,6 +16,7 @@ mod deploy;
 mod email;
 mod faults;
 mod foundation;
+mod history;
 mod messages;
 mod metrics;
 mod schemathesis;

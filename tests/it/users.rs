@@ -191,7 +191,21 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/data/people/2/delete",
             [ok, ok, forbidden, forbidden, see, see],
         ),
+        case(
+            "GET",
+            "/data/{table}/deleted",
+            "/data/people/deleted",
+            signed(ok),
+        ),
+        // An entry that does not exist: not found, once the right to update is checked.
+        case(
+            "GET",
+            "/data/{table}/{key}/restore/{entry}",
+            "/data/people/1/restore/nope",
+            [missing, missing, forbidden, missing, see, see],
+        ),
         case("GET", "/audit", "/audit", signed(ok)),
+        case("GET", "/audit/export.csv", "/audit/export.csv", signed(ok)),
         case("GET", "/account", "/account", signed(ok)),
         case("GET", "/reset", "/reset?token=nope", [forbidden; 6]),
         case("POST", "/reset", "/reset", [forbidden; 6]),
@@ -293,6 +307,19 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/data/people/4".into(),
             vec![("f.name", "Edited".into())],
             [bad, bad, forbidden, bad, see, see],
+        ),
+        (
+            "/data/{table}/{key}/restore/{entry}",
+            "/data/people/4/restore/nope".into(),
+            vec![],
+            [bad, bad, forbidden, bad, see, see],
+        ),
+        // The clerk may create but not see every column, so may not restore deleted rows.
+        (
+            "/data/{table}/deleted/{entry}",
+            "/data/people/deleted/nope".into(),
+            vec![],
+            [missing, missing, forbidden, forbidden, see, see],
         ),
         // The administrator deletes the row first: the editor then finds it gone, the viewer
         // is refused before the row is looked up, the clerk cannot see the table at all.

@@ -6,16 +6,22 @@
 //! - `count`: bounded and estimated counts, and their cache;
 //! - `read`: list pages, single rows, related rows, picker options, streamed reads;
 //! - `write`: insert, update, delete, with their foreign-key checks;
+//! - `restore`: a row back to an audited version, a deleted row back under its key;
 //! - `bulk`: selections of rows, counted, deleted or changed all at once.
 
 mod bulk;
 mod count;
 mod read;
+mod restore;
 mod row;
 mod write;
 
 pub use bulk::{BULK_LIMIT, Selection, bulk_delete, bulk_set, count_selection, select_rows};
 pub use count::{COUNT_LIMIT, Count, CountCache, count, count_cached, count_label, thousands};
 pub use read::{ListPage, Related, find, for_each_row, get, list, lookup, related};
+pub use restore::{
+    DeletedRow, VersionPlan, deleted_row, deleted_rows, restore_deleted, restore_version,
+    version_plan,
+};
 pub use row::{Row, backend_of, by_name, push_key_where, split_row};
 pub use write::{check_references, delete, insert, insert_checked, update, update_checked};

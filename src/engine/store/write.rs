@@ -39,25 +39,28 @@ fn changes(table: &Table, before: Option<&Row>, after: Option<&Row>) -> serde_js
     })
 }
 
-/// Record a row change in the change's transaction: its audit entry (`record.<action>`)
-/// and its webhook event.
-fn record(
+/// Record a row change in the change's transaction: its audit entry (`record.<action>`,
+/// or `row.restored` naming the entry restored when `restored_from` is given) and its
+/// webhook event (`record.<action>` either way).
+pub(super) fn record(
     conn: &mut DbConn,
     table: &Table,
     action: &str,
     before: Option<&Row>,
     after: Option<&Row>,
     actor: &Actor,
+    restored_from: Option<&str>,
 ) -> diesel::QueryResult<()> {
     let key = after.or(before).map(Row::key_path).unwrap_or_default();
-    audit::record(
-        conn,
-        actor,
-        &format!("record.{action}"),
-        &table.name,
-        &key,
-        &changes(table, before, after),
-    )?;
+    let mut entry = changes(table, before, after);
+    let audit_action = match restored_from {
+        Some(source) => {
+            entry["source"] = serde_json::Value::String(source.to_string());
+            "row.restored".to_string()
+        }
+        None => format!("record.{action}"),
+    };
+    audit::record(conn, actor, &audit_action, &table.name, &key, &entry)?;
     let before = before.map(|r| r.to_json(table));
     let after = after.map(|r| r.to_json(table));
     let change = Change {
@@ -84,6 +87,17 @@ pub fn insert(
     values: &[(usize, Value)],
     actor: &Actor,
 ) -> Result<Row, WriteError> {
+    insert_as(conn, table, values, actor, None)
+}
+
+/// `insert`, audited as a restore of entry `restored_from` when given.
+pub(super) fn insert_as(
+    conn: &mut DbConn,
+    table: &Table,
+    values: &[(usize, Value)],
+    actor: &Actor,
+    restored_from: Option<&str>,
+) -> Result<Row, WriteError> {
     let mut sql = Sql::new(backend_of(conn));
     sql.push("INSERT INTO ").ident(&table.name);
     if values.is_empty() {
@@ -109,7 +123,15 @@ pub fn insert(
     write_tx(conn, |conn| {
         let row = returned_row(conn, &sql, table)?
             .ok_or_else(|| WriteError::App(AppError::internal("insert returned no row")))?;
-        record(conn, table, "created", None, Some(&row), actor)?;
+        record(
+            conn,
+            table,
+            "created",
+            None,
+            Some(&row),
+            actor,
+            restored_from,
+        )?;
         Ok(row)
     })
 }
@@ -151,6 +173,19 @@ pub(super) fn update_row(
     values: &[(usize, Value)],
     actor: &Actor,
 ) -> Result<Row, WriteError> {
+    update_row_as(conn, table, key, before, values, actor, None)
+}
+
+/// `update_row`, audited as a restore of entry `restored_from` when given.
+pub(super) fn update_row_as(
+    conn: &mut DbConn,
+    table: &Table,
+    key: &[Value],
+    before: &Row,
+    values: &[(usize, Value)],
+    actor: &Actor,
+    restored_from: Option<&str>,
+) -> Result<Row, WriteError> {
     let mut sql = Sql::new(backend_of(conn));
     sql.push("UPDATE ").ident(&table.name).push(" SET ");
     for (i, (idx, v)) in values.iter().enumerate() {
@@ -164,7 +199,15 @@ pub(super) fn update_row(
     sql.push(" RETURNING ").select_list(table);
     let after = returned_row(conn, &sql, table)?.ok_or(WriteError::App(AppError::NotFound))?;
     if after.values != before.values {
-        record(conn, table, "updated", Some(before), Some(&after), actor)?;
+        record(
+            conn,
+            table,
+            "updated",
+            Some(before),
+            Some(&after),
+            actor,
+            restored_from,
+        )?;
     }
     Ok(after)
 }
@@ -182,7 +225,7 @@ pub(super) fn delete_row(
     sql.push("DELETE FROM ").ident(&table.name);
     push_key_where(&mut sql, table, key);
     sql.execute(conn).map_err(|e| classify(e, table, None))?;
-    record(conn, table, "deleted", Some(before), None, actor)?;
+    record(conn, table, "deleted", Some(before), None, actor, None)?;
     Ok(())
 }
 
@@ -243,7 +286,7 @@ pub fn update_checked(
     update(conn, table, key, version, values, actor)
 }
 
-fn refuse_missing_references(
+pub(super) fn refuse_missing_references(
     conn: &mut DbConn,
     catalog: &Catalog,
     table: &Table,
