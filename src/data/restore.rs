@@ -21,6 +21,12 @@ use crate::web::table::VisibleTable;
 
 const PAGE: i64 = 20;
 
+/// Everyone's audit entries are an administration area; others restore from their own, as
+/// their History card and deleted rows page show them.
+fn own_entries(access: &Access) -> Option<String> {
+    (!access.rights.admin_areas).then(|| access.user.email.clone())
+}
+
 fn entry_param(req: &HttpRequest) -> Result<String, AppError> {
     req.match_info()
         .get("entry")
@@ -37,10 +43,10 @@ pub async fn version_confirm(
     let VisibleTable { table, key, .. } = VisibleTable::of(&req, &access.rights).await?;
     access.require(&table, Action::Update)?;
     let key = keys::from_path(key.as_deref(), &table)?;
-    let (t, entry) = (table.clone(), entry_param(&req)?);
+    let (t, entry, own) = (table.clone(), entry_param(&req)?, own_entries(&access));
     let plan = state
         .db
-        .run(move |conn| store::version_plan(conn, &t, &key, &entry))
+        .run(move |conn| store::version_plan(conn, &t, &key, &entry, own.as_deref()))
         .await?;
     page::ok(&RestorePage::new(layout, &table, &plan))
 }
@@ -61,10 +67,11 @@ pub async fn version_restore(
     let key = keys::from_path(key.as_deref(), &table)?;
     let version = form_version(&pairs)?;
     let (t, entry, actor) = (table.clone(), entry_param(&req)?, Actor::from(&access.user));
+    let own = own_entries(&access);
     let (plan, result) = state
         .db
         .run(move |conn| {
-            let plan = store::version_plan(conn, &t, &key, &entry)?;
+            let plan = store::version_plan(conn, &t, &key, &entry, own.as_deref())?;
             let (k, v, id) = (&plan.current.key, &plan.values, &plan.source.id);
             let result = store::restore_version(conn, &catalog, &t, k, &version, v, &actor, id);
             Ok((plan, result))
@@ -111,8 +118,7 @@ pub async fn deleted(
 ) -> Result<HttpResponse, AppError> {
     let VisibleTable { table, .. } = VisibleTable::of(&req, &access.rights).await?;
     let page_no = query.page.unwrap_or(1).max(1);
-    let own = (!access.rights.admin_areas).then(|| access.user.email.clone());
-    let t = table.clone();
+    let (t, own) = (table.clone(), own_entries(&access));
     let rows = state
         .db
         .run(move |conn| store::deleted_rows(conn, &t, own, (page_no - 1) * PAGE, PAGE + 1))
@@ -158,10 +164,11 @@ pub async fn deleted_restore(
     access.require(&table, Action::Create)?;
     refuse_partial_view(&access, &table)?;
     let (t, entry, actor) = (table.clone(), entry_param(&req)?, Actor::from(&access.user));
+    let own = own_entries(&access);
     let result = state
         .db
         .run(move |conn| {
-            let deleted = store::deleted_row(conn, &t, &entry)?;
+            let deleted = store::deleted_row(conn, &t, &entry, own.as_deref())?;
             Ok(store::restore_deleted(conn, &catalog, &t, &deleted, &actor))
         })
         .await?;
@@ -201,8 +208,7 @@ async fn deleted_refused(
     table: &std::sync::Arc<Table>,
     message: String,
 ) -> Result<HttpResponse, AppError> {
-    let own = (!access.rights.admin_areas).then(|| access.user.email.clone());
-    let t = table.clone();
+    let (t, own) = (table.clone(), own_entries(&access));
     let rows = state
         .db
         .run(move |conn| store::deleted_rows(conn, &t, own, 0, PAGE + 1))

@@ -52,16 +52,19 @@ fn side(entry: &Entry, name: &str) -> Option<serde_json::Map<String, serde_json:
 /// The plan to put the row at `key` back to its values right after entry `entry_id`:
 /// each column a later entry changed goes back to what it was before the first such
 /// change. Only the columns of `table` (the operator's view: hidden ones are not in it)
-/// are read or written.
+/// are read or written. With `own`, only that operator's entries may be restored (those
+/// the History card shows them); any other entry is not found.
 pub fn version_plan(
     conn: &mut DbConn,
     table: &Table,
     key: &[Value],
     entry_id: &str,
+    own: Option<&str>,
 ) -> Result<VersionPlan, AppError> {
     let current = get(conn, table, key)?;
     let source = audit::get(conn, entry_id)?
         .filter(|e| e.table_name == table.name && e.row_key == current.key_path())
+        .filter(|e| own.is_none_or(|o| e.user_email == o))
         .ok_or(AppError::NotFound)?;
     if source.action == "record.deleted" {
         return Err(AppError::Invalid(
@@ -141,14 +144,17 @@ pub struct DeletedRow {
     pub values: Vec<(usize, Value)>,
 }
 
-/// The deletion entry `entry_id` of `table` as a row to insert again.
+/// The deletion entry `entry_id` of `table` as a row to insert again (with `own`, only a
+/// deletion by that operator, as the deleted rows page lists them).
 pub fn deleted_row(
     conn: &mut DbConn,
     table: &Table,
     entry_id: &str,
+    own: Option<&str>,
 ) -> Result<DeletedRow, AppError> {
     let entry = audit::get(conn, entry_id)?
         .filter(|e| e.table_name == table.name && e.action == "record.deleted")
+        .filter(|e| own.is_none_or(|o| e.user_email == o))
         .ok_or(AppError::NotFound)?;
     if !matches!(table.key, RowKey::Primary(_)) {
         return Err(AppError::Invalid(format!(
