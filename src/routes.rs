@@ -101,6 +101,9 @@ route_table! {
     get "/data/{table}/export.json" => data::export::json;
     get "/data/{table}/lookup" => data::routes::lookup;
     post "/data/{table}/bulk" => data::bulk::bulk;
+    post "/data/{table}/views" => data::saved::create;
+    post "/data/{table}/views/{id}" => data::saved::update;
+    post "/data/{table}/views/{id}/delete" => data::saved::delete;
     get "/data/{table}/{key}" => data::routes::show;
     post "/data/{table}/{key}" => data::routes::update;
     get "/data/{table}/{key}/delete" => data::routes::delete_confirm;

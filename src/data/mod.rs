@@ -7,4 +7,5 @@ pub mod demo;
 pub mod export;
 pub mod form;
 pub mod routes;
+pub mod saved;
 pub mod views;

@@ -4,6 +4,7 @@
 
 mod list;
 mod record;
+mod saved;
 
 use askama::Template;
 
@@ -12,6 +13,7 @@ use crate::web::page::Layout;
 
 pub use list::*;
 pub use record::*;
+pub use saved::*;
 
 /// The list page of a table.
 pub fn table_path(name: &str) -> String {
