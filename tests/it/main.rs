@@ -24,4 +24,5 @@ mod transfer;
 mod two_factor;
 mod units;
 mod users;
+mod views;
 mod webhooks;
