@@ -103,6 +103,9 @@ route_table! {
     post "/data/{table}/bulk" => data::bulk::bulk;
     get "/data/{table}/deleted" => data::restore::deleted;
     post "/data/{table}/deleted/{entry}" => data::restore::deleted_restore;
+    post "/data/{table}/views" => data::saved::create;
+    post "/data/{table}/views/{id}" => data::saved::update;
+    post "/data/{table}/views/{id}/delete" => data::saved::delete;
     get "/data/{table}/{key}" => data::routes::show;
     post "/data/{table}/{key}" => data::routes::update;
     get "/data/{table}/{key}/delete" => data::routes::delete_confirm;

@@ -155,6 +155,7 @@ fn list_parameters(t: &Table, backend: Backend) -> Vec<Json> {
         json!({ "name": "sort", "in": "query", "schema": { "type": "string", "enum": t.columns.iter().flat_map(|c| [c.name.clone(), format!("-{}", c.name)]).collect::<Vec<_>>() } }),
         json!({ "name": "page", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 10_000_000 } }),
         json!({ "name": "per_page", "in": "query", "schema": { "type": "integer", "enum": PAGE_SIZES } }),
+        json!({ "name": "view", "in": "query", "schema": { "type": "integer", "minimum": 0, "maximum": 999_999_999_999_999_999_i64 }, "description": "A saved view's number: its search, filters, sort and columns apply under the other parameters (a view shared with the token's role; any other is 404)" }),
         json!({ "name": "count", "in": "query", "schema": { "type": "string", "enum": ["exact"] }, "description": "Count every row, however many (otherwise a large table's count is estimated)" }),
     ];
     for c in t.columns.iter().filter(|c| params::filterable(c)) {

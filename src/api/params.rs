@@ -382,6 +382,8 @@ pub fn checked_list_query(
             "per_page" if PAGE_SIZES.iter().any(|n| n.to_string() == value) => value.to_string(),
             "per_page" => return Err(bad("choose 25, 50, 100 or 500.".into())),
             "count" if value == "exact" => value.to_string(),
+            "view" if is_digits(&value, 1, 18) => value.to_string(),
+            "view" => return Err(bad("enter the number of a saved view.".into())),
             "count" => return Err(bad("the only choice is 'exact'.".into())),
             k => {
                 let filter = k.rsplit_once("__").and_then(|(col, op)| {

@@ -19,6 +19,7 @@ use crate::engine::store::{self, CountCache, Row};
 use crate::error::AppError;
 use crate::identity::permissions::Action;
 use crate::state::AppState;
+use crate::web::saved;
 use crate::web::table::VisibleTable;
 
 pub async fn tables(
@@ -55,7 +56,8 @@ pub async fn list(
     let VisibleTable { catalog, table, .. } =
         VisibleTable::of_token(&req, &access.0.rights).await?;
     let query = params::checked_list_query(req.query_string(), &table, state.db.backend())?;
-    let q = ListQuery::parse(&query, &table)?;
+    let opened = saved::open(&state, &access.0, &table, &query).await?;
+    let q = ListQuery::parse(&opened.query, &table)?;
     let (t, query, counts) = (table.clone(), q.clone(), counts.clone());
     let page = state
         .db

@@ -21,6 +21,7 @@ use crate::engine::value::Value;
 use crate::error::AppError;
 use crate::identity::permissions::Access;
 use crate::state::AppState;
+use crate::web::saved;
 use crate::web::table::VisibleTable;
 
 const CHUNK: usize = 64 * 1024;
@@ -190,7 +191,8 @@ async fn export(
 ) -> Result<HttpResponse, AppError> {
     let visible = VisibleTable::of(&req, &access.rights).await?;
     // Validate before the first byte goes out: a bad filter is a 400, not a broken download.
-    let query = ListQuery::parse(req.query_string(), &visible.table)?;
+    let opened = saved::open(&state, &access, &visible.table, req.query_string()).await?;
+    let query = ListQuery::parse(&opened.query, &visible.table)?;
     let limit = (state.config.pool_size as usize / 2).max(1);
     let slot = Slot::take(limit).ok_or_else(|| {
         AppError::TooManyRequests("Too many exports are running; try again in a moment.".into())

@@ -8,4 +8,5 @@ pub mod export;
 pub mod form;
 pub mod restore;
 pub mod routes;
+pub mod saved;
 pub mod views;

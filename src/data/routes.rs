@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::audit::{self, Actor, AuditFilter};
 use crate::catalog::{Catalog, CatalogCache, Column, Table};
 use crate::data::form;
+use crate::data::saved as data_saved;
 use crate::data::views::*;
 use crate::db::DbConn;
 use crate::engine::errors::WriteError;
@@ -22,6 +23,7 @@ use crate::identity::permissions::{Access, Action, Rights};
 use crate::state::AppState;
 use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout, Page};
+use crate::web::saved::{self, Opened};
 use crate::web::table::VisibleTable;
 use crate::web::{csrf, is_htmx};
 
@@ -82,14 +84,15 @@ pub async fn list(
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
     let VisibleTable { catalog, table, .. } = VisibleTable::of(&req, &access.rights).await?;
-    let q = ListQuery::parse(req.query_string(), &table)?;
+    let opened = saved::open(&state, &access, &table, req.query_string()).await?;
+    let q = ListQuery::parse(&opened.query, &table)?;
     let (t, query, counts) = (table.clone(), q.clone(), counts.clone());
     let rows = state
         .db
         .run(move |conn| store::list(conn, &catalog, &t, &query, &counts))
         .await?;
-    let canonical = canonical_link(&table, &q);
-    if needs_tidying(&req, &q) {
+    let canonical = canonical_link(&req, &table, &q, &opened);
+    if opened.view.is_none() && needs_tidying(&req, &q) {
         return Ok(HttpResponse::SeeOther()
             .insert_header(("Location", canonical))
             .finish());
@@ -106,11 +109,20 @@ pub async fn list(
     if is_htmx(&req) && !req.headers().contains_key("hx-boosted") {
         return rows_partial(view, &canonical);
     }
-    page::ok(&ListPageView { layout, view })
+    let saved = data_saved::panel(&state, &access, &table, &q, &opened, csrf::token(&req)).await?;
+    page::ok(&ListPageView {
+        layout,
+        view,
+        saved,
+    })
 }
 
-/// The list's address without the empty fields a form submits.
-fn canonical_link(table: &Table, q: &ListQuery) -> String {
+/// The list's address without the empty fields a form submits; a saved view's address as
+/// it was asked for.
+fn canonical_link(req: &HttpRequest, table: &Table, q: &ListQuery, opened: &Opened) -> String {
+    if opened.view.is_some() {
+        return format!("{}?{}", table_path(&table.name), req.query_string());
+    }
     match q.to_query(None, None) {
         c if c.is_empty() => table_path(&table.name),
         c => format!("{}?{c}", table_path(&table.name)),

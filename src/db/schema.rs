@@ -174,3 +174,24 @@ diesel::table! {
         locked_until -> Nullable<Timestamp>,
     }
 }
+
+diesel::table! {
+    gh_views (id) {
+        id -> BigInt,
+        table_name -> Text,
+        name -> Text,
+        owner_id -> Text,
+        query -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    gh_view_roles (view_id, role_name) {
+        view_id -> BigInt,
+        role_name -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(gh_views, gh_view_roles);

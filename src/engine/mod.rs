@@ -6,6 +6,7 @@
 pub mod errors;
 pub mod keys;
 pub mod query;
+pub mod saved;
 pub mod sql;
 pub mod store;
 pub mod value;

@@ -11,6 +11,7 @@ pub mod nul;
 pub mod page;
 pub mod problem;
 pub mod request_id;
+pub mod saved;
 pub mod table;
 
 use actix_web::HttpRequest;

@@ -25,4 +25,5 @@ mod transfer;
 mod two_factor;
 mod units;
 mod users;
+mod views;
 mod webhooks;

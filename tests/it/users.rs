@@ -303,6 +303,24 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             signed(ok),
         ),
         (
+            "/data/{table}/views",
+            "/data/people/views".into(),
+            vec![("name", "Mine".into()), ("query", "sort=-id".into())],
+            signed(see),
+        ),
+        (
+            "/data/{table}/views/{id}",
+            "/data/people/views/999999".into(),
+            vec![("name", "Renamed".into())],
+            signed(missing),
+        ),
+        (
+            "/data/{table}/views/{id}/delete",
+            "/data/people/views/999999/delete".into(),
+            vec![("confirm", "yes".into())],
+            signed(missing),
+        ),
+        (
             "/data/{table}/{key}",
             "/data/people/4".into(),
             vec![("f.name", "Edited".into())],

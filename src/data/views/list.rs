@@ -362,6 +362,7 @@ pub fn list_view(
 pub struct ListPageView {
     pub layout: Layout,
     pub view: ListView,
+    pub saved: super::SavedPanel,
 }
 
 #[derive(Template)]

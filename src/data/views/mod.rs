@@ -5,6 +5,7 @@
 mod list;
 mod record;
 mod restore;
+mod saved;
 
 use askama::Template;
 
@@ -14,6 +15,7 @@ use crate::web::page::Layout;
 pub use list::*;
 pub use record::*;
 pub use restore::*;
+pub use saved::*;
 
 /// The list page of a table.
 pub fn table_path(name: &str) -> String {

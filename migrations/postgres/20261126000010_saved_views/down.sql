@@ -1,0 +1,2 @@
+DROP TABLE gh_view_roles;
+DROP TABLE gh_views;

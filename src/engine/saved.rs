@@ -1,0 +1,202 @@
+//! Saved views: a list's query (search, filters, sort, visible columns, rows per page) kept
+//! under a name in `gh_views`, personal or shared with roles (`gh_view_roles`), and how a
+//! stored query meets the table as the viewer sees it now (columns removed since, or hidden
+//! from the viewer's role, are dropped and counted, never revealed).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::catalog::Table;
+use crate::db::schema::{gh_view_roles as vr, gh_views as v};
+use crate::db::{DbConn, now, write_tx};
+
+/// The parameters a view keeps; paging and cursors are not part of a view.
+const KEPT: &[&str] = &["q", "sort", "per_page", "cols"];
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = v)]
+pub struct SavedView {
+    pub id: i64,
+    pub table_name: String,
+    pub name: String,
+    pub owner_id: String,
+    pub query: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// The views of `table` the operator owns or that are shared with their role, by name.
+pub fn for_viewer(
+    conn: &mut DbConn,
+    table: &str,
+    user_id: &str,
+    role: &str,
+) -> QueryResult<Vec<SavedView>> {
+    v::table
+        .filter(v::table_name.eq(table))
+        .filter(
+            v::owner_id
+                .eq(user_id)
+                .or(v::id.eq_any(vr::table.filter(vr::role_name.eq(role)).select(vr::view_id))),
+        )
+        .select(SavedView::as_select())
+        .order((v::name, v::id))
+        .load(conn)
+}
+
+/// One view of `table`, if the operator owns it or it is shared with their role.
+pub fn find_for_viewer(
+    conn: &mut DbConn,
+    table: &str,
+    id: i64,
+    user_id: &str,
+    role: &str,
+) -> QueryResult<Option<SavedView>> {
+    v::table
+        .filter(v::id.eq(id).and(v::table_name.eq(table)))
+        .filter(
+            v::owner_id
+                .eq(user_id)
+                .or(v::id.eq_any(vr::table.filter(vr::role_name.eq(role)).select(vr::view_id))),
+        )
+        .select(SavedView::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The roles a view is shared with.
+pub fn roles_of(conn: &mut DbConn, id: i64) -> QueryResult<Vec<String>> {
+    vr::table
+        .filter(vr::view_id.eq(id))
+        .select(vr::role_name)
+        .order(vr::role_name)
+        .load(conn)
+}
+
+/// Store a new view (its query already reduced by `keep`) and return its id.
+pub fn create(
+    conn: &mut DbConn,
+    table: &str,
+    name: &str,
+    owner_id: &str,
+    query: &str,
+    roles: &[String],
+) -> QueryResult<i64> {
+    write_tx(conn, |conn| {
+        let at = now();
+        diesel::insert_into(v::table)
+            .values((
+                v::table_name.eq(table),
+                v::name.eq(name),
+                v::owner_id.eq(owner_id),
+                v::query.eq(query),
+                v::created_at.eq(at),
+                v::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        let id = v::table
+            .filter(v::owner_id.eq(owner_id))
+            .select(v::id)
+            .order(v::id.desc())
+            .first(conn)?;
+        set_roles(conn, id, roles)?;
+        Ok(id)
+    })
+}
+
+/// Replace the roles a view is shared with.
+pub fn set_roles(conn: &mut DbConn, id: i64, roles: &[String]) -> QueryResult<()> {
+    diesel::delete(vr::table.filter(vr::view_id.eq(id))).execute(conn)?;
+    for role in roles {
+        diesel::insert_into(vr::table)
+            .values((vr::view_id.eq(id), vr::role_name.eq(role)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Change a view's name and/or query.
+pub fn update(conn: &mut DbConn, id: i64, name: &str, query: &str) -> QueryResult<()> {
+    diesel::update(v::table.find(id))
+        .set((
+            v::name.eq(name),
+            v::query.eq(query),
+            v::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn delete(conn: &mut DbConn, id: i64) -> QueryResult<()> {
+    diesel::delete(vr::table.filter(vr::view_id.eq(id))).execute(conn)?;
+    diesel::delete(v::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+fn is_kept(key: &str) -> bool {
+    KEPT.contains(&key) || key.contains("__")
+}
+
+/// The part of a list's query string a view keeps (no page, cursor or view).
+pub fn keep(query: &str) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, val) in url::form_urlencoded::parse(query.as_bytes()) {
+        if is_kept(&k) {
+            out.append_pair(&k, &val);
+        }
+    }
+    out.finish()
+}
+
+/// A stored query applied to a table, with the address's own parameters on top.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub query: String,
+    /// How many of the view's references to columns were dropped (removed since the view
+    /// was saved, or hidden from the viewer).
+    pub dropped: usize,
+}
+
+/// The view's parameters that still name columns of `table` (as the viewer sees it), then
+/// those of `over` (the address) except `view`; a parameter in `over` replaces the view's.
+pub fn apply(stored: &str, over: &str, table: &Table) -> Applied {
+    let over: Vec<(String, String)> = url::form_urlencoded::parse(over.as_bytes())
+        .filter(|(k, _)| k != "view")
+        .map(|(k, val)| (k.into_owned(), val.into_owned()))
+        .collect();
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    let mut dropped = 0;
+    let known = |name: &str| table.column(name).is_some();
+    for (k, val) in url::form_urlencoded::parse(stored.as_bytes()) {
+        if over.iter().any(|(o, _)| *o == k) {
+            continue;
+        }
+        match k.as_ref() {
+            "sort" if !known(val.trim_start_matches('-')) => dropped += 1,
+            "cols" => {
+                let cols: Vec<&str> = val.split(',').filter(|c| !c.is_empty()).collect();
+                let live: Vec<&str> = cols.iter().copied().filter(|c| known(c)).collect();
+                dropped += cols.len() - live.len();
+                if !live.is_empty() {
+                    out.append_pair("cols", &live.join(","));
+                }
+            }
+            f if f.contains("__") => match f.rsplit_once("__") {
+                Some((c, _)) if known(c) => {
+                    out.append_pair(&k, &val);
+                }
+                _ => dropped += 1,
+            },
+            _ => {
+                out.append_pair(&k, &val);
+            }
+        }
+    }
+    for (k, val) in &over {
+        out.append_pair(k, val);
+    }
+    Applied {
+        query: out.finish(),
+        dropped,
+    }
+}
