@@ -208,7 +208,7 @@ async fn deleted_refused(
     table: &std::sync::Arc<Table>,
     message: String,
 ) -> Result<HttpResponse, AppError> {
-    let (t, own) = (table.clone(), own_entries(&access));
+    let (t, own) = (table.clone(), own_entries(access));
     let rows = state
         .db
         .run(move |conn| store::deleted_rows(conn, &t, own, 0, PAGE + 1))
