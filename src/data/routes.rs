@@ -86,10 +86,10 @@ pub async fn list(
     let VisibleTable { catalog, table, .. } = VisibleTable::of(&req, &access.rights).await?;
     let opened = saved::open(&state, &access, &table, req.query_string()).await?;
     let q = ListQuery::parse(&opened.query, &table)?;
-    let (t, query, counts) = (table.clone(), q.clone(), counts.clone());
-    let rows = state
-        .db
-        .run(move |conn| store::list(conn, &catalog, &t, &query, &counts))
+    let swap = is_htmx(&req) && !req.headers().contains_key("hx-boosted");
+    let panel = data_saved::PanelLoad::of(&access, &table, !swap);
+    let (rows, panel) = panel
+        .with_list(&state, catalog, &table, &q, &counts)
         .await?;
     let canonical = canonical_link(&req, &table, &q, &opened);
     if opened.view.is_none() && needs_tidying(&req, &q) {
@@ -97,19 +97,18 @@ pub async fn list(
             .insert_header(("Location", canonical))
             .finish());
     }
-    let read_only = access.write_refusal(&table, Action::Update);
     let view = list_view(
         &table,
         &q,
         &rows,
         csrf::token(&req),
-        read_only,
+        access.write_refusal(&table, Action::Update),
         access.actions(&table),
     );
-    if is_htmx(&req) && !req.headers().contains_key("hx-boosted") {
+    if swap {
         return rows_partial(view, &canonical);
     }
-    let saved = data_saved::panel(&state, &access, &table, &q, &opened, csrf::token(&req)).await?;
+    let saved = data_saved::panel(panel, &access, &table, &q, &opened, csrf::token(&req));
     page::ok(&ListPageView {
         layout,
         view,

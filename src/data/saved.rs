@@ -3,15 +3,18 @@
 //! under `gh_views`), and the panel the list page shows. Opening a view (`?view=ID`) is
 //! the core's `web::saved`, shared with exports and the API.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use crate::audit::{self, Actor};
-use crate::catalog::Table;
+use crate::catalog::{Catalog, Table};
 use crate::data::views::{SavedItem, SavedPanel, ShareRole, table_path};
 use crate::db::DbConn;
 use crate::engine::query::ListQuery;
 use crate::engine::saved::{self, SavedView};
+use crate::engine::store::{self, CountCache, ListPage};
 use crate::error::AppError;
 use crate::identity::Access;
 use crate::identity::roles;
@@ -249,38 +252,85 @@ pub async fn delete(
     Ok(page::done(&req, &to, "success", "View deleted."))
 }
 
+/// What the saved-views panel reads, loaded inside the list's own `Db::run` (no second
+/// trip through the blocking pool): nothing for an htmx swap of the rows.
+pub struct PanelLoad {
+    name: String,
+    user: String,
+    role: String,
+    sharing: bool,
+    wanted: bool,
+}
+
+/// The table's views the operator may open (with the roles each is shared with) and, for
+/// those who may share, every role's name.
+#[derive(Default)]
+pub struct PanelRows {
+    views: Vec<(SavedView, Vec<String>)>,
+    all_roles: Vec<String>,
+}
+
+impl PanelLoad {
+    pub fn of(access: &Access, table: &Table, wanted: bool) -> PanelLoad {
+        PanelLoad {
+            name: table.name.clone(),
+            user: access.user.id.clone(),
+            role: access.rights.role.clone(),
+            sharing: may_share(access),
+            wanted,
+        }
+    }
+
+    pub fn load(&self, conn: &mut DbConn) -> Result<PanelRows, AppError> {
+        if !self.wanted {
+            return Ok(PanelRows::default());
+        }
+        let mut views = Vec::new();
+        for v in saved::for_viewer(conn, &self.name, &self.user, &self.role)? {
+            let roles = saved::roles_of(conn, v.id)?;
+            views.push((v, roles));
+        }
+        let all_roles = if self.sharing {
+            roles::role_names(conn)?
+        } else {
+            Vec::new()
+        };
+        Ok(PanelRows { views, all_roles })
+    }
+}
+
+impl PanelLoad {
+    /// The list's page of rows and the panel's rows, in one trip to the database.
+    pub async fn with_list(
+        self,
+        state: &AppState,
+        catalog: Arc<Catalog>,
+        table: &Arc<Table>,
+        q: &ListQuery,
+        counts: &web::Data<CountCache>,
+    ) -> Result<(ListPage, PanelRows), AppError> {
+        let (t, query, counts) = (table.clone(), q.clone(), counts.clone());
+        state
+            .db
+            .run(move |conn| {
+                let rows = store::list(conn, &catalog, &t, &query, &counts)?;
+                Ok((rows, self.load(conn)?))
+            })
+            .await
+    }
+}
+
 /// The saved-views panel of a list opened with `opened`, showing query `q`.
-pub async fn panel(
-    state: &AppState,
+pub fn panel(
+    rows: PanelRows,
     access: &Access,
     table: &Table,
     q: &ListQuery,
     opened: &Opened,
     csrf: String,
-) -> Result<SavedPanel, AppError> {
-    let (name, user, role) = (
-        table.name.clone(),
-        access.user.id.clone(),
-        access.rights.role.clone(),
-    );
+) -> SavedPanel {
+    let PanelRows { views, all_roles } = rows;
     let sharing = may_share(access);
-    let (views, all_roles) = state
-        .db
-        .run(move |conn| {
-            let views = saved::for_viewer(conn, &name, &user, &role)?;
-            let mut out = Vec::with_capacity(views.len());
-            for v in views {
-                let roles = saved::roles_of(conn, v.id)?;
-                out.push((v, roles));
-            }
-            let all = if sharing {
-                roles::role_names(conn)?
-            } else {
-                Vec::new()
-            };
-            Ok((out, all))
-        })
-        .await?;
     let path = table_path(&table.name);
     let active_id = opened.view.as_ref().map(|v| v.id);
     let items: Vec<SavedItem> = views
@@ -300,7 +350,7 @@ pub async fn panel(
         .map(|(_, r)| r.clone())
         .unwrap_or_default();
     let active = items.iter().find(|i| i.active).cloned();
-    Ok(SavedPanel {
+    SavedPanel {
         csrf,
         action: format!("{path}/views"),
         path,
@@ -321,5 +371,5 @@ pub async fn panel(
                 name: r,
             })
             .collect(),
-    })
+    }
 }
