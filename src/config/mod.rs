@@ -12,8 +12,13 @@ use url::Url;
 
 use crate::db::DatabaseUrl;
 
+mod describe;
+mod ops;
 mod secret_key;
 
+pub use describe::short;
+pub use ops::{BackupSchedule, MetricsConfig, MetricsToken};
+use ops::{backup_settings, metrics_settings};
 use secret_key::load_secret_key;
 pub use secret_key::{KeySource, SecretKey};
 
@@ -253,100 +258,6 @@ pub struct Config {
     pub backup: Option<BackupSchedule>,
 }
 
-/// How `/metrics` is served.
-#[derive(Debug, Clone)]
-pub struct MetricsConfig {
-    pub token: Option<MetricsToken>,
-    /// A dedicated listener; `None`: the main one.
-    pub listen: Option<SocketAddr>,
-}
-
-/// The bearer token of `/metrics`, never shown in `Debug` output.
-#[derive(Clone)]
-pub struct MetricsToken(pub String);
-
-impl fmt::Debug for MetricsToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("MetricsToken(<redacted>)")
-    }
-}
-
-/// Scheduled SQLite backups inside `serve`.
-#[derive(Debug, Clone)]
-pub struct BackupSchedule {
-    pub every: Duration,
-    pub keep: usize,
-    pub dir: PathBuf,
-}
-
-fn metrics_settings(s: &Settings, errors: &mut Vec<String>) -> Option<MetricsConfig> {
-    let token = match (&s.metrics_token, &s.metrics_token_file) {
-        (Some(t), _) => Some(t.trim().to_string()),
-        (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(t) => Some(t.trim().to_string()),
-            Err(e) => {
-                errors.push(format!(
-                    "--metrics-token-file / GATEHOUSE_METRICS_TOKEN_FILE: cannot read {}: {e}",
-                    path.display()
-                ));
-                return None;
-            }
-        },
-        (None, None) => None,
-    };
-    if token.as_deref().is_some_and(|t| t.len() < 16) {
-        errors.push("--metrics-token: the token must be at least 16 characters".into());
-    }
-    let listen = s.metrics_listen.as_ref().and_then(|raw| {
-        raw.parse::<SocketAddr>()
-            .map_err(|_| {
-                errors.push(format!(
-                    "--metrics-listen / GATEHOUSE_METRICS_LISTEN: '{raw}' is not an address such as 127.0.0.1:9090"
-                ))
-            })
-            .ok()
-    });
-    if !s.metrics && token.is_none() {
-        if s.metrics_listen.is_some() {
-            errors
-                .push("--metrics-listen needs metrics on: add --metrics or --metrics-token".into());
-        }
-        return None;
-    }
-    Some(MetricsConfig {
-        token: token.map(MetricsToken),
-        listen,
-    })
-}
-
-fn backup_settings(
-    s: &Settings,
-    database: Option<&DatabaseUrl>,
-    errors: &mut Vec<String>,
-) -> Option<BackupSchedule> {
-    let every = s.backup_every?;
-    if every < Duration::from_secs(1) {
-        errors.push("--backup-every must be at least 1s".into());
-    }
-    if s.backup_keep == 0 {
-        errors.push("--backup-keep must be at least 1".into());
-    }
-    if matches!(database, Some(d) if d.backend() != crate::db::Backend::Sqlite) {
-        errors.push(
-            "--backup-every applies to an SQLite database only; back up Postgres with pg_dump or base backups (see `gatehouse backup`)"
-                .into(),
-        );
-    }
-    Some(BackupSchedule {
-        every,
-        keep: s.backup_keep,
-        dir: s
-            .backup_dir
-            .clone()
-            .unwrap_or_else(|| s.data_dir.join("backups")),
-    })
-}
-
 impl Config {
     /// Cookies are `Secure` exactly when operators reach Gatehouse over https.
     pub fn secure_cookies(&self) -> bool {
@@ -511,118 +422,6 @@ impl Config {
             }
             _ => Err(ConfigErrors(errors)),
         }
-    }
-
-    /// The effective configuration as `check-config` prints it, secrets masked.
-    pub fn describe(&self) -> String {
-        let key = match &self.key_source {
-            KeySource::Value => "******** (from --secret-key / GATEHOUSE_SECRET_KEY)".to_string(),
-            KeySource::File(p) => format!("******** (from file {})", p.display()),
-            KeySource::Generated(p) | KeySource::Created(p) => {
-                format!("******** (key file {})", p.display())
-            }
-        };
-        let rows = [
-            ("database-url", self.database.masked()),
-            ("data-dir", self.data_dir.display().to_string()),
-            ("listen", self.listen.to_string()),
-            ("public-url", self.public_url.to_string()),
-            ("secure cookies", self.secure_cookies().to_string()),
-            ("secret-key", key),
-            ("session-idle-timeout", short(self.session_idle_timeout)),
-            ("session-lifetime", short(self.session_lifetime)),
-            ("pool-size", self.pool_size.to_string()),
-            (
-                "sqlite-max-pages",
-                self.sqlite_max_pages
-                    .map_or_else(|| "no limit".to_string(), |n| n.to_string()),
-            ),
-            ("workers", self.workers.to_string()),
-            ("max-body-bytes", self.max_body_bytes.to_string()),
-            ("request-header-timeout", short(self.request_header_timeout)),
-            (
-                "keep-alive-timeout",
-                if self.keep_alive_timeout.is_zero() {
-                    "0s (keep-alive off)".to_string()
-                } else {
-                    short(self.keep_alive_timeout)
-                },
-            ),
-            ("disconnect-timeout", short(self.disconnect_timeout)),
-            (
-                "api-rate-limit",
-                format!("{} per token per minute", self.api_rate_limit),
-            ),
-            (
-                "webhook-allow-private",
-                self.webhook_allow_private.to_string(),
-            ),
-            (
-                "webhook-retry-schedule",
-                self.webhook_retry_schedule
-                    .iter()
-                    .map(|d| short(*d))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            ("webhook-disable-after", short(self.webhook_disable_after)),
-            ("webhook-lease", short(self.webhook_lease)),
-            ("metrics", self.describe_metrics()),
-            (
-                "backup-every",
-                self.backup.as_ref().map_or_else(
-                    || "off".to_string(),
-                    |b| {
-                        format!(
-                            "{} into {}, keeping {}",
-                            short(b.every),
-                            b.dir.display(),
-                            b.keep
-                        )
-                    },
-                ),
-            ),
-            (
-                "audit-retention",
-                self.audit_retention
-                    .map_or_else(|| "keep forever".to_string(), short),
-            ),
-            ("log", self.log.clone()),
-            (
-                "log-format",
-                format!("{:?}", self.log_format).to_lowercase(),
-            ),
-        ];
-        rows.iter().map(|(k, v)| format!("{k:<22} {v}\n")).collect()
-    }
-}
-
-impl Config {
-    fn describe_metrics(&self) -> String {
-        let Some(m) = &self.metrics else {
-            return "off".to_string();
-        };
-        let at = m
-            .listen
-            .map_or_else(|| "the main listener".to_string(), |a| a.to_string());
-        let token = if m.token.is_some() {
-            ", bearer token ********"
-        } else {
-            ", no token"
-        };
-        format!("/metrics on {at}{token}")
-    }
-}
-
-/// A duration as an operator writes it: `7d`, `12h`, `30m`, `90s`, `250ms`.
-pub fn short(d: Duration) -> String {
-    let (secs, millis) = (d.as_secs(), d.subsec_millis());
-    match secs {
-        _ if millis != 0 || secs == 0 => format!("{}ms", d.as_millis()),
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
     }
 }
 
