@@ -48,12 +48,17 @@ pub fn prepare(config: Config) -> Result<AppState, String> {
     if !applied.is_empty() {
         tracing::info!(migrations = ?applied, "applied migrations");
     }
-    let db = Db::open(&config.database, config.pool_size, config.sqlite_max_pages)?;
+    let mut db = Db::open(&config.database, config.pool_size, config.sqlite_max_pages)?;
+    if let Some(replica) = &config.read_database {
+        db = db.with_replica(replica, config.pool_size)?;
+        tracing::info!(replica = %replica.masked(), "lists, counts and exports read the replica");
+    }
     let keys = Keys::derive(config.secret_key.bytes());
     Ok(AppState {
         db,
         config: Arc::new(config),
         keys: Arc::new(keys),
+        lifecycle: Arc::default(),
     })
 }
 
@@ -118,6 +123,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     let app_caches = caches.clone();
     let limit = state.config.max_body_bytes;
     let count_requests = state.config.metrics.is_some();
+    let replica = state.db.has_replica();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(aw::Data::new(app_state.clone()))
@@ -155,6 +161,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .wrap(from_fn(web::csrf::middleware))
             .wrap(from_fn(web::nul::middleware))
             .wrap(from_fn(web::flash::middleware))
+            .wrap(Condition::new(replica, from_fn(web::recent::middleware)))
             .wrap(from_fn(web::errors::middleware))
             .wrap(Compress::default())
             .wrap(web::headers::security_headers())

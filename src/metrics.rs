@@ -72,6 +72,7 @@ pub struct Metrics {
     pub db_pool_wait: HistogramFamily<PoolLabels>,
     pub db_pool_timeouts: Family<PoolLabels, Counter>,
     pub db_errors: Family<FaultLabels, Counter>,
+    pub db_replica_fallbacks: Counter,
     pub signins: Family<ResultLabels, Counter>,
     pub sessions_active: Gauge,
     pub webhook_outbox_depth: Gauge,
@@ -98,6 +99,7 @@ impl Metrics {
             db_pool_wait: Family::new_with_constructor(latency_histogram),
             db_pool_timeouts: Family::default(),
             db_errors: Family::default(),
+            db_replica_fallbacks: Counter::default(),
             signins: Family::default(),
             sessions_active: Gauge::default(),
             webhook_outbox_depth: Gauge::default(),
@@ -151,6 +153,11 @@ impl Metrics {
             "db_query_errors",
             "Database work that failed, by fault (disk_full, read_only, busy, connection_lost, unavailable, other)",
             m.db_errors.clone(),
+        );
+        r.register(
+            "db_replica_fallbacks",
+            "Reads meant for the read replica that the primary served because the replica was unavailable",
+            m.db_replica_fallbacks.clone(),
         );
         r.register(
             "signins",
@@ -262,6 +269,10 @@ impl Metrics {
         self.db_pool_wait
             .get_or_create(&PoolLabels { pool })
             .observe(waited.as_secs_f64());
+    }
+
+    pub fn replica_fallback(&self) {
+        self.db_replica_fallbacks.inc();
     }
 
     pub fn pool_timeout(&self, pool: &'static str) {

@@ -61,7 +61,7 @@ pub async fn list(
     let (t, query, counts) = (table.clone(), q.clone(), counts.clone());
     let page = state
         .db
-        .run(move |conn| store::list(conn, &catalog, &t, &query, &counts))
+        .read(move |conn| store::list(conn, &catalog, &t, &query, &counts))
         .await?;
     Ok(HttpResponse::Ok().json(page_json(&table, &q, &page)))
 }

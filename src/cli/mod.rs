@@ -62,13 +62,21 @@ fn init_logging(config: &Config) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // Colour only for a person at a terminal: never into a pipe, a file or journald.
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none(),
+        )
         .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
 }
+
+/// How long a stopping process waits for the workers' deliveries in hand (a webhook
+/// delivery times out after 10 s).
+const WORKERS_FINISH_WITHIN: std::time::Duration = std::time::Duration::from_secs(15);
 
 fn serve(config: Config) -> Result<(), String> {
     actix_web::rt::System::new().block_on(async move {
@@ -85,10 +93,20 @@ fn serve(config: Config) -> Result<(), String> {
             "Gatehouse is listening on {}",
             running.state.config.public_url
         );
+        let lifecycle = running.state.lifecycle.clone();
+        // SIGTERM (or SIGINT): actix stops accepting and finishes the requests in flight
+        // (up to its shutdown timeout); then the workers finish what they hold.
         running
             .server
             .await
             .map_err(|e| format!("server failed: {e}"))?;
+        tracing::info!("no longer serving; letting background work finish");
+        if !lifecycle.stop(WORKERS_FINISH_WITHIN).await {
+            tracing::warn!(
+                "background work still unfinished after {} s: leaving it to the next start",
+                WORKERS_FINISH_WITHIN.as_secs()
+            );
+        }
         tracing::info!("stopped");
         Ok(())
     })

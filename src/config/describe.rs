@@ -15,7 +15,7 @@ impl Config {
                 format!("******** (key file {})", p.display())
             }
         };
-        let rows = [
+        let mut rows = vec![
             ("database-url", self.database.masked()),
             ("data-dir", self.data_dir.display().to_string()),
             ("listen", self.listen.to_string()),
@@ -86,6 +86,9 @@ impl Config {
                 format!("{:?}", self.log_format).to_lowercase(),
             ),
         ];
+        if let Some(replica) = &self.read_database {
+            rows.insert(1, ("read-database-url", replica.masked()));
+        }
         rows.iter().map(|(k, v)| format!("{k:<22} {v}\n")).collect()
     }
 }

@@ -46,6 +46,16 @@ pub struct Settings {
     )]
     pub database_url: Option<String>,
 
+    /// Postgres only: a read replica (postgres://…) for lists, counts and exports; writes,
+    /// sessions and a client's reads right after it wrote stay on the primary.
+    #[arg(
+        long,
+        env = "GATEHOUSE_READ_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub read_database_url: Option<String>,
+
     /// Directory for the embedded database and the generated secret key.
     #[arg(
         long,
@@ -228,6 +238,8 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database: DatabaseUrl,
+    /// The read replica, if any (Postgres).
+    pub read_database: Option<DatabaseUrl>,
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub public_url: Url,
@@ -295,6 +307,8 @@ impl Config {
                 s.data_dir.display()
             ));
         }
+
+        let read_database = read_database_setting(s, database.as_ref(), &mut errors);
 
         let listen = s
             .listen
@@ -392,6 +406,7 @@ impl Config {
             {
                 Ok(Config {
                     database,
+                    read_database,
                     data_dir: s.data_dir.clone(),
                     listen,
                     public_url,
@@ -421,6 +436,35 @@ impl Config {
                 })
             }
             _ => Err(ConfigErrors(errors)),
+        }
+    }
+}
+
+/// `--read-database-url`: a Postgres URL, beside a Postgres primary.
+fn read_database_setting(
+    s: &Settings,
+    primary: Option<&DatabaseUrl>,
+    errors: &mut Vec<String>,
+) -> Option<DatabaseUrl> {
+    let raw = s.read_database_url.as_deref()?;
+    let flag = "--read-database-url / GATEHOUSE_READ_DATABASE_URL";
+    match DatabaseUrl::parse(raw) {
+        Ok(url @ DatabaseUrl::Postgres(_)) => match primary {
+            Some(DatabaseUrl::Sqlite(_)) => {
+                errors.push(format!(
+                    "{flag}: a read replica needs a Postgres database; SQLite has none"
+                ));
+                None
+            }
+            _ => Some(url),
+        },
+        Ok(DatabaseUrl::Sqlite(_)) => {
+            errors.push(format!("{flag}: a read replica must be a postgres:// URL"));
+            None
+        }
+        Err(e) => {
+            errors.push(format!("{flag}: {e}"));
+            None
         }
     }
 }

@@ -199,7 +199,7 @@ async fn export(
     })?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
     spawn_reader(
-        state.db.clone(),
+        state.db.for_request(),
         visible.table.clone(),
         query,
         format,
@@ -241,7 +241,7 @@ fn spawn_reader(
     std::thread::spawn(move || {
         let _slot = slot;
         let result = db
-            .conn()
+            .read_conn()
             .and_then(|mut conn| stream_rows(&mut conn, &table, format, &query, &tx));
         if let Err(e) = result {
             tracing::error!(error = %e, table = %table.name, "export failed");

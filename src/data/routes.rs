@@ -36,7 +36,7 @@ pub async fn index(
     let (cache, rights) = (catalog.clone(), access.rights.clone());
     let tables = state
         .db
-        .run(move |conn| {
+        .read(move |conn| {
             let catalog = rights.catalog_view(&cache.get(conn)?);
             table_summaries(conn, &catalog)
         })

@@ -312,7 +312,7 @@ impl PanelLoad {
         let (t, query, counts) = (table.clone(), q.clone(), counts.clone());
         state
             .db
-            .run(move |conn| {
+            .read(move |conn| {
                 let rows = store::list(conn, &catalog, &t, &query, &counts)?;
                 Ok((rows, self.load(conn)?))
             })

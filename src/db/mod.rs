@@ -4,6 +4,8 @@
 
 mod health;
 pub mod migrate;
+pub mod reach;
+pub mod replica;
 pub mod schema;
 pub mod secrets;
 
@@ -90,6 +92,21 @@ impl DatabaseUrl {
         }
     }
 
+    /// The URL with `application_name` set (Postgres, unless the URL sets one), so that
+    /// the database's activity views tell Gatehouse's connections apart.
+    pub fn with_application_name(&self, name: &str) -> DatabaseUrl {
+        match self {
+            DatabaseUrl::Postgres(raw) => match Url::parse(raw) {
+                Ok(mut u) if !u.query_pairs().any(|(k, _)| k == "application_name") => {
+                    u.query_pairs_mut().append_pair("application_name", name);
+                    DatabaseUrl::Postgres(u.to_string())
+                }
+                _ => self.clone(),
+            },
+            DatabaseUrl::Sqlite(_) => self.clone(),
+        }
+    }
+
     /// Open one connection of the concrete type, so a failure names its real cause
     /// (diesel's MultiConnection `establish` hides it behind "invalid connection url").
     pub fn connect(&self) -> Result<DbConn, String> {
@@ -173,6 +190,8 @@ fn mask_url(raw: &str) -> String {
 pub struct Manager {
     url: DatabaseUrl,
     sqlite_max_pages: Option<u64>,
+    /// Told of every attempt to connect (see `reach`).
+    reach: Arc<reach::Reach>,
 }
 
 /// Why the pool could not use a connection: opening one failed, or an idle one was found
@@ -198,9 +217,16 @@ impl ManageConnection for Manager {
     type Error = ConnectError;
 
     fn connect(&self) -> Result<DbConn, ConnectError> {
-        self.url
-            .connect_with(self.sqlite_max_pages)
-            .map_err(ConnectError::Open)
+        match self.url.connect_with(self.sqlite_max_pages) {
+            Ok(conn) => {
+                self.reach.connected();
+                Ok(conn)
+            }
+            Err(e) => {
+                self.reach.failed(&e);
+                Err(ConnectError::Open(e))
+            }
+        }
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectError> {
@@ -217,12 +243,14 @@ impl ManageConnection for Manager {
 }
 
 #[derive(Debug)]
-struct LogPoolErrors;
+pub(crate) struct LogPoolErrors;
 
 impl r2d2::HandleError<ConnectError> for LogPoolErrors {
     fn handle_error(&self, error: ConnectError) {
         match error {
-            ConnectError::Open(error) => tracing::warn!(%error, "database connection failed"),
+            // `Reach` logs when the database becomes unreachable and when it returns; r2d2
+            // retries every few seconds meanwhile.
+            ConnectError::Open(error) => tracing::debug!(%error, "database connection failed"),
             // The request that checked it out gets another: nothing failed yet.
             ConnectError::Stale(error) => {
                 tracing::info!(%error, "an idle database connection was closed by the server; replaced")
@@ -238,16 +266,14 @@ pub const PRIMARY_POOL: &str = "primary";
 
 /// Feeds the pool's waits and timeouts to the metrics.
 #[derive(Debug)]
-struct PoolEvents(&'static str);
+pub(crate) struct PoolEvents(pub(crate) &'static str);
 
 impl r2d2::HandleEvent for PoolEvents {
     fn handle_checkout(&self, event: r2d2::event::CheckoutEvent) {
         metrics::global().pool_checkout(self.0, event.duration());
     }
 
-    fn handle_timeout(&self, _event: r2d2::event::TimeoutEvent) {
-        metrics::global().pool_timeout(self.0);
-    }
+    // Timeouts are counted by `reach::checkout`, which waits in slices.
 }
 
 /// The metrics label of database work that failed, or `None` when the failure is the
@@ -272,7 +298,17 @@ pub struct Db {
     pool: Pool,
     backend: Backend,
     health: Arc<Health>,
+    reach: Arc<reach::Reach>,
+    /// The read replica, when `--read-database-url` is set.
+    replica: Option<Arc<replica::Replica>>,
 }
+
+/// How long a request waits for a pooled connection while the database is reachable (all
+/// connections busy); an unreachable database is refused far sooner (see `reach`).
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The `application_name` of the primary pool's connections.
+pub const APPLICATION_NAME: &str = "gatehouse";
 
 impl Db {
     /// Connect once directly (to report the real error), prepare SQLite, then build the pool
@@ -289,23 +325,119 @@ impl Db {
                 .map_err(|e| format!("cannot switch the SQLite database to WAL: {e}"))?;
         }
         drop(first);
+        let reach = Arc::new(reach::Reach::new("database"));
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
             // No idle connections opened in the background: see `health::drain`.
             .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(CHECKOUT_TIMEOUT)
             .error_handler(Box::new(LogPoolErrors))
             .event_handler(Box::new(PoolEvents(PRIMARY_POOL)))
             .build(Manager {
-                url: url.clone(),
+                url: url.with_application_name(APPLICATION_NAME),
                 sqlite_max_pages,
+                reach: reach.clone(),
             })
             .map_err(|e| format!("cannot open the database pool: {e}"))?;
         Ok(Db {
             pool,
             backend: url.backend(),
             health: Arc::new(Health::new(DEGRADED_FOR)),
+            reach,
+            replica: None,
         })
+    }
+
+    /// Send heavy reads (`read`, `read_conn`) to a replica at `url` (Postgres).
+    pub fn with_replica(mut self, url: &DatabaseUrl, max_size: u32) -> Result<Db, String> {
+        if self.backend != Backend::Postgres {
+            return Err("--read-database-url needs a Postgres primary".into());
+        }
+        self.replica = Some(Arc::new(replica::Replica::open(url, max_size)?));
+        Ok(self)
+    }
+
+    pub fn has_replica(&self) -> bool {
+        self.replica.is_some()
+    }
+
+    /// The replica pool now, as `pool_state` gives the primary's.
+    pub fn replica_pool_state(&self) -> Option<(u32, u32, u32)> {
+        self.replica.as_ref().map(|r| {
+            let state = r.pool().state();
+            (
+                state.connections,
+                state.idle_connections,
+                r.pool().max_size(),
+            )
+        })
+    }
+
+    /// Why the database cannot be reached, while it cannot.
+    pub fn unreachable(&self) -> Option<String> {
+        self.reach.down()
+    }
+
+    /// This handle as the current request may read: without the replica when the request
+    /// must read the primary — for work handed to a thread of its own (an export), where
+    /// the request is no longer known.
+    pub fn for_request(&self) -> Db {
+        let mut db = self.clone();
+        if replica::pinned() {
+            db.replica = None;
+        }
+        db
+    }
+
+    /// The replica that this request's heavy reads may use, if any.
+    fn reader(&self) -> Option<Arc<replica::Replica>> {
+        self.replica.clone().filter(|_| !replica::pinned())
+    }
+
+    /// Heavy read-only work (lists, counts): on the read replica when one is configured,
+    /// up, and this request's client did not write lately; else on the primary, as `run`.
+    /// `f` must not write.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(replica) = self.reader() else {
+            return self.run(f).await;
+        };
+        let on_replica = replica.clone();
+        let tried = actix_web::web::block(move || match on_replica.checkout() {
+            Some(mut conn) => Ok(f(&mut conn)),
+            None => Err(f),
+        })
+        .await
+        .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?;
+        match tried {
+            Ok(result) => {
+                if let Err(e) = &result
+                    && replica::replica_fault(e)
+                {
+                    replica.failed(e);
+                }
+                result
+            }
+            Err(f) => {
+                replica::fell_back();
+                self.run(f).await
+            }
+        }
+    }
+
+    /// A connection for a long read outside the async workers (an export's streaming
+    /// thread): the replica's when `read` would use it, else the primary's.
+    pub fn read_conn(&self) -> Result<r2d2::PooledConnection<Manager>, AppError> {
+        if let Some(replica) = self.reader() {
+            if let Some(conn) = replica.checkout() {
+                return Ok(conn);
+            }
+            replica::fell_back();
+        }
+        self.conn()
     }
 
     /// Record a request the database refused (see `Health`).
@@ -334,7 +466,7 @@ impl Db {
 
     /// A connection for blocking code outside the HTTP path (CLI, start-up).
     pub fn conn(&self) -> Result<r2d2::PooledConnection<Manager>, AppError> {
-        self.pool.get().map_err(AppError::from)
+        reach::checkout(&self.pool, &self.reach, CHECKOUT_TIMEOUT, PRIMARY_POOL)
     }
 
     /// Run blocking database work on the blocking thread pool.
@@ -343,12 +475,12 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let (pool, health) = (self.pool.clone(), self.health.clone());
+        let (pool, health, reach) = (self.pool.clone(), self.health.clone(), self.reach.clone());
         let fault = self.health.current();
         let (result, committed) = actix_web::web::block(move || {
-            let mut conn = match pool.get() {
+            let mut conn = match reach::checkout(&pool, &reach, CHECKOUT_TIMEOUT, PRIMARY_POOL) {
                 Ok(conn) => conn,
-                Err(e) => return (Err(AppError::from(e)), false),
+                Err(e) => return (Err(e), false),
             };
             let watching = health::watching(fault.is_some());
             let result = f(&mut conn);
@@ -384,10 +516,9 @@ impl Db {
 
     /// Readiness: a connection within two seconds that answers `SELECT 1`.
     pub async fn ping(&self) -> Result<(), String> {
-        let (pool, health) = (self.pool.clone(), self.health.clone());
+        let (pool, health, reach) = (self.pool.clone(), self.health.clone(), self.reach.clone());
         actix_web::web::block(move || {
-            let mut conn = pool
-                .get_timeout(Duration::from_secs(2))
+            let mut conn = reach::checkout(&pool, &reach, Duration::from_secs(2), PRIMARY_POOL)
                 .map_err(|e| e.to_string())?;
             let answer = conn.batch_execute("SELECT 1").map_err(|e| e.to_string());
             if health.current().is_some_and(health::renew_after) {

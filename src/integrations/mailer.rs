@@ -131,8 +131,11 @@ fn html_escape(s: &str) -> String {
 
 /// Start the mail worker on the current actix runtime.
 pub fn spawn(state: AppState) {
+    let running = state.lifecycle.enter();
     actix_web::rt::spawn(async move {
-        loop {
+        let _running = running;
+        // Stopping: the mails claimed in the last tick were sent; claim no more.
+        while !state.lifecycle.stopping() {
             match tick(&state).await {
                 // A database refusing writes is logged once, by the database's health.
                 Err(e) if state.db.degraded().is_some() => {

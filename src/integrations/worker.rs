@@ -110,12 +110,22 @@ impl Drop for Slot {
 
 /// Start the worker on the current actix runtime.
 pub fn spawn(state: AppState) {
+    let running = state.lifecycle.enter();
     actix_web::rt::spawn(async move {
+        let _running = running;
         let flight = Rc::new(Flight::default());
         let sealer = Rc::new(Sealer::new(state.config.secret_key.bytes()));
         // Made at the first delivery: its TLS context costs memory an idle server need not hold.
         let mut client: Option<awc::Client> = None;
         loop {
+            // Stopping: claim nothing more, finish and record the deliveries in hand, so a
+            // restart never sends one of them again.
+            if state.lifecycle.stopping() {
+                while flight.counts.borrow().total > 0 {
+                    let _ = actix_web::rt::time::timeout(POLL, flight.freed.notified()).await;
+                }
+                return;
+            }
             match tick(&state, &flight, &sealer, &mut client).await {
                 // Nothing started: wait for a slot to free or for the next poll.
                 Ok(0) => {

@@ -44,6 +44,9 @@ pub async fn show(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
     }
     let (open, idle_conns, max) = state.db.pool_state();
     m.set_pool(PRIMARY_POOL, open, idle_conns, max);
+    if let Some((open, idle_conns, max)) = state.db.replica_pool_state() {
+        m.set_pool(crate::db::replica::REPLICA_POOL, open, idle_conns, max);
+    }
     let body = m.encode().map_err(|e| AppError::internal(e.to_string()))?;
     Ok(HttpResponse::Ok().content_type(CONTENT_TYPE).body(body))
 }

@@ -34,9 +34,17 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         },
         Err(cause) => {
             tracing::warn!(%cause, "readiness check failed");
+            // Why, in a few words: the full error (host, port) is for the log only.
+            let why = match state.db.unreachable() {
+                Some(e) => format!(
+                    "database unavailable: {}\n",
+                    crate::db::reach::short_cause(&e)
+                ),
+                None => "database unavailable: no connection within 2 s\n".to_string(),
+            };
             HttpResponse::ServiceUnavailable()
                 .content_type("text/plain; charset=utf-8")
-                .body("database unavailable\n")
+                .body(why)
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod headers;
 pub mod nul;
 pub mod page;
 pub mod problem;
+pub mod recent;
 pub mod request_id;
 pub mod saved;
 pub mod table;

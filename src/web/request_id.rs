@@ -41,11 +41,15 @@ pub async fn middleware(
     let status = res.status().as_u16();
     // Hundredths of a millisecond: enough for a log line, without float noise.
     let elapsed_ms = (started.elapsed().as_micros() as f64 / 10.0).round() / 100.0;
+    // The route template that matched (`/data/{table}`), as the metrics name it; "-" when
+    // none did (a 404).
+    let route = res.request().match_pattern();
+    let route = route.as_deref().unwrap_or("-");
     span.in_scope(|| {
         if quiet {
-            tracing::debug!(status, elapsed_ms, "done");
+            tracing::debug!(status, route, elapsed_ms, "done");
         } else {
-            tracing::info!(status, elapsed_ms, "done");
+            tracing::info!(status, route, elapsed_ms, "done");
         }
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
