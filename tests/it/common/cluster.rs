@@ -1,5 +1,5 @@
 //! A throwaway Postgres cluster of the test's own, made with Debian's binaries (initdb,
-//! pg_ctl, pg_basebackup under /usr/lib/postgresql/15/bin) in a temporary directory and
+//! pg_ctl, pg_basebackup under /usr/lib/postgresql/N/bin) in a temporary directory and
 //! served on a random port: a test may stop and start it, or stream a replica from it,
 //! without touching the shared server. Run as the `postgres` user when the tests run as
 //! root (Postgres refuses to run as root). Stopped and removed when dropped.
@@ -12,9 +12,21 @@ pub struct Cluster {
     pub port: u16,
 }
 
+/// A Postgres program: from `PG_BINDIR`, else from the newest /usr/lib/postgresql/N/bin
+/// (Debian's `postgresql` package, which `.ci/run` installs).
 fn bin(name: &str) -> PathBuf {
-    let dir = std::env::var("PG_BINDIR").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
-    Path::new(&dir).join(name)
+    if let Ok(dir) = std::env::var("PG_BINDIR") {
+        return Path::new(&dir).join(name);
+    }
+    let newest = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("Debian's Postgres binaries under /usr/lib/postgresql (or set PG_BINDIR)")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .max()
+        .expect("a version under /usr/lib/postgresql");
+    Path::new("/usr/lib/postgresql")
+        .join(newest.to_string())
+        .join("bin")
+        .join(name)
 }
 
 fn running_as_root() -> bool {
