@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use crate::common::{Backend, TestApp};
 
 mod postgres;
-mod server;
+pub(crate) mod server;
 mod sqlite;
 
 #[actix_web::test]
