@@ -251,10 +251,10 @@ impl CatalogCache {
 
     /// Check the fingerprint at the next request (a notification from another instance).
     pub fn expire_here(&self) {
-        if let Ok(mut c) = self.inner.write() {
-            if let Some(long_ago) = Instant::now().checked_sub(CHECK_EVERY * 2) {
-                c.checked = long_ago;
-            }
+        if let Ok(mut c) = self.inner.write()
+            && let Some(long_ago) = Instant::now().checked_sub(CHECK_EVERY * 2)
+        {
+            c.checked = long_ago;
         }
     }
 
