@@ -226,8 +226,9 @@ impl Listener {
             }
             Ok(DbConn::Sqlite(_)) => false,
             Err(error) => {
+                // The pool warns about an unreachable database; this only says what it costs.
                 if !self.warned {
-                    tracing::warn!(%error, "notification listener cannot connect; retrying every second");
+                    tracing::info!(%error, "notification listener cannot connect; retrying every second (caches expire by time meanwhile)");
                     self.warned = true;
                 }
                 false
@@ -236,7 +237,8 @@ impl Listener {
     }
 
     fn lost(&mut self, error: &diesel::result::Error) {
-        tracing::warn!(%error, "notification listener lost its connection; reconnecting");
+        // Like a pooled connection the server closed: replaced, nothing failed yet.
+        tracing::info!(%error, "notification listener lost its connection; reconnecting");
         self.conn = None;
         self.warned = true;
     }
