@@ -71,6 +71,8 @@ pub struct Caches {
     pub tokens: aw::Data<identity::api_tokens::TokenCache>,
     pub counts: aw::Data<engine::store::CountCache>,
     pub api_limits: aw::Data<api::auth::RateLimiter>,
+    /// Tells the other instances on the same database what to forget (`db::notify`).
+    pub notifier: Arc<db::notify::Notifier>,
 }
 
 impl Caches {
@@ -78,14 +80,45 @@ impl Caches {
         let mut conn = state.db.conn().map_err(|e| e.to_string())?;
         let catalog = CatalogCache::load(&mut conn)
             .map_err(|e| format!("cannot read the database schema: {e}"))?;
-        Ok(Caches {
+        let caches = Caches {
             catalog: aw::Data::new(catalog),
             sessions: aw::Data::default(),
             rights: aw::Data::default(),
             tokens: aw::Data::default(),
             counts: aw::Data::default(),
             api_limits: aw::Data::default(),
-        })
+            notifier: db::notify::Notifier::new(),
+        };
+        caches.connect_peers();
+        caches.notifier.listen(&state.config.database);
+        Ok(caches)
+    }
+
+    /// Subscribe each cache to its channel (holding it weakly: the notifier outlives no
+    /// cache) and let it tell the other instances what it forgets.
+    fn connect_peers(&self) {
+        use identity::{api_tokens, permissions, session};
+        let n = &self.notifier;
+        let sessions = Arc::downgrade(&*self.sessions);
+        n.subscribe(session::SESSIONS_CHANNEL, move |p| {
+            sessions.upgrade().inspect(|c| c.receive(p));
+        });
+        self.sessions.peers.join(n, session::SESSIONS_CHANNEL);
+        let rights = Arc::downgrade(&*self.rights);
+        n.subscribe(permissions::RIGHTS_CHANNEL, move |_| {
+            rights.upgrade().inspect(|c| c.forget_here());
+        });
+        self.rights.peers.join(n, permissions::RIGHTS_CHANNEL);
+        let tokens = Arc::downgrade(&*self.tokens);
+        n.subscribe(api_tokens::TOKENS_CHANNEL, move |_| {
+            tokens.upgrade().inspect(|c| c.forget_here());
+        });
+        self.tokens.peers.join(n, api_tokens::TOKENS_CHANNEL);
+        let catalog = Arc::downgrade(&*self.catalog);
+        n.subscribe(catalog::CATALOG_CHANNEL, move |_| {
+            catalog.upgrade().inspect(|c| c.expire_here());
+        });
+        self.catalog.peers.join(n, catalog::CATALOG_CHANNEL);
     }
 }
 

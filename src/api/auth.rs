@@ -1,16 +1,15 @@
 //! `ApiAccess`: a bearer token turned into the same `Access` the UI uses (its role's rights,
 //! hidden columns included), with a per-token rate limit. Cookies never authenticate here.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::web::Data;
 use actix_web::{FromRequest, HttpRequest};
 
+use super::rate;
 use crate::catalog::{Catalog, CatalogCache};
 use crate::db::now;
 use crate::db::secrets::sha256_hex;
@@ -20,34 +19,7 @@ use crate::identity::api_tokens::{self as tokens, TOKEN_PREFIX, TokenCache};
 use crate::identity::permissions::{Access, load_rights};
 use crate::state::{AppState, app_data};
 
-/// Requests per token per minute, counted in fixed one-minute windows on each instance.
-#[derive(Default)]
-pub struct RateLimiter {
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
-}
-
-const WINDOW: Duration = Duration::from_secs(60);
-
-impl RateLimiter {
-    /// `Err(seconds to wait)` when the token has used up its window.
-    pub fn hit(&self, token: &str, limit: u32) -> Result<(), u64> {
-        let Ok(mut w) = self.windows.lock() else {
-            return Ok(());
-        };
-        if w.len() > 10_000 {
-            w.retain(|_, (start, _)| start.elapsed() < WINDOW);
-        }
-        let entry = w.entry(token.to_string()).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= WINDOW {
-            *entry = (Instant::now(), 0);
-        }
-        if entry.1 >= limit {
-            return Err(WINDOW.saturating_sub(entry.0.elapsed()).as_secs().max(1));
-        }
-        entry.1 += 1;
-        Ok(())
-    }
-}
+pub use super::rate::RateLimiter;
 
 /// The caller of an API request, as a token.
 pub struct ApiAccess(pub Access);
@@ -112,9 +84,7 @@ impl FromRequest for ApiAccess {
                     token
                 }
             };
-            if let Err(wait) = limits.hit(&token.id, state.config.api_rate_limit) {
-                return Err(AppError::RateLimited(wait));
-            }
+            spend(&state, &limits, &token.id).await?;
             let rights = load_rights(&req, &token.role).await?;
             let user = CurrentUser {
                 id: format!("token:{}", token.id),
@@ -127,4 +97,39 @@ impl FromRequest for ApiAccess {
             Ok(ApiAccess(Access { user, rights }))
         })
     }
+}
+
+/// Count the request against the token's limit, leasing budget from the database when this
+/// instance holds none (see `rate`).
+async fn spend(state: &AppState, limits: &Data<RateLimiter>, token: &str) -> Result<(), AppError> {
+    let (window, wait) = rate::window_now();
+    if let Some(verdict) = limits.take(token, window, wait) {
+        return verdict.map_err(AppError::RateLimited);
+    }
+    let (id, limit, prune) = (
+        token.to_string(),
+        state.config.api_rate_limit,
+        limits.prune_due(window),
+    );
+    let leased = state
+        .db
+        .run(move |conn| {
+            // While a fault refuses writes, the lease would fail anyway (or wait).
+            Ok(crate::db::bookkeeping_allowed()
+                .then(|| rate::lease(conn, &id, window, limit, prune)))
+        })
+        .await?;
+    let granted = match leased {
+        Some(Ok(granted)) => granted,
+        Some(Err(error)) => {
+            tracing::debug!(%error, "the API rate budget was not leased; counting here");
+            rate::slice_of(limit)
+        }
+        None => rate::slice_of(limit),
+    };
+    limits.grant(token, window, granted);
+    limits
+        .take(token, window, wait)
+        .unwrap_or(Err(wait))
+        .map_err(AppError::RateLimited)
 }

@@ -5,4 +5,5 @@ pub mod auth;
 pub mod json;
 pub mod openapi;
 pub mod params;
+pub mod rate;
 pub mod routes;

@@ -216,9 +216,15 @@ impl Catalog {
 }
 
 /// The cached catalog, shared by all workers, with the schema fingerprint it was read at.
+/// A reload after our own schema change tells the other instances (`peers`) to check theirs
+/// at their next request instead of within `CHECK_EVERY`.
 pub struct CatalogCache {
     inner: RwLock<Cached>,
+    pub peers: crate::db::notify::Peers,
 }
+
+/// The channel on which instances tell each other that the schema changed.
+pub const CATALOG_CHANNEL: &str = "gh_catalog";
 
 struct Cached {
     catalog: Arc<Catalog>,
@@ -239,7 +245,17 @@ impl CatalogCache {
                 fingerprint,
                 checked: Instant::now(),
             }),
+            peers: Default::default(),
         })
+    }
+
+    /// Check the fingerprint at the next request (a notification from another instance).
+    pub fn expire_here(&self) {
+        if let Ok(mut c) = self.inner.write()
+            && let Some(long_ago) = Instant::now().checked_sub(CHECK_EVERY * 2)
+        {
+            c.checked = long_ago;
+        }
     }
 
     fn cached(&self) -> (Arc<Catalog>, bool) {
@@ -273,7 +289,9 @@ impl CatalogCache {
     /// Read the schema again now (the "refresh" button, and after our own DDL).
     pub fn reload(&self, conn: &mut DbConn) -> Result<Arc<Catalog>, AppError> {
         let fingerprint = crate::catalog::introspect::fingerprint(conn)?;
-        self.reload_with(conn, fingerprint)
+        let catalog = self.reload_with(conn, fingerprint)?;
+        self.peers.tell("changed");
+        Ok(catalog)
     }
 
     fn reload_with(

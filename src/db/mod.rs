@@ -4,6 +4,7 @@
 
 mod health;
 pub mod migrate;
+pub mod notify;
 pub mod reach;
 pub mod replica;
 pub mod schema;

@@ -195,3 +195,11 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(gh_views, gh_view_roles);
+
+diesel::table! {
+    gh_api_rate (token_id, window_start) {
+        token_id -> Text,
+        window_start -> BigInt,
+        used -> BigInt,
+    }
+}

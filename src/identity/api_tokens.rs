@@ -10,6 +10,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConn;
+use crate::db::notify::Peers;
 use crate::db::schema::gh_api_tokens as t;
 
 pub const TOKEN_PREFIX: &str = "ghp_";
@@ -140,11 +141,16 @@ pub fn touch(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QueryResult<usi
 }
 
 /// Tokens seen in the last two seconds, so a busy client costs one lookup per window.
-/// Revoking forgets them at once on this instance; other instances within two seconds.
+/// Revoking forgets them at once on this instance, and on the others when the notification
+/// arrives (`peers`; the two seconds are the fallback).
 #[derive(Default)]
 pub struct TokenCache {
     entries: Mutex<HashMap<String, (Instant, ApiToken)>>,
+    pub peers: Peers,
 }
+
+/// The channel on which instances tell each other to forget the tokens they hold.
+pub const TOKENS_CHANNEL: &str = "gh_tokens";
 
 impl TokenCache {
     pub fn get(&self, hash: &str) -> Option<ApiToken> {
@@ -163,7 +169,14 @@ impl TokenCache {
         }
     }
 
+    /// Forget every token, here and on the other instances.
     pub fn forget_all(&self) {
+        self.forget_here();
+        self.peers.tell(crate::db::notify::EVERYTHING);
+    }
+
+    /// Forget every token here (a notification from another instance).
+    pub fn forget_here(&self) {
         if let Ok(mut e) = self.entries.lock() {
             e.clear();
         }

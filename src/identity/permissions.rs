@@ -15,6 +15,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
 use crate::catalog::{Catalog, RowKey, Table};
 use crate::db::DbConn;
+use crate::db::notify::Peers;
 use crate::error::AppError;
 use crate::identity::CurrentUser;
 use crate::identity::roles::{self, RoleRecord, TableRight};
@@ -185,15 +186,26 @@ impl Rights {
     }
 }
 
-/// Rights per role, remembered for two seconds (and forgotten at once when a role is
-/// edited on this instance).
+/// Rights per role, remembered for two seconds, and forgotten at once when a role is
+/// edited: here directly, on the other instances by notification (`peers`).
 #[derive(Default)]
 pub struct RightsCache {
     entries: Mutex<HashMap<String, (Instant, Arc<Rights>)>>,
+    pub peers: Peers,
 }
 
+/// The channel on which instances tell each other that roles changed.
+pub const RIGHTS_CHANNEL: &str = "gh_rights";
+
 impl RightsCache {
+    /// Forget every role's rights, here and on the other instances.
     pub fn forget_all(&self) {
+        self.forget_here();
+        self.peers.tell(crate::db::notify::EVERYTHING);
+    }
+
+    /// Forget every role's rights here (a notification from another instance).
+    pub fn forget_here(&self) {
         if let Ok(mut e) = self.entries.lock() {
             e.clear();
         }

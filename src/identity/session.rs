@@ -12,6 +12,7 @@ use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
+use crate::db::notify::Peers;
 use crate::error::AppError;
 use crate::identity::sessions;
 use crate::state::{AppState, app_data};
@@ -53,12 +54,17 @@ impl SessionPolicy {
 }
 
 /// Live sessions seen in the last moment, so a burst of requests costs one lookup. Entries
-/// live at most two seconds (a quarter of the idle timeout when that is shorter): a session
-/// ended on another instance stops working within that time; on this one, at once.
+/// live at most two seconds (a quarter of the idle timeout when that is shorter). A session
+/// ended here is forgotten at once here, and on the other instances as soon as the
+/// notification arrives (`peers`); the expiry is the fallback when one is lost.
 #[derive(Default)]
 pub struct SessionCache {
     entries: Mutex<HashMap<String, (Instant, CurrentUser)>>,
+    pub peers: Peers,
 }
+
+/// The channel on which instances tell each other which sessions to forget.
+pub const SESSIONS_CHANNEL: &str = "gh_sessions";
 
 const CACHE_MAX_ENTRIES: usize = 10_000;
 
@@ -80,15 +86,38 @@ impl SessionCache {
         }
     }
 
+    /// Forget one session, here and on the other instances.
     pub fn forget(&self, id: &str) {
+        self.forget_session_here(id);
+        self.peers.tell(&format!("session:{id}"));
+    }
+
+    /// Forget a user's sessions (signed out, disabled, role changed…), here and elsewhere.
+    pub fn forget_user(&self, user_id: &str) {
+        self.forget_user_here(user_id);
+        self.peers.tell(&format!("user:{user_id}"));
+    }
+
+    fn forget_session_here(&self, id: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(id);
         }
     }
 
-    pub fn forget_user(&self, user_id: &str) {
+    fn forget_user_here(&self, user_id: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, (_, u)| u.id != user_id);
+        }
+    }
+
+    /// A notification from another instance (or `EVERYTHING` after a reconnection).
+    pub fn receive(&self, payload: &str) {
+        if let Some(id) = payload.strip_prefix("session:") {
+            self.forget_session_here(id);
+        } else if let Some(id) = payload.strip_prefix("user:") {
+            self.forget_user_here(id);
+        } else if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
         }
     }
 }

@@ -147,6 +147,13 @@ pub fn replace_setup_token(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     crate::db::write_tx(conn, |conn| {
+        // Instances starting together on an empty Postgres database would each delete the
+        // (absent) row and insert theirs: one would fail on the key and stop. Taking turns,
+        // the last one's token is the one that works.
+        if let DbConn::Postgres(c) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext('gh_setup_token'))::text")
+                .execute(c)?;
+        }
         diesel::delete(gh_settings::table.find(SETUP_TOKEN_KEY)).execute(conn)?;
         diesel::insert_into(gh_settings::table)
             .values((

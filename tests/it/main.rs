@@ -15,6 +15,7 @@ mod data;
 mod deploy;
 mod email;
 mod faults;
+mod fleet;
 mod foundation;
 mod history;
 mod messages;
