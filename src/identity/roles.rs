@@ -171,7 +171,10 @@ pub fn rename_hidden_column(
             *c = new.to_string();
         }
         diesel::update(rt::table.find((&role, table)))
-            .set(rt::hidden_columns.eq(serde_json::to_string(&columns).unwrap_or_else(|_| "[]".into())))
+            .set(
+                rt::hidden_columns
+                    .eq(serde_json::to_string(&columns).unwrap_or_else(|_| "[]".into())),
+            )
             .execute(conn)?;
     }
     Ok(())

@@ -23,7 +23,9 @@ fn require(access: &Access) -> Result<(), AppError> {
     if access.rights.change_schema {
         Ok(())
     } else {
-        Err(AppError::Forbidden("Your role may not change the schema.".into()))
+        Err(AppError::Forbidden(
+            "Your role may not change the schema.".into(),
+        ))
     }
 }
 
@@ -33,7 +35,10 @@ async fn choices(
     access: &Access,
 ) -> Result<store::Choices, AppError> {
     let (cache, rights) = (catalog.clone(), access.rights.clone());
-    state.db.run(move |conn| store::choices(conn, &cache, &rights)).await
+    state
+        .db
+        .run(move |conn| store::choices(conn, &cache, &rights))
+        .await
 }
 
 pub async fn new_table_form(
@@ -100,7 +105,11 @@ pub async fn change(
     let VisibleTable { table, .. } = VisibleTable::of(&req, &access.rights).await?;
     let name = Some(table.name.clone());
     let outcome = submit(&state, &catalog, &access, name, pairs.into_inner()).await?;
-    respond(&req, outcome, &format!("/data/{}/schema", encode_part(&table.name)))
+    respond(
+        &req,
+        outcome,
+        &format!("/data/{}/schema", encode_part(&table.name)),
+    )
 }
 
 async fn submit(
@@ -123,26 +132,41 @@ fn respond(req: &HttpRequest, outcome: Outcome, action: &str) -> Result<HttpResp
     let layout = Layout::build(req);
     let back = action.to_string();
     match outcome {
-        Outcome::Preview { plan, fields, note, status } => {
+        Outcome::Preview {
+            plan,
+            fields,
+            note,
+            status,
+        } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            page::render(status, &PreviewPage {
-                layout,
-                action: action.to_string(),
-                back,
-                script: plan.script(),
-                summary: plan.summary,
-                impact: plan.impact,
-                confirm_name: plan.confirm_name,
-                fields,
-                note,
-            })
+            page::render(
+                status,
+                &PreviewPage {
+                    layout,
+                    action: action.to_string(),
+                    back,
+                    script: plan.script(),
+                    summary: plan.summary,
+                    impact: plan.impact,
+                    confirm_name: plan.confirm_name,
+                    fields,
+                    note,
+                },
+            )
         }
         Outcome::Refused(message) => page::render(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &RefusedPage { layout, back, message },
+            &RefusedPage {
+                layout,
+                back,
+                message,
+            },
         ),
-        Outcome::Done { summary, location } => {
-            Ok(page::done(req, &location, "success", &format!("Schema changed: {summary}.")))
-        }
+        Outcome::Done { summary, location } => Ok(page::done(
+            req,
+            &location,
+            "success",
+            &format!("Schema changed: {summary}."),
+        )),
     }
 }

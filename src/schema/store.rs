@@ -21,7 +21,11 @@ pub struct Choices {
     pub enums: Vec<String>,
 }
 
-pub fn choices(conn: &mut DbConn, cache: &CatalogCache, rights: &Rights) -> Result<Choices, AppError> {
+pub fn choices(
+    conn: &mut DbConn,
+    cache: &CatalogCache,
+    rights: &Rights,
+) -> Result<Choices, AppError> {
     let catalog = rights.catalog_view(&cache.get(conn)?);
     let targets = catalog
         .tables
@@ -105,7 +109,9 @@ pub fn submit(
     }
     if !same_sql(get(pairs, "sql").unwrap_or(""), &plan.script()) {
         return Ok(preview(
-            Some("The schema changed since this preview was made: check the SQL below again.".into()),
+            Some(
+                "The schema changed since this preview was made: check the SQL below again.".into(),
+            ),
             409,
         ));
     }

@@ -516,7 +516,13 @@ async fn an_administrator_creates_a_table_and_adds_a_row_in_a_real_browser() {
         .await
         .unwrap();
     wait_heading(&c, "Confirm: create table visits").await;
-    let sql = c.find(Locator::Css("pre.sql")).await.unwrap().text().await.unwrap();
+    let sql = c
+        .find(Locator::Css("pre.sql"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(sql.contains("CREATE TABLE \"visits\""), "{sql}");
     assert!(sql.contains("\"nights\" INTEGER"), "{sql}");
     c.find(Locator::Css("form.record-form button[type=submit]"))
@@ -554,7 +560,8 @@ async fn an_administrator_creates_a_table_and_adds_a_row_in_a_real_browser() {
         .unwrap();
     wait_js(&c, "document.body.textContent.includes('Row created.')").await;
     assert_eq!(
-        app.scalar("SELECT guest || ':' || nights FROM visits").as_deref(),
+        app.scalar("SELECT guest || ':' || nights FROM visits")
+            .as_deref(),
         Some("Ada:3")
     );
     c.close().await.unwrap();

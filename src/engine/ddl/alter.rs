@@ -44,7 +44,12 @@ fn draft(summary: String, statements: Vec<String>) -> Draft {
     }
 }
 
-pub fn plan(conn: &mut DbConn, catalog: &Catalog, table: &Table, change: &Change) -> Refusable<Plan> {
+pub fn plan(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    change: &Change,
+) -> Refusable<Plan> {
     let backend = backend_of(conn);
     let d = refuse_on!(draft_of(conn, backend, catalog, table, change)?);
     let mut impact = impact::of_table(conn, table)?;
@@ -81,7 +86,9 @@ fn draft_of(
     let t = &table.name;
     let pg = backend == Backend::Postgres;
     Ok(Ok(match change {
-        Change::CreateTable(_) => return Err(AppError::internal("create planned as an alteration")),
+        Change::CreateTable(_) => {
+            return Err(AppError::internal("create planned as an alteration"));
+        }
         Change::AddColumn(spec) => return add_column(conn, backend, catalog, table, spec),
         Change::RenameColumn { from, to } => {
             refuse_on!(column(table, from));
@@ -91,15 +98,29 @@ fn draft_of(
             }
             let mut d = draft(
                 format!("rename column {from} of {t} to {to}"),
-                vec![format!("{} RENAME COLUMN {} TO {}", alter(table), quote(from), quote(to))],
+                vec![format!(
+                    "{} RENAME COLUMN {} TO {}",
+                    alter(table),
+                    quote(from),
+                    quote(to)
+                )],
             );
-            d.renamed = Some(Renamed::Column { table: t.clone(), from: from.clone(), to: to.clone() });
+            d.renamed = Some(Renamed::Column {
+                table: t.clone(),
+                from: from.clone(),
+                to: to.clone(),
+            });
             d
         }
-        Change::SetDefault { column: name, default } => {
+        Change::SetDefault {
+            column: name,
+            default,
+        } => {
             let c = refuse_on!(column(table, name));
             if c.generated {
-                return Ok(Err(format!("The database fills {name} itself: it takes no default.")));
+                return Ok(Err(format!(
+                    "The database fills {name} itself: it takes no default."
+                )));
             }
             let expr = match default.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
                 Some(raw) => Some(refuse_on!(default_sql(c, raw, backend))),
@@ -114,14 +135,24 @@ fn draft_of(
                     Some(e) => format!("SET DEFAULT {e}"),
                     None => "DROP DEFAULT".into(),
                 };
-                draft(summary, vec![format!("{} ALTER COLUMN {} {action}", alter(table), quote(name))])
+                draft(
+                    summary,
+                    vec![format!(
+                        "{} ALTER COLUMN {} {action}",
+                        alter(table),
+                        quote(name)
+                    )],
+                )
             } else {
                 refuse_on!(rebuilt(conn, table, summary, |sq| {
                     with_column(sq, name, |c| c.default = expr.clone())
                 })?)
             }
         }
-        Change::SetNotNull { column: name, not_null } => {
+        Change::SetNotNull {
+            column: name,
+            not_null,
+        } => {
             let c = refuse_on!(column(table, name));
             if *not_null {
                 let n = impact::nulls(conn, t, name)?;
@@ -131,12 +162,28 @@ fn draft_of(
                     )));
                 }
             } else if c.primary_key {
-                return Ok(Err(format!("{name} is part of the primary key: it cannot hold NULL.")));
+                return Ok(Err(format!(
+                    "{name} is part of the primary key: it cannot hold NULL."
+                )));
             }
-            let summary = format!("make {t}.{name} {}", if *not_null { "NOT NULL" } else { "nullable" });
+            let summary = format!(
+                "make {t}.{name} {}",
+                if *not_null { "NOT NULL" } else { "nullable" }
+            );
             if pg {
-                let action = if *not_null { "SET NOT NULL" } else { "DROP NOT NULL" };
-                draft(summary, vec![format!("{} ALTER COLUMN {} {action}", alter(table), quote(name))])
+                let action = if *not_null {
+                    "SET NOT NULL"
+                } else {
+                    "DROP NOT NULL"
+                };
+                draft(
+                    summary,
+                    vec![format!(
+                        "{} ALTER COLUMN {} {action}",
+                        alter(table),
+                        quote(name)
+                    )],
+                )
             } else {
                 refuse_on!(rebuilt(conn, table, summary, |sq| {
                     with_column(sq, name, |c| c.not_null = *not_null)
@@ -150,18 +197,30 @@ fn draft_of(
             if table.indexes.iter().any(|i| i.name == name) {
                 return Ok(Err(format!("{t} has an index named {name} already.")));
             }
-            draft(format!("add {}index {name} to {t}", if spec.unique { "unique " } else { "" }), vec![sql])
+            draft(
+                format!(
+                    "add {}index {name} to {t}",
+                    if spec.unique { "unique " } else { "" }
+                ),
+                vec![sql],
+            )
         }
         Change::DropIndex { name } => return drop_index(conn, backend, table, name),
-        Change::AddForeignKey { columns, ref_table, on_delete } => {
+        Change::AddForeignKey {
+            columns,
+            ref_table,
+            on_delete,
+        } => {
             for c in columns {
                 refuse_on!(column(table, c));
             }
-            let target = refuse_on!(catalog
-                .tables
-                .get(ref_table)
-                .filter(|r| !r.is_view)
-                .ok_or_else(|| format!("There is no table named \"{ref_table}\" to refer to.")));
+            let target = refuse_on!(
+                catalog
+                    .tables
+                    .get(ref_table)
+                    .filter(|r| !r.is_view)
+                    .ok_or_else(|| format!("There is no table named \"{ref_table}\" to refer to."))
+            );
             let RowKey::Primary(key) = &target.key else {
                 return Ok(Err(format!("{ref_table} has no primary key to refer to.")));
             };
@@ -175,17 +234,23 @@ fn draft_of(
             let name = index_name(t, columns, "fkey");
             let cols: Vec<&str> = columns.iter().map(String::as_str).collect();
             let refs: Vec<&str> = key.iter().map(String::as_str).collect();
-            let summary = format!("add a foreign key from {t} ({}) to {ref_table}", columns.join(", "));
+            let summary = format!(
+                "add a foreign key from {t} ({}) to {ref_table}",
+                columns.join(", ")
+            );
             if pg {
-                draft(summary, vec![format!(
-                    "{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
-                    alter(table),
-                    quote(&name),
-                    quoted_list(&cols),
-                    quote(ref_table),
-                    quoted_list(&refs),
-                    on_delete.sql()
-                )])
+                draft(
+                    summary,
+                    vec![format!(
+                        "{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
+                        alter(table),
+                        quote(&name),
+                        quoted_list(&cols),
+                        quote(ref_table),
+                        quoted_list(&refs),
+                        on_delete.sql()
+                    )],
+                )
             } else {
                 refuse_on!(rebuilt(conn, table, summary, |sq| {
                     sq.foreign_keys.push(SqForeignKey {
@@ -202,14 +267,20 @@ fn draft_of(
         Change::RenameTable { to } => {
             refuse_on!(ident::check(to, "table"));
             if catalog.tables.contains_key(to) {
-                return Ok(Err(format!("A table or view named \"{to}\" exists already.")));
+                return Ok(Err(format!(
+                    "A table or view named \"{to}\" exists already."
+                )));
             }
             let mut d = draft(
                 format!("rename table {t} to {to}"),
                 vec![format!("{} RENAME TO {}", alter(table), quote(to))],
             );
-            d.renamed = Some(Renamed::Table { from: t.clone(), to: to.clone() });
-            d.notes.push("Role rights on the table follow it to its new name.".into());
+            d.renamed = Some(Renamed::Table {
+                from: t.clone(),
+                to: to.clone(),
+            });
+            d.notes
+                .push("Role rights on the table follow it to its new name.".into());
             d
         }
         Change::DropTable => {
@@ -222,9 +293,15 @@ fn draft_of(
             }
             let views = impact::views(conn, t)?;
             if !views.is_empty() {
-                return Ok(Err(format!("Views use {t}: {}. Drop them first.", views.join(", "))));
+                return Ok(Err(format!(
+                    "Views use {t}: {}. Drop them first.",
+                    views.join(", ")
+                )));
             }
-            let mut d = draft(format!("drop table {t} and all its rows"), vec![format!("DROP TABLE {}", quote(t))]);
+            let mut d = draft(
+                format!("drop table {t} and all its rows"),
+                vec![format!("DROP TABLE {}", quote(t))],
+            );
             d.confirm_name = Some(t.clone());
             d
         }
@@ -241,10 +318,15 @@ fn add_column(
     let t = &table.name;
     refuse_on!(ident::check(&spec.name, "column"));
     if table.column(&spec.name).is_some() {
-        return Ok(Err(format!("{t} has a column named \"{}\" already.", spec.name)));
+        return Ok(Err(format!(
+            "{t} has a column named \"{}\" already.",
+            spec.name
+        )));
     }
     if spec.primary_key {
-        return Ok(Err("A column added to an existing table cannot join its primary key.".into()));
+        return Ok(Err(
+            "A column added to an existing table cannot join its primary key.".into(),
+        ));
     }
     let no_default = spec.default.as_deref().is_none_or(|d| d.trim().is_empty());
     if spec.not_null && no_default && has_rows(conn, t)? {
@@ -256,14 +338,27 @@ fn add_column(
     let summary = format!("add column {} to {t}", spec.name);
     if backend == Backend::Postgres {
         let sql = refuse_on!(column_sql(backend, catalog, spec, false));
-        return Ok(Ok(draft(summary, vec![format!("{} ADD COLUMN {sql}", alter(table))])));
+        return Ok(Ok(draft(
+            summary,
+            vec![format!("{} ADD COLUMN {sql}", alter(table))],
+        )));
     }
     // SQLite's ADD COLUMN takes neither UNIQUE (an index is made instead), nor NOT NULL
     // without a default, nor a reference with a default: those rebuild the table.
-    let plain = ColumnSpec { unique: false, ..spec.clone() };
+    let plain = ColumnSpec {
+        unique: false,
+        ..spec.clone()
+    };
     let sql = refuse_on!(column_sql(backend, catalog, &plain, false));
     let unique = spec.unique.then(|| {
-        index_sql(t, &super::IndexSpec { columns: vec![spec.name.clone()], unique: true }, |_| true)
+        index_sql(
+            t,
+            &super::IndexSpec {
+                columns: vec![spec.name.clone()],
+                unique: true,
+            },
+            |_| true,
+        )
     });
     let unique = match unique {
         Some(Ok(s)) => Some(s),
@@ -272,10 +367,18 @@ fn add_column(
     };
     if (spec.not_null && no_default) || (spec.references.is_some() && !no_default) {
         let default = match spec.default.as_deref().filter(|_| !no_default) {
-            Some(raw) => Some(refuse_on!(default_sql(&spec.ty.as_column(backend), raw, backend))),
+            Some(raw) => Some(refuse_on!(default_sql(
+                &spec.ty.as_column(backend),
+                raw,
+                backend
+            ))),
             None => None,
         };
-        let key = spec.references.as_ref().and_then(|(r, _)| catalog.tables.get(r)).map(|r| r.key_columns());
+        let key = spec
+            .references
+            .as_ref()
+            .and_then(|(r, _)| catalog.tables.get(r))
+            .map(|r| r.key_columns());
         let mut d = refuse_on!(rebuilt(conn, table, summary, |sq| {
             sq.columns.push(SqColumn {
                 name: spec.name.clone(),
@@ -307,10 +410,14 @@ fn drop_column(conn: &mut DbConn, backend: Backend, table: &Table, name: &str) -
     let t = &table.name;
     let c = refuse_on!(column(table, name));
     if c.primary_key {
-        return Ok(Err(format!("{name} is part of the primary key of {t}: it cannot be dropped.")));
+        return Ok(Err(format!(
+            "{name} is part of the primary key of {t}: it cannot be dropped."
+        )));
     }
     if table.columns.len() == 1 {
-        return Ok(Err(format!("{name} is the only column of {t}: drop the table instead.")));
+        return Ok(Err(format!(
+            "{name} is the only column of {t}: drop the table instead."
+        )));
     }
     let referrers: Vec<String> = table
         .referrers
@@ -332,18 +439,27 @@ fn drop_column(conn: &mut DbConn, backend: Backend, table: &Table, name: &str) -
         .map(|i| i.name.clone())
         .collect();
     let mut d = if backend == Backend::Postgres {
-        draft(summary, vec![format!("{} DROP COLUMN {}", alter(table), quote(name))])
+        draft(
+            summary,
+            vec![format!("{} DROP COLUMN {}", alter(table), quote(name))],
+        )
     } else {
         refuse_on!(rebuilt(conn, table, summary, |sq| {
             sq.columns.retain(|c| c.name != name);
-            sq.uniques.retain(|(_, cols)| !cols.iter().any(|c| c == name));
-            sq.indexes.retain(|(_, cols, _)| !cols.iter().any(|c| c == name));
-            sq.foreign_keys.retain(|f| !f.columns.iter().any(|c| c == name));
+            sq.uniques
+                .retain(|(_, cols)| !cols.iter().any(|c| c == name));
+            sq.indexes
+                .retain(|(_, cols, _)| !cols.iter().any(|c| c == name));
+            sq.foreign_keys
+                .retain(|f| !f.columns.iter().any(|c| c == name));
             Ok(())
         })?)
     };
     if !gone.is_empty() {
-        d.notes.push(format!("Indexes dropped with the column: {}.", gone.join(", ")));
+        d.notes.push(format!(
+            "Indexes dropped with the column: {}.",
+            gone.join(", ")
+        ));
     }
     d.confirm_name = Some(name.to_string());
     Ok(Ok(d))
@@ -373,7 +489,10 @@ fn drop_index(conn: &mut DbConn, backend: Backend, table: &Table, name: &str) ->
             Ok(())
         });
     }
-    Ok(Ok(draft(summary, vec![format!("DROP INDEX {}", quote(name))])))
+    Ok(Ok(draft(
+        summary,
+        vec![format!("DROP INDEX {}", quote(name))],
+    )))
 }
 
 fn with_column(sq: &mut SqTable, name: &str, f: impl FnOnce(&mut SqColumn)) -> Result<(), String> {

@@ -96,8 +96,15 @@ pub struct Impact {
 /// A name that changes with the change, so the rights that name it follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Renamed {
-    Table { from: String, to: String },
-    Column { table: String, from: String, to: String },
+    Table {
+        from: String,
+        to: String,
+    },
+    Column {
+        table: String,
+        from: String,
+        to: String,
+    },
 }
 
 /// The statements of one change, ready to show and to run.

@@ -103,9 +103,10 @@ struct Object {
 
 /// Read `table`; `Err` when it holds something the rebuild could not carry over.
 pub fn read(conn: &mut DbConn, table: &str) -> Result<Result<SqTable, String>, AppError> {
-    let own = diesel::sql_query("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name = ?")
-        .bind::<Text, _>(table)
-        .get_result::<Object>(conn)?;
+    let own =
+        diesel::sql_query("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name = ?")
+            .bind::<Text, _>(table)
+            .get_result::<Object>(conn)?;
     let create = own.sql.unwrap_or_default().to_ascii_uppercase();
     for (word, what) in [
         ("CHECK", "CHECK constraints"),
@@ -126,7 +127,9 @@ pub fn read(conn: &mut DbConn, table: &str) -> Result<Result<SqTable, String>, A
     .bind::<Text, _>(table)
     .load::<Col>(conn)?;
     if cols.iter().any(|c| c.hidden != 0) {
-        return Ok(Err("This table has hidden or generated columns: SQLite cannot rebuild it here.".into()));
+        return Ok(Err(
+            "This table has hidden or generated columns: SQLite cannot rebuild it here.".into(),
+        ));
     }
     let fks = diesel::sql_query(
         "SELECT id, \"table\" AS ref_table, \"from\" AS from_col, \"to\" AS to_col, on_update, on_delete \
@@ -185,12 +188,13 @@ pub fn read(conn: &mut DbConn, table: &str) -> Result<Result<SqTable, String>, A
     .into_iter()
     .filter_map(|o| o.sql)
     .collect();
-    let views = diesel::sql_query("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY rowid")
-        .load::<Object>(conn)?
-        .into_iter()
-        .filter_map(|o| o.sql.map(|s| (o.name, s)))
-        .filter(|(_, s)| mentions(s, table))
-        .collect();
+    let views =
+        diesel::sql_query("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY rowid")
+            .load::<Object>(conn)?
+            .into_iter()
+            .filter_map(|o| o.sql.map(|s| (o.name, s)))
+            .filter(|(_, s)| mentions(s, table))
+            .collect();
     Ok(Ok(SqTable {
         name: table.to_string(),
         columns: cols
@@ -204,7 +208,9 @@ pub fn read(conn: &mut DbConn, table: &str) -> Result<Result<SqTable, String>, A
             })
             .collect(),
         autoincrement: mentions(&create, "AUTOINCREMENT"),
-        without_rowid: create.replace(char::is_whitespace, "").contains("WITHOUTROWID"),
+        without_rowid: create
+            .replace(char::is_whitespace, "")
+            .contains("WITHOUTROWID"),
         uniques,
         foreign_keys: foreign_keys.into_iter().map(|(_, f)| f).collect(),
         indexes,
@@ -218,9 +224,20 @@ pub fn read(conn: &mut DbConn, table: &str) -> Result<Result<SqTable, String>, A
 fn default_expr(d: &str) -> String {
     let simple = d.starts_with('\'')
         || d.parse::<f64>().is_ok()
-        || ["NULL", "TRUE", "FALSE", "CURRENT_TIMESTAMP", "CURRENT_DATE", "CURRENT_TIME"]
-            .contains(&d.to_ascii_uppercase().as_str());
-    if simple { d.to_string() } else { format!("({d})") }
+        || [
+            "NULL",
+            "TRUE",
+            "FALSE",
+            "CURRENT_TIMESTAMP",
+            "CURRENT_DATE",
+            "CURRENT_TIME",
+        ]
+        .contains(&d.to_ascii_uppercase().as_str());
+    if simple {
+        d.to_string()
+    } else {
+        format!("({d})")
+    }
 }
 
 impl SqTable {
@@ -263,7 +280,11 @@ impl SqTable {
         }
         for f in &self.foreign_keys {
             let cols: Vec<&str> = f.columns.iter().map(String::as_str).collect();
-            let mut line = format!("FOREIGN KEY ({}) REFERENCES {}", quoted_list(&cols), quote(&f.ref_table));
+            let mut line = format!(
+                "FOREIGN KEY ({}) REFERENCES {}",
+                quoted_list(&cols),
+                quote(&f.ref_table)
+            );
             if !f.ref_columns.is_empty() {
                 let refs: Vec<&str> = f.ref_columns.iter().map(String::as_str).collect();
                 line.push_str(&format!(" ({})", quoted_list(&refs)));
@@ -279,7 +300,11 @@ impl SqTable {
             "CREATE TABLE {} (\n    {}\n){}",
             quote(name),
             lines.join(",\n    "),
-            if self.without_rowid { " WITHOUT ROWID" } else { "" }
+            if self.without_rowid {
+                " WITHOUT ROWID"
+            } else {
+                ""
+            }
         )
     }
 }
@@ -306,7 +331,11 @@ pub fn statements(old: &SqTable, new: &SqTable) -> Vec<String> {
         cols = quoted_list(&common)
     ));
     out.push(format!("DROP TABLE {}", quote(&old.name)));
-    out.push(format!("ALTER TABLE {} RENAME TO {}", quote(&temp), quote(&new.name)));
+    out.push(format!(
+        "ALTER TABLE {} RENAME TO {}",
+        quote(&temp),
+        quote(&new.name)
+    ));
     for (_, _, sql) in &new.indexes {
         out.push(sql.clone());
     }

@@ -26,12 +26,12 @@ pub enum ColumnType {
     Enum(String, Vec<String>),
 }
 
-/// The choices of the type list: (code, label).
+/// The choices of the type list: (code, label); the first is preselected.
 pub const TYPE_CHOICES: &[(&str, &str)] = &[
+    ("text", "text"),
     ("integer", "integer"),
     ("bigint", "big integer"),
     ("decimal", "decimal (precision, scale)"),
-    ("text", "text"),
     ("varchar", "varchar (length)"),
     ("boolean", "boolean"),
     ("date", "date"),
@@ -53,7 +53,9 @@ impl ColumnType {
         let number = |raw: &str, what: &str, min: u32, max: u32| -> Result<u32, String> {
             match raw.trim().parse::<u32>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(format!("Give the {what} as a whole number from {min} to {max}.")),
+                _ => Err(format!(
+                    "Give the {what} as a whole number from {min} to {max}."
+                )),
             }
         };
         Ok(match code {
@@ -185,10 +187,16 @@ impl OnDelete {
     }
 }
 
-/// A text literal: single quotes, embedded quotes doubled (standard SQL on both backends;
-/// Postgres has `standard_conforming_strings` on, so backslashes are plain characters).
-pub fn text_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+/// A text literal: single quotes, embedded quotes doubled. On Postgres, text holding a
+/// backslash is written as an escape string (`E'…'`, backslashes doubled), which means the
+/// same whatever the server's `standard_conforming_strings`.
+pub fn text_literal(text: &str, backend: Backend) -> String {
+    let quoted = text.replace('\'', "''");
+    if backend == Backend::Postgres && text.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
 }
 
 /// The DEFAULT expression for what the operator typed, checked against the column: a value
@@ -196,7 +204,9 @@ pub fn text_literal(text: &str) -> String {
 pub fn default_sql(column: &Column, raw: &str, backend: Backend) -> Result<String, String> {
     let word = raw.trim().to_ascii_lowercase();
     match column.kind {
-        Kind::DateTime | Kind::DateTimeTz if ["now", "now()", "current_timestamp"].contains(&word.as_str()) => {
+        Kind::DateTime | Kind::DateTimeTz
+            if ["now", "now()", "current_timestamp"].contains(&word.as_str()) =>
+        {
             return Ok("CURRENT_TIMESTAMP".into());
         }
         Kind::Date if ["today", "current_date"].contains(&word.as_str()) => {
@@ -220,7 +230,7 @@ pub fn default_sql(column: &Column, raw: &str, backend: Backend) -> Result<Strin
         Value::Float(f) => float_text(f),
         // A checked decimal is digits, a sign and a point: a bare number literal.
         Value::Text(t) if column.kind == Kind::Decimal => t,
-        Value::Text(t) => text_literal(&t),
+        Value::Text(t) => text_literal(&t, backend),
         Value::Bytes(_) => return Err("Default: this type takes no default here.".into()),
     })
 }
@@ -241,7 +251,10 @@ mod tests {
     #[test]
     fn defaults_are_literals_of_the_type() {
         let text = ColumnType::Varchar(5).as_column(Backend::Postgres);
-        assert_eq!(default_sql(&text, "it's", Backend::Postgres).unwrap(), "'it''s'");
+        assert_eq!(
+            default_sql(&text, "it's", Backend::Postgres).unwrap(),
+            "'it''s'"
+        );
         assert!(default_sql(&text, "toolong", Backend::Postgres).is_err());
         let int = ColumnType::Integer.as_column(Backend::Sqlite);
         assert_eq!(default_sql(&int, "42", Backend::Sqlite).unwrap(), "42");
@@ -251,7 +264,14 @@ mod tests {
         let b = ColumnType::Boolean.as_column(Backend::Postgres);
         assert_eq!(default_sql(&b, "yes", Backend::Postgres).unwrap(), "TRUE");
         let ts = ColumnType::TimestampTz.as_column(Backend::Postgres);
-        assert_eq!(default_sql(&ts, "now", Backend::Postgres).unwrap(), "CURRENT_TIMESTAMP");
+        assert_eq!(
+            default_sql(&ts, "now", Backend::Postgres).unwrap(),
+            "CURRENT_TIMESTAMP"
+        );
+        assert_eq!(
+            default_sql(&text, r"a\'", Backend::Postgres).unwrap(),
+            r"E'a\\'''"
+        );
         let j = ColumnType::Json.as_column(Backend::Postgres);
         assert!(default_sql(&j, "{bad", Backend::Postgres).is_err());
     }
