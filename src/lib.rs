@@ -26,6 +26,7 @@ pub mod dashboard;
 pub mod data;
 pub mod integrations;
 pub mod ops;
+pub mod schema;
 pub mod signin;
 pub mod users;
 

@@ -4,7 +4,7 @@
 
 use actix_web::{Resource, Route as ActixRoute, web};
 
-use crate::{api, auditlog, dashboard, data, integrations, ops, signin, users};
+use crate::{api, auditlog, dashboard, data, integrations, ops, schema, signin, users};
 
 /// One entry of the route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,9 +94,13 @@ route_table! {
 
     get "/data" => data::routes::index;
     post "/data/refresh" => data::routes::refresh;
+    get "/data/new-table" => schema::routes::new_table_form;
+    post "/data/new-table" => schema::routes::new_table;
     get "/data/{table}" => data::routes::list;
     post "/data/{table}" => data::routes::create;
     get "/data/{table}/new" => data::routes::new;
+    get "/data/{table}/schema" => schema::routes::show;
+    post "/data/{table}/schema" => schema::routes::change;
     get "/data/{table}/export.csv" => data::export::csv;
     get "/data/{table}/export.json" => data::export::json;
     get "/data/{table}/lookup" => data::routes::lookup;

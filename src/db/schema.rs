@@ -70,6 +70,7 @@ diesel::table! {
         admin_areas -> Bool,
         require_2fa -> Bool,
         created_at -> Timestamp,
+        change_schema -> Bool,
     }
 }
 

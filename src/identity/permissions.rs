@@ -74,6 +74,8 @@ pub struct Rights {
     pub role: String,
     pub admin_areas: bool,
     pub require_2fa: bool,
+    /// May use the schema builder (administrators always may).
+    pub change_schema: bool,
     pub default: Actions,
     pub tables: HashMap<String, (Actions, Vec<String>)>,
 }
@@ -84,6 +86,7 @@ impl Rights {
         Rights {
             admin_areas: everything || role.admin_areas,
             require_2fa: role.require_2fa,
+            change_schema: everything || role.change_schema,
             default: if everything {
                 Actions::parse("rcud")
             } else {
@@ -107,6 +110,7 @@ impl Rights {
             role: role.to_string(),
             admin_areas: false,
             require_2fa: false,
+            change_schema: false,
             default: Actions::default(),
             tables: HashMap::new(),
         }

@@ -21,6 +21,8 @@ pub struct RoleRecord {
     pub admin_areas: bool,
     pub require_2fa: bool,
     pub created_at: NaiveDateTime,
+    /// May create, alter and drop tables (the schema builder).
+    pub change_schema: bool,
 }
 
 pub fn find_role(conn: &mut DbConn, name: &str) -> QueryResult<Option<RoleRecord>> {
@@ -67,6 +69,7 @@ pub struct RoleInput {
     pub default_actions: String,
     pub admin_areas: bool,
     pub require_2fa: bool,
+    pub change_schema: bool,
     pub tables: Vec<TableRight>,
 }
 
@@ -87,6 +90,7 @@ pub fn save_role(
                     gh_roles::default_actions.eq(&role.default_actions),
                     gh_roles::admin_areas.eq(role.admin_areas),
                     gh_roles::require_2fa.eq(role.require_2fa),
+                    gh_roles::change_schema.eq(role.change_schema),
                     gh_roles::created_at.eq(now),
                 ))
                 .execute(conn)?;
@@ -97,6 +101,7 @@ pub fn save_role(
                     gh_roles::default_actions.eq(&role.default_actions),
                     gh_roles::admin_areas.eq(role.admin_areas),
                     gh_roles::require_2fa.eq(role.require_2fa),
+                    gh_roles::change_schema.eq(role.change_schema),
                 ))
                 .execute(conn)?;
         }
@@ -137,4 +142,40 @@ pub fn users_with_role(conn: &mut DbConn, role: &str) -> QueryResult<i64> {
         .filter(gh_users::role.eq(role))
         .count()
         .get_result(conn)
+}
+
+/// A table renamed by the schema builder keeps its rights and hidden columns in every role.
+pub fn rename_table_rights(conn: &mut DbConn, old: &str, new: &str) -> QueryResult<usize> {
+    diesel::update(rt::table.filter(rt::table_name.eq(old)))
+        .set(rt::table_name.eq(new))
+        .execute(conn)
+}
+
+/// A column renamed by the schema builder stays hidden from the roles it was hidden from.
+pub fn rename_hidden_column(
+    conn: &mut DbConn,
+    table: &str,
+    old: &str,
+    new: &str,
+) -> QueryResult<()> {
+    let rows: Vec<(String, String)> = rt::table
+        .filter(rt::table_name.eq(table))
+        .select((rt::role_name, rt::hidden_columns))
+        .load(conn)?;
+    for (role, hidden) in rows {
+        let mut columns: Vec<String> = serde_json::from_str(&hidden).unwrap_or_default();
+        if !columns.iter().any(|c| c == old) {
+            continue;
+        }
+        for c in columns.iter_mut().filter(|c| *c == old) {
+            *c = new.to_string();
+        }
+        diesel::update(rt::table.find((&role, table)))
+            .set(
+                rt::hidden_columns
+                    .eq(serde_json::to_string(&columns).unwrap_or_else(|_| "[]".into())),
+            )
+            .execute(conn)?;
+    }
+    Ok(())
 }

@@ -86,6 +86,7 @@ async fn form_page(
         default,
         admin_areas: input.admin_areas,
         require_2fa: input.require_2fa,
+        change_schema: input.change_schema,
         error,
     })
 }
@@ -102,6 +103,7 @@ pub async fn new(
         default_actions: "r".into(),
         admin_areas: false,
         require_2fa: false,
+        change_schema: false,
         tables: Vec::new(),
     };
     page::ok(&form_page(layout, &state, &catalog, input, None, None).await?)
@@ -125,6 +127,7 @@ pub async fn edit(
         default_actions: role.default_actions.clone(),
         admin_areas: role.admin_areas,
         require_2fa: role.require_2fa,
+        change_schema: role.change_schema,
         tables,
     };
     page::ok(&form_page(layout, &state, &catalog, input, Some(&role), None).await?)
@@ -174,6 +177,7 @@ async fn input_from(
         default_actions: actions_from(pairs, "default"),
         admin_areas: get(pairs, "admin_areas").is_some(),
         require_2fa: get(pairs, "require_2fa").is_some(),
+        change_schema: get(pairs, "change_schema").is_some(),
         tables,
     })
 }

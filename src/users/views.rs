@@ -148,6 +148,7 @@ pub struct RoleFormPage {
     pub default: Actions,
     pub admin_areas: bool,
     pub require_2fa: bool,
+    pub change_schema: bool,
     pub tables: Vec<TableRights>,
     pub error: Option<String>,
 }

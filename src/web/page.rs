@@ -76,6 +76,8 @@ pub struct Layout {
     pub path: String,
     /// May enter the administration areas (from the role's rights, when loaded).
     pub admin: bool,
+    /// May use the schema builder (from the role's rights, when loaded).
+    pub change_schema: bool,
 }
 
 impl Layout {
@@ -94,6 +96,10 @@ impl Layout {
                 .get::<std::sync::Arc<crate::identity::permissions::Rights>>()
                 .map(|r| r.admin_areas)
                 .unwrap_or_else(|| session::cached(req).is_some_and(|u| u.is_admin())),
+            change_schema: req
+                .extensions()
+                .get::<std::sync::Arc<crate::identity::permissions::Rights>>()
+                .is_some_and(|r| r.change_schema),
         }
     }
 

@@ -23,6 +23,7 @@ const SLICES: &[&str] = &[
     "data",
     "integrations",
     "ops",
+    "schema",
     "signin",
     "users",
 ];

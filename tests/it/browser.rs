@@ -482,3 +482,87 @@ async fn a_live_search_after_an_htmx_sort_keeps_the_sort_in_a_real_browser() {
     wait_js(&c, &format!("{names} === 'apple a,apple c'")).await;
     c.close().await.unwrap();
 }
+
+#[actix_web::test]
+async fn an_administrator_creates_a_table_and_adds_a_row_in_a_real_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_admin().await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app).await;
+
+    c.goto(&app.url("/data")).await.unwrap();
+    wait_heading(&c, "Data").await;
+    c.find(Locator::LinkText("New table"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, "Data / new table").await;
+    fill(&c, "table-name", "visits").await;
+    fill(&c, "c0-name", "guest").await;
+    fill(&c, "c1-name", "nights").await;
+    c.find(Locator::Css("#c1-type option[value='integer']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.record-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, "Confirm: create table visits").await;
+    let sql = c
+        .find(Locator::Css("pre.sql"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(sql.contains("CREATE TABLE \"visits\""), "{sql}");
+    assert!(sql.contains("\"nights\" INTEGER"), "{sql}");
+    c.find(Locator::Css("form.record-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, "Data / visits").await;
+
+    c.find(Locator::LinkText("New row"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, "Data / visits / new row").await;
+    c.find(Locator::Css("input[name='f.guest']"))
+        .await
+        .unwrap()
+        .send_keys("Ada")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name='f.nights']"))
+        .await
+        .unwrap()
+        .send_keys("3")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.record-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(&c, "document.body.textContent.includes('Row created.')").await;
+    assert_eq!(
+        app.scalar("SELECT guest || ':' || nights FROM visits")
+            .as_deref(),
+        Some("Ada:3")
+    );
+    c.close().await.unwrap();
+}

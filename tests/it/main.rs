@@ -22,6 +22,7 @@ mod messages;
 mod metrics;
 mod outage;
 mod replica;
+mod schema;
 mod schemathesis;
 mod shutdown;
 mod slow_clients;

@@ -160,6 +160,13 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/data/people/new",
             [ok, ok, forbidden, ok, see, see],
         ),
+        case("GET", "/data/new-table", "/data/new-table", admin_only(ok)),
+        case(
+            "GET",
+            "/data/{table}/schema",
+            "/data/people/schema",
+            admin_only(ok),
+        ),
         case(
             "GET",
             "/data/{table}/export.csv",
@@ -290,6 +297,18 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         ),
     ];
     let posts: Vec<PostCase> = vec![
+        (
+            "/data/new-table",
+            "/data/new-table".into(),
+            vec![("name", "Bad Name".into())],
+            admin_only(unprocessable),
+        ),
+        (
+            "/data/{table}/schema",
+            "/data/people/schema".into(),
+            vec![("op", "drop_table".into())],
+            admin_only(ok),
+        ),
         (
             "/data/{table}",
             "/data/people".into(),

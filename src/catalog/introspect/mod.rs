@@ -28,10 +28,15 @@ pub fn fingerprint(conn: &mut DbConn) -> Result<String, AppError> {
     let sql = match conn {
         DbConn::Sqlite(_) => "SELECT CAST(schema_version AS TEXT) AS v FROM pragma_schema_version",
         DbConn::Postgres(_) => {
-            "SELECT md5(string_agg(c.oid::text || c.relkind::text || ':' || a.attname || ':' \
-             || a.atttypid::text || a.attnotnull::text, ',' ORDER BY c.oid, a.attnum)) \
+            "SELECT md5(string_agg(c.oid::text || c.relkind::text || ':' || c.relname || ':' \
+             || a.attname || ':' || a.atttypid::text || a.attnotnull::text, ',' \
+             ORDER BY c.oid, a.attnum)) \
              || (SELECT count(*)::text FROM pg_constraint k WHERE k.connamespace = \
-             (SELECT oid FROM pg_namespace WHERE nspname = current_schema())) AS v \
+             (SELECT oid FROM pg_namespace WHERE nspname = current_schema())) \
+             || coalesce((SELECT md5(string_agg(d.adrelid::text || ':' || d.adnum::text || ':' \
+             || pg_get_expr(d.adbin, d.adrelid), ',' ORDER BY d.adrelid, d.adnum)) \
+             FROM pg_attrdef d JOIN pg_class dc ON dc.oid = d.adrelid WHERE dc.relnamespace = \
+             (SELECT oid FROM pg_namespace WHERE nspname = current_schema())), '') AS v \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_attribute a ON a.attrelid = c.oid \
              WHERE n.nspname = current_schema() AND a.attnum > 0 AND NOT a.attisdropped"

@@ -1,0 +1,1 @@
+ALTER TABLE gh_roles DROP COLUMN change_schema;
