@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::audit::Actor;
+use crate::audit::{Actor, Via};
 use crate::catalog::Table;
 use crate::data::routes::form_version;
 use crate::data::views::*;
@@ -66,7 +66,11 @@ pub async fn version_restore(
     access.require(&table, Action::Update)?;
     let key = keys::from_path(key.as_deref(), &table)?;
     let version = form_version(&pairs)?;
-    let (t, entry, actor) = (table.clone(), entry_param(&req)?, Actor::from(&access.user));
+    let (t, entry, actor) = (
+        table.clone(),
+        entry_param(&req)?,
+        Actor::from(&access.user).through(Via::Restore),
+    );
     let own = own_entries(&access);
     let (plan, result) = state
         .db
@@ -163,7 +167,11 @@ pub async fn deleted_restore(
     let VisibleTable { catalog, table, .. } = VisibleTable::of(&req, &access.rights).await?;
     access.require(&table, Action::Create)?;
     refuse_partial_view(&access, &table)?;
-    let (t, entry, actor) = (table.clone(), entry_param(&req)?, Actor::from(&access.user));
+    let (t, entry, actor) = (
+        table.clone(),
+        entry_param(&req)?,
+        Actor::from(&access.user).through(Via::Restore),
+    );
     let own = own_entries(&access);
     let result = state
         .db

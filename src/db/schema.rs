@@ -58,6 +58,7 @@ diesel::table! {
         table_name -> Text,
         row_key -> Text,
         changes -> Text,
+        via -> Text,
     }
 }
 
@@ -70,6 +71,7 @@ diesel::table! {
         admin_areas -> Bool,
         require_2fa -> Bool,
         created_at -> Timestamp,
+        share_views -> Bool,
     }
 }
 

@@ -73,6 +73,8 @@ pub struct Rights {
     pub role: String,
     pub admin_areas: bool,
     pub require_2fa: bool,
+    /// May share saved views with roles.
+    pub share_views: bool,
     pub default: Actions,
     pub tables: HashMap<String, (Actions, Vec<String>)>,
 }
@@ -83,6 +85,7 @@ impl Rights {
         Rights {
             admin_areas: everything || role.admin_areas,
             require_2fa: role.require_2fa,
+            share_views: everything || role.share_views,
             default: if everything {
                 Actions::parse("rcud")
             } else {
@@ -106,6 +109,7 @@ impl Rights {
             role: role.to_string(),
             admin_areas: false,
             require_2fa: false,
+            share_views: false,
             default: Actions::default(),
             tables: HashMap::new(),
         }

@@ -21,6 +21,8 @@ pub struct RoleRecord {
     pub admin_areas: bool,
     pub require_2fa: bool,
     pub created_at: NaiveDateTime,
+    /// May share saved views with roles (administrators always may).
+    pub share_views: bool,
 }
 
 pub fn find_role(conn: &mut DbConn, name: &str) -> QueryResult<Option<RoleRecord>> {
@@ -68,6 +70,7 @@ pub struct RoleInput {
     pub admin_areas: bool,
     pub require_2fa: bool,
     pub tables: Vec<TableRight>,
+    pub share_views: bool,
 }
 
 /// Create or replace a role and its table rights in one transaction.
@@ -88,6 +91,7 @@ pub fn save_role(
                     gh_roles::admin_areas.eq(role.admin_areas),
                     gh_roles::require_2fa.eq(role.require_2fa),
                     gh_roles::created_at.eq(now),
+                    gh_roles::share_views.eq(role.share_views),
                 ))
                 .execute(conn)?;
         } else {
@@ -97,6 +101,7 @@ pub fn save_role(
                     gh_roles::default_actions.eq(&role.default_actions),
                     gh_roles::admin_areas.eq(role.admin_areas),
                     gh_roles::require_2fa.eq(role.require_2fa),
+                    gh_roles::share_views.eq(role.share_views),
                 ))
                 .execute(conn)?;
         }

@@ -86,6 +86,7 @@ async fn form_page(
         default,
         admin_areas: input.admin_areas,
         require_2fa: input.require_2fa,
+        share_views: input.share_views || role.is_some_and(|r| r.name == "admin"),
         error,
     })
 }
@@ -103,6 +104,7 @@ pub async fn new(
         admin_areas: false,
         require_2fa: false,
         tables: Vec::new(),
+        share_views: false,
     };
     page::ok(&form_page(layout, &state, &catalog, input, None, None).await?)
 }
@@ -126,6 +128,7 @@ pub async fn edit(
         admin_areas: role.admin_areas,
         require_2fa: role.require_2fa,
         tables,
+        share_views: role.share_views,
     };
     page::ok(&form_page(layout, &state, &catalog, input, Some(&role), None).await?)
 }
@@ -175,6 +178,7 @@ async fn input_from(
         admin_areas: get(pairs, "admin_areas").is_some(),
         require_2fa: get(pairs, "require_2fa").is_some(),
         tables,
+        share_views: get(pairs, "share_views").is_some(),
     })
 }
 

@@ -150,4 +150,5 @@ pub struct RoleFormPage {
     pub require_2fa: bool,
     pub tables: Vec<TableRights>,
     pub error: Option<String>,
+    pub share_views: bool,
 }
