@@ -72,6 +72,7 @@ pub struct Caches {
     pub tokens: aw::Data<identity::api_tokens::TokenCache>,
     pub counts: aw::Data<engine::store::CountCache>,
     pub api_limits: aw::Data<api::auth::RateLimiter>,
+    pub views: aw::Data<engine::saved::ViewDirectory>,
     /// Tells the other instances on the same database what to forget (`db::notify`).
     pub notifier: Arc<db::notify::Notifier>,
 }
@@ -88,6 +89,7 @@ impl Caches {
             tokens: aw::Data::default(),
             counts: aw::Data::default(),
             api_limits: aw::Data::default(),
+            views: aw::Data::default(),
             notifier: db::notify::Notifier::new(),
         };
         caches.connect_peers();
@@ -167,6 +169,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .app_data(app_caches.tokens.clone())
             .app_data(app_caches.counts.clone())
             .app_data(app_caches.api_limits.clone())
+            .app_data(app_caches.views.clone())
             .app_data(
                 aw::FormConfig::default()
                     .limit(limit)

@@ -15,6 +15,22 @@
       evt.detail.isError = false;
     }
   });
+  // The navigation's table filter (shown only with JavaScript: it needs it).
+  var navFilter = document.getElementById("nav-filter");
+  if (navFilter) {
+    navFilter.hidden = false;
+    navFilter.addEventListener("input", function () {
+      var words = navFilter.value.trim().toLowerCase();
+      var list = document.querySelector(navFilter.getAttribute("data-filters"));
+      if (!list) {
+        return;
+      }
+      Array.prototype.forEach.call(list.children, function (li) {
+        var name = (li.getAttribute("data-name") || "").toLowerCase();
+        li.hidden = words !== "" && name.indexOf(words) === -1;
+      });
+    });
+  }
   document.body.addEventListener("click", function (evt) {
     var close = evt.target.closest(".toast-close");
     if (close) {

@@ -7,11 +7,54 @@ use diesel::prelude::*;
 use crate::db::schema::gh_audit;
 use crate::db::{DbConn, new_id, now};
 
-/// Who made a change.
+/// Who made a change, and through what (`via`, see [`Via`]).
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub user_id: Option<String>,
     pub email: String,
+    /// The channel as stored in `gh_audit.via`: `ui`, `api:<token name>`, `import`,
+    /// `restore`.
+    pub via: String,
+}
+
+/// Through what a change was made, as the History card shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Ui,
+    Import,
+    Restore,
+}
+
+impl Via {
+    pub fn code(self) -> &'static str {
+        match self {
+            Via::Ui => "ui",
+            Via::Import => "import",
+            Via::Restore => "restore",
+        }
+    }
+}
+
+impl Actor {
+    /// The same operator acting through another channel (an import, a restore).
+    pub fn through(mut self, via: Via) -> Actor {
+        self.via = via.code().to_string();
+        self
+    }
+}
+
+/// A stored channel in words: "UI", "API token “name”", "import", "restore" ("" before it
+/// was recorded).
+pub fn via_label(via: &str) -> String {
+    match via.split_once(':') {
+        Some(("api", name)) => format!("API token “{name}”"),
+        _ => match via {
+            "ui" => "UI".into(),
+            "import" => "import".into(),
+            "restore" => "restore".into(),
+            other => other.to_string(),
+        },
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -25,6 +68,7 @@ pub struct Entry {
     pub table_name: String,
     pub row_key: String,
     pub changes: String,
+    pub via: String,
 }
 
 pub fn record(
@@ -45,6 +89,7 @@ pub fn record(
             gh_audit::table_name.eq(table),
             gh_audit::row_key.eq(row_key),
             gh_audit::changes.eq(changes.to_string()),
+            gh_audit::via.eq(&actor.via),
         ))
         .execute(conn)?;
     Ok(())

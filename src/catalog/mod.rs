@@ -265,6 +265,11 @@ impl CatalogCache {
         }
     }
 
+    /// The catalog as last read, without checking the schema (the navigation's table list).
+    pub fn current(&self) -> Arc<Catalog> {
+        self.cached().0
+    }
+
     /// The catalog, reloaded first if the schema changed since it was read.
     pub fn get(&self, conn: &mut DbConn) -> Result<Arc<Catalog>, AppError> {
         let (catalog, stale) = self.cached();

@@ -4,7 +4,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::audit::Actor;
+use crate::audit::{Actor, Via};
 use crate::catalog::Table;
 use crate::data::routes::form_version;
 use crate::data::views::*;
@@ -25,6 +25,11 @@ const PAGE: i64 = 20;
 /// their History card and deleted rows page show them.
 fn own_entries(access: &Access) -> Option<String> {
     (!access.rights.admin_areas).then(|| access.user.email.clone())
+}
+
+/// A restore is audited as made through "restore", whoever asked for it.
+fn restorer(access: &Access) -> Actor {
+    Actor::from(&access.user).through(Via::Restore)
 }
 
 fn entry_param(req: &HttpRequest) -> Result<String, AppError> {
@@ -66,7 +71,7 @@ pub async fn version_restore(
     access.require(&table, Action::Update)?;
     let key = keys::from_path(key.as_deref(), &table)?;
     let version = form_version(&pairs)?;
-    let (t, entry, actor) = (table.clone(), entry_param(&req)?, Actor::from(&access.user));
+    let (t, entry, actor) = (table.clone(), entry_param(&req)?, restorer(&access));
     let own = own_entries(&access);
     let (plan, result) = state
         .db
@@ -163,7 +168,7 @@ pub async fn deleted_restore(
     let VisibleTable { catalog, table, .. } = VisibleTable::of(&req, &access.rights).await?;
     access.require(&table, Action::Create)?;
     refuse_partial_view(&access, &table)?;
-    let (t, entry, actor) = (table.clone(), entry_param(&req)?, Actor::from(&access.user));
+    let (t, entry, actor) = (table.clone(), entry_param(&req)?, restorer(&access));
     let own = own_entries(&access);
     let result = state
         .db

@@ -104,6 +104,7 @@ pub async fn list(
         csrf::token(&req),
         access.write_refusal(&table, Action::Update),
         access.actions(&table),
+        opened.view.as_ref(),
     );
     if swap {
         return rows_partial(view, &canonical);

@@ -1,7 +1,7 @@
 //! Saved views of a table's list: save the current query under a name (personal, or shared
-//! with roles by an administrator), save changes, rename, re-share and delete (each audited
-//! under `gh_views`), and the panel the list page shows. Opening a view (`?view=ID`) is
-//! the core's `web::saved`, shared with exports and the API.
+//! with roles by a role with the "share views" right), save changes, rename, re-share and
+//! delete (each audited under `gh_views`), and the panel the list page shows. Opening a
+//! view (`?view=ID`) is the core's `web::saved`, shared with exports and the API.
 
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ use crate::identity::Access;
 use crate::identity::roles;
 use crate::state::AppState;
 use crate::web::form::{Pairs, get};
+use crate::web::nav::views_changed;
 use crate::web::page;
 use crate::web::saved::{Opened, may_share};
 use crate::web::table::VisibleTable;
@@ -56,7 +57,7 @@ impl ViewForm {
         let sharing = get(pairs, "sharing").is_some() || !chosen.is_empty();
         if sharing && !may_share(access) {
             return Err(AppError::Forbidden(
-                "Only administrators may share views with roles.".into(),
+                "Your role may not share views with roles (the \"share views\" right).".into(),
             ));
         }
         Ok(ViewForm {
@@ -208,6 +209,7 @@ pub async fn create(
         .db
         .run(move |conn| create_view(conn, &table, &form, &actor))
         .await?;
+    views_changed(&req);
     let to = format!("{}?view={id}", table_path(&visible.table.name));
     Ok(page::done(&req, &to, "success", "View saved."))
 }
@@ -226,6 +228,7 @@ pub async fn update(
         .db
         .run(move |conn| change_view(conn, &view, &form, &actor))
         .await?;
+    views_changed(&req);
     let to = format!("{}?view={id}", table_path(&visible.table.name));
     Ok(page::done(&req, &to, "success", "View saved."))
 }
@@ -248,6 +251,7 @@ pub async fn delete(
         .db
         .run(move |conn| delete_view(conn, &view, &actor))
         .await?;
+    views_changed(&req);
     let to = table_path(&visible.table.name);
     Ok(page::done(&req, &to, "success", "View deleted."))
 }

@@ -58,6 +58,7 @@ diesel::table! {
         table_name -> Text,
         row_key -> Text,
         changes -> Text,
+        via -> Text,
     }
 }
 
@@ -71,6 +72,7 @@ diesel::table! {
         require_2fa -> Bool,
         created_at -> Timestamp,
         change_schema -> Bool,
+        share_views -> Bool,
     }
 }
 

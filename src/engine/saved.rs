@@ -3,6 +3,10 @@
 //! stored query meets the table as the viewer sees it now (columns removed since, or hidden
 //! from the viewer's role, are dropped and counted, never revealed).
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -168,7 +172,11 @@ pub fn apply(stored: &str, over: &str, table: &Table) -> Applied {
     let mut dropped = 0;
     let known = |name: &str| table.column(name).is_some();
     for (k, val) in url::form_urlencoded::parse(stored.as_bytes()) {
-        if over.iter().any(|(o, _)| *o == k) {
+        // The column choice's checkboxes (`col`) replace the view's `cols`.
+        if over
+            .iter()
+            .any(|(o, _)| *o == k || (k == "cols" && o == "col"))
+        {
             continue;
         }
         match k.as_ref() {
@@ -198,5 +206,143 @@ pub fn apply(stored: &str, over: &str, table: &Table) -> Applied {
     Applied {
         query: out.finish(),
         dropped,
+    }
+}
+
+/// A list link's query while view `id` (stored as `stored`) is open: `view=ID` first, so
+/// the view's tab stays marked, then `query`. A parameter the view keeps that `query` leaves
+/// out is sent empty (rows per page: the default), so the view's value does not come back
+/// underneath. `None` when `query` drops one of the view's filters: the list is then no
+/// longer that view (an empty filter can mean "equal to the empty string").
+pub fn link_query(id: i64, stored: &str, query: &str) -> Option<String> {
+    let present: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, _)| k.into_owned())
+        .collect();
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    out.append_pair("view", &id.to_string());
+    for (k, _) in url::form_urlencoded::parse(stored.as_bytes()) {
+        if present.iter().any(|p| *p == k) {
+            continue;
+        }
+        match k.as_ref() {
+            "per_page" => {
+                out.append_pair(
+                    "per_page",
+                    &crate::engine::query::DEFAULT_PAGE_SIZE.to_string(),
+                );
+            }
+            "q" | "sort" | "cols" => {
+                out.append_pair(&k, "");
+            }
+            _ => return None,
+        }
+    }
+    let head = out.finish();
+    Some(if query.is_empty() {
+        head
+    } else {
+        format!("{head}&{query}")
+    })
+}
+
+/// A saved view as the navigation lists it.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    pub id: i64,
+    pub table_name: String,
+    pub name: String,
+    pub owner_id: String,
+    pub roles: Vec<String>,
+}
+
+/// How long another instance's view changes may take to reach this one's navigation.
+const DIRECTORY_TTL: Duration = Duration::from_secs(15);
+
+/// Every saved view's name, table, owner and roles, for the navigation: read in two
+/// queries when stale (every few seconds, or at once after a change on this instance), by
+/// one request while the others show what is cached, so a page costs no trip to the
+/// database for it.
+#[derive(Default)]
+pub struct ViewDirectory {
+    inner: RwLock<Directory>,
+}
+
+#[derive(Default)]
+struct Directory {
+    views: Arc<Vec<Listed>>,
+    /// When `views` was read (or a refresh was claimed); `None`: read them again.
+    read_at: Option<Instant>,
+    /// Bumped by every change, so a read that started before it does not count as fresh.
+    generation: u64,
+}
+
+impl ViewDirectory {
+    /// Whatever is cached, fresh or not (empty before the first read).
+    pub fn snapshot(&self) -> Arc<Vec<Listed>> {
+        self.inner
+            .read()
+            .map(|d| d.views.clone())
+            .unwrap_or_default()
+    }
+
+    /// Whether this request should read the views again: they are stale, and no other
+    /// request has started to. Returns the generation to hand to [`Self::refresh`].
+    pub fn claim(&self) -> Option<u64> {
+        let stale = |d: &Directory| d.read_at.is_none_or(|at| at.elapsed() > DIRECTORY_TTL);
+        if !self.inner.read().is_ok_and(|d| stale(&d)) {
+            return None;
+        }
+        let mut d = self.inner.write().ok()?;
+        if !stale(&d) {
+            return None;
+        }
+        d.read_at = Some(Instant::now());
+        Some(d.generation)
+    }
+
+    /// Read every view again (after [`Self::claim`] returned `generation`).
+    pub fn refresh(&self, conn: &mut DbConn, generation: u64) -> QueryResult<()> {
+        let views: Vec<(i64, String, String, String)> = v::table
+            .select((v::id, v::table_name, v::name, v::owner_id))
+            .order((v::table_name, v::name, v::id))
+            .load(conn)?;
+        let shares: Vec<(i64, String)> =
+            vr::table.select((vr::view_id, vr::role_name)).load(conn)?;
+        let mut by_view: HashMap<i64, Vec<String>> = HashMap::new();
+        for (view, role) in shares {
+            by_view.entry(view).or_default().push(role);
+        }
+        let listed = views
+            .into_iter()
+            .map(|(id, table_name, name, owner_id)| Listed {
+                roles: by_view.remove(&id).unwrap_or_default(),
+                id,
+                table_name,
+                name,
+                owner_id,
+            })
+            .collect();
+        if let Ok(mut d) = self.inner.write() {
+            d.views = Arc::new(listed);
+            if d.generation != generation {
+                d.read_at = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// A view was created, changed or deleted here: read them again on the next page.
+    pub fn forget(&self) {
+        if let Ok(mut d) = self.inner.write() {
+            d.read_at = None;
+            d.generation += 1;
+        }
+    }
+}
+
+impl Listed {
+    /// Whether the operator may open it: their own, or shared with their role.
+    pub fn visible_to(&self, user_id: &str, role: &str) -> bool {
+        self.owner_id == user_id || self.roles.iter().any(|r| r == role)
     }
 }

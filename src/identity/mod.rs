@@ -18,11 +18,18 @@ pub use session::{CurrentUser, MaybeUser};
 
 use crate::audit::Actor;
 
+/// An API caller is a `CurrentUser` whose id is `token:<id>` and whose name is the token's.
 impl From<&CurrentUser> for Actor {
     fn from(user: &CurrentUser) -> Actor {
+        let via = if user.id.starts_with("token:") {
+            format!("api:{}", user.display_name)
+        } else {
+            "ui".to_string()
+        };
         Actor {
             user_id: Some(user.id.clone()),
             email: user.email.clone(),
+            via,
         }
     }
 }
@@ -32,6 +39,7 @@ impl From<&users::User> for Actor {
         Actor {
             user_id: Some(user.id.clone()),
             email: user.email.clone(),
+            via: "ui".to_string(),
         }
     }
 }

@@ -76,6 +76,8 @@ pub struct Rights {
     pub require_2fa: bool,
     /// May use the schema builder (administrators always may).
     pub change_schema: bool,
+    /// May share saved views with roles.
+    pub share_views: bool,
     pub default: Actions,
     pub tables: HashMap<String, (Actions, Vec<String>)>,
 }
@@ -87,6 +89,7 @@ impl Rights {
             admin_areas: everything || role.admin_areas,
             require_2fa: role.require_2fa,
             change_schema: everything || role.change_schema,
+            share_views: everything || role.share_views,
             default: if everything {
                 Actions::parse("rcud")
             } else {
@@ -111,6 +114,7 @@ impl Rights {
             admin_areas: false,
             require_2fa: false,
             change_schema: false,
+            share_views: false,
             default: Actions::default(),
             tables: HashMap::new(),
         }

@@ -23,6 +23,8 @@ pub struct RoleRecord {
     pub created_at: NaiveDateTime,
     /// May create, alter and drop tables (the schema builder).
     pub change_schema: bool,
+    /// May share saved views with roles (administrators always may).
+    pub share_views: bool,
 }
 
 pub fn find_role(conn: &mut DbConn, name: &str) -> QueryResult<Option<RoleRecord>> {
@@ -71,6 +73,7 @@ pub struct RoleInput {
     pub require_2fa: bool,
     pub change_schema: bool,
     pub tables: Vec<TableRight>,
+    pub share_views: bool,
 }
 
 /// Create or replace a role and its table rights in one transaction.
@@ -92,6 +95,7 @@ pub fn save_role(
                     gh_roles::require_2fa.eq(role.require_2fa),
                     gh_roles::change_schema.eq(role.change_schema),
                     gh_roles::created_at.eq(now),
+                    gh_roles::share_views.eq(role.share_views),
                 ))
                 .execute(conn)?;
         } else {
@@ -102,6 +106,7 @@ pub fn save_role(
                     gh_roles::admin_areas.eq(role.admin_areas),
                     gh_roles::require_2fa.eq(role.require_2fa),
                     gh_roles::change_schema.eq(role.change_schema),
+                    gh_roles::share_views.eq(role.share_views),
                 ))
                 .execute(conn)?;
         }

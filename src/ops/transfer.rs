@@ -1,6 +1,6 @@
 //! `gatehouse transfer`: Gatehouse's own state (operators with their two-factor recovery
 //! codes, roles and their table rights, API tokens, webhook endpoints with their sealed
-//! secrets, settings, the audit log) copied from one database to another, SQLite to
+//! secrets, settings, saved views and whom they are shared with, the audit log) copied from one database to another, SQLite to
 //! Postgres or back, in one transaction on the target. Sessions and the running state of
 //! the old installation (sign-in failures, resets, queued events and mail) are not copied.
 //! Sealed secrets stay sealed: the target must run with the same secret key.
@@ -20,6 +20,8 @@ pub const COPIED: &[&str] = &[
     "gh_api_tokens",
     "gh_webhook_endpoints",
     "gh_settings",
+    "gh_views",
+    "gh_view_roles",
     "gh_audit",
 ];
 /// Emptied on the target (before the copied tables, which some of them reference).
@@ -183,6 +185,18 @@ fn bind(q: &mut Sql, backend: Backend, value: Value, col: &Column) {
 /// What was copied: rows per table.
 pub type Summary = BTreeMap<&'static str, usize>;
 
+/// Saved views keep their numbers (they are in bookmarked addresses), so on Postgres the
+/// id sequence must continue after the highest copied one; SQLite's AUTOINCREMENT already
+/// does.
+fn continue_serials(conn: &mut DbConn, backend: Backend) -> diesel::QueryResult<()> {
+    if backend == Backend::Postgres {
+        let mut q = Sql::new(backend);
+        q.push("SELECT setval(pg_get_serial_sequence('gh_views', 'id'), COALESCE((SELECT MAX(id) FROM gh_views), 0) + 1, false)");
+        q.load(conn)?;
+    }
+    Ok(())
+}
+
 /// Copy the state from `from` to `to` (both migrated first). Refuses a target that has
 /// operators unless `force`, which replaces the target's state.
 pub fn run(from: &DatabaseUrl, to: &DatabaseUrl, force: bool) -> Result<Summary, String> {
@@ -237,6 +251,7 @@ pub fn run(from: &DatabaseUrl, to: &DatabaseUrl, force: bool) -> Result<Summary,
             }
             summary.insert(table, n);
         }
+        continue_serials(conn, tb)?;
         Ok::<_, diesel::result::Error>(summary)
     })
     .map_err(|e| format!("the copy failed and was rolled back: {e}"))

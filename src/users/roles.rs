@@ -87,6 +87,7 @@ async fn form_page(
         admin_areas: input.admin_areas,
         require_2fa: input.require_2fa,
         change_schema: input.change_schema,
+        share_views: input.share_views || role.is_some_and(|r| r.name == "admin"),
         error,
     })
 }
@@ -105,6 +106,7 @@ pub async fn new(
         require_2fa: false,
         change_schema: false,
         tables: Vec::new(),
+        share_views: false,
     };
     page::ok(&form_page(layout, &state, &catalog, input, None, None).await?)
 }
@@ -129,6 +131,7 @@ pub async fn edit(
         require_2fa: role.require_2fa,
         change_schema: role.change_schema,
         tables,
+        share_views: role.share_views,
     };
     page::ok(&form_page(layout, &state, &catalog, input, Some(&role), None).await?)
 }
@@ -179,6 +182,7 @@ async fn input_from(
         require_2fa: get(pairs, "require_2fa").is_some(),
         change_schema: get(pairs, "change_schema").is_some(),
         tables,
+        share_views: get(pairs, "share_views").is_some(),
     })
 }
 

@@ -151,4 +151,5 @@ pub struct RoleFormPage {
     pub change_schema: bool,
     pub tables: Vec<TableRights>,
     pub error: Option<String>,
+    pub share_views: bool,
 }

@@ -7,6 +7,7 @@ pub mod errors;
 pub mod flash;
 pub mod form;
 pub mod headers;
+pub mod nav;
 pub mod nul;
 pub mod page;
 pub mod problem;

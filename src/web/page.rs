@@ -78,13 +78,17 @@ pub struct Layout {
     pub admin: bool,
     /// May use the schema builder (from the role's rights, when loaded).
     pub change_schema: bool,
+    /// Under "Data": the tables the operator may read, with their saved views.
+    pub data_nav: Vec<crate::web::nav::NavTable>,
 }
 
 impl Layout {
     /// Built from what the request already knows (no database access).
     pub fn build(req: &HttpRequest) -> Layout {
+        let user = session::cached(req);
         Layout {
-            user: session::cached(req),
+            data_nav: crate::web::nav::data_nav(req, user.as_ref()),
+            user,
             csrf: csrf::token(req),
             flashes: flash::take(req),
             version: VERSION,
@@ -106,6 +110,11 @@ impl Layout {
     pub fn is_current(&self, href: &str) -> bool {
         self.path == href || (href != "/" && self.path.starts_with(&format!("{href}/")))
     }
+
+    /// Whether the navigation's table list gets a filter box.
+    pub fn nav_filter(&self) -> bool {
+        self.data_nav.len() > crate::web::nav::FILTER_ABOVE
+    }
 }
 
 /// Extracts the layout for a full page, loading the session first.
@@ -120,6 +129,7 @@ impl FromRequest for Page {
         Box::pin(async move {
             if let Some(user) = session::load(&req).await? {
                 crate::identity::permissions::load_rights(&req, &user.role).await?;
+                crate::web::nav::refresh_views(&req).await?;
             }
             Ok(Page(Layout::build(&req)))
         })

@@ -60,8 +60,8 @@ pub async fn open(
     })
 }
 
-/// Who may share views with roles: administrators (the `admin` role, or a role with the
-/// administration areas).
+/// Who may share views with roles: administrators (the `admin` role, whose rights always
+/// include it) and roles given the "share views" right.
 pub fn may_share(access: &Access) -> bool {
-    access.rights.role == "admin" || access.rights.admin_areas
+    access.rights.share_views
 }

@@ -9,7 +9,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 
 use crate::common::{self, ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, Backend, TestApp};
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     _profile: tempfile::TempDir,
@@ -22,7 +22,7 @@ impl Drop for Driver {
     }
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -56,7 +56,7 @@ async fn start_driver() -> Driver {
     }
 }
 
-async fn browser(driver: &Driver) -> fantoccini::Client {
+pub(crate) async fn browser(driver: &Driver) -> fantoccini::Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -77,7 +77,7 @@ async fn browser(driver: &Driver) -> fantoccini::Client {
         .expect("a Chromium session")
 }
 
-async fn fill(c: &fantoccini::Client, id: &str, value: &str) {
+pub(crate) async fn fill(c: &fantoccini::Client, id: &str, value: &str) {
     c.find(Locator::Id(id))
         .await
         .unwrap()
@@ -88,7 +88,7 @@ async fn fill(c: &fantoccini::Client, id: &str, value: &str) {
 
 /// Wait until the page's heading reads `expected` (a click's navigation is asynchronous:
 /// the old page may still be there, or be going away, when we first look).
-async fn wait_heading(c: &fantoccini::Client, expected: &str) {
+pub(crate) async fn wait_heading(c: &fantoccini::Client, expected: &str) {
     let started = Instant::now();
     let mut last = String::new();
     while started.elapsed() < Duration::from_secs(10) {
@@ -185,7 +185,7 @@ async fn an_operator_sets_up_signs_out_and_signs_in_again_in_a_real_browser() {
     c.close().await.unwrap();
 }
 
-async fn sign_in(c: &fantoccini::Client, app: &TestApp) {
+pub(crate) async fn sign_in(c: &fantoccini::Client, app: &TestApp) {
     c.goto(&app.url("/login")).await.unwrap();
     wait_heading(c, "Sign in").await;
     fill(c, "email", ADMIN_EMAIL).await;
@@ -199,12 +199,12 @@ async fn sign_in(c: &fantoccini::Client, app: &TestApp) {
     wait_heading(c, &format!("Welcome, {ADMIN_NAME}")).await;
 }
 
-async fn eval(c: &fantoccini::Client, js: &str) -> serde_json::Value {
+pub(crate) async fn eval(c: &fantoccini::Client, js: &str) -> serde_json::Value {
     c.execute(js, vec![]).await.unwrap()
 }
 
 /// Poll a JavaScript condition until it is true.
-async fn wait_js(c: &fantoccini::Client, condition: &str) {
+pub(crate) async fn wait_js(c: &fantoccini::Client, condition: &str) {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(10) {
         if eval(c, &format!("return !!({condition})")).await == serde_json::json!(true) {

@@ -52,7 +52,8 @@ fn scalar(url: &str, sql: &str) -> String {
 }
 
 /// An installation with an operator (made by `gatehouse user create`), a session, a
-/// disabled custom role, an API token and a webhook endpoint with a sealed secret.
+/// custom role that may share views, a saved view shared with it, an API token, a webhook
+/// endpoint with a sealed secret and audit entries (one through a token).
 fn populate(db: &TestDb) {
     use diesel::connection::SimpleConnection;
     let url = gatehouse::db::DatabaseUrl::parse(db.url()).unwrap();
@@ -95,6 +96,13 @@ fn populate(db: &TestDb) {
              INSERT INTO gh_audit (id, created_at, user_email, action, table_name, row_key, changes)
                VALUES ('a1', CURRENT_TIMESTAMP, 'test', 'test', 'people', '1', '{{}}'),
                       ('a2', CURRENT_TIMESTAMP, 'test', 'test', 'people', '1', '{{}}');
+             INSERT INTO gh_roles (name, description, builtin, default_actions, admin_areas, require_2fa, created_at, share_views)
+               VALUES ('clerk', 'Front desk', FALSE, 'r', FALSE, FALSE, CURRENT_TIMESTAMP, TRUE);
+             INSERT INTO gh_views (id, table_name, name, owner_id, query, created_at, updated_at)
+               SELECT 7, 'people', 'Ada only', id, 'name__eq=Ada&sort=-id', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP
+               FROM gh_users;
+             INSERT INTO gh_view_roles (view_id, role_name) VALUES (7, 'clerk');
+             UPDATE gh_audit SET via = 'api:moved' WHERE id = 'a2';
              INSERT INTO gh_sessions (id, user_id, created_at, last_seen_at, ip, user_agent, stage)
                SELECT 'old-session', id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '127.0.0.1', 'test', 'full'
                FROM gh_users;",
@@ -130,6 +138,41 @@ async fn transfer_moves_the_state_to_the_other_backend(backend: Backend) {
     assert_eq!(
         scalar(target.url(), "SELECT COUNT(*) FROM gh_sessions"),
         "0"
+    );
+    // Saved views keep their number, query and sharing; the target's next view follows.
+    assert_eq!(
+        scalar(
+            target.url(),
+            "SELECT name || '|' || query || '|' || role_name FROM gh_views JOIN gh_view_roles ON view_id = id WHERE id = 7"
+        ),
+        "Ada only|name__eq=Ada&sort=-id|clerk"
+    );
+    assert_eq!(
+        scalar(target.url(), "SELECT via FROM gh_audit WHERE id = 'a2'"),
+        "api:moved"
+    );
+    assert_eq!(
+        scalar(
+            target.url(),
+            "SELECT COUNT(*) FROM gh_roles WHERE share_views = TRUE AND name IN ('clerk', 'admin')"
+        ),
+        "2"
+    );
+    {
+        use diesel::connection::SimpleConnection;
+        gatehouse::db::DatabaseUrl::parse(target.url())
+            .unwrap()
+            .connect()
+            .unwrap()
+            .batch_execute(
+                "INSERT INTO gh_views (table_name, name, owner_id, query, created_at, updated_at)
+                 SELECT 'people', 'Next', id, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM gh_users",
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        scalar(target.url(), "SELECT id FROM gh_views WHERE name = 'Next'"),
+        "8"
     );
     assert_eq!(
         scalar(

@@ -68,6 +68,7 @@ async fn create_clerk_role(app: &TestApp) {
                 ("t.people.c", "on"),
                 ("t.people.u", "on"),
                 ("h.people", "bio"),
+                ("share_views", "on"),
             ],
         )
         .await;
@@ -326,6 +327,13 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/data/people/views".into(),
             vec![("name", "Mine".into()), ("query", "sort=-id".into())],
             signed(see),
+        ),
+        // Sharing with roles takes the "share views" right (the clerk role has it).
+        (
+            "/data/{table}/views",
+            "/data/people/views".into(),
+            vec![("name", "Ours".into()), ("role", "viewer".into())],
+            [see, forbidden, forbidden, see, see, see],
         ),
         (
             "/data/{table}/views/{id}",

@@ -7,6 +7,7 @@ use crate::catalog::{Kind, Table};
 use crate::data::views::table_path;
 use crate::engine::keys::encode_part;
 use crate::engine::query::{ListQuery, Op, PAGE_SIZES};
+use crate::engine::saved::{self, SavedView};
 use crate::engine::store::{Count, ListPage, Row, count_label};
 use crate::engine::value::{Value, display};
 use crate::web::page::Layout;
@@ -156,6 +157,8 @@ pub struct ListView {
     /// Every current filter, carried by the search box.
     pub all_filters: Vec<HiddenFilter>,
     pub shown_cols: String,
+    /// The saved view the list is open with: its links and forms carry `view=ID`.
+    pub view_id: Option<i64>,
 }
 
 const TRUNCATE: usize = 80;
@@ -235,9 +238,14 @@ pub fn list_view(
     csrf: String,
     read_only: Option<&'static str>,
     actions: crate::identity::permissions::Actions,
+    open: Option<&SavedView>,
 ) -> ListView {
     let path = table_path(&table.name);
     let link = |query: String| {
+        let query = match open {
+            Some(v) => saved::link_query(v.id, &v.query, &query).unwrap_or(query),
+            None => query,
+        };
         if query.is_empty() {
             path.clone()
         } else {
@@ -354,6 +362,7 @@ pub fn list_view(
             })
             .collect(),
         shown_cols: q.shown.join(","),
+        view_id: open.map(|v| v.id),
     }
 }
 

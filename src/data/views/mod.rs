@@ -2,6 +2,7 @@
 //! tables, the list (`list`), the record pages and refusals (`record`), the foreign-key
 //! picker's options and the bulk confirmation.
 
+mod history;
 mod list;
 mod record;
 mod restore;
@@ -12,6 +13,7 @@ use askama::Template;
 use crate::engine::keys::encode_part;
 use crate::web::page::Layout;
 
+pub use history::*;
 pub use list::*;
 pub use record::*;
 pub use restore::*;

@@ -8,9 +8,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 
-use crate::audit::Entry;
 use crate::catalog::Table;
 use crate::data::form::{self, Field};
+use crate::data::views::HistoryItem;
 use crate::data::views::table_path;
 use crate::engine::errors::WriteError;
 use crate::engine::store::{Related, Row};
@@ -49,79 +49,6 @@ pub fn related_views(groups: Vec<Related>) -> Vec<RelatedView> {
                     .collect(),
                 table: g.table,
             }
-        })
-        .collect()
-}
-
-pub struct HistoryItem {
-    pub id: String,
-    /// Whether "restore this version" is offered: a change of this row (not an earlier
-    /// row with its key, not a deletion) and an operator who may update it.
-    pub restorable: bool,
-    pub at: String,
-    pub who: String,
-    pub action: String,
-    /// Through what the change was made, as far as the entry records it.
-    pub via: Option<String>,
-    /// Column, before → after (empty for a side the change has not: created, deleted).
-    pub lines: Vec<(String, String, String)>,
-}
-
-/// An audited value as shown in the history.
-fn audited(v: Option<&serde_json::Value>) -> String {
-    match v {
-        None => String::new(),
-        Some(serde_json::Value::Null) => "NULL".into(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// An entry's changes as (column, before, after), in the order the columns were recorded.
-fn diff_lines(changes: &str) -> Vec<(String, String, String)> {
-    let Ok(v) = serde_json::from_str::<serde_json::Value>(changes) else {
-        return Vec::new();
-    };
-    let (before, after) = (v.get("before"), v.get("after"));
-    let mut columns: Vec<&String> = Vec::new();
-    for side in [before, after].into_iter().flatten() {
-        for k in side.as_object().into_iter().flat_map(|o| o.keys()) {
-            if !columns.contains(&k) {
-                columns.push(k);
-            }
-        }
-    }
-    columns
-        .into_iter()
-        .map(|c| {
-            let from = audited(before.and_then(|b| b.get(c)));
-            let to = audited(after.and_then(|a| a.get(c)));
-            (c.clone(), from, to)
-        })
-        .collect()
-}
-
-/// What an entry says about the way the change came: a restore names its source entry.
-fn via(e: &Entry) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(&e.changes).ok()?;
-    match v.get("source").and_then(|s| s.as_str()) {
-        Some(source) => Some(format!("restore of entry {source}")),
-        None if e.action.starts_with("import") => Some("import".into()),
-        None => None,
-    }
-}
-
-pub fn history_items(entries: Vec<Entry>, may_restore: bool) -> Vec<HistoryItem> {
-    entries
-        .into_iter()
-        .map(|e| HistoryItem {
-            via: via(&e),
-            lines: diff_lines(&e.changes),
-            restorable: may_restore && e.action != "record.deleted",
-            id: e.id,
-            at: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            who: e.user_email,
-            action: e.action,
         })
         .collect()
 }
