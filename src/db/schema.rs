@@ -195,3 +195,15 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(gh_views, gh_view_roles);
+
+diesel::table! {
+    gh_dashboard_pins (id) {
+        id -> Text,
+        owner_id -> Nullable<Text>,
+        table_name -> Text,
+        title -> Text,
+        query -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
