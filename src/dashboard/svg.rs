@@ -29,13 +29,14 @@ const GRID: RGBColor = RGBColor(0x88, 0x88, 0x88);
 pub fn bars(id: &str, title: &str, desc: &str, points: &[(String, i64)]) -> String {
     let labels: Vec<String> = points.iter().map(|(l, _)| short(l)).collect();
     let max = points.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
-    let n = points.len().max(1) as i32;
+    // A segmented range holds one segment per integer of the range, its end included.
+    let last = points.len().max(1) as i32 - 1;
     let svg = draw(|root| {
         let mut chart = ChartBuilder::on(root)
             .margin(12)
             .x_label_area_size(if points.len() > 8 { 70 } else { 30 })
             .y_label_area_size(56)
-            .build_cartesian_2d((0..n).into_segmented(), 0..nice_max(max))?;
+            .build_cartesian_2d((0..last).into_segmented(), 0..nice_max(max))?;
         let label = |v: &SegmentValue<i32>| match v {
             SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
             _ => String::new(),
@@ -49,6 +50,7 @@ pub fn bars(id: &str, title: &str, desc: &str, points: &[(String, i64)]) -> Stri
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .max_light_lines(1)
             .light_line_style(GRID.mix(0.3))
             .bold_line_style(GRID.mix(0.5))
             .axis_style(INK)
@@ -98,6 +100,7 @@ pub fn lines(
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .max_light_lines(1)
             .light_line_style(GRID.mix(0.3))
             .bold_line_style(GRID.mix(0.5))
             .axis_style(INK)
@@ -122,15 +125,23 @@ pub fn lines(
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Draw on an SVG canvas. plotters is a third party's code: should it panic on some input,
+/// the page goes without its chart (the data table still carries the figures).
 fn draw(f: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult) -> String {
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
-        if let Err(e) = f(&root).and_then(|_| root.present().map_err(Into::into)) {
-            tracing::warn!(error = %e, "chart could not be drawn");
+    let drawn = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut out = String::new();
+        {
+            let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
+            if let Err(e) = f(&root).and_then(|_| root.present().map_err(Into::into)) {
+                tracing::warn!(error = %e, "chart could not be drawn");
+            }
         }
-    }
-    out
+        out
+    }));
+    drawn.unwrap_or_else(|_| {
+        tracing::error!("chart drawing panicked; the page shows its data table only");
+        String::new()
+    })
 }
 
 /// The plotters SVG with a title and description, `role="img"`, and `currentColor` ink.
@@ -199,5 +210,28 @@ mod tests {
         );
         assert!(svg.contains("<desc id=\"c2-desc\"></desc>"));
         assert!(svg.contains("<polyline") || svg.contains("<path"), "{svg}");
+    }
+
+    #[test]
+    fn edge_cases_draw_without_panicking() {
+        for points in [
+            vec![],
+            vec![("one".to_string(), 1)],
+            vec![("big".to_string(), i64::from(u32::MAX))],
+        ] {
+            assert!(bars("b", "t", "d", &points).contains("<svg"), "{points:?}");
+        }
+        let many: Vec<(String, i64)> = (0..30).map(|i| (format!("value {i}"), i)).collect();
+        assert!(bars("b", "t", "d", &many).contains("<rect"));
+        for labels in [vec![], vec!["2026-01".to_string()]] {
+            let series = vec![("rows".to_string(), vec![5; labels.len()])];
+            assert!(
+                lines("l", "t", "d", &labels, &series).contains("<svg"),
+                "{labels:?}"
+            );
+        }
+        let labels: Vec<String> = (0..400).map(|i| format!("d{i}")).collect();
+        let series = vec![("rows".to_string(), (0..400).collect::<Vec<i64>>())];
+        assert!(lines("l", "t", "d", &labels, &series).contains("<polyline"));
     }
 }
