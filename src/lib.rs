@@ -71,6 +71,7 @@ pub struct Caches {
     pub rights: aw::Data<identity::permissions::RightsCache>,
     pub tokens: aw::Data<identity::api_tokens::TokenCache>,
     pub counts: aw::Data<engine::store::CountCache>,
+    pub aggregates: aw::Data<engine::aggregate::AggregateCache>,
     pub api_limits: aw::Data<api::auth::RateLimiter>,
     pub views: aw::Data<engine::saved::ViewDirectory>,
     /// Tells the other instances on the same database what to forget (`db::notify`).
@@ -88,6 +89,7 @@ impl Caches {
             rights: aw::Data::default(),
             tokens: aw::Data::default(),
             counts: aw::Data::default(),
+            aggregates: aw::Data::default(),
             api_limits: aw::Data::default(),
             views: aw::Data::default(),
             notifier: db::notify::Notifier::new(),
@@ -168,6 +170,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .app_data(app_caches.rights.clone())
             .app_data(app_caches.tokens.clone())
             .app_data(app_caches.counts.clone())
+            .app_data(app_caches.aggregates.clone())
             .app_data(app_caches.api_limits.clone())
             .app_data(app_caches.views.clone())
             .app_data(

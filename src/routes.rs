@@ -91,6 +91,7 @@ route_table! {
     post "/reset" => signin::account::reset;
 
     get "/" => dashboard::index;
+    post "/dashboard/pins/{id}/delete" => dashboard::pins::unpin;
 
     get "/data" => data::routes::index;
     post "/data/refresh" => data::routes::refresh;
@@ -101,6 +102,8 @@ route_table! {
     get "/data/{table}/new" => data::routes::new;
     get "/data/{table}/schema" => schema::routes::show;
     post "/data/{table}/schema" => schema::routes::change;
+    get "/data/{table}/chart" => dashboard::chart::show;
+    post "/data/{table}/chart/pins" => dashboard::pins::pin;
     get "/data/{table}/export.csv" => data::export::csv;
     get "/data/{table}/export.json" => data::export::json;
     get "/data/{table}/lookup" => data::routes::lookup;

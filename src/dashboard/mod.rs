@@ -1,11 +1,33 @@
-//! The home page every operator lands on after signing in.
+//! The home page every operator lands on after signing in: cards with the figures that
+//! matter (table sizes, changes, live operators; for administrators webhook deliveries,
+//! failing endpoints, the mail queue and failed sign-ins), charts of changes and
+//! deliveries, and the table charts pinned to it. Each table also has a chart tab.
+//!
+//! - `summary`: the cards and charts of a role, cached for a few seconds;
+//! - `store`: the queries over Gatehouse's own tables;
+//! - `chart`: the chart tab of a table; `pins`: charts pinned to the dashboard;
+//! - `svg`: charts as accessible SVG.
 
-use actix_web::{HttpResponse, web};
+pub mod chart;
+pub mod pins;
+mod store;
+mod summary;
+mod svg;
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
+use crate::catalog::CatalogCache;
+use crate::dashboard::pins::PinView;
+use crate::dashboard::summary::Summary;
+use crate::engine::aggregate::AggregateCache;
+use crate::engine::store::CountCache;
 use crate::error::AppError;
-use crate::identity::CurrentUser;
+use crate::identity::{Access, CurrentUser};
 use crate::state::AppState;
+use crate::web::csrf;
 use crate::web::page::{self, Layout, Page};
 
 #[derive(Template)]
@@ -14,16 +36,62 @@ struct HomePage {
     layout: Layout,
     user: CurrentUser,
     backend: &'static str,
+    summary: Arc<Summary>,
+    pins: Arc<Vec<PinView>>,
+    csrf: String,
 }
 
 pub async fn index(
-    user: CurrentUser,
+    req: HttpRequest,
+    access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
+    cache: web::Data<AggregateCache>,
+    catalog: web::Data<CatalogCache>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
+    let summary = summary_of(&state, &cache, &catalog, &counts, &access).await?;
+    let pins = pins::pinned(&state, &cache, &catalog, &access).await?;
     page::ok(&HomePage {
         layout,
-        user,
         backend: state.db.backend().name(),
+        user: access.user,
+        summary,
+        pins,
+        csrf: csrf::token(&req),
     })
+}
+
+/// The role's summary: from the cache when fresh, else gathered in one database trip.
+async fn summary_of(
+    state: &AppState,
+    cache: &web::Data<AggregateCache>,
+    catalog: &web::Data<CatalogCache>,
+    counts: &web::Data<CountCache>,
+    access: &Access,
+) -> Result<Arc<Summary>, AppError> {
+    let admin = access.rights.admin_areas;
+    let key = summary::key(&access.rights.role, admin);
+    if let Some(s) = summary::cached(cache, &key) {
+        return Ok(s);
+    }
+    let (cache, catalog, counts) = (cache.clone(), catalog.clone(), counts.clone());
+    let rights = access.rights.clone();
+    state
+        .db
+        .run(move |conn| {
+            let visible = rights.catalog_view(&catalog.get(conn)?);
+            match summary::gather(conn, &visible, &counts, admin) {
+                Ok(s) => {
+                    let s = Arc::new(s);
+                    cache.put(key, s.clone());
+                    Ok(s)
+                }
+                Err(e) => {
+                    cache.release(&key);
+                    Err(e)
+                }
+            }
+        })
+        .await
 }

@@ -206,3 +206,15 @@ diesel::table! {
         used -> BigInt,
     }
 }
+
+diesel::table! {
+    gh_dashboard_pins (id) {
+        id -> Text,
+        owner_id -> Nullable<Text>,
+        table_name -> Text,
+        title -> Text,
+        query -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}

@@ -3,6 +3,7 @@
 //! row keys in URLs, the list query language, the SQL builder, the row store and the
 //! translation of database refusals into messages.
 
+pub mod aggregate;
 pub mod ddl;
 pub mod errors;
 pub mod keys;

@@ -566,3 +566,66 @@ async fn an_administrator_creates_a_table_and_adds_a_row_in_a_real_browser() {
     );
     c.close().await.unwrap();
 }
+
+#[actix_web::test]
+async fn a_table_chart_renders_as_svg_with_a_title_in_a_real_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_admin().await;
+    app.demo(30);
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app).await;
+
+    // From the list's chart tab, grouped by status (the enum column).
+    c.goto(&app.url("/data/orders")).await.unwrap();
+    wait_heading(&c, "Data / orders").await;
+    c.find(Locator::Css("a[href='/data/orders/chart']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, "Data / orders / chart").await;
+    let title = eval(
+        &c,
+        "return document.querySelector('svg.chart > title').textContent",
+    )
+    .await;
+    assert_eq!(title, serde_json::json!("orders by status"));
+    // Drawn, with one bar per status, labelled for assistive technology.
+    let drawn = eval(
+        &c,
+        "const s = document.querySelector('svg.chart'); const b = s.getBoundingClientRect(); \
+         return [b.width > 100 && b.height > 50, s.getAttribute('role'), \
+         document.getElementById(s.getAttribute('aria-labelledby').split(' ')[0]) !== null]",
+    )
+    .await;
+    assert_eq!(drawn, serde_json::json!([true, "img", true]));
+    // Over time, by month of created_at.
+    c.find(Locator::Css("#chart-by option[value='created_at']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.toolbar button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_js(
+        &c,
+        "document.querySelector('svg.chart > title') && \
+         document.querySelector('svg.chart > title').textContent == 'orders per day of created_at'",
+    )
+    .await;
+    assert_eq!(
+        eval(
+            &c,
+            "return document.querySelectorAll('svg.chart polyline, svg.chart path').length > 0"
+        )
+        .await,
+        serde_json::json!(true)
+    );
+}

@@ -201,6 +201,18 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         ),
         case(
             "GET",
+            "/data/{table}/chart",
+            "/data/people/chart?by=name",
+            signed(ok),
+        ),
+        case(
+            "GET",
+            "/data/{table}/chart",
+            "/data/secrets/chart",
+            [ok, ok, ok, missing, see, see],
+        ),
+        case(
+            "GET",
             "/data/{table}/deleted",
             "/data/people/deleted",
             signed(ok),
@@ -373,6 +385,24 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/data/secrets/1/delete".into(),
             vec![],
             [see, missing, forbidden, missing, see, see],
+        ),
+        (
+            "/data/{table}/chart/pins",
+            "/data/people/chart/pins".into(),
+            vec![("title", "People".into()), ("query", "by=name".into())],
+            signed(see),
+        ),
+        (
+            "/data/{table}/chart/pins",
+            "/data/secrets/chart/pins".into(),
+            vec![("title", "Codes".into()), ("for", "everyone".into())],
+            [see, forbidden, forbidden, missing, see, see],
+        ),
+        (
+            "/dashboard/pins/{id}/delete",
+            "/dashboard/pins/nope/delete".into(),
+            vec![],
+            signed(missing),
         ),
         (
             "/account/password",
