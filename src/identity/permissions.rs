@@ -75,6 +75,9 @@ pub struct Rights {
     pub require_2fa: bool,
     pub default: Actions,
     pub tables: HashMap<String, (Actions, Vec<String>)>,
+    /// The SQL console: reading (the whole database) and its write mode.
+    pub run_sql: bool,
+    pub write_sql: bool,
 }
 
 impl Rights {
@@ -83,6 +86,8 @@ impl Rights {
         Rights {
             admin_areas: everything || role.admin_areas,
             require_2fa: role.require_2fa,
+            run_sql: everything || role.run_sql,
+            write_sql: everything || (role.run_sql && role.write_sql),
             default: if everything {
                 Actions::parse("rcud")
             } else {
@@ -108,6 +113,8 @@ impl Rights {
             require_2fa: false,
             default: Actions::default(),
             tables: HashMap::new(),
+            run_sql: false,
+            write_sql: false,
         }
     }
 

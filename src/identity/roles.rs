@@ -21,6 +21,10 @@ pub struct RoleRecord {
     pub admin_areas: bool,
     pub require_2fa: bool,
     pub created_at: NaiveDateTime,
+    /// May use the SQL console (which reads the whole database).
+    pub run_sql: bool,
+    /// May use the SQL console's write mode.
+    pub write_sql: bool,
 }
 
 pub fn find_role(conn: &mut DbConn, name: &str) -> QueryResult<Option<RoleRecord>> {
@@ -67,6 +71,8 @@ pub struct RoleInput {
     pub default_actions: String,
     pub admin_areas: bool,
     pub require_2fa: bool,
+    pub run_sql: bool,
+    pub write_sql: bool,
     pub tables: Vec<TableRight>,
 }
 
@@ -88,6 +94,8 @@ pub fn save_role(
                     gh_roles::admin_areas.eq(role.admin_areas),
                     gh_roles::require_2fa.eq(role.require_2fa),
                     gh_roles::created_at.eq(now),
+                    gh_roles::run_sql.eq(role.run_sql),
+                    gh_roles::write_sql.eq(role.run_sql && role.write_sql),
                 ))
                 .execute(conn)?;
         } else {
@@ -97,6 +105,8 @@ pub fn save_role(
                     gh_roles::default_actions.eq(&role.default_actions),
                     gh_roles::admin_areas.eq(role.admin_areas),
                     gh_roles::require_2fa.eq(role.require_2fa),
+                    gh_roles::run_sql.eq(role.run_sql),
+                    gh_roles::write_sql.eq(role.run_sql && role.write_sql),
                 ))
                 .execute(conn)?;
         }

@@ -86,6 +86,8 @@ async fn form_page(
         default,
         admin_areas: input.admin_areas,
         require_2fa: input.require_2fa,
+        run_sql: input.run_sql,
+        write_sql: input.write_sql,
         error,
     })
 }
@@ -102,6 +104,8 @@ pub async fn new(
         default_actions: "r".into(),
         admin_areas: false,
         require_2fa: false,
+        run_sql: false,
+        write_sql: false,
         tables: Vec::new(),
     };
     page::ok(&form_page(layout, &state, &catalog, input, None, None).await?)
@@ -125,6 +129,8 @@ pub async fn edit(
         default_actions: role.default_actions.clone(),
         admin_areas: role.admin_areas,
         require_2fa: role.require_2fa,
+        run_sql: role.run_sql,
+        write_sql: role.write_sql,
         tables,
     };
     page::ok(&form_page(layout, &state, &catalog, input, Some(&role), None).await?)
@@ -174,6 +180,8 @@ async fn input_from(
         default_actions: actions_from(pairs, "default"),
         admin_areas: get(pairs, "admin_areas").is_some(),
         require_2fa: get(pairs, "require_2fa").is_some(),
+        run_sql: get(pairs, "run_sql").is_some(),
+        write_sql: get(pairs, "write_sql").is_some(),
         tables,
     })
 }

@@ -148,6 +148,8 @@ pub struct RoleFormPage {
     pub default: Actions,
     pub admin_areas: bool,
     pub require_2fa: bool,
+    pub run_sql: bool,
+    pub write_sql: bool,
     pub tables: Vec<TableRights>,
     pub error: Option<String>,
 }
