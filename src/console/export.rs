@@ -41,8 +41,10 @@ impl CsvSink {
 
     /// The end of the run, told from the async side once the thread has returned the sink.
     pub async fn finish(mut self, outcome: Finished) {
-        let rest = Bytes::from(std::mem::take(&mut self.buffer));
-        let _ = self.tx.send(Chunk::Data(rest)).await;
+        if !self.buffer.is_empty() {
+            let rest = Bytes::from(std::mem::take(&mut self.buffer));
+            let _ = self.tx.send(Chunk::Data(rest)).await;
+        }
         if let Err(failure) = outcome {
             let _ = self.tx.send(Chunk::Failed(failure)).await;
         }

@@ -11,6 +11,7 @@ mod architecture;
 mod backup;
 mod browser;
 mod cli;
+mod console;
 mod data;
 mod deploy;
 mod email;
