@@ -250,7 +250,6 @@ async fn a_running_statement_can_be_cancelled(backend: Backend) {
         .send();
     let cancel = async {
         actix_web::rt::time::sleep(Duration::from_millis(700)).await;
-        // Another operator's cancel does not reach it.
         let res = app
             .client
             .post(app.url("/sql/cancel"))
