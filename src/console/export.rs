@@ -109,9 +109,15 @@ mod tests {
     #[test]
     fn csv_lines_quote_what_they_must_and_defuse_formulas() {
         let mut out = String::new();
-        line(&mut out, [Some("a,b"), None, Some("x\"y"), Some("")].into_iter());
+        line(
+            &mut out,
+            [Some("a,b"), None, Some("x\"y"), Some("")].into_iter(),
+        );
         assert_eq!(out, "\"a,b\",,\"x\"\"y\",\"\"\r\n");
-        assert_eq!(csv_text(&Cell::text("=1+1".into())).as_deref(), Some("'=1+1"));
+        assert_eq!(
+            csv_text(&Cell::text("=1+1".into())).as_deref(),
+            Some("'=1+1")
+        );
         assert_eq!(csv_text(&Cell::number("-3".into())).as_deref(), Some("-3"));
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use diesel::connection::SimpleConnection;
 use diesel::data_types::{PgInterval, PgNumeric};
 use diesel::deserialize::{self, FromSql};
 use diesel::pg::{Pg, PgRowByRowLoadingMode, PgValue};
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types as t;
 use diesel_dynamic_schema::dynamic_value::{Any, DynamicRow, NamedField};
@@ -125,9 +125,9 @@ impl FromSql<Any, Pg> for PgCell {
             }
             700 => number(<f32 as FromSql<t::Float, Pg>>::from_sql(value)?.to_string()),
             701 => number(<f64 as FromSql<t::Double, Pg>>::from_sql(value)?.to_string()),
-            1700 => number(numeric_text(&<PgNumeric as FromSql<t::Numeric, Pg>>::from_sql(
-                value,
-            )?)),
+            1700 => number(numeric_text(
+                &<PgNumeric as FromSql<t::Numeric, Pg>>::from_sql(value)?,
+            )),
             17 => Ok(PgCell::Bytes(bytes.to_vec())),
             1082 => text(<chrono::NaiveDate as FromSql<t::Date, Pg>>::from_sql(value)?.to_string()),
             1083 => text(<chrono::NaiveTime as FromSql<t::Time, Pg>>::from_sql(value)?.to_string()),
@@ -162,7 +162,11 @@ impl FromSql<Any, Pg> for PgCell {
 /// forms (arrays, ranges, geometric types …) are named, with the way to read them.
 fn other_text(oid: u32, bytes: &[u8]) -> String {
     match std::str::from_utf8(bytes) {
-        Ok(s) if !s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
+        Ok(s)
+            if !s
+                .chars()
+                .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+        {
             s.to_string()
         }
         _ => format!(

@@ -76,7 +76,10 @@ pub async fn run(
     let (confirm, result) = if input.editor.write && !input.confirmed {
         (Some(input.editor.sql.clone()), None)
     } else {
-        (None, Some(execute(&state, &console, &access, &input).await?))
+        (
+            None,
+            Some(execute(&state, &console, &access, &input).await?),
+        )
     };
     if is_htmx(&req) {
         let (csrf, editor) = (crate::web::csrf::token(&req), input.editor);
@@ -88,7 +91,15 @@ pub async fn run(
         });
     }
     let layout = Layout::build(&req);
-    let page = console_page(layout, &state, &console, &access, input.editor, result, confirm);
+    let page = console_page(
+        layout,
+        &state,
+        &console,
+        &access,
+        input.editor,
+        result,
+        confirm,
+    );
     page::ok(&page.await?)
 }
 
@@ -142,11 +153,14 @@ pub async fn export_csv(
         Some(Chunk::Failed(f)) => return Err(AppError::Unprocessable(f.message())),
         first => first,
     };
-    let rest = futures_util::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|c| (c, rx)) });
-    let body = futures_util::stream::iter(first).chain(rest).map(|chunk| match chunk {
-        Chunk::Data(bytes) => Ok(bytes),
-        Chunk::Failed(f) => Err(actix_web::error::ErrorInternalServerError(f.message())),
-    });
+    let rest =
+        futures_util::stream::unfold(rx, |mut rx| async { rx.recv().await.map(|c| (c, rx)) });
+    let body = futures_util::stream::iter(first)
+        .chain(rest)
+        .map(|chunk| match chunk {
+            Chunk::Data(bytes) => Ok(bytes),
+            Chunk::Failed(f) => Err(actix_web::error::ErrorInternalServerError(f.message())),
+        });
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(("Content-Disposition", "attachment; filename=\"query.csv\""))
@@ -204,10 +218,9 @@ struct RunInput {
 
 impl RunInput {
     fn from(form: &Pairs) -> RunInput {
-        let action = match get(form, "action") {
-            Some(a @ ("explain" | "analyze")) => a,
-            _ => "run",
-        };
+        let action = get(form, "action")
+            .filter(|a| matches!(*a, "explain" | "analyze"))
+            .unwrap_or("run");
         let run_id = get(form, "run").filter(|r| !r.is_empty() && r.len() <= 64);
         RunInput {
             editor: Editor {
@@ -228,7 +241,10 @@ impl RunInput {
             ("explain", Backend::Sqlite) => "EXPLAIN QUERY PLAN ",
             ("explain", Backend::Postgres) => "EXPLAIN ",
             ("analyze", Backend::Postgres) if e.write => "EXPLAIN ANALYZE ",
-            ("analyze", _) => return Err("EXPLAIN ANALYZE runs the statement: it is offered in write mode on Postgres only.".into()),
+            ("analyze", _) => return Err(
+                "EXPLAIN ANALYZE runs the statement: it is offered in write mode on Postgres only."
+                    .into(),
+            ),
             _ => "",
         };
         Ok(Job {
@@ -261,7 +277,12 @@ async fn execute(
         Err(message) => return Ok(ResultView::failed(message)),
     };
     let (write, plan) = (job.write, input.editor.action != "run");
-    let started = console.start(&access.user.id, &input.editor.run_id, job.clone(), Collected::default());
+    let started = console.start(
+        &access.user.id,
+        &input.editor.run_id,
+        job.clone(),
+        Collected::default(),
+    );
     let result = match started {
         Err(failure) => return Ok(failure.into()),
         Ok(done) => {
@@ -271,7 +292,11 @@ async fn execute(
             ResultView::of(collected, finished, write, plan)
         }
     };
-    let (user, actor, outcome) = (access.user.id.clone(), Actor::from(&access.user), result.outcome());
+    let (user, actor, outcome) = (
+        access.user.id.clone(),
+        Actor::from(&access.user),
+        result.outcome(),
+    );
     state
         .db
         .run(move |c| {

@@ -6,7 +6,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::audit::{self, Actor};
-use crate::db::schema::{gh_roles, gh_sql_history as h, gh_sql_queries as q, gh_sql_query_roles as qr};
+use crate::db::schema::{
+    gh_roles, gh_sql_history as h, gh_sql_queries as q, gh_sql_query_roles as qr,
+};
 use crate::db::{DbConn, new_id, now, write_tx};
 
 pub const HISTORY_KEPT: i64 = 50;
@@ -66,7 +68,11 @@ pub fn history(conn: &mut DbConn, user_id: &str) -> QueryResult<Vec<HistoryEntry
 }
 
 /// One statement of the operator's own history.
-pub fn history_statement(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<Option<String>> {
+pub fn history_statement(
+    conn: &mut DbConn,
+    user_id: &str,
+    id: &str,
+) -> QueryResult<Option<String>> {
     h::table
         .filter(h::user_id.eq(user_id).and(h::id.eq(id)))
         .select(h::statement)
@@ -146,7 +152,9 @@ pub fn save_query(
 ) -> QueryResult<Result<(), String>> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > NAME_MAX {
-        return Ok(Err(format!("Give the query a name (at most {NAME_MAX} characters).")));
+        return Ok(Err(format!(
+            "Give the query a name (at most {NAME_MAX} characters)."
+        )));
     }
     if statement.trim().is_empty() {
         return Ok(Err("There is no statement to save.".into()));
@@ -185,7 +193,12 @@ pub fn delete_query(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<b
 }
 
 /// The audit entry of a write-mode statement, with what came of it.
-pub fn audit_write(conn: &mut DbConn, actor: &Actor, statement: &str, outcome: &str) -> QueryResult<()> {
+pub fn audit_write(
+    conn: &mut DbConn,
+    actor: &Actor,
+    statement: &str,
+    outcome: &str,
+) -> QueryResult<()> {
     let changes = serde_json::json!({ "statement": statement, "outcome": outcome });
     audit::record(conn, actor, "sql.executed", "", "", &changes)
 }
@@ -196,9 +209,11 @@ pub fn cancel_backend(conn: &mut DbConn, pid: i32) -> QueryResult<()> {
     if let DbConn::Postgres(c) = conn
         && pid != 0
     {
-        diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>("pg_cancel_backend(")
-            .bind::<diesel::sql_types::Integer, _>(pid)
-            .sql(")"))
+        diesel::select(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("pg_cancel_backend(")
+                .bind::<diesel::sql_types::Integer, _>(pid)
+                .sql(")"),
+        )
         .get_result::<bool>(c)?;
     }
     Ok(())

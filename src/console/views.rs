@@ -54,7 +54,11 @@ impl ResultView {
         let plan = plan.then(|| plan_text(&collected));
         ResultView {
             columns,
-            rows: if plan.is_some() { Vec::new() } else { collected.rows },
+            rows: if plan.is_some() {
+                Vec::new()
+            } else {
+                collected.rows
+            },
             more: collected.more,
             changed,
             elapsed_ms: elapsed.as_millis(),

@@ -522,7 +522,11 @@ async fn an_administrator_runs_a_select_in_the_sql_console_in_a_real_browser() {
     );
     // The statement is in the history once the page is opened again.
     c.goto(&app.url("/sql")).await.unwrap();
-    wait_js(&c, "document.body.textContent.includes('SELECT body, stars FROM notes')").await;
+    wait_js(
+        &c,
+        "document.body.textContent.includes('SELECT body, stars FROM notes')",
+    )
+    .await;
 
     c.close().await.unwrap();
 }

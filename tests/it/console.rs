@@ -83,9 +83,15 @@ async fn a_select_shows_typed_values_and_at_most_a_thousand_rows(backend: Backen
     let (status, body) = run(&tab, "SELECT id, name, note FROM people ORDER BY id", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("2 rows"), "{body}");
-    assert!(body.contains("<th scope=\"col\" class=\"num\">id</th>"), "numbers align right: {body}");
+    assert!(
+        body.contains("<th scope=\"col\" class=\"num\">id</th>"),
+        "numbers align right: {body}"
+    );
     assert!(body.contains(">Grace<") && body.contains(">compilers<"));
-    assert!(body.contains("<span class=\"null\">NULL</span>"), "NULL shown as such");
+    assert!(
+        body.contains("<span class=\"null\">NULL</span>"),
+        "NULL shown as such"
+    );
 
     let bytes = match backend {
         Backend::Sqlite => "SELECT X'00ff10' AS raw, 2.5 AS half, 'x' AS word",
@@ -123,8 +129,16 @@ async fn a_select_shows_typed_values_and_at_most_a_thousand_rows(backend: Backen
     assert!(body.contains("Only the first 1000 rows are shown"));
     assert!(body.contains(">1000<") && !body.contains(">1001<"));
 
-    let (_, body) = run(&tab, "SELECT name FROM people WHERE id = 1", &[("action", "explain")]).await;
-    let plan = body.split("<pre class=\"sql-plan\">").nth(1).expect("a plan as text");
+    let (_, body) = run(
+        &tab,
+        "SELECT name FROM people WHERE id = 1",
+        &[("action", "explain")],
+    )
+    .await;
+    let plan = body
+        .split("<pre class=\"sql-plan\">")
+        .nth(1)
+        .expect("a plan as text");
     let plan = plan.split("</pre>").next().unwrap();
     let expected = match backend {
         Backend::Sqlite => "SEARCH people",
@@ -144,7 +158,10 @@ async fn a_select_shows_typed_values_and_at_most_a_thousand_rows(backend: Backen
         .await
         .unwrap();
     let fragment = res.text().await.unwrap();
-    assert!(fragment.contains(">42<") && !fragment.contains("<html"), "{fragment}");
+    assert!(
+        fragment.contains(">42<") && !fragment.contains("<html"),
+        "{fragment}"
+    );
 }
 
 async fn the_full_result_exports_as_csv(backend: Backend) {
@@ -153,7 +170,9 @@ async fn the_full_result_exports_as_csv(backend: Backend) {
     let tab = app.session();
     let sql = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 5000) \
                SELECT n, 'row, ' || n AS label, NULL AS empty FROM r";
-    let res = tab.post_form("/sql", "/sql/export.csv", &[("sql", sql)]).await;
+    let res = tab
+        .post_form("/sql", "/sql/export.csv", &[("sql", sql)])
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(
         res.headers()["content-type"]
@@ -168,7 +187,11 @@ async fn the_full_result_exports_as_csv(backend: Backend) {
     assert_eq!(lines[5000], "5000,\"row, 5000\",");
 
     let res = tab
-        .post_form("/sql", "/sql/export.csv", &[("sql", "SELECT * FROM no_such_table")])
+        .post_form(
+            "/sql",
+            "/sql/export.csv",
+            &[("sql", "SELECT * FROM no_such_table")],
+        )
         .await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(res.text().await.unwrap().contains("no_such_table"));
@@ -194,14 +217,32 @@ async fn read_only_mode_refuses_insert_update_and_ddl(backend: Backend) {
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains(refusal), "{sql}: {body}");
     }
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM people").as_deref(), Some("2"));
     assert_eq!(
-        app.scalar("SELECT name FROM people WHERE id = 1").as_deref(),
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        app.scalar("SELECT name FROM people WHERE id = 1")
+            .as_deref(),
         Some("Ada")
     );
     if backend == Backend::Sqlite {
-        let (_, body) = run(&tab, "ATTACH DATABASE 'other.db' AS other", &[]).await;
-        assert!(body.contains("not authorized"), "{body}");
+        // ATTACH (and VACUUM INTO, which attaches its target) would open or create files
+        // on the server: refused in both modes, before any file is made.
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("copy.db");
+        let attach = format!("ATTACH DATABASE '{}' AS other", copy.display());
+        let vacuum = format!("VACUUM INTO '{}'", copy.display());
+        for (sql, write) in [(&attach, false), (&vacuum, false), (&vacuum, true)] {
+            let extra: &[(&str, &str)] = if write {
+                &[("write", "on"), ("confirmed", "yes")]
+            } else {
+                &[]
+            };
+            let (_, body) = run(&tab, sql, extra).await;
+            assert!(body.contains("not authorized"), "{sql}: {body}");
+            assert!(!copy.exists(), "{sql} made no file");
+        }
     }
 }
 
@@ -214,7 +255,11 @@ async fn the_timeout_stops_an_endless_query_while_pages_stay_responsive(backend:
     let endless = app
         .client
         .post(app.url("/sql"))
-        .form(&[("csrf_token", token.as_str()), ("sql", ENDLESS), ("run", "endless")])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("sql", ENDLESS),
+            ("run", "endless"),
+        ])
         .send();
     let pages = async {
         actix_web::rt::time::sleep(Duration::from_millis(300)).await;
@@ -232,10 +277,22 @@ async fn the_timeout_stops_an_endless_query_while_pages_stay_responsive(backend:
     let body = res.unwrap().text().await.unwrap();
     assert!(body.contains("ran longer than 2s"), "{body}");
     println!("endless query stopped after {elapsed:?}; slowest page meanwhile {slowest:?}");
-    assert!(elapsed <= Duration::from_secs(3), "stopped after {elapsed:?}");
-    assert!(elapsed >= Duration::from_secs(2), "stopped early: {elapsed:?}");
-    assert!(pages_done < Duration::from_secs(2), "pages answered while it ran");
-    assert!(slowest < Duration::from_millis(500), "slowest page {slowest:?}");
+    assert!(
+        elapsed <= Duration::from_secs(3),
+        "stopped after {elapsed:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(2),
+        "stopped early: {elapsed:?}"
+    );
+    assert!(
+        pages_done < Duration::from_secs(2),
+        "pages answered while it ran"
+    );
+    assert!(
+        slowest < Duration::from_millis(500),
+        "slowest page {slowest:?}"
+    );
 }
 
 async fn a_running_statement_can_be_cancelled(backend: Backend) {
@@ -246,7 +303,11 @@ async fn a_running_statement_can_be_cancelled(backend: Backend) {
     let endless = app
         .client
         .post(app.url("/sql"))
-        .form(&[("csrf_token", token.as_str()), ("sql", ENDLESS), ("run", "to-cancel")])
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("sql", ENDLESS),
+            ("run", "to-cancel"),
+        ])
         .send();
     let cancel = async {
         actix_web::rt::time::sleep(Duration::from_millis(700)).await;
@@ -285,15 +346,24 @@ async fn write_mode_asks_first_commits_and_is_audited(backend: Backend) {
     let (_, body) = run(&tab, insert, &[("write", "on")]).await;
     assert!(body.contains("Run this in write mode?"), "{body}");
     assert!(body.contains("name=\"confirmed\" value=\"yes\""));
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM people").as_deref(), Some("2"));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("2")
+    );
 
     let (_, body) = run(&tab, insert, &[("write", "on"), ("confirmed", "yes")]).await;
     assert!(body.contains("1 row changed, committed"), "{body}");
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM people").as_deref(), Some("3"));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM people").as_deref(),
+        Some("3")
+    );
     let audited = app
         .scalar("SELECT changes FROM gh_audit WHERE action = 'sql.executed'")
         .expect("an audit entry");
-    assert!(audited.contains("INSERT INTO people") && audited.contains("1 rows changed"), "{audited}");
+    assert!(
+        audited.contains("INSERT INTO people") && audited.contains("1 rows changed"),
+        "{audited}"
+    );
 
     // DDL too, in one transaction; a failing statement changes nothing and is audited.
     let (_, body) = run(
@@ -303,7 +373,10 @@ async fn write_mode_asks_first_commits_and_is_audited(backend: Backend) {
     )
     .await;
     assert!(!body.contains("form-error"), "{body}");
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM made_here").as_deref(), Some("0"));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM made_here").as_deref(),
+        Some("0")
+    );
     let (_, body) = run(
         &tab,
         "INSERT INTO people (id, name) VALUES (1, 'Duplicate')",
@@ -351,7 +424,10 @@ async fn history_keeps_fifty_statements_and_saved_queries_are_shared_with_roles(
         .scalar("SELECT id FROM gh_sql_history WHERE statement = 'SELECT 52 AS n'")
         .unwrap();
     let page = tab.page(&format!("/sql?history={newest}")).await;
-    assert!(page.contains(">SELECT 52 AS n</textarea>"), "loaded into the editor");
+    assert!(
+        page.contains(">SELECT 52 AS n</textarea>"),
+        "loaded into the editor"
+    );
 
     create_analyst_role(&app, false).await;
     let analyst = operator(&app, "analyst@example.com", "analyst").await;
@@ -377,7 +453,11 @@ async fn history_keeps_fifty_statements_and_saved_queries_are_shared_with_roles(
         .post_form(
             "/sql",
             "/sql/queries",
-            &[("query_name", "Bad"), ("sql", "SELECT 1"), ("share", "nobody")],
+            &[
+                ("query_name", "Bad"),
+                ("sql", "SELECT 1"),
+                ("share", "nobody"),
+            ],
         )
         .await;
     assert_eq!(location(&res), "/sql");
@@ -389,7 +469,10 @@ async fn history_keeps_fifty_statements_and_saved_queries_are_shared_with_roles(
 
     let theirs = Session::of(&app, &analyst);
     let page = theirs.page("/sql").await;
-    assert!(page.contains("Everyone") && page.contains("(shared with you)"), "{page}");
+    assert!(
+        page.contains("Everyone") && page.contains("(shared with you)"),
+        "{page}"
+    );
     assert!(!page.contains("Mine only"));
     let id = app
         .scalar("SELECT id FROM gh_sql_queries WHERE name = 'Everyone'")
@@ -399,7 +482,11 @@ async fn history_keeps_fifty_statements_and_saved_queries_are_shared_with_roles(
     let res = theirs
         .post_form("/sql", &format!("/sql/queries/{id}/delete"), &[])
         .await;
-    assert_eq!(res.status(), StatusCode::NOT_FOUND, "only its owner deletes it");
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "only its owner deletes it"
+    );
     let res = tab
         .post_form("/sql", &format!("/sql/queries/{id}/delete"), &[])
         .await;
@@ -423,11 +510,17 @@ async fn the_run_and_write_rights_are_enforced(backend: Backend) {
 
     // "Run SQL" reads what the data pages hide from the role: documented, and so.
     let theirs = Session::of(&app, &analyst);
-    assert_eq!(theirs.get("/data/secrets").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        theirs.get("/data/secrets").await.status(),
+        StatusCode::NOT_FOUND
+    );
     let (status, body) = run(&theirs, "SELECT code FROM secrets", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("TOP-SECRET"));
-    assert!(!body.contains("Write mode"), "no write switch without the right");
+    assert!(
+        !body.contains("Write mode"),
+        "no write switch without the right"
+    );
     let (status, _) = run(
         &theirs,
         "DELETE FROM secrets",
@@ -435,7 +528,10 @@ async fn the_run_and_write_rights_are_enforced(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(app.scalar("SELECT COUNT(*) FROM secrets").as_deref(), Some("1"));
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM secrets").as_deref(),
+        Some("1")
+    );
 
     let viewers = Session::of(&app, &viewer);
     assert_eq!(viewers.get("/sql").await.status(), StatusCode::FORBIDDEN);
