@@ -29,6 +29,10 @@ fn allowed(access: &Access) -> Result<(), AppError> {
     }
 }
 
+fn write_refused() -> AppError {
+    AppError::Forbidden("Write mode needs the \"write SQL\" right.".into())
+}
+
 #[derive(Deserialize)]
 pub struct Load {
     history: Option<String>,
@@ -69,9 +73,7 @@ pub async fn run(
     allowed(&access)?;
     let input = RunInput::from(&form);
     if input.editor.write && !access.rights.write_sql {
-        return Err(AppError::Forbidden(
-            "Write mode needs the \"write SQL\" right.".into(),
-        ));
+        return Err(write_refused());
     }
     let (confirm, result) = if input.editor.write && !input.confirmed {
         (Some(input.editor.sql.clone()), None)
@@ -90,9 +92,8 @@ pub async fn run(
             confirm,
         });
     }
-    let layout = Layout::build(&req);
     let page = console_page(
-        layout,
+        Layout::build(&req),
         &state,
         &console,
         &access,
