@@ -22,6 +22,7 @@ pub mod web;
 // The slices: each imports the core, never another slice.
 pub mod api;
 pub mod auditlog;
+pub mod console;
 pub mod dashboard;
 pub mod data;
 pub mod integrations;
@@ -162,6 +163,10 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     let limit = state.config.max_body_bytes;
     let count_requests = state.config.metrics.is_some();
     let replica = state.db.has_replica();
+    let sql_console = aw::Data::new(console::Console::new(
+        state.config.database.clone(),
+        state.config.sql_timeout,
+    ));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(aw::Data::new(app_state.clone()))
@@ -173,6 +178,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .app_data(app_caches.aggregates.clone())
             .app_data(app_caches.api_limits.clone())
             .app_data(app_caches.views.clone())
+            .app_data(sql_console.clone())
             .app_data(
                 aw::FormConfig::default()
                     .limit(limit)

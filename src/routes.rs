@@ -4,7 +4,7 @@
 
 use actix_web::{Resource, Route as ActixRoute, web};
 
-use crate::{api, auditlog, dashboard, data, integrations, ops, schema, signin, users};
+use crate::{api, auditlog, console, dashboard, data, integrations, ops, schema, signin, users};
 
 /// One entry of the route table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +119,13 @@ route_table! {
     post "/data/{table}/{key}/delete" => data::routes::delete;
     get "/data/{table}/{key}/restore/{entry}" => data::restore::version_confirm;
     post "/data/{table}/{key}/restore/{entry}" => data::restore::version_restore;
+
+    get "/sql" => console::routes::index;
+    post "/sql" => console::routes::run;
+    post "/sql/cancel" => console::routes::cancel;
+    post "/sql/export.csv" => console::routes::export_csv;
+    post "/sql/queries" => console::routes::save_query;
+    post "/sql/queries/{id}/delete" => console::routes::delete_query;
 
     get "/audit" => auditlog::index;
     get "/audit/export.csv" => auditlog::export_csv;

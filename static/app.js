@@ -38,3 +38,28 @@
     }
   });
 })();
+// The SQL console: Ctrl+Enter (Cmd+Enter) in its editor runs the statement.
+(function () {
+  "use strict";
+  document.body.addEventListener("keydown", function (evt) {
+    var area = evt.target;
+    if (evt.key === "Enter" && (evt.ctrlKey || evt.metaKey) && area.matches && area.matches("textarea[data-ctrl-enter]") && area.form) {
+      evt.preventDefault();
+      area.form.requestSubmit(area.form.querySelector('button[value="run"]'));
+    }
+  });
+  // A button marked data-full-page submits its form natively to its formaction (a download,
+  // or a form answered with a redirect), not through the form's htmx request.
+  document.addEventListener("click", function (evt) {
+    var button = evt.target.closest && evt.target.closest("button[data-full-page]");
+    if (!button || !button.form) {
+      return;
+    }
+    evt.preventDefault();
+    var form = button.form;
+    var action = form.getAttribute("action");
+    form.setAttribute("action", button.getAttribute("formaction") || action);
+    form.submit();
+    form.setAttribute("action", action);
+  }, true);
+})();

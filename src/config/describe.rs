@@ -80,6 +80,7 @@ impl Config {
                 self.audit_retention
                     .map_or_else(|| "keep forever".to_string(), short),
             ),
+            ("sql-timeout", short(self.sql_timeout)),
             ("log", self.log.clone()),
             (
                 "log-format",

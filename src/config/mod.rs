@@ -219,6 +219,10 @@ pub struct Settings {
     #[arg(long, env = "GATEHOUSE_AUDIT_RETENTION", value_parser = humantime::parse_duration, global = true)]
     pub audit_retention: Option<Duration>,
 
+    /// The SQL console stops a statement that runs longer than this.
+    #[arg(long, env = "GATEHOUSE_SQL_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub sql_timeout: Duration,
+
     /// Log filter, e.g. "info" or "gatehouse=debug,warn".
     #[arg(long, env = "GATEHOUSE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -262,6 +266,8 @@ pub struct Config {
     pub webhook_lease: Duration,
     /// None: audit entries are kept forever.
     pub audit_retention: Option<Duration>,
+    /// The SQL console's statement timeout.
+    pub sql_timeout: Duration,
     pub log: String,
     pub log_format: LogFormat,
     /// `None`: metrics off.
@@ -309,6 +315,9 @@ impl Config {
         }
 
         let read_database = read_database_setting(s, database.as_ref(), &mut errors);
+        if s.sql_timeout.is_zero() {
+            errors.push("--sql-timeout / GATEHOUSE_SQL_TIMEOUT: must be longer than 0s".into());
+        }
 
         let listen = s
             .listen
@@ -429,6 +438,7 @@ impl Config {
                     webhook_disable_after: s.webhook_disable_after,
                     webhook_lease: s.webhook_lease,
                     audit_retention: s.audit_retention.filter(|d| !d.is_zero()),
+                    sql_timeout: s.sql_timeout,
                     log: s.log.clone(),
                     log_format: s.log_format,
                     metrics,

@@ -73,6 +73,8 @@ diesel::table! {
         created_at -> Timestamp,
         change_schema -> Bool,
         share_views -> Bool,
+        run_sql -> Bool,
+        write_sql -> Bool,
     }
 }
 
@@ -218,3 +220,33 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    gh_sql_history (id) {
+        id -> Text,
+        user_id -> Text,
+        statement -> Text,
+        write_mode -> Bool,
+        outcome -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    gh_sql_queries (id) {
+        id -> Text,
+        owner_id -> Text,
+        name -> Text,
+        statement -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    gh_sql_query_roles (query_id, role_name) {
+        query_id -> Text,
+        role_name -> Text,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(gh_sql_queries, gh_sql_query_roles);

@@ -80,6 +80,9 @@ pub struct Rights {
     pub share_views: bool,
     pub default: Actions,
     pub tables: HashMap<String, (Actions, Vec<String>)>,
+    /// The SQL console: reading (the whole database) and its write mode.
+    pub run_sql: bool,
+    pub write_sql: bool,
 }
 
 impl Rights {
@@ -90,6 +93,8 @@ impl Rights {
             require_2fa: role.require_2fa,
             change_schema: everything || role.change_schema,
             share_views: everything || role.share_views,
+            run_sql: everything || role.run_sql,
+            write_sql: everything || (role.run_sql && role.write_sql),
             default: if everything {
                 Actions::parse("rcud")
             } else {
@@ -117,6 +122,8 @@ impl Rights {
             share_views: false,
             default: Actions::default(),
             tables: HashMap::new(),
+            run_sql: false,
+            write_sql: false,
         }
     }
 

@@ -25,6 +25,10 @@ pub struct RoleRecord {
     pub change_schema: bool,
     /// May share saved views with roles (administrators always may).
     pub share_views: bool,
+    /// May use the SQL console (which reads the whole database).
+    pub run_sql: bool,
+    /// May use the SQL console's write mode.
+    pub write_sql: bool,
 }
 
 pub fn find_role(conn: &mut DbConn, name: &str) -> QueryResult<Option<RoleRecord>> {
@@ -72,6 +76,8 @@ pub struct RoleInput {
     pub admin_areas: bool,
     pub require_2fa: bool,
     pub change_schema: bool,
+    pub run_sql: bool,
+    pub write_sql: bool,
     pub tables: Vec<TableRight>,
     pub share_views: bool,
 }
@@ -96,6 +102,8 @@ pub fn save_role(
                     gh_roles::change_schema.eq(role.change_schema),
                     gh_roles::created_at.eq(now),
                     gh_roles::share_views.eq(role.share_views),
+                    gh_roles::run_sql.eq(role.run_sql),
+                    gh_roles::write_sql.eq(role.run_sql && role.write_sql),
                 ))
                 .execute(conn)?;
         } else {
@@ -107,6 +115,8 @@ pub fn save_role(
                     gh_roles::require_2fa.eq(role.require_2fa),
                     gh_roles::change_schema.eq(role.change_schema),
                     gh_roles::share_views.eq(role.share_views),
+                    gh_roles::run_sql.eq(role.run_sql),
+                    gh_roles::write_sql.eq(role.run_sql && role.write_sql),
                 ))
                 .execute(conn)?;
         }

@@ -1,6 +1,7 @@
 //! `gatehouse transfer`: Gatehouse's own state (operators with their two-factor recovery
 //! codes, roles and their table rights, API tokens, webhook endpoints with their sealed
-//! secrets, settings, saved views and whom they are shared with, the audit log) copied from one database to another, SQLite to
+//! secrets, settings, saved views and whom they are shared with, the audit log, saved SQL
+//! queries) copied from one database to another, SQLite to
 //! Postgres or back, in one transaction on the target. Sessions and the running state of
 //! the old installation (sign-in failures, resets, queued events and mail) are not copied.
 //! Sealed secrets stay sealed: the target must run with the same secret key.
@@ -23,6 +24,8 @@ pub const COPIED: &[&str] = &[
     "gh_views",
     "gh_view_roles",
     "gh_audit",
+    "gh_sql_queries",
+    "gh_sql_query_roles",
 ];
 /// Emptied on the target (before the copied tables, which some of them reference).
 const CLEARED: &[&str] = &[
@@ -32,6 +35,7 @@ const CLEARED: &[&str] = &[
     "gh_sessions",
     "gh_login_failures",
     "gh_password_resets",
+    "gh_sql_history",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

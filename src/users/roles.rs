@@ -88,6 +88,8 @@ async fn form_page(
         require_2fa: input.require_2fa,
         change_schema: input.change_schema,
         share_views: input.share_views || role.is_some_and(|r| r.name == "admin"),
+        run_sql: input.run_sql,
+        write_sql: input.write_sql,
         error,
     })
 }
@@ -105,6 +107,8 @@ pub async fn new(
         admin_areas: false,
         require_2fa: false,
         change_schema: false,
+        run_sql: false,
+        write_sql: false,
         tables: Vec::new(),
         share_views: false,
     };
@@ -130,6 +134,8 @@ pub async fn edit(
         admin_areas: role.admin_areas,
         require_2fa: role.require_2fa,
         change_schema: role.change_schema,
+        run_sql: role.run_sql,
+        write_sql: role.write_sql,
         tables,
         share_views: role.share_views,
     };
@@ -181,6 +187,8 @@ async fn input_from(
         admin_areas: get(pairs, "admin_areas").is_some(),
         require_2fa: get(pairs, "require_2fa").is_some(),
         change_schema: get(pairs, "change_schema").is_some(),
+        run_sql: get(pairs, "run_sql").is_some(),
+        write_sql: get(pairs, "write_sql").is_some(),
         tables,
         share_views: get(pairs, "share_views").is_some(),
     })

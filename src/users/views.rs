@@ -149,6 +149,8 @@ pub struct RoleFormPage {
     pub admin_areas: bool,
     pub require_2fa: bool,
     pub change_schema: bool,
+    pub run_sql: bool,
+    pub write_sql: bool,
     pub tables: Vec<TableRights>,
     pub error: Option<String>,
     pub share_views: bool,

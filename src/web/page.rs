@@ -59,6 +59,13 @@ pub const NAV: &[NavItem] = &[
         admin_only: true,
     },
     NavItem {
+        label: "SQL",
+        href: "/sql",
+        ready: true,
+        // Administrators always hold "run SQL"; other roles granted it open /sql directly.
+        admin_only: true,
+    },
+    NavItem {
         label: "Audit",
         href: "/audit",
         ready: true,

@@ -19,6 +19,7 @@ const CORE: &[&str] = &[
 const SLICES: &[&str] = &[
     "api",
     "auditlog",
+    "console",
     "dashboard",
     "data",
     "integrations",

@@ -629,3 +629,51 @@ async fn a_table_chart_renders_as_svg_with_a_title_in_a_real_browser() {
         serde_json::json!(true)
     );
 }
+
+#[actix_web::test]
+async fn an_administrator_runs_a_select_in_the_sql_console_in_a_real_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_admin().await;
+    app.sql(
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, stars REAL);
+         INSERT INTO notes (body, stars) VALUES ('first note', 4.5), ('second note', NULL);",
+    );
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    sign_in(&c, &app).await;
+
+    c.goto(&app.url("/sql")).await.unwrap();
+    wait_heading(&c, "SQL console").await;
+    eval(&c, "window.__marker = 7; return null").await;
+    let editor = c.find(Locator::Id("sql")).await.unwrap();
+    editor
+        .send_keys("SELECT body, stars FROM notes ORDER BY id")
+        .await
+        .unwrap();
+    // Ctrl+Enter runs it (WebDriver: Control down, Enter, then release all modifiers).
+    editor.send_keys("\u{E009}\u{E007}\u{E000}").await.unwrap();
+    wait_js(&c, "document.querySelector('#sql-result table') !== null").await;
+    let cells = eval(
+        &c,
+        "return [...document.querySelectorAll('#sql-result tbody td')].map(td => td.textContent.trim() + (td.classList.contains('num') ? '|num' : ''))",
+    )
+    .await;
+    assert_eq!(
+        cells,
+        serde_json::json!(["first note", "4.5|num", "second note", "NULL|num"])
+    );
+    assert_eq!(
+        eval(&c, "return window.__marker").await,
+        serde_json::json!(7),
+        "the result was swapped in, the page not reloaded"
+    );
+    // The statement is in the history once the page is opened again.
+    c.goto(&app.url("/sql")).await.unwrap();
+    wait_js(
+        &c,
+        "document.body.textContent.includes('SELECT body, stars FROM notes')",
+    )
+    .await;
+
+    c.close().await.unwrap();
+}

@@ -12,6 +12,7 @@ mod backup;
 mod browser;
 mod cli;
 mod dashboard;
+mod console;
 mod data;
 mod deploy;
 mod email;

@@ -224,6 +224,8 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/data/people/1/restore/nope",
             [missing, missing, forbidden, missing, see, see],
         ),
+        // The SQL console: administrators hold "run SQL"; these roles do not.
+        case("GET", "/sql", "/sql", admin_only(ok)),
         case("GET", "/audit", "/audit", signed(ok)),
         case("GET", "/audit/export.csv", "/audit/export.csv", signed(ok)),
         case("GET", "/account", "/account", signed(ok)),
@@ -605,6 +607,36 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/integrations/email/test".into(),
             vec![],
             admin_only(unprocessable),
+        ),
+        (
+            "/sql",
+            "/sql".into(),
+            vec![("sql", "SELECT 1".into())],
+            admin_only(ok),
+        ),
+        (
+            "/sql/cancel",
+            "/sql/cancel".into(),
+            vec![("run", "nope".into())],
+            admin_only(see),
+        ),
+        (
+            "/sql/export.csv",
+            "/sql/export.csv".into(),
+            vec![("sql", "SELECT 1".into())],
+            admin_only(ok),
+        ),
+        (
+            "/sql/queries",
+            "/sql/queries".into(),
+            vec![("query_name", "".into())],
+            admin_only(see),
+        ),
+        (
+            "/sql/queries/{id}/delete",
+            "/sql/queries/nope/delete".into(),
+            vec![],
+            admin_only(missing),
         ),
         ("/logout", "/logout".into(), vec![], [see; 6]),
     ];
