@@ -19,6 +19,7 @@ mod foundation;
 mod history;
 mod messages;
 mod metrics;
+mod proxies;
 mod schemathesis;
 mod slow_clients;
 mod transfer;
