@@ -22,6 +22,7 @@ mod metrics;
 mod proxies;
 mod schemathesis;
 mod slow_clients;
+mod sso;
 mod transfer;
 mod two_factor;
 mod units;
