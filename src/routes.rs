@@ -78,6 +78,9 @@ route_table! {
     post "/login/code" => signin::two_factor::code;
     get "/login/enrol" => signin::two_factor::enrol_form;
     post "/login/enrol" => signin::two_factor::enrol;
+    get "/login/sso/callback" => signin::sso::routes::callback;
+    get "/login/sso/{id}" => signin::sso::routes::start;
+    post "/account/identities/{id}/remove" => signin::sso::routes::unlink;
     get "/account" => signin::account::show;
     post "/account/password" => signin::account::change_password;
     post "/account/sessions/{id}/end" => signin::account::end_session;
@@ -164,6 +167,10 @@ route_table! {
     post "/integrations/webhooks/{id}/enable" => integrations::webhooks::enable;
     post "/integrations/webhooks/{id}/disable" => integrations::webhooks::disable;
     post "/integrations/webhooks/{id}/delete" => integrations::webhooks::delete;
+    get "/integrations/sso" => signin::sso::admin::index;
+    post "/integrations/sso" => signin::sso::admin::create;
+    post "/integrations/sso/roles" => signin::sso::admin::save_roles;
+    post "/integrations/sso/{id}/delete" => signin::sso::admin::delete;
     get "/integrations/email" => integrations::email::show;
     post "/integrations/email" => integrations::email::save;
     post "/integrations/email/test" => integrations::email::test;

@@ -20,6 +20,7 @@ impl Config {
             ("data-dir", self.data_dir.display().to_string()),
             ("listen", self.listen.to_string()),
             ("public-url", self.public_url.to_string()),
+            ("trusted-proxies", self.trusted_proxies.describe()),
             ("secure cookies", self.secure_cookies().to_string()),
             ("secret-key", key),
             ("session-idle-timeout", short(self.session_idle_timeout)),

@@ -14,11 +14,13 @@ use crate::db::DatabaseUrl;
 
 mod describe;
 mod ops;
+mod proxies;
 mod secret_key;
 
 pub use describe::short;
 pub use ops::{BackupSchedule, MetricsConfig, MetricsToken};
 use ops::{backup_settings, metrics_settings};
+pub use proxies::TrustedProxies;
 use secret_key::load_secret_key;
 pub use secret_key::{KeySource, SecretKey};
 
@@ -78,6 +80,11 @@ pub struct Settings {
     /// [default: http://<listen>].
     #[arg(long, env = "GATEHOUSE_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+
+    /// Comma-separated addresses or CIDR blocks of reverse proxies whose Forwarded /
+    /// X-Forwarded-For / X-Forwarded-Proto headers are believed [default: none].
+    #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
 
     /// Secret key (at least 64 bytes) for sessions and CSRF tokens
     /// [default: generated into <data-dir>/secret.key].
@@ -247,6 +254,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub listen: SocketAddr,
     pub public_url: Url,
+    pub trusted_proxies: TrustedProxies,
     pub secret_key: SecretKey,
     pub key_source: KeySource,
     pub session_idle_timeout: Duration,
@@ -344,6 +352,12 @@ impl Config {
             (None, None) => None,
         };
 
+        let trusted_proxies = TrustedProxies::parse(s.trusted_proxies.as_deref().unwrap_or(""))
+            .unwrap_or_else(|e| {
+                errors.push(e);
+                TrustedProxies::default()
+            });
+
         if s.session_idle_timeout.is_zero() {
             errors.push("--session-idle-timeout must be longer than zero".into());
         }
@@ -419,6 +433,7 @@ impl Config {
                     data_dir: s.data_dir.clone(),
                     listen,
                     public_url,
+                    trusted_proxies,
                     secret_key,
                     key_source,
                     session_idle_timeout: s.session_idle_timeout,

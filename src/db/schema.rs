@@ -250,3 +250,42 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(gh_sql_queries, gh_sql_query_roles);
+
+diesel::table! {
+    gh_sso_providers (id) {
+        id -> Text,
+        name -> Text,
+        issuer -> Text,
+        client_id -> Text,
+        client_secret_enc -> Text,
+        scopes -> Text,
+        enabled -> Bool,
+        create_users -> Bool,
+        default_role -> Text,
+        allowed_domains -> Text,
+        role_claim -> Text,
+        role_map -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    gh_identities (id) {
+        id -> Text,
+        user_id -> Text,
+        provider_id -> Nullable<Text>,
+        issuer -> Text,
+        subject -> Text,
+        email -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    gh_sso_roles (role_name) {
+        role_name -> Text,
+        require_sso -> Bool,
+        trust_provider_mfa -> Bool,
+    }
+}

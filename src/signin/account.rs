@@ -27,9 +27,12 @@ async fn render_account(
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
     let uid = user.id.clone();
-    let sessions = state
+    let (sessions, identities) = state
         .db
-        .run(move |conn| Ok(sessions::sessions_of(conn, &uid)?))
+        .run(move |conn| {
+            let identities = super::sso::store::identities_of(conn, &uid)?;
+            Ok((sessions::sessions_of(conn, &uid)?, identities))
+        })
         .await?;
     let status = if error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -42,6 +45,7 @@ async fn render_account(
             layout: Layout::build(req),
             user,
             sessions,
+            identities,
             error,
         },
     )

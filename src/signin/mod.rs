@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod routes;
+pub mod sso;
 mod store;
 mod totp;
 pub mod two_factor;

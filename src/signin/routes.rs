@@ -26,6 +26,7 @@ pub struct NextQuery {
 pub async fn login_form(
     Page(layout): Page,
     user: MaybeUser,
+    state: web::Data<AppState>,
     query: web::Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
     let next = safe_next(query.next.as_deref());
@@ -36,6 +37,7 @@ pub async fn login_form(
     }
     page::ok(&LoginPage {
         layout,
+        providers: super::sso::buttons(&state).await,
         email: String::new(),
         next,
         error: None,
@@ -94,7 +96,7 @@ async fn check_password(
 
 /// With two-factor enrolled, or required by the role, the password opens only the second
 /// step: a session that can do nothing but that step. Returns the stage and where to go.
-async fn second_step(
+pub(crate) async fn second_step(
     state: &AppState,
     user: &User,
     next: String,
@@ -124,8 +126,21 @@ pub async fn login(
     let next = safe_next(form.next.as_deref());
     let user = match check_password(&req, &state, &email, form.password).await? {
         Ok(user) => user,
-        Err((status, message)) => return login_failed(&req, status, email, next, message),
+        Err((status, message)) => {
+            return login_failed(&req, &state, status, (email, next), message).await;
+        }
     };
+    if super::sso::requires_sso(&state, &user.role).await? {
+        let message = "Your role signs in with single sign-on: use the provider's button below.";
+        return login_failed(
+            &req,
+            &state,
+            StatusCode::FORBIDDEN,
+            (email, next),
+            message.into(),
+        )
+        .await;
+    }
     let (stage, location) = second_step(&state, &user, next).await?;
     let token = sign_in(&req, &state, &user.id, &user.email, stage).await?;
     tracing::info!(user = %user.id, stage, "password accepted");
@@ -142,17 +157,18 @@ pub fn signed_in(state: &AppState, location: &str, token: String) -> HttpRespons
         .finish()
 }
 
-fn login_failed(
+async fn login_failed(
     req: &HttpRequest,
+    state: &AppState,
     status: StatusCode,
-    email: String,
-    next: String,
+    (email, next): (String, String),
     message: String,
 ) -> Result<HttpResponse, AppError> {
     page::render(
         status,
         &LoginPage {
             layout: Layout::build(req),
+            providers: super::sso::buttons(state).await,
             email,
             next,
             error: Some(message),

@@ -12,6 +12,8 @@ use crate::web::page::Layout;
 #[template(path = "auth/login.html")]
 pub struct LoginPage {
     pub layout: Layout,
+    /// (id, label) of the enabled SSO providers: one button each.
+    pub providers: Vec<(String, String)>,
     pub email: String,
     pub next: String,
     pub error: Option<String>,
@@ -95,6 +97,7 @@ pub struct AccountPage {
     pub layout: Layout,
     pub user: CurrentUser,
     pub sessions: Vec<SessionInfo>,
+    pub identities: Vec<super::sso::store::Identity>,
     pub error: Option<String>,
 }
 

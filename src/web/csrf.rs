@@ -71,8 +71,17 @@ fn cross_site(req: &ServiceRequest, state: &AppState) -> bool {
     else {
         return false;
     };
-    let info = req.connection_info();
-    let own = format!("{}://{}", info.scheme(), info.host());
+    let scheme = if super::client::is_https(req.request()) {
+        "https"
+    } else {
+        "http"
+    };
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let own = format!("{scheme}://{host}");
     origin != own && origin != state.config.public_origin()
 }
 

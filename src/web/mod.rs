@@ -2,6 +2,7 @@
 //! error rendering, flash messages, form pairs, the page layout and static assets.
 
 pub mod assets;
+pub mod client;
 pub mod csrf;
 pub mod errors;
 pub mod flash;
@@ -23,13 +24,7 @@ pub fn is_htmx(req: &HttpRequest) -> bool {
     req.headers().get("hx-request").is_some_and(|v| v == "true")
 }
 
-/// The client address as the socket saw it. Gatehouse does not trust forwarding headers;
-/// behind a proxy every client shares the proxy's address for throttling purposes.
-pub fn client_ip(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".to_string())
-}
+pub use client::client_ip;
 
 /// A same-site path to return to after sign-in; anything else (absolute URLs,
 /// protocol-relative `//host`, backslashes) falls back to the home page.

@@ -677,3 +677,34 @@ async fn an_administrator_runs_a_select_in_the_sql_console_in_a_real_browser() {
 
     c.close().await.unwrap();
 }
+
+/// Single sign-on in the browser: the provider button on the sign-in page, the real
+/// provider's page (tests/oidc/provider.mjs), and back to Gatehouse signed in.
+#[actix_web::test]
+async fn an_operator_signs_in_with_the_provider_button_in_a_real_browser() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_admin().await;
+    let ada = serde_json::json!({ "ada": { "email": ADMIN_EMAIL, "email_verified": true } });
+    let idp = crate::sso::Provider::start(&app, ada);
+    crate::sso::add_provider(&app, &idp, &[]).await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    c.goto(&app.url("/login")).await.unwrap();
+    wait_heading(&c, "Sign in").await;
+    c.find(Locator::LinkText("Test IdP"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("login")).await.unwrap();
+    fill(&c, "login", "ada").await;
+    c.find(Locator::Css("button[value=login]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_heading(&c, &format!("Welcome, {ADMIN_NAME}")).await;
+    c.close().await.unwrap();
+}

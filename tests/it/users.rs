@@ -276,6 +276,20 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/integrations/email",
             admin_only(ok),
         ),
+        case(
+            "GET",
+            "/integrations/sso",
+            "/integrations/sso",
+            admin_only(ok),
+        ),
+        // An unknown provider, or a callback without a flow: back to the sign-in page.
+        case("GET", "/login/sso/{id}", "/login/sso/nope", [see; 6]),
+        case(
+            "GET",
+            "/login/sso/callback",
+            "/login/sso/callback",
+            [see; 6],
+        ),
         case("GET", "/forgot", "/forgot", [ok; 6]),
         // The API takes bearer tokens only: a signed-in browser session is not enough.
         case("GET", "/api/v1/tables", "/api/v1/tables", [401; 6]),
@@ -637,6 +651,30 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/sql/queries/nope/delete".into(),
             vec![],
             admin_only(missing),
+        ),
+        (
+            "/integrations/sso",
+            "/integrations/sso".into(),
+            vec![("name", "".into())],
+            admin_only(unprocessable),
+        ),
+        (
+            "/integrations/sso/roles",
+            "/integrations/sso/roles".into(),
+            vec![],
+            admin_only(see),
+        ),
+        (
+            "/integrations/sso/{id}/delete",
+            "/integrations/sso/nope/delete".into(),
+            vec![("confirm", "yes".into())],
+            admin_only(missing),
+        ),
+        (
+            "/account/identities/{id}/remove",
+            "/account/identities/nope/remove".into(),
+            vec![],
+            signed(missing),
         ),
         ("/logout", "/logout".into(), vec![], [see; 6]),
     ];
