@@ -58,6 +58,7 @@ fn actor(admin: &Admin) -> Actor {
     Actor {
         user_id: Some(admin.0.user.id.clone()),
         email: admin.0.user.email.clone(),
+        via: "ui".into(),
     }
 }
 

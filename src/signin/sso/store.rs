@@ -238,6 +238,7 @@ pub fn unlink(conn: &mut DbConn, user: &User, id: &str) -> Result<bool, AppError
             let actor = Actor {
                 user_id: Some(user.id.clone()),
                 email: user.email.clone(),
+                via: "ui".into(),
             };
             audit::record(
                 conn,
@@ -330,6 +331,7 @@ pub fn resolve(
             let actor = Actor {
                 user_id: Some(user.id.clone()),
                 email: user.email.clone(),
+                via: "ui".into(),
             };
             let changes = json!({"email": user.email, "role": [user.role, role], "by": prov.name});
             audit::record(
@@ -380,6 +382,7 @@ fn link(
     let actor = Actor {
         user_id: Some(user.id.clone()),
         email: user.email.clone(),
+        via: "ui".into(),
     };
     let changes = json!({"email": user.email, "provider": prov.name, "issuer": v.issuer});
     audit::record(conn, &actor, action, "gh_identities", &id, &changes)?;
@@ -409,6 +412,7 @@ fn create(
     let actor = Actor {
         user_id: Some(user.id.clone()),
         email: user.email.clone(),
+        via: "ui".into(),
     };
     let changes = json!({"email": user.email, "role": role, "provider": prov.name});
     audit::record(
@@ -433,6 +437,7 @@ pub fn record_failure(
     let actor = Actor {
         user_id: None,
         email: email.to_string(),
+        via: "ui".into(),
     };
     audit::record(
         conn,
