@@ -157,6 +157,7 @@ route_table! {
     get "/api/v1/tables" => api::routes::tables;
     get "/api/v1/tables/{table}/rows" => api::routes::list;
     post "/api/v1/tables/{table}/rows" => api::routes::create;
+    post "/api/v1/tables/{table}/import" => api::import::import;
     get "/api/v1/tables/{table}/rows/{key}" => api::routes::show;
     patch "/api/v1/tables/{table}/rows/{key}" => api::routes::update;
     delete "/api/v1/tables/{table}/rows/{key}" => api::routes::delete;

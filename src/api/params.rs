@@ -401,3 +401,39 @@ pub fn checked_list_query(
     }
     Ok(out.finish())
 }
+
+/// The import's modes a role with `create` / `update` may use (upsert needs both).
+pub fn import_modes(create: bool, update: bool) -> Vec<&'static str> {
+    let mut modes = Vec::new();
+    if create {
+        modes.push("insert");
+    }
+    if update {
+        modes.push("update");
+    }
+    if create && update {
+        modes.push("upsert");
+    }
+    modes
+}
+
+/// The import's query parameters: `mode`, and `key` (a one-column primary key or unique
+/// column to match rows on) where the table has one.
+pub fn import_parameters(t: &Table, create: bool, update: bool) -> Vec<Json> {
+    let mut params = vec![
+        json!({ "name": "mode", "in": "query", "schema": { "type": "string", "enum": import_modes(create, update) }, "description": "insert (the default): every row is new; update: every row must exist; upsert: rows whose key exists are updated, others inserted" }),
+    ];
+    let mut keys: Vec<String> = match &t.key {
+        crate::catalog::RowKey::Primary(k) if k.len() == 1 => k.clone(),
+        _ => Vec::new(),
+    };
+    for ix in t.indexes.iter().filter(|i| i.unique && i.columns.len() == 1) {
+        if !keys.contains(&ix.columns[0]) && t.column(&ix.columns[0]).is_some() {
+            keys.push(ix.columns[0].clone());
+        }
+    }
+    if !keys.is_empty() {
+        params.push(json!({ "name": "key", "in": "query", "schema": { "type": "string", "enum": keys }, "description": "The unique column rows are matched on (default: the primary key)" }));
+    }
+    params
+}

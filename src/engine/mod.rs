@@ -3,6 +3,7 @@
 //! row keys in URLs, the list query language, the SQL builder, the row store and the
 //! translation of database refusals into messages.
 
+pub mod csvio;
 pub mod errors;
 pub mod keys;
 pub mod query;

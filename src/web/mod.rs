@@ -13,6 +13,7 @@ pub mod problem;
 pub mod request_id;
 pub mod saved;
 pub mod table;
+pub mod upload;
 
 use actix_web::HttpRequest;
 
