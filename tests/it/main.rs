@@ -17,6 +17,7 @@ mod email;
 mod faults;
 mod foundation;
 mod history;
+mod import;
 mod messages;
 mod metrics;
 mod schemathesis;

@@ -205,6 +205,7 @@ impl Importer<'_, '_> {
         }
         self.flush(conn, &mut batch)?;
         self.out.rows = line;
+        self.out.problems.sort_by_key(|p| p.row);
         Ok(())
     }
 
@@ -408,8 +409,12 @@ impl Importer<'_, '_> {
             WriteError::Conflict(_) => vec![(String::new(), "The row changed meanwhile.".into())],
             WriteError::App(e) => return Err(e.into()),
         };
-        // SQLite's foreign-key refusal names no column: ask which value has no target.
-        if fields.iter().all(|(c, _)| c.is_empty()) {
+        // SQLite's foreign-key refusal names no column, Postgres's no value: ask which
+        // value has no target, so the message names both.
+        let about_references = fields
+            .iter()
+            .any(|(c, _)| c.is_empty() || self.table.foreign_key_of(c).is_some());
+        if about_references {
             let values: Vec<(usize, Value)> = included.iter().copied().zip(row.values.iter().cloned()).collect();
             let missing = check_references(conn, self.job.catalog, self.table, &values)?;
             if !missing.is_empty() {
