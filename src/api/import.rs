@@ -65,9 +65,8 @@ pub async fn import(
 }
 
 fn parse_mode(mode: Option<&str>) -> Result<Mode, AppError> {
-    Mode::parse(mode.unwrap_or("insert")).ok_or_else(|| {
-        AppError::Invalid("mode must be one of insert, upsert, update.".into())
-    })
+    Mode::parse(mode.unwrap_or("insert"))
+        .ok_or_else(|| AppError::Invalid("mode must be one of insert, upsert, update.".into()))
 }
 
 /// The body, checked to be CSV, spooled to a temporary file under the import limit.
@@ -81,7 +80,12 @@ async fn spooled(
         .get(actix_web::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = mime
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != "text/csv" {
         return Err(AppError::Invalid(
             "The body must be a CSV file sent as Content-Type: text/csv.".into(),

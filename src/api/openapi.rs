@@ -270,7 +270,9 @@ fn import_path(t: &Table, name: &str, actions: Actions) -> Json {
         "properties": { "mode": { "type": "string" }, "rows": count, "inserted": count, "updated": count },
         "required": ["mode", "rows", "inserted", "updated"],
     } } } }));
-    r["422"]["description"] = json!("Rows were refused (each problem's row, column and message in `problems`); nothing was written");
+    r["422"]["description"] = json!(
+        "Rows were refused (each problem's row, column and message in `problems`); nothing was written"
+    );
     json!({ "post": {
         "operationId": format!("import_{name}"),
         "summary": "Import CSV rows, all or nothing",

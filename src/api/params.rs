@@ -427,7 +427,11 @@ pub fn import_parameters(t: &Table, create: bool, update: bool) -> Vec<Json> {
         crate::catalog::RowKey::Primary(k) if k.len() == 1 => k.clone(),
         _ => Vec::new(),
     };
-    for ix in t.indexes.iter().filter(|i| i.unique && i.columns.len() == 1) {
+    for ix in t
+        .indexes
+        .iter()
+        .filter(|i| i.unique && i.columns.len() == 1)
+    {
         if !keys.contains(&ix.columns[0]) && t.column(&ix.columns[0]).is_some() {
             keys.push(ix.columns[0].clone());
         }

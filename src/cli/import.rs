@@ -45,7 +45,10 @@ pub fn run(
     let plan = Plan::new(target, mode, key, sources, headers)?;
     let rejected_path = file.with_extension("rejected.csv");
     let mut rejected = tempfile::NamedTempFile::new_in(
-        rejected_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")),
+        rejected_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new(".")),
     )
     .map_err(|e| format!("cannot write the rejected rows next to the file: {e}"))?;
     let terminal = std::io::stderr().is_terminal();
@@ -60,7 +63,10 @@ pub fn run(
         user_id: None,
         email: "cli".into(),
     };
-    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let job = Job {
         catalog: &catalog,
         plan: &plan,

@@ -20,7 +20,10 @@ use crate::web::page::{self, Layout, Page};
 use crate::web::table::VisibleTable;
 
 /// The modes this operator may use on the table; 403 when none.
-fn allowed_modes(access: &Access, table: &Table) -> Result<Vec<(&'static str, &'static str)>, AppError> {
+fn allowed_modes(
+    access: &Access,
+    table: &Table,
+) -> Result<Vec<(&'static str, &'static str)>, AppError> {
     let can = |a| access.write_refusal(table, a).is_none();
     let (create, update) = (can(Action::Create), can(Action::Update));
     let mut modes = Vec::new();
@@ -28,7 +31,10 @@ fn allowed_modes(access: &Access, table: &Table) -> Result<Vec<(&'static str, &'
         modes.push(("insert", "Insert: every row is new"));
     }
     if create && update {
-        modes.push(("upsert", "Upsert: update rows whose key exists, insert the others"));
+        modes.push((
+            "upsert",
+            "Upsert: update rows whose key exists, insert the others",
+        ));
     }
     if update {
         modes.push(("update", "Update: every row must exist already"));
@@ -40,7 +46,9 @@ fn allowed_modes(access: &Access, table: &Table) -> Result<Vec<(&'static str, &'
 }
 
 fn require_mode(access: &Access, table: &Table, mode: Mode) -> Result<(), AppError> {
-    mode.needs().iter().try_for_each(|a| access.require(table, *a))
+    mode.needs()
+        .iter()
+        .try_for_each(|a| access.require(table, *a))
 }
 
 pub async fn form(
@@ -69,7 +77,11 @@ pub async fn upload(
 }
 
 /// The upload the path names, for this operator and table.
-async fn opened(req: &HttpRequest, access: &Access, state: &AppState) -> Result<(VisibleTable, Upload), AppError> {
+async fn opened(
+    req: &HttpRequest,
+    access: &Access,
+    state: &AppState,
+) -> Result<(VisibleTable, Upload), AppError> {
     let visible = VisibleTable::of(req, &access.rights).await?;
     let id = req.match_info().get("id").unwrap_or_default();
     let upload = files::find(state, access, &visible.table, id)?;
@@ -77,15 +89,40 @@ async fn opened(req: &HttpRequest, access: &Access, state: &AppState) -> Result<
 }
 
 /// The mapping page for what `pairs` ask (defaults where they ask nothing).
-fn map_page(layout: Layout, access: &Access, table: &Table, upload: &Upload, pairs: &Pairs, error: Option<String>) -> Result<MapPage, AppError> {
+fn map_page(
+    layout: Layout,
+    access: &Access,
+    table: &Table,
+    upload: &Upload,
+    pairs: &Pairs,
+    error: Option<String>,
+) -> Result<MapPage, AppError> {
     let modes = allowed_modes(access, table)?;
     let headers = store::file_headers(&upload.csv())?;
     let sources = files::mapping(table, &headers, pairs)?;
     let (mode, key) = files::mode_and_key(pairs)?;
-    let mode = if modes.iter().any(|(m, _)| *m == mode.as_str()) { mode } else { Mode::parse(modes[0].0).unwrap_or(mode) };
+    let mode = if modes.iter().any(|(m, _)| *m == mode.as_str()) {
+        mode
+    } else {
+        Mode::parse(modes[0].0).unwrap_or(mode)
+    };
     let (headers, rows) = files::preview(&upload.csv(), table, &sources, mode)?;
-    let (id, file_name, size) = (upload.id.clone(), upload.meta.file_name.clone(), upload.meta.size);
-    let state = MapState { id, file_name, size, headers, sources, mode, key, rows, modes };
+    let (id, file_name, size) = (
+        upload.id.clone(),
+        upload.meta.file_name.clone(),
+        upload.meta.size,
+    );
+    let state = MapState {
+        id,
+        file_name,
+        size,
+        headers,
+        sources,
+        mode,
+        key,
+        rows,
+        modes,
+    };
     Ok(MapPage::new(layout, table, state, error))
 }
 
@@ -96,8 +133,17 @@ pub async fn mapping(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
     let (visible, upload) = opened(&req, &access, &state).await?;
-    let pairs: Pairs = url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
-    page::ok(&map_page(layout, &access, &visible.table, &upload, &pairs, None)?)
+    let pairs: Pairs = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect();
+    page::ok(&map_page(
+        layout,
+        &access,
+        &visible.table,
+        &upload,
+        &pairs,
+        None,
+    )?)
 }
 
 pub async fn run(
@@ -113,13 +159,27 @@ pub async fn run(
     require_mode(&access, &table, mode)?;
     let headers = store::file_headers(&upload.csv())?;
     let sources = Some(files::mapping(&table, &headers, &pairs)?);
-    let request = FileImport { path: upload.csv(), table: table.clone(), mode, key, sources, file_name: upload.meta.file_name.clone() };
+    let request = FileImport {
+        path: upload.csv(),
+        table: table.clone(),
+        mode,
+        key,
+        sources,
+        file_name: upload.meta.file_name.clone(),
+    };
     let (actor, rejected_path) = (Actor::from(&access.user), upload.rejected());
     let result = state
         .db
         .run(move |conn| {
-            let mut rejected = std::fs::File::create(&rejected_path).map_err(AppError::caused_by)?;
-            Ok(store::run_file(conn, &catalog, &request, &actor, Some(&mut rejected)))
+            let mut rejected =
+                std::fs::File::create(&rejected_path).map_err(AppError::caused_by)?;
+            Ok(store::run_file(
+                conn,
+                &catalog,
+                &request,
+                &actor,
+                Some(&mut rejected),
+            ))
         })
         .await?;
     counts.invalidate(&table.name);
@@ -127,16 +187,38 @@ pub async fn run(
 }
 
 /// After an import: to the list with the counts, the problems page, or the mapping again.
-fn outcome(req: &HttpRequest, access: &Access, table: &Table, upload: &Upload, pairs: &Pairs, result: Result<store::Outcome, ImportError>) -> Result<HttpResponse, AppError> {
+fn outcome(
+    req: &HttpRequest,
+    access: &Access,
+    table: &Table,
+    upload: &Upload,
+    pairs: &Pairs,
+    result: Result<store::Outcome, ImportError>,
+) -> Result<HttpResponse, AppError> {
     match result {
         Ok(out) => {
             upload.forget();
-            let message = format!("Imported {} rows from {}: {} inserted, {} updated.", out.rows, upload.meta.file_name, out.inserted, out.updated);
-            Ok(page::done(req, &table_path(&table.name), "success", &message))
+            let message = format!(
+                "Imported {} rows from {}: {} inserted, {} updated.",
+                out.rows, upload.meta.file_name, out.inserted, out.updated
+            );
+            Ok(page::done(
+                req,
+                &table_path(&table.name),
+                "success",
+                &message,
+            ))
         }
         Err(ImportError::Rejected(out)) => {
             let counts = (out.problem_count, out.rejected_rows, out.rows);
-            let page = ProblemsPage::new(Layout::build(req), table, &upload.id, &upload.meta.file_name, &out.problems, counts);
+            let page = ProblemsPage::new(
+                Layout::build(req),
+                table,
+                &upload.id,
+                &upload.meta.file_name,
+                &out.problems,
+                counts,
+            );
             page::render(StatusCode::UNPROCESSABLE_ENTITY, &page)
         }
         Err(ImportError::App(AppError::Unprocessable(m))) => {
@@ -154,7 +236,13 @@ pub async fn rejected(
 ) -> Result<HttpResponse, AppError> {
     let (visible, upload) = opened(&req, &access, &state).await?;
     let file = std::fs::File::open(upload.rejected()).map_err(|_| AppError::NotFound)?;
-    let name = format!("{}-rejected.csv", visible.table.name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
+    let name = format!(
+        "{}-rejected.csv",
+        visible
+            .table
+            .name
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    );
     let chunks = futures_util::stream::unfold(file, |mut f| async move {
         let mut buf = vec![0u8; 64 * 1024];
         match std::io::Read::read(&mut f, &mut buf) {

@@ -50,7 +50,11 @@ impl Upload {
 
     /// Remove the upload and its rejected rows.
     pub fn forget(&self) {
-        for p in [self.csv(), self.rejected(), self.dir.join(format!("{}.json", self.id))] {
+        for p in [
+            self.csv(),
+            self.rejected(),
+            self.dir.join(format!("{}.json", self.id)),
+        ] {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -77,7 +81,8 @@ pub async fn receive(
     let id = random_token();
     let path = dir.join(format!("{id}.csv"));
     while let Some(field) = form.next().await {
-        let mut field = field.map_err(|e| AppError::Invalid(format!("The upload could not be read: {e}.")))?;
+        let mut field =
+            field.map_err(|e| AppError::Invalid(format!("The upload could not be read: {e}.")))?;
         if field.name() != Some("file") {
             continue;
         }
@@ -96,7 +101,9 @@ pub async fn receive(
         };
         if size == 0 {
             let _ = std::fs::remove_file(&path);
-            return Err(AppError::Unprocessable("Choose a CSV file to import: the file sent is empty.".into()));
+            return Err(AppError::Unprocessable(
+                "Choose a CSV file to import: the file sent is empty.".into(),
+            ));
         }
         let meta = Meta {
             owner: access.user.id.clone(),
@@ -108,12 +115,23 @@ pub async fn receive(
         std::fs::write(dir.join(format!("{id}.json")), json).map_err(AppError::caused_by)?;
         return Ok(Upload { id, meta, dir });
     }
-    Err(AppError::Unprocessable("Choose a CSV file to import.".into()))
+    Err(AppError::Unprocessable(
+        "Choose a CSV file to import.".into(),
+    ))
 }
 
 /// The upload `id` of this operator for this table (404 for anyone else's).
-pub fn find(state: &AppState, access: &Access, table: &Table, id: &str) -> Result<Upload, AppError> {
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+pub fn find(
+    state: &AppState,
+    access: &Access,
+    table: &Table,
+    id: &str,
+) -> Result<Upload, AppError> {
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(AppError::NotFound);
     }
     let dir = dir(state)?;
@@ -160,10 +178,19 @@ pub fn mapping(table: &Table, headers: &[String], pairs: &Pairs) -> Result<Vec<S
         sources[i] = match choice {
             "" | "skip" => Source::Skip,
             "null" => Source::Null,
-            "const" => Source::Constant(get(pairs, &format!("const.{}", c.name)).unwrap_or("").to_string()),
+            "const" => Source::Constant(
+                get(pairs, &format!("const.{}", c.name))
+                    .unwrap_or("")
+                    .to_string(),
+            ),
             h => match h.strip_prefix('h').and_then(|n| n.parse::<usize>().ok()) {
                 Some(n) if n < headers.len() => Source::Field(n),
-                _ => return Err(AppError::Invalid(format!("Unknown choice for column {}.", c.name))),
+                _ => {
+                    return Err(AppError::Invalid(format!(
+                        "Unknown choice for column {}.",
+                        c.name
+                    )));
+                }
             },
         };
     }
@@ -174,7 +201,10 @@ pub fn mapping(table: &Table, headers: &[String], pairs: &Pairs) -> Result<Vec<S
 pub fn mode_and_key(pairs: &Pairs) -> Result<(Mode, Option<String>), AppError> {
     let mode = Mode::parse(get(pairs, "mode").unwrap_or("insert"))
         .ok_or_else(|| AppError::Invalid("Choose insert, upsert or update.".into()))?;
-    let key = get(pairs, "key").map(str::trim).filter(|k| !k.is_empty()).map(str::to_string);
+    let key = get(pairs, "key")
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string);
     Ok((mode, key))
 }
 
@@ -201,7 +231,11 @@ pub fn preview(
             Ok(true) => {}
             Ok(false) => break,
             Err(e) => {
-                rows.push(vec![PreviewCell { text: format!("This row cannot be read: {e}."), error: true, default: false }]);
+                rows.push(vec![PreviewCell {
+                    text: format!("This row cannot be read: {e}."),
+                    error: true,
+                    default: false,
+                }]);
                 break;
             }
         }
@@ -211,16 +245,44 @@ pub fn preview(
             .zip(sources)
             .map(|(c, s)| {
                 let raw = match s {
-                    Source::Skip => return PreviewCell { text: "(default)".into(), error: false, default: true },
-                    Source::Null => return PreviewCell { text: "NULL".into(), error: false, default: true },
+                    Source::Skip => {
+                        return PreviewCell {
+                            text: "(default)".into(),
+                            error: false,
+                            default: true,
+                        };
+                    }
+                    Source::Null => {
+                        return PreviewCell {
+                            text: "NULL".into(),
+                            error: false,
+                            default: true,
+                        };
+                    }
                     Source::Constant(t) => t.as_str(),
                     Source::Field(f) => record.get(*f).unwrap_or(""),
                 };
                 match cell(c, raw, mode.creates()) {
-                    Ok(None) => PreviewCell { text: "(default)".into(), error: false, default: true },
-                    Ok(Some(v)) if v.is_null() => PreviewCell { text: "NULL".into(), error: false, default: true },
-                    Ok(Some(v)) => PreviewCell { text: display(&v, c), error: false, default: false },
-                    Err(m) => PreviewCell { text: m, error: true, default: false },
+                    Ok(None) => PreviewCell {
+                        text: "(default)".into(),
+                        error: false,
+                        default: true,
+                    },
+                    Ok(Some(v)) if v.is_null() => PreviewCell {
+                        text: "NULL".into(),
+                        error: false,
+                        default: true,
+                    },
+                    Ok(Some(v)) => PreviewCell {
+                        text: display(&v, c),
+                        error: false,
+                        default: false,
+                    },
+                    Err(m) => PreviewCell {
+                        text: m,
+                        error: true,
+                        default: false,
+                    },
                 }
             })
             .collect();

@@ -107,7 +107,9 @@ impl MapPage {
             .collect();
         keys.sort();
         keys.dedup();
-        let shown: Vec<usize> = (0..table.columns.len()).filter(|i| importable(&table.columns[*i])).collect();
+        let shown: Vec<usize> = (0..table.columns.len())
+            .filter(|i| importable(&table.columns[*i]))
+            .collect();
         let rows = s
             .rows
             .into_iter()
@@ -132,7 +134,12 @@ impl MapPage {
             id: s.id,
             file_name: s.file_name,
             size: crate::web::upload::size_label(s.size),
-            header_choices: s.headers.iter().enumerate().map(|(i, h)| (format!("h{i}"), h.clone())).collect(),
+            header_choices: s
+                .headers
+                .iter()
+                .enumerate()
+                .map(|(i, h)| (format!("h{i}"), h.clone()))
+                .collect(),
             headers: s.headers,
             columns,
             mode: s.mode.as_str().into(),
@@ -160,7 +167,14 @@ pub struct ProblemsPage {
 }
 
 impl ProblemsPage {
-    pub fn new(layout: Layout, table: &Table, id: &str, file_name: &str, problems: &[Problem], counts: (u64, u64, u64)) -> ProblemsPage {
+    pub fn new(
+        layout: Layout,
+        table: &Table,
+        id: &str,
+        file_name: &str,
+        problems: &[Problem],
+        counts: (u64, u64, u64),
+    ) -> ProblemsPage {
         let mut sorted: Vec<&Problem> = problems.iter().collect();
         sorted.sort_by_key(|p| p.row);
         ProblemsPage {

@@ -51,7 +51,10 @@ pub fn push_line<S: AsRef<str>>(out: &mut String, fields: impl Iterator<Item = O
 
 /// A line of text cells, each made formula-safe (the audit export, rejected rows).
 pub fn push_text_line<S: AsRef<str>>(out: &mut String, cells: impl Iterator<Item = S>) {
-    push_line(out, cells.map(|c| Some(formula_safe(c.as_ref()).into_owned())));
+    push_line(
+        out,
+        cells.map(|c| Some(formula_safe(c.as_ref()).into_owned())),
+    );
 }
 
 /// The delimiter a file uses: the most frequent of `,` `;` and tab on its first line

@@ -126,11 +126,12 @@ pub fn import<R: Read>(
         let mut head = String::new();
         let names = job.plan.headers.iter().map(String::as_str);
         csvio::push_text_line(&mut head, names.chain(["error"]));
-        w.write_all(head.as_bytes()).map_err(|e| AppError::internal(e.to_string()))?;
+        w.write_all(head.as_bytes())
+            .map_err(|e| AppError::internal(e.to_string()))?;
     }
     write_tx(conn, |conn| {
-        let events = subscribed(conn, &table.name, "created")?
-            || subscribed(conn, &table.name, "updated")?;
+        let events =
+            subscribed(conn, &table.name, "created")? || subscribed(conn, &table.name, "updated")?;
         let mut im = Importer {
             job: &mut job,
             table: &table,
@@ -177,7 +178,10 @@ impl Importer<'_, '_> {
                 p(line);
             }
             if record.len() != width {
-                let m = format!("This row has {} fields; the header has {width}.", record.len());
+                let m = format!(
+                    "This row has {} fields; the header has {width}.",
+                    record.len()
+                );
                 self.reject(line, vec![(String::new(), m)], &record)?;
                 continue;
             }
@@ -267,7 +271,11 @@ impl Importer<'_, '_> {
         if self.events
             && let Some(after) = after
         {
-            let action = if before.is_some() { "updated" } else { "created" };
+            let action = if before.is_some() {
+                "updated"
+            } else {
+                "created"
+            };
             let (b, a) = (before.map(|r| r.to_json(table)), after.to_json(table));
             let change = Change {
                 table: &table.name,
@@ -330,8 +338,17 @@ impl Importer<'_, '_> {
     }
 
     fn missing_key(&self, key: &[Value]) -> WriteError {
-        let names: Vec<&str> = self.job.plan.key.iter().map(|i| self.table.columns[*i].name.as_str()).collect();
-        let shown: Vec<String> = key.iter().map(|v| v.as_text().unwrap_or_default()).collect();
+        let names: Vec<&str> = self
+            .job
+            .plan
+            .key
+            .iter()
+            .map(|i| self.table.columns[*i].name.as_str())
+            .collect();
+        let shown: Vec<String> = key
+            .iter()
+            .map(|v| v.as_text().unwrap_or_default())
+            .collect();
         let message = format!(
             "No row of {} has {} = {}.",
             self.table.name,
@@ -343,7 +360,13 @@ impl Importer<'_, '_> {
 
     /// `INSERT INTO t (<columns>) VALUES (…), (…)`, with `ON CONFLICT (<key>) DO UPDATE`
     /// for upserts.
-    fn insert_sql(&self, conn: &DbConn, included: &[usize], rows: &[Pending], returning: bool) -> Sql {
+    fn insert_sql(
+        &self,
+        conn: &DbConn,
+        included: &[usize],
+        rows: &[Pending],
+        returning: bool,
+    ) -> Sql {
         let table = self.table;
         let mut sql = Sql::new(backend_of(conn));
         sql.push("INSERT INTO ").ident(&table.name);
@@ -352,7 +375,8 @@ impl Importer<'_, '_> {
         } else {
             sql.push(" (");
             for (n, i) in included.iter().enumerate() {
-                sql.push(if n > 0 { ", " } else { "" }).ident(&table.columns[*i].name);
+                sql.push(if n > 0 { ", " } else { "" })
+                    .ident(&table.columns[*i].name);
             }
             sql.push(") VALUES ");
             for (r, row) in rows.iter().enumerate() {
@@ -368,7 +392,8 @@ impl Importer<'_, '_> {
         if plan.mode == Mode::Upsert && !plan.key.is_empty() {
             sql.push(" ON CONFLICT (");
             for (n, k) in plan.key.iter().enumerate() {
-                sql.push(if n > 0 { ", " } else { "" }).ident(&table.columns[*k].name);
+                sql.push(if n > 0 { ", " } else { "" })
+                    .ident(&table.columns[*k].name);
             }
             let set: Vec<&usize> = included.iter().filter(|i| !plan.key.contains(i)).collect();
             if set.is_empty() {
@@ -415,7 +440,11 @@ impl Importer<'_, '_> {
             .iter()
             .any(|(c, _)| c.is_empty() || self.table.foreign_key_of(c).is_some());
         if about_references {
-            let values: Vec<(usize, Value)> = included.iter().copied().zip(row.values.iter().cloned()).collect();
+            let values: Vec<(usize, Value)> = included
+                .iter()
+                .copied()
+                .zip(row.values.iter().cloned())
+                .collect();
             let missing = check_references(conn, self.job.catalog, self.table, &values)?;
             if !missing.is_empty() {
                 fields = missing.into_iter().collect();
@@ -451,7 +480,8 @@ impl Importer<'_, '_> {
             let mut out = String::new();
             let cells = record.iter().map(String::from_utf8_lossy);
             csvio::push_text_line(&mut out, cells.chain([error.join("; ").into()]));
-            w.write_all(out.as_bytes()).map_err(|e| AppError::internal(e.to_string()))?;
+            w.write_all(out.as_bytes())
+                .map_err(|e| AppError::internal(e.to_string()))?;
         }
         Ok(())
     }
@@ -471,7 +501,11 @@ impl Importer<'_, '_> {
 
     fn audit(&self, conn: &mut DbConn, out: &Outcome) -> Result<(), ImportError> {
         let plan = self.job.plan;
-        let key: Vec<&str> = plan.key.iter().map(|i| self.table.columns[*i].name.as_str()).collect();
+        let key: Vec<&str> = plan
+            .key
+            .iter()
+            .map(|i| self.table.columns[*i].name.as_str())
+            .collect();
         let entry = serde_json::json!({
             "file": self.job.file_name,
             "mode": plan.mode.as_str(),
@@ -480,7 +514,14 @@ impl Importer<'_, '_> {
             "inserted": out.inserted,
             "updated": out.updated,
         });
-        audit::record(conn, self.job.actor, "table.imported", &self.table.name, "", &entry)?;
+        audit::record(
+            conn,
+            self.job.actor,
+            "table.imported",
+            &self.table.name,
+            "",
+            &entry,
+        )?;
         Ok(())
     }
 }

@@ -78,16 +78,12 @@ pub struct Plan {
 /// The column a header names, case-insensitively and ignoring surrounding spaces.
 pub fn column_for(table: &Table, header: &str) -> Option<usize> {
     let h = header.trim();
-    table
-        .columns
-        .iter()
-        .position(|c| c.name == h)
-        .or_else(|| {
-            table
-                .columns
-                .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(h))
-        })
+    table.columns.iter().position(|c| c.name == h).or_else(|| {
+        table
+            .columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(h))
+    })
 }
 
 /// Each column mapped to the header of the same name, when the file has one.
@@ -140,15 +136,20 @@ impl Plan {
             if let Source::Field(f) = s
                 && *f >= headers.len()
             {
-                return Err(format!("Column {} is mapped to a field the file does not have.", c.name));
+                return Err(format!(
+                    "Column {} is mapped to a field the file does not have.",
+                    c.name
+                ));
             }
             if let Source::Constant(text) = s {
-                cell(c, text, mode.creates()).map_err(|m| format!("The constant for {}: {m}", c.name))?;
+                cell(c, text, mode.creates())
+                    .map_err(|m| format!("The constant for {}: {m}", c.name))?;
             }
             if *s == Source::Null && !c.nullable {
                 return Err(format!("Column {} cannot be set to NULL.", c.name));
             }
-            if mode != Mode::Insert && key.contains(&i) && matches!(s, Source::Skip | Source::Null) {
+            if mode != Mode::Insert && key.contains(&i) && matches!(s, Source::Skip | Source::Null)
+            {
                 return Err(format!(
                     "Rows are matched on {}: map it to a column of the file.",
                     c.name
@@ -168,7 +169,10 @@ impl Plan {
     }
 
     /// The row's values by column (`None`: not written), or the problems as (column, message).
-    pub fn row_values(&self, fields: &[Result<&str, String>]) -> (Vec<Option<Value>>, Vec<(String, String)>) {
+    pub fn row_values(
+        &self,
+        fields: &[Result<&str, String>],
+    ) -> (Vec<Option<Value>>, Vec<(String, String)>) {
         let mut values = Vec::with_capacity(self.sources.len());
         let mut problems = Vec::new();
         for (i, (c, s)) in self.table.columns.iter().zip(&self.sources).enumerate() {
@@ -187,7 +191,10 @@ impl Plan {
             let parsed = raw.and_then(|r| cell(c, r, self.mode.creates()));
             match parsed {
                 Ok(None) if self.mode != Mode::Insert && self.key.contains(&i) => {
-                    problems.push((c.name.clone(), "This field is required: rows are matched on it.".into()));
+                    problems.push((
+                        c.name.clone(),
+                        "This field is required: rows are matched on it.".into(),
+                    ));
                     values.push(None);
                 }
                 Ok(v) => values.push(v),
