@@ -190,10 +190,6 @@ pub async fn document(
                 row_path(t, &name, actions, backend),
             );
         }
-        if has_key && (actions.create || actions.update) {
-            let at = format!("/api/v1/tables/{}/import", keys::encode_part(&t.name));
-            paths.insert(at, import_path(t, &name, actions));
-        }
     }
     let doc = json!({
         "openapi": "3.1.0",
@@ -259,27 +255,6 @@ fn collection_path(t: &Table, name: &str, actions: Actions, backend: Backend) ->
         collection.insert("post".into(), json!({ "operationId": format!("create_{name}"), "requestBody": { "required": true, "content": { "application/json": { "schema": input_schema(t, true, backend) } } }, "responses": r }));
     }
     Json::Object(collection)
-}
-
-/// `/import`: a CSV body imported all or nothing.
-fn import_path(t: &Table, name: &str, actions: Actions) -> Json {
-    let mut r = responses(&["400", "403", "404", "413", "422"]);
-    let count = json!({ "type": "integer", "minimum": 0 });
-    r.insert("200".into(), json!({ "description": "Every row was imported", "content": { "application/json": { "schema": {
-        "type": "object",
-        "properties": { "mode": { "type": "string" }, "rows": count, "inserted": count, "updated": count },
-        "required": ["mode", "rows", "inserted", "updated"],
-    } } } }));
-    r["422"]["description"] = json!(
-        "Rows were refused (each problem's row, column and message in `problems`); nothing was written"
-    );
-    json!({ "post": {
-        "operationId": format!("import_{name}"),
-        "summary": "Import CSV rows, all or nothing",
-        "parameters": params::import_parameters(t, actions.create, actions.update),
-        "requestBody": { "required": true, "content": { "text/csv": { "schema": { "type": "string" } } } },
-        "responses": r,
-    } })
 }
 
 /// An example key where the key is one column: its example value, as text.
