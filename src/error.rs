@@ -25,6 +25,9 @@ pub enum AppError {
     Unprocessable(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    /// A body over a limit of its own (an import's `--import-max-bytes`): the message names it.
+    #[error("request body too large: {0}")]
+    TooLarge(String),
     #[error("too many requests: {0}")]
     TooManyRequests(String),
     /// A rate limit: try again after this many seconds (sent as `Retry-After`).
@@ -194,6 +197,7 @@ impl AppError {
                 "The request body is larger than this server accepts.".to_string(),
                 None,
             ),
+            AppError::TooLarge(m) => ("Request too large", m.clone(), None),
             AppError::TooManyRequests(m) => ("Too many requests", m.clone(), None),
             AppError::RateLimited(secs) => (
                 "Too many requests",
@@ -238,7 +242,7 @@ impl ResponseError for AppError {
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Invalid(_) => StatusCode::BAD_REQUEST,
             AppError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge | AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests(_) | AppError::RateLimited(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }

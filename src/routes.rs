@@ -110,6 +110,11 @@ route_table! {
     get "/data/{table}/export.csv" => data::export::csv;
     get "/data/{table}/export.json" => data::export::json;
     get "/data/{table}/lookup" => data::routes::lookup;
+    get "/data/{table}/import" => data::import::form;
+    post "/data/{table}/import" => data::import::upload;
+    get "/data/{table}/import/{id}" => data::import::mapping;
+    post "/data/{table}/import/{id}" => data::import::run;
+    get "/data/{table}/import/{id}/rejected.csv" => data::import::rejected;
     post "/data/{table}/bulk" => data::bulk::bulk;
     get "/data/{table}/deleted" => data::restore::deleted;
     post "/data/{table}/deleted/{entry}" => data::restore::deleted_restore;
@@ -178,6 +183,7 @@ route_table! {
     get "/api/v1/tables" => api::routes::tables;
     get "/api/v1/tables/{table}/rows" => api::routes::list;
     post "/api/v1/tables/{table}/rows" => api::routes::create;
+    post "/api/v1/tables/{table}/import" => api::import::import;
     get "/api/v1/tables/{table}/rows/{key}" => api::routes::show;
     patch "/api/v1/tables/{table}/rows/{key}" => api::routes::update;
     delete "/api/v1/tables/{table}/rows/{key}" => api::routes::delete;

@@ -2,6 +2,7 @@
 //! `Authorization: Bearer <token>`, with an OpenAPI 3.1 document generated from the catalog.
 
 pub mod auth;
+pub mod import;
 pub mod json;
 pub mod openapi;
 pub mod params;

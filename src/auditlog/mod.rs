@@ -217,26 +217,5 @@ fn csv_line(out: &mut String, e: &Entry) {
         &e.row_key,
         &e.changes,
     ];
-    for (i, cell) in cells.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&csv_field(cell));
-    }
-    out.push_str("\r\n");
-}
-
-/// One field: text a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`,
-/// tab or carriage return) gets a leading `'`, as the data export does; quoted when needed.
-fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
+    crate::engine::csvio::push_text_line(out, cells.iter());
 }

@@ -93,6 +93,22 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Import a CSV file into a table, all or nothing (the same checks as the import page).
+    Import {
+        /// The table to import into.
+        #[arg(long)]
+        table: String,
+        /// The CSV file (UTF-8; comma, semicolon or tab; a header row naming the columns).
+        #[arg(long)]
+        file: PathBuf,
+        /// insert: every row is new; upsert: rows whose key exists are updated; update:
+        /// every row must exist.
+        #[arg(long, default_value = "insert")]
+        mode: String,
+        /// The unique column rows are matched on (upsert, update) [default: the primary key].
+        #[arg(long)]
+        key: Option<String>,
+    },
     /// SQLite: write an online, verified copy of the database. Postgres: print the pg_dump
     /// command to use instead.
     Backup {

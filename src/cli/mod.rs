@@ -1,7 +1,8 @@
 //! The subcommands: serve (default), migrate, user create / reset-password, check-config,
-//! backup, transfer.
+//! backup, transfer, import.
 
 pub mod args;
+mod import;
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -46,6 +47,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::User(cmd) => user(config, cmd),
         Command::Demo { orders, force } => demo(config, orders, force),
         Command::Backup { to, force } => backup(&config, &to, force),
+        Command::Import {
+            table,
+            file,
+            mode,
+            key,
+        } => import::run(config, &table, &file, &mode, key.as_deref()),
         Command::Transfer { from, to, force } => transfer(&from, &to, force),
     };
     match result {

@@ -33,6 +33,7 @@ impl Config {
             ),
             ("workers", self.workers.to_string()),
             ("max-body-bytes", self.max_body_bytes.to_string()),
+            ("import-max-bytes", self.import_max_bytes.to_string()),
             ("request-header-timeout", short(self.request_header_timeout)),
             (
                 "keep-alive-timeout",

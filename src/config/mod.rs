@@ -131,6 +131,11 @@ pub struct Settings {
     #[arg(long, env = "GATEHOUSE_MAX_BODY_BYTES", default_value_t = 1024 * 1024, global = true)]
     pub max_body_bytes: usize,
 
+    /// Largest CSV file an import accepts, in bytes (the page and the API; larger gets 413).
+    /// Spooled to a temporary file, never held in memory.
+    #[arg(long, env = "GATEHOUSE_IMPORT_MAX_BYTES", default_value_t = 50 * 1024 * 1024, global = true)]
+    pub import_max_bytes: u64,
+
     /// A client must send a request's whole header within this long of connecting, else it
     /// gets 408 and the connection is closed (slow-header, "slowloris", clients).
     #[arg(long, env = "GATEHOUSE_REQUEST_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
@@ -263,6 +268,7 @@ pub struct Config {
     pub sqlite_max_pages: Option<u64>,
     pub workers: usize,
     pub max_body_bytes: usize,
+    pub import_max_bytes: u64,
     pub request_header_timeout: Duration,
     /// Zero: keep-alive off.
     pub keep_alive_timeout: Duration,
@@ -444,6 +450,7 @@ impl Config {
                         std::thread::available_parallelism().map_or(2, |n| n.get())
                     }),
                     max_body_bytes: s.max_body_bytes,
+                    import_max_bytes: s.import_max_bytes,
                     request_header_timeout: s.request_header_timeout,
                     keep_alive_timeout: s.keep_alive_timeout,
                     disconnect_timeout: s.disconnect_timeout,

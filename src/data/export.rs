@@ -2,8 +2,8 @@
 //! one at a time and sends chunks through a bounded channel, so memory stays flat whatever
 //! the table's size and a slow client slows the reader instead of filling memory.
 //!
-//! CSV is written by hand rather than with the `csv` crate because an export must tell
-//! NULL (an empty field) from an empty string (`""`), which that crate cannot express.
+//! CSV fields are written by `engine::csvio` (shared with the audit export and an import's
+//! rejected rows), which tells NULL (an empty field) from an empty string (`""`).
 //! `Writer` is the one writer of both formats; bulk export of a selection uses it too.
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use tokio::sync::mpsc::Sender;
 
 use crate::catalog::{Kind, Table};
 use crate::db::Db;
+use crate::engine::csvio;
 use crate::engine::query::ListQuery;
 use crate::engine::store::{self, Row};
 use crate::engine::value::Value;
@@ -71,45 +72,16 @@ pub async fn json(
     export(req, access, state, Format::Json).await
 }
 
-/// A cell's text for CSV. Text that a spreadsheet would run as a formula (starting with
-/// `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`, as OWASP advises; numbers
-/// stay numbers.
+/// A cell's text for CSV: text a spreadsheet would run as a formula is neutralised
+/// (`csvio::formula_safe`); numbers and dates stay as they are.
 fn csv_text(value: &Value, kind: Kind) -> Option<String> {
     let text = value.as_text()?;
     let textual = matches!(value, Value::Text(_)) && !kind.is_numeric() && !kind.is_temporal();
-    if textual && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        Some(format!("'{text}"))
+    if textual {
+        Some(csvio::formula_safe(&text).into_owned())
     } else {
         Some(text)
     }
-}
-
-/// One CSV field: quoted when it must be, `""` for an empty string, nothing for NULL.
-fn csv_field(out: &mut String, value: Option<&str>) {
-    match value {
-        None => {}
-        Some(s)
-            if s.is_empty()
-                || s.contains([',', '"', '\n', '\r'])
-                || s.starts_with(' ')
-                || s.ends_with(' ') =>
-        {
-            out.push('"');
-            out.push_str(&s.replace('"', "\"\""));
-            out.push('"');
-        }
-        Some(s) => out.push_str(s),
-    }
-}
-
-fn csv_line(out: &mut String, fields: impl Iterator<Item = Option<String>>) {
-    for (i, f) in fields.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        csv_field(out, f.as_deref());
-    }
-    out.push_str("\r\n");
 }
 
 /// Rows of one table written as CSV or as a JSON array, over the columns not hidden.
@@ -136,7 +108,7 @@ impl<'a> Writer<'a> {
     /// The CSV header line, or the opening bracket.
     pub fn begin(&self, out: &mut String) {
         match self.format {
-            Format::Csv => csv_line(
+            Format::Csv => csvio::push_line(
                 out,
                 self.columns
                     .iter()
@@ -152,7 +124,7 @@ impl<'a> Writer<'a> {
             .iter()
             .map(|i| (&self.table.columns[*i], &row.values[*i]));
         match self.format {
-            Format::Csv => csv_line(out, columns.map(|(c, v)| csv_text(v, c.kind))),
+            Format::Csv => csvio::push_line(out, columns.map(|(c, v)| csv_text(v, c.kind))),
             Format::Json => {
                 if !self.first {
                     out.push(',');

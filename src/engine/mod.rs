@@ -5,6 +5,7 @@
 
 pub mod aggregate;
 pub mod ddl;
+pub mod csvio;
 pub mod errors;
 pub mod keys;
 pub mod query;

@@ -69,6 +69,14 @@ pub struct Change<'a> {
     pub after: Option<&'a JsonObject>,
 }
 
+/// Whether any enabled endpoint subscribes to `action` on `table` (an import writes a
+/// row at a time, with its event, only then).
+pub fn subscribed(conn: &mut DbConn, table: &str, action: &str) -> QueryResult<bool> {
+    Ok(enabled_endpoints(conn)?
+        .iter()
+        .any(|ep| ep.wants(table, action)))
+}
+
 /// Queue the event of a row change for every endpoint that wants it, with the columns the
 /// endpoint's role may not see left out (and nothing for a table it may not read).
 pub fn record_event(conn: &mut DbConn, change: &Change<'_>, actor: &Actor) -> QueryResult<usize> {

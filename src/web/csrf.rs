@@ -1,7 +1,8 @@
 //! CSRF protection for every state-changing request (POST, PUT, PATCH, DELETE):
 //! a cross-site `Sec-Fetch-Site` or a foreign `Origin` is refused outright, then a token
 //! bound to the caller's cookie must arrive as the `X-CSRF-Token` header (htmx, set by
-//! `static/app.js` from a `<meta>` tag) or as the `csrf_token` form field.
+//! `static/app.js` from a `<meta>` tag), as the `csrf_token` form field, or (file uploads,
+//! `multipart/form-data`, whose bodies are streamed) as `csrf_token` in the form's address.
 //! Anonymous visitors get a random `gh_anon` cookie to bind the sign-in form's token to.
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -145,6 +146,13 @@ pub async fn middleware(
                 let token = submitted_form_token(&body);
                 req.set_payload(Payload::from(body));
                 token
+            }
+            // A file upload's body is streamed to disk, not read here: its form carries
+            // the token in its address instead.
+            None if req.content_type() == "multipart/form-data" => {
+                url::form_urlencoded::parse(req.query_string().as_bytes())
+                    .find(|(k, _)| k == FIELD)
+                    .map(|(_, v)| v.into_owned())
             }
             None => None,
         };

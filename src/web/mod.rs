@@ -16,6 +16,7 @@ pub mod recent;
 pub mod request_id;
 pub mod saved;
 pub mod table;
+pub mod upload;
 
 use actix_web::HttpRequest;
 

@@ -21,6 +21,7 @@ mod fleet;
 mod foundation;
 mod history;
 mod history_via;
+mod import;
 mod messages;
 mod metrics;
 mod outage;

@@ -217,6 +217,25 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/data/people/deleted",
             signed(ok),
         ),
+        case(
+            "GET",
+            "/data/{table}/import",
+            "/data/people/import",
+            [ok, ok, forbidden, ok, see, see],
+        ),
+        // Uploads belong to the operator who sent them: anyone else's id is not found.
+        case(
+            "GET",
+            "/data/{table}/import/{id}",
+            "/data/people/import/nope",
+            signed(missing),
+        ),
+        case(
+            "GET",
+            "/data/{table}/import/{id}/rejected.csv",
+            "/data/people/import/nope/rejected.csv",
+            signed(missing),
+        ),
         // An entry that does not exist: not found, once the right to update is checked.
         case(
             "GET",
@@ -308,6 +327,12 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         case("GET", "/api/openapi.json", "/api/openapi.json", [401; 6]),
         case(
             "POST",
+            "/api/v1/tables/{table}/import",
+            "/api/v1/tables/people/import",
+            [401; 6],
+        ),
+        case(
+            "POST",
             "/api/v1/tables/{table}/rows",
             "/api/v1/tables/people/rows",
             [401; 6],
@@ -343,6 +368,19 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/data/people".into(),
             vec![("f.name", "Made".into())],
             [see, see, forbidden, see, see, see],
+        ),
+        // Not a file upload (multipart): refused once the right to import is checked.
+        (
+            "/data/{table}/import",
+            "/data/people/import".into(),
+            vec![("mode", "insert".into())],
+            [bad, bad, forbidden, bad, see, see],
+        ),
+        (
+            "/data/{table}/import/{id}",
+            "/data/people/import/nope".into(),
+            vec![("mode", "insert".into())],
+            signed(missing),
         ),
         (
             "/data/{table}/bulk",

@@ -7,10 +7,14 @@
 //! - `read`: list pages, single rows, related rows, picker options, streamed reads;
 //! - `write`: insert, update, delete, with their foreign-key checks;
 //! - `restore`: a row back to an audited version, a deleted row back under its key;
+//! - `import`, `import_plan`: CSV files into a table, all or nothing;
 //! - `bulk`: selections of rows, counted, deleted or changed all at once.
 
 mod bulk;
 mod count;
+mod import;
+mod import_file;
+mod import_plan;
 mod read;
 mod restore;
 mod row;
@@ -18,6 +22,11 @@ mod write;
 
 pub use bulk::{BULK_LIMIT, Selection, bulk_delete, bulk_set, count_selection, select_rows};
 pub use count::{COUNT_LIMIT, Count, CountCache, count, count_cached, count_label, thousands};
+pub use import::{ImportError, Job, MAX_PROBLEMS, Outcome, Problem, import};
+pub use import_file::{FileImport, file_headers, run_file};
+pub use import_plan::{
+    Mode, Plan, Source, cell, column_for, default_sources, importable, unknown_headers,
+};
 pub use read::{ListPage, Related, find, for_each_row, get, list, lookup, related};
 pub use restore::{
     DeletedRow, VersionPlan, deleted_row, deleted_rows, restore_deleted, restore_version,
