@@ -47,7 +47,7 @@ pub async fn import(
         sources: None,
         file_name: "request body".into(),
     };
-    let actor = Actor::from(&access.0.user);
+    let actor = Actor::from(&access.0.user).through(crate::audit::Via::Import);
     let result = state
         .db
         .run(move |conn| {

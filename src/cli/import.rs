@@ -62,6 +62,7 @@ pub fn run(
     let actor = Actor {
         user_id: None,
         email: "cli".into(),
+        via: crate::audit::Via::Import.code().into(),
     };
     let name = file
         .file_name()

@@ -167,7 +167,10 @@ pub async fn run(
         sources,
         file_name: upload.meta.file_name.clone(),
     };
-    let (actor, rejected_path) = (Actor::from(&access.user), upload.rejected());
+    let (actor, rejected_path) = (
+        Actor::from(&access.user).through(crate::audit::Via::Import),
+        upload.rejected(),
+    );
     let result = state
         .db
         .run(move |conn| {

@@ -4,8 +4,8 @@
 //! translation of database refusals into messages.
 
 pub mod aggregate;
-pub mod ddl;
 pub mod csvio;
+pub mod ddl;
 pub mod errors;
 pub mod keys;
 pub mod query;
