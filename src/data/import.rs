@@ -167,11 +167,21 @@ pub async fn run(
         sources,
         file_name: upload.meta.file_name.clone(),
     };
-    let (actor, rejected_path) = (
-        Actor::from(&access.user).through(crate::audit::Via::Import),
-        upload.rejected(),
-    );
-    let result = state
+    let actor = Actor::from(&access.user).through(crate::audit::Via::Import);
+    let result = write_file(&state, catalog, request, actor, upload.rejected()).await?;
+    counts.invalidate(&table.name);
+    outcome(&req, &access, &table, &upload, &pairs, result)
+}
+
+/// Run the import on a pooled connection, writing the rejected rows beside the upload.
+async fn write_file(
+    state: &AppState,
+    catalog: std::sync::Arc<crate::catalog::Catalog>,
+    request: FileImport,
+    actor: Actor,
+    rejected_path: std::path::PathBuf,
+) -> Result<Result<store::Outcome, ImportError>, AppError> {
+    state
         .db
         .run(move |conn| {
             let mut rejected =
@@ -184,9 +194,7 @@ pub async fn run(
                 Some(&mut rejected),
             ))
         })
-        .await?;
-    counts.invalidate(&table.name);
-    outcome(&req, &access, &table, &upload, &pairs, result)
+        .await
 }
 
 /// After an import: to the list with the counts, the problems page, or the mapping again.
