@@ -75,6 +75,7 @@ diesel::table! {
         share_views -> Bool,
         run_sql -> Bool,
         write_sql -> Bool,
+        require_passkey -> Bool,
     }
 }
 
@@ -287,5 +288,29 @@ diesel::table! {
         role_name -> Text,
         require_sso -> Bool,
         trust_provider_mfa -> Bool,
+    }
+}
+
+diesel::table! {
+    gh_passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Text,
+        name -> Text,
+        credential -> Text,
+        passwordless -> Bool,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    gh_webauthn_challenges (id) {
+        id -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        binding -> Text,
+        state -> Text,
+        created_at -> Timestamp,
     }
 }

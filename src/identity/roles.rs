@@ -29,6 +29,8 @@ pub struct RoleRecord {
     pub run_sql: bool,
     /// May use the SQL console's write mode.
     pub write_sql: bool,
+    /// The second factor must be a passkey (phishing-resistant), not a TOTP code.
+    pub require_passkey: bool,
 }
 
 pub fn find_role(conn: &mut DbConn, name: &str) -> QueryResult<Option<RoleRecord>> {
@@ -56,6 +58,11 @@ pub fn requires_2fa(conn: &mut DbConn, role: &str) -> QueryResult<bool> {
     Ok(find_role(conn, role)?.is_some_and(|r| r.require_2fa))
 }
 
+/// Whether the role requires a passkey as the second factor (an unknown role does not).
+pub fn requires_passkey(conn: &mut DbConn, role: &str) -> QueryResult<bool> {
+    Ok(find_role(conn, role)?.is_some_and(|r| r.require_passkey))
+}
+
 /// (table, actions, hidden columns) rows of a role.
 pub fn role_tables(conn: &mut DbConn, role: &str) -> QueryResult<Vec<TableRight>> {
     let rows: Vec<(String, String, String)> = rt::table
@@ -80,6 +87,7 @@ pub struct RoleInput {
     pub write_sql: bool,
     pub tables: Vec<TableRight>,
     pub share_views: bool,
+    pub require_passkey: bool,
 }
 
 /// Create or replace a role and its table rights in one transaction.
@@ -104,6 +112,7 @@ pub fn save_role(
                     gh_roles::share_views.eq(role.share_views),
                     gh_roles::run_sql.eq(role.run_sql),
                     gh_roles::write_sql.eq(role.run_sql && role.write_sql),
+                    gh_roles::require_passkey.eq(role.require_passkey),
                 ))
                 .execute(conn)?;
         } else {
@@ -117,6 +126,7 @@ pub fn save_role(
                     gh_roles::share_views.eq(role.share_views),
                     gh_roles::run_sql.eq(role.run_sql),
                     gh_roles::write_sql.eq(role.run_sql && role.write_sql),
+                    gh_roles::require_passkey.eq(role.require_passkey),
                 ))
                 .execute(conn)?;
         }
@@ -140,6 +150,13 @@ pub fn save_role(
 pub fn set_role_2fa(conn: &mut DbConn, name: &str, require: bool) -> QueryResult<usize> {
     diesel::update(gh_roles::table.find(name))
         .set(gh_roles::require_2fa.eq(require))
+        .execute(conn)
+}
+
+/// Built-in roles may also be made to require a passkey.
+pub fn set_role_passkey(conn: &mut DbConn, name: &str, require: bool) -> QueryResult<usize> {
+    diesel::update(gh_roles::table.find(name))
+        .set(gh_roles::require_passkey.eq(require))
         .execute(conn)
 }
 

@@ -88,6 +88,10 @@ pub const STAGE_FULL: &str = "full";
 pub const STAGE_CODE: &str = "code";
 /// Password accepted; the role requires two-factor and the operator must enrol first.
 pub const STAGE_ENROL: &str = "enrol";
+/// Password accepted; a passkey is still due.
+pub const STAGE_PASSKEY: &str = "passkey";
+/// Password accepted; the role requires a passkey and the operator must register one first.
+pub const STAGE_PASSKEY_ENROL: &str = "passkey-enrol";
 
 pub struct NewSession<'a> {
     pub id: &'a str,

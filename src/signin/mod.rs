@@ -2,6 +2,9 @@
 //! operator's own account page (password, sessions, two-factor, forgotten passwords).
 
 pub mod account;
+pub mod passkey_login;
+mod passkey_store;
+pub mod passkeys;
 pub mod routes;
 pub mod sso;
 mod store;

@@ -7,10 +7,10 @@ use serde::Deserialize;
 use crate::db::now;
 use crate::db::secrets::{random_token, sha256_hex};
 use crate::error::AppError;
+use crate::identity::password;
 use crate::identity::session::{self, MaybeUser, SESSION_COOKIE, SessionCache};
 use crate::identity::sessions::{self as auth_store, NewSession};
 use crate::identity::users::{self, NewUser, User};
-use crate::identity::{password, roles};
 use crate::metrics;
 use crate::signin::store::{self, Attempt};
 use crate::signin::views::{LoginPage, SetupDonePage, SetupErrors, SetupPage};
@@ -94,19 +94,34 @@ async fn check_password(
     })
 }
 
-/// With two-factor enrolled, or required by the role, the password opens only the second
+/// With a passkey or two-factor enrolled, or required by the role, the password opens only the second
 /// step: a session that can do nothing but that step. Returns the stage and where to go.
 pub(crate) async fn second_step(
     state: &AppState,
     user: &User,
     next: String,
 ) -> Result<(&'static str, String), AppError> {
-    let role = user.role.clone();
-    let requires = state
+    let (role, uid) = (user.role.clone(), user.id.clone());
+    let (requires, passkey) = state
         .db
-        .run(move |conn| Ok(roles::requires_2fa(conn, &role)?))
+        .run(move |conn| {
+            Ok(super::passkey_store::second_factor_rules(
+                conn, &uid, &role,
+            )?)
+        })
         .await?;
-    Ok(if user.totp_secret.is_some() {
+    Ok(if passkey.has {
+        let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        (
+            auth_store::STAGE_PASSKEY,
+            format!("/login/passkey?next={next}"),
+        )
+    } else if passkey.required {
+        (
+            auth_store::STAGE_PASSKEY_ENROL,
+            "/login/passkey/enrol".to_string(),
+        )
+    } else if user.totp_secret.is_some() {
         let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
         (auth_store::STAGE_CODE, format!("/login/code?next={next}"))
     } else if requires {
@@ -157,7 +172,7 @@ pub fn signed_in(state: &AppState, location: &str, token: String) -> HttpRespons
         .finish()
 }
 
-async fn login_failed(
+pub(crate) async fn login_failed(
     req: &HttpRequest,
     state: &AppState,
     status: StatusCode,

@@ -115,3 +115,42 @@ pub struct ForgotPage {
     pub layout: Layout,
     pub sent: bool,
 }
+
+/// `/account/passkeys`: the operator's passkeys and the form to add one.
+#[derive(Template)]
+#[template(path = "auth/passkeys.html")]
+pub struct PasskeysPage {
+    pub layout: Layout,
+    pub passkeys: Vec<crate::identity::passkeys::PasskeyRecord>,
+    /// The operator's role requires a passkey as the second factor.
+    pub role_requires: bool,
+    /// Why passkeys cannot be used with this configuration (no host name in the public URL).
+    pub unavailable: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The passkey step of sign-in (`step`) or the forced registration of a first one (`enrol`).
+#[derive(Template)]
+#[template(path = "auth/passkey_step.html")]
+pub struct PasskeyStepPage {
+    pub layout: Layout,
+    pub mode: &'static str,
+    pub next: String,
+    pub error: Option<String>,
+}
+
+impl PasskeyStepPage {
+    pub fn new(
+        req: &HttpRequest,
+        mode: &'static str,
+        next: String,
+        error: Option<String>,
+    ) -> PasskeyStepPage {
+        PasskeyStepPage {
+            layout: Layout::build(req),
+            mode,
+            next,
+            error,
+        }
+    }
+}

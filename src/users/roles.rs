@@ -86,6 +86,7 @@ async fn form_page(
         default,
         admin_areas: input.admin_areas,
         require_2fa: input.require_2fa,
+        require_passkey: input.require_passkey,
         change_schema: input.change_schema,
         share_views: input.share_views || role.is_some_and(|r| r.name == "admin"),
         run_sql: input.run_sql,
@@ -111,6 +112,7 @@ pub async fn new(
         write_sql: false,
         tables: Vec::new(),
         share_views: false,
+        require_passkey: false,
     };
     page::ok(&form_page(layout, &state, &catalog, input, None, None).await?)
 }
@@ -138,6 +140,7 @@ pub async fn edit(
         write_sql: role.write_sql,
         tables,
         share_views: role.share_views,
+        require_passkey: role.require_passkey,
     };
     page::ok(&form_page(layout, &state, &catalog, input, Some(&role), None).await?)
 }
@@ -191,6 +194,7 @@ async fn input_from(
         write_sql: get(pairs, "write_sql").is_some(),
         tables,
         share_views: get(pairs, "share_views").is_some(),
+        require_passkey: get(pairs, "require_passkey").is_some(),
     })
 }
 

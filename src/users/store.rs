@@ -309,6 +309,7 @@ pub fn update_role(conn: &mut DbConn, input: &RoleInput, actor: &Actor) -> Resul
         if role.builtin {
             // Built-in roles are fixed, except whether they require two-factor sign-in.
             roles::set_role_2fa(conn, &role.name, input.require_2fa)?;
+            roles::set_role_passkey(conn, &role.name, input.require_passkey)?;
         } else {
             roles::save_role(conn, input, false, now())?;
         }

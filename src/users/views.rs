@@ -148,6 +148,7 @@ pub struct RoleFormPage {
     pub default: Actions,
     pub admin_areas: bool,
     pub require_2fa: bool,
+    pub require_passkey: bool,
     pub change_schema: bool,
     pub run_sql: bool,
     pub write_sql: bool,

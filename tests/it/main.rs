@@ -25,6 +25,7 @@ mod import;
 mod messages;
 mod metrics;
 mod outage;
+mod passkeys;
 mod proxies;
 mod replica;
 mod schema;

@@ -270,6 +270,14 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         case("GET", "/login/code", "/login/code", [see; 6]),
         case("GET", "/login/enrol", "/login/enrol", [see; 6]),
         case("GET", "/account/2fa", "/account/2fa", signed(ok)),
+        case("GET", "/account/passkeys", "/account/passkeys", signed(ok)),
+        case("GET", "/login/passkey", "/login/passkey", [see; 6]),
+        case(
+            "GET",
+            "/login/passkey/enrol",
+            "/login/passkey/enrol",
+            [see; 6],
+        ),
         case("GET", "/integrations", "/integrations", admin_only(see)),
         case(
             "GET",
@@ -713,6 +721,57 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/account/identities/nope/remove".into(),
             vec![],
             signed(missing),
+        ),
+        // Passkeys: this app's public URL (an IP address) can be no relying party, so the
+        // ceremonies answer 422 once the caller passes the checks before them.
+        (
+            "/account/passkeys",
+            "/account/passkeys".into(),
+            vec![],
+            signed(unprocessable),
+        ),
+        (
+            "/account/passkeys/options",
+            "/account/passkeys/options".into(),
+            vec![],
+            signed(unprocessable),
+        ),
+        (
+            "/account/passkeys/{id}/remove",
+            "/account/passkeys/nope/remove".into(),
+            vec![("confirm", "yes".into())],
+            signed(missing),
+        ),
+        ("/login/passkey", "/login/passkey".into(), vec![], [see; 6]),
+        (
+            "/login/passkey/options",
+            "/login/passkey/options".into(),
+            vec![],
+            [see; 6],
+        ),
+        (
+            "/login/passkey/enrol",
+            "/login/passkey/enrol".into(),
+            vec![],
+            [see; 6],
+        ),
+        (
+            "/login/passkey/enrol/options",
+            "/login/passkey/enrol/options".into(),
+            vec![],
+            [see; 6],
+        ),
+        (
+            "/login/passkey/direct",
+            "/login/passkey/direct".into(),
+            vec![],
+            [unprocessable; 6],
+        ),
+        (
+            "/login/passkey/direct/options",
+            "/login/passkey/direct/options".into(),
+            vec![],
+            [unprocessable; 6],
         ),
         ("/logout", "/logout".into(), vec![], [see; 6]),
     ];
