@@ -92,6 +92,7 @@ route_table! {
     get "/login/passkey" => signin::passkey_login::step_form;
     post "/login/passkey" => signin::passkey_login::step;
     post "/login/passkey/options" => signin::passkey_login::step_options;
+    post "/login/passkey/code" => signin::passkey_login::use_code;
     get "/login/passkey/enrol" => signin::passkey_login::enrol_form;
     post "/login/passkey/enrol" => signin::passkey_login::enrol;
     post "/login/passkey/enrol/options" => signin::passkey_login::enrol_options;

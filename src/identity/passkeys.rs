@@ -127,6 +127,11 @@ pub fn delete(conn: &mut DbConn, user: &str, id: &str) -> QueryResult<Option<Str
     Ok(name)
 }
 
+/// Remove every passkey of an operator (an administrator's two-factor reset).
+pub fn delete_all(conn: &mut DbConn, user: &str) -> QueryResult<usize> {
+    diesel::delete(pk::table.filter(pk::user_id.eq(user))).execute(conn)
+}
+
 /// Note a use; `credential` is the rewritten credential when its counter or backup state
 /// moved.
 pub fn record_use(
@@ -163,6 +168,9 @@ pub fn save_challenge(
 ) -> QueryResult<String> {
     let limit = chrono::Duration::from_std(CHALLENGE_LIFETIME).unwrap_or_default();
     diesel::delete(ch::table.filter(ch::created_at.lt(now - limit))).execute(conn)?;
+    // One ceremony in flight per session (or cookie) and purpose: asking again replaces it.
+    diesel::delete(ch::table.filter(ch::binding.eq(new.binding).and(ch::purpose.eq(new.purpose))))
+        .execute(conn)?;
     let id = new_id();
     diesel::insert_into(ch::table)
         .values((

@@ -42,10 +42,11 @@ pub fn enable_totp(
     Ok(())
 }
 
-/// An administrator's reset: two-factor off (the operator enrols again at the next
-/// sign-in if their role requires it) and every session ended.
+/// An administrator's reset: two-factor off and passkeys removed (the operator enrols
+/// again at the next sign-in if their role requires it) and every session ended.
 pub fn reset_two_factor(conn: &mut DbConn, id: &str) -> QueryResult<()> {
     disable_totp(conn, id)?;
+    crate::identity::passkeys::delete_all(conn, id)?;
     sessions::delete_user_sessions(conn, id)?;
     Ok(())
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::audit::Actor;
 use crate::error::AppError;
 use crate::identity::session::{self, CurrentUser};
-use crate::identity::sessions::{STAGE_FULL, STAGE_PASSKEY, STAGE_PASSKEY_ENROL};
+use crate::identity::sessions::{STAGE_CODE, STAGE_FULL, STAGE_PASSKEY, STAGE_PASSKEY_ENROL};
 use crate::signin::passkey_store as store;
 use crate::signin::passkeys::{RegisterForm, cookie_binding, relying_party, session_binding};
 use crate::signin::routes::{login_failed, sign_in, signed_in};
@@ -43,12 +43,51 @@ fn step_page(
     page::render(status, &PasskeyStepPage::new(req, mode, next, error))
 }
 
+/// Whether the operator at the passkey step may use their TOTP code instead.
+async fn code_allowed(state: &AppState, user: &CurrentUser) -> Result<bool, AppError> {
+    let (uid, role) = (user.id.clone(), user.role.clone());
+    state
+        .db
+        .run(move |conn| store::code_allowed(conn, &uid, &role))
+        .await
+}
+
 pub async fn step_form(
     req: HttpRequest,
+    state: web::Data<AppState>,
     q: web::Query<NextQuery>,
 ) -> Result<HttpResponse, AppError> {
-    pending(&req, STAGE_PASSKEY).await?;
-    step_page(&req, "step", safe_next(q.next.as_deref()), None)
+    let user = pending(&req, STAGE_PASSKEY).await?;
+    let mut page = PasskeyStepPage::new(&req, "step", safe_next(q.next.as_deref()), None);
+    page.use_code = code_allowed(&state, &user).await?;
+    page::ok(&page)
+}
+
+#[derive(Deserialize)]
+pub struct NextForm {
+    next: Option<String>,
+}
+
+/// From the passkey step to the TOTP code step (the passkey is not at hand), for an
+/// operator with TOTP whose role does not require a passkey.
+pub async fn use_code(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<NextForm>,
+) -> Result<HttpResponse, AppError> {
+    let user = pending(&req, STAGE_PASSKEY).await?;
+    let next = safe_next(form.next.as_deref());
+    if !code_allowed(&state, &user).await? {
+        let refusal = "Your role requires a passkey: a code is not enough.".to_string();
+        return step_page(&req, "step", next, Some(refusal));
+    }
+    let token = sign_in(&req, &state, &user.id, &user.email, STAGE_CODE).await?;
+    let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    Ok(signed_in(
+        &state,
+        &format!("/login/code?next={next}"),
+        token,
+    ))
 }
 
 pub async fn step_options(

@@ -240,6 +240,13 @@ pub fn second_factor_rules(
     Ok((roles::requires_2fa(conn, role)?, rule))
 }
 
+/// Whether an operator at the passkey step may use a TOTP code instead: they have TOTP
+/// and their role does not require a passkey.
+pub fn code_allowed(conn: &mut DbConn, user: &str, role: &str) -> Result<bool, AppError> {
+    let totp = users::find(conn, user)?.is_some_and(|u| u.totp_secret.is_some());
+    Ok(totp && !roles::requires_passkey(conn, role)?)
+}
+
 /// Options for the second step of sign-in: the operator's own passkeys.
 pub fn begin_second_step(
     conn: &mut DbConn,

@@ -137,6 +137,8 @@ pub struct PasskeyStepPage {
     pub mode: &'static str,
     pub next: String,
     pub error: Option<String>,
+    /// Offer the TOTP code instead (the operator has one; the role allows it).
+    pub use_code: bool,
 }
 
 impl PasskeyStepPage {
@@ -151,6 +153,7 @@ impl PasskeyStepPage {
             mode,
             next,
             error,
+            use_code: false,
         }
     }
 }

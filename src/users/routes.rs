@@ -229,7 +229,7 @@ const SIGN_OUT: StatusChange = StatusChange {
 const RESET_2FA: StatusChange = StatusChange {
     action: "user.2fa_reset",
     apply: store::reset_2fa,
-    done: "Two-factor sign-in was reset; the operator enrols again at the next sign-in if their role requires it.",
+    done: "Two-factor sign-in was reset and the operator's passkeys removed; they enrol again at the next sign-in if their role requires it.",
 };
 
 /// Run a status change in one transaction with its audit entry; `apply` may refuse.

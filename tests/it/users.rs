@@ -744,6 +744,12 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         ),
         ("/login/passkey", "/login/passkey".into(), vec![], [see; 6]),
         (
+            "/login/passkey/code",
+            "/login/passkey/code".into(),
+            vec![],
+            [see; 6],
+        ),
+        (
             "/login/passkey/options",
             "/login/passkey/options".into(),
             vec![],

@@ -22,6 +22,7 @@ both_backends!(
     removing_a_passkey_is_audited_and_ends_other_sessions,
     a_passkey_signs_in_without_a_password_only_when_allowed,
     a_role_requiring_a_passkey_refuses_a_totp_code,
+    a_totp_code_may_replace_the_passkey_unless_the_role_requires_one,
 );
 
 /// POST to an options endpoint of `tab` with the CSRF token of `page`; the JSON.
@@ -353,8 +354,8 @@ fn totp_code(secret: &str) -> String {
     .unwrap()
 }
 
-async fn a_role_requiring_a_passkey_refuses_a_totp_code(backend: Backend) {
-    let app = app_with_admin(backend).await;
+/// Turn TOTP on for the administrator; the secret and the recovery codes.
+async fn enable_totp(app: &TestApp) -> (String, Vec<String>) {
     let page = app.session().page("/account/2fa").await;
     let marker = "id=\"totp-secret\">";
     let start = page.find(marker).unwrap() + marker.len();
@@ -367,6 +368,54 @@ async fn a_role_requiring_a_passkey_refuses_a_totp_code(backend: Backend) {
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK, "TOTP on");
+    let body = res.text().await.unwrap();
+    let codes = body
+        .match_indices("<li><code>")
+        .map(|(i, _)| {
+            let rest = &body[i + 10..];
+            rest[..rest.find('<').unwrap()].to_string()
+        })
+        .collect();
+    (secret, codes)
+}
+
+async fn a_totp_code_may_replace_the_passkey_unless_the_role_requires_one(backend: Backend) {
+    let app = app_with_admin(backend).await;
+    let (_, codes) = enable_totp(&app).await;
+    register(&app.session(), &mut SoftKey::new(), "Key", false).await;
+    let tab = password_step(&app).await;
+    assert!(tab.page("/login/passkey").await.contains("Use a code"));
+    let res = tab
+        .post_form(
+            "/login/passkey",
+            "/login/passkey/code",
+            &[("next", "/data")],
+        )
+        .await;
+    assert_eq!(location(&res), "/login/code?next=%2Fdata");
+    let res = tab
+        .post_form(
+            "/login/code",
+            "/login/code",
+            &[("code", &codes[0]), ("next", "/data")],
+        )
+        .await;
+    assert_eq!(location(&res), "/data");
+    assert_eq!(tab.get("/data").await.status(), StatusCode::OK);
+
+    app.sql("UPDATE gh_roles SET require_passkey = TRUE WHERE name = 'admin'");
+    let tab = password_step(&app).await;
+    assert!(!tab.page("/login/passkey").await.contains("Use a code"));
+    let res = tab
+        .post_form("/login/passkey", "/login/passkey/code", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(tab.get("/data").await.status(), StatusCode::SEE_OTHER);
+}
+
+async fn a_role_requiring_a_passkey_refuses_a_totp_code(backend: Backend) {
+    let app = app_with_admin(backend).await;
+    let (secret, _) = enable_totp(&app).await;
     let form = app.session().page("/roles/admin").await;
     assert!(
         form.contains("name=\"require_passkey\""),
