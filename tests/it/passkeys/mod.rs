@@ -300,6 +300,19 @@ async fn removing_a_passkey_is_audited_and_ends_other_sessions(backend: Backend)
         .post_form("/account/passkeys", &action, &[("confirm", "yes")])
         .await;
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    // An administrator's two-factor reset removes an operator's passkeys (a lost device).
+    register(&app.session(), &mut SoftKey::new(), "Lost", false).await;
+    let me = count(&app, "SELECT id FROM gh_users");
+    let res = app
+        .post_form(
+            &format!("/users/{me}"),
+            &format!("/users/{me}/reset-2fa"),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM gh_passkeys"), "0");
 }
 
 async fn a_passkey_signs_in_without_a_password_only_when_allowed(backend: Backend) {
