@@ -236,7 +236,7 @@ pub fn reset_owner(conn: &mut DbConn, token_hash: &str) -> Result<Option<User>, 
     };
     let user = users::find(conn, &uid)?;
     if let Some(u) = &user
-        && super::sso::providers::options_of(conn, &u.role)?.0
+        && roles::requires_sso(conn, &u.role)?
     {
         return Err(AppError::Forbidden(SSO_ONLY.into()));
     }
@@ -286,7 +286,7 @@ pub fn request_reset(
             return Ok(true);
         }
         if let Some(user) = users::find_by_email(conn, email)?.filter(|u| !u.disabled) {
-            if super::sso::providers::options_of(conn, &user.role)?.0 {
+            if roles::requires_sso(conn, &user.role)? {
                 // The page says the same as for anyone; only the mailbox learns why.
                 let body = format!(
                     "Someone asked to reset the Gatehouse password of {email}.\n\nYour sign-in goes through your organisation's single sign-on provider, so there is no Gatehouse password to reset: use the provider's button on the sign-in page:\n{base}/login\n\nIf it was not you, ignore this email."

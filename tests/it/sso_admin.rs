@@ -388,6 +388,43 @@ async fn operators_who_must_use_sso_get_no_password_from_links(backend: Backend)
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.scalar(&hash_sql), before, "no password was set");
+
+    // No new reset link is made for them, and an invitation into the role carries none.
+    let res = tab
+        .post_form(
+            &format!("/users/{uid}"),
+            &format!("/users/{uid}/reset-link"),
+            &[],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(
+        body(res)
+            .await
+            .contains("signs in only through single sign-on")
+    );
+    let res = tab
+        .post_form(
+            "/users/new",
+            "/users",
+            &[
+                ("email", "grace@example.com"),
+                ("display_name", "Grace"),
+                ("role", "admin"),
+                ("invite", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let mail = app
+        .scalar("SELECT body FROM gh_mail_queue WHERE to_addr = 'grace@example.com'")
+        .unwrap();
+    assert!(
+        mail.contains("/login") && !mail.contains("token="),
+        "{mail}"
+    );
+    let resets = "SELECT count(*) FROM gh_password_resets r JOIN gh_users u ON u.id = r.user_id WHERE u.email = 'grace@example.com'";
+    assert_eq!(count(&app, resets), 0);
 }
 
 both_backends!(
