@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Session, TestApp, location, new_client};
 
-const CLIENT_ID: &str = "gatehouse-test";
+pub const CLIENT_ID: &str = "gatehouse-test";
 pub const CLIENT_SECRET: &str = "a-test-client-secret-that-is-long-enough-0123456789";
 
 /// The running provider; killed when dropped.

@@ -11,9 +11,10 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Session, TestApp, location};
-use crate::sso::{CLIENT_SECRET, Provider, add_provider, count, refused, sso, to_callback, user};
+use crate::sso::{
+    CLIENT_ID, CLIENT_SECRET, Provider, add_provider, count, refused, sso, to_callback, user,
+};
 
-const CLIENT_ID: &str = "gatehouse-test";
 const LOCKOUT: &str = "no administrator could sign in any more";
 
 async fn body(res: reqwest::Response) -> String {
@@ -425,6 +426,19 @@ async fn operators_who_must_use_sso_get_no_password_from_links(backend: Backend)
     );
     let resets = "SELECT count(*) FROM gh_password_resets r JOIN gh_users u ON u.id = r.user_id WHERE u.email = 'grace@example.com'";
     assert_eq!(count(&app, resets), 0);
+}
+
+#[test]
+fn the_providers_mfa_is_read_from_amr_and_acr() {
+    use gatehouse::signin::sso::flow::provider_mfa;
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert!(provider_mfa(&v(&["pwd", "otp"])));
+    assert!(provider_mfa(&v(&["mfa"])));
+    assert!(provider_mfa(&v(&["hwk"])));
+    assert!(provider_mfa(&v(&["pwd", "acr:urn:example:MFA"])));
+    assert!(!provider_mfa(&v(&["pwd"])));
+    assert!(!provider_mfa(&v(&["acr:urn:example:pwd"])));
+    assert!(!provider_mfa(&[]));
 }
 
 both_backends!(
