@@ -79,22 +79,22 @@ impl Discovery {
         Ok(meta)
     }
 
-    /// The keys fetched again (an ID token named a key the cache does not hold); `None`
-    /// when they were fetched again moments ago, so tokens with made-up `kid`s cannot make
-    /// Gatehouse hammer the provider.
+    /// The keys fetched again (an ID token named a key the cache does not hold). When they
+    /// were fetched again moments ago (another sign-in met the new key first), the keys of
+    /// that fetch instead, so tokens with made-up `kid`s cannot make Gatehouse hammer the
+    /// provider.
     pub async fn refresh_keys(
         &self,
         p: &Provider,
         meta: CoreProviderMetadata,
-    ) -> Result<Option<CoreProviderMetadata>, Failure> {
-        let recent = self.entries.lock().ok().is_some_and(|entries| {
-            entries
-                .get(&p.id)
-                .and_then(|e| e.refreshed)
-                .is_some_and(|at| at.elapsed() < MIN_REFRESH)
+    ) -> Result<CoreProviderMetadata, Failure> {
+        let recent = self.entries.lock().ok().and_then(|entries| {
+            let e = entries.get(&p.id)?;
+            let fresh = e.refreshed.is_some_and(|at| at.elapsed() < MIN_REFRESH);
+            fresh.then(|| e.meta.clone())
         });
-        if recent {
-            return Ok(None);
+        if let Some(recent) = recent {
+            return Ok(recent);
         }
         let jwks = CoreJsonWebKeySet::fetch_async(meta.jwks_uri(), &send)
             .await
@@ -105,7 +105,7 @@ impl Discovery {
         tracing::info!(provider = %p.name, "SSO signing keys fetched again (unknown key id)");
         let meta = meta.set_jwks(jwks);
         self.store(p, &meta, false);
-        Ok(Some(meta))
+        Ok(meta)
     }
 }
 

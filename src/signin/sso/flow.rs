@@ -160,13 +160,10 @@ pub async fn finish(
         Err(ClaimsVerificationError::SignatureVerification(
             SignatureVerificationError::NoMatchingKey
         ))
-    ) && let Some(meta) = cache.refresh_keys(p, meta).await?
-    {
-        verified = verify(
-            &new_client(meta, p, secret, redirect)?,
-            id_token,
-            &pending.nonce,
-        );
+    ) {
+        let meta = cache.refresh_keys(p, meta).await?;
+        let client = new_client(meta, p, secret, redirect)?;
+        verified = verify(&client, id_token, &pending.nonce);
     }
     let claims = verified.map_err(|e| {
         tracing::info!(provider = %p.name, error = %e, "SSO ID token refused");
