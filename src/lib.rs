@@ -167,6 +167,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
         state.config.database.clone(),
         state.config.sql_timeout,
     ));
+    let sso_discovery = aw::Data::new(signin::sso::discovery::Discovery::default());
     let server = HttpServer::new(move || {
         App::new()
             .app_data(aw::Data::new(app_state.clone()))
@@ -179,6 +180,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .app_data(app_caches.api_limits.clone())
             .app_data(app_caches.views.clone())
             .app_data(sql_console.clone())
+            .app_data(sso_discovery.clone())
             .app_data(
                 aw::FormConfig::default()
                     .limit(limit)

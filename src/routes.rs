@@ -189,6 +189,9 @@ route_table! {
     post "/integrations/sso" => signin::sso::admin::create;
     post "/integrations/sso/roles" => signin::sso::admin::save_roles;
     post "/integrations/sso/{id}/delete" => signin::sso::admin::delete;
+    get "/integrations/sso/{id}" => signin::sso::admin::edit;
+    post "/integrations/sso/{id}" => signin::sso::admin::update;
+    post "/integrations/sso/{id}/status" => signin::sso::admin::status;
     get "/integrations/email" => integrations::email::show;
     post "/integrations/email" => integrations::email::save;
     post "/integrations/email/test" => integrations::email::test;

@@ -78,6 +78,9 @@ pub enum Command {
     /// Manage operators from the command line.
     #[command(subcommand)]
     User(UserCommand),
+    /// Single sign-on, from the server (break glass).
+    #[command(subcommand)]
+    Sso(SsoCommand),
     /// Validate the configuration and print it, secrets masked.
     CheckConfig {
         /// Also connect to the database and say whether it answers.
@@ -162,6 +165,17 @@ pub enum UserCommand {
         /// Read the password from the first line of standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SsoCommand {
+    /// Lift "require SSO" so password sign-in works again (e.g. the provider is gone and no
+    /// administrator can sign in); with `gatehouse user reset-password` when needed.
+    AllowPasswords {
+        /// Only this role [default: every role].
+        #[arg(long)]
+        role: Option<String>,
     },
 }
 

@@ -1,8 +1,9 @@
 //! The subcommands: serve (default), migrate, user create / reset-password, check-config,
-//! backup, transfer, import.
+//! backup, transfer, import, sso allow-passwords.
 
 pub mod args;
 mod import;
+mod sso;
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }),
         Command::CheckConfig { connect } => check_config(&config, connect),
         Command::User(cmd) => user(config, cmd),
+        Command::Sso(cmd) => sso::run(config, cmd),
         Command::Demo { orders, force } => demo(config, orders, force),
         Command::Backup { to, force } => backup(&config, &to, force),
         Command::Import {

@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::db::schema::{gh_role_tables as rt, gh_roles, gh_users};
+use crate::db::schema::{gh_role_tables as rt, gh_roles, gh_sso_roles, gh_users};
 use crate::db::{DbConn, write_tx};
 
 /// A role's rights on one table: (table, actions such as `rcu`, hidden columns).
@@ -61,6 +61,17 @@ pub fn requires_2fa(conn: &mut DbConn, role: &str) -> QueryResult<bool> {
 /// Whether the role requires a passkey as the second factor (an unknown role does not).
 pub fn requires_passkey(conn: &mut DbConn, role: &str) -> QueryResult<bool> {
     Ok(find_role(conn, role)?.is_some_and(|r| r.require_passkey))
+}
+
+/// Whether the role signs in only through single sign-on (its operators get no password:
+/// no reset or invitation link sets one). The option is administered by the SSO pages.
+pub fn requires_sso(conn: &mut DbConn, role: &str) -> QueryResult<bool> {
+    Ok(gh_sso_roles::table
+        .find(role)
+        .select(gh_sso_roles::require_sso)
+        .first(conn)
+        .optional()?
+        .unwrap_or(false))
 }
 
 /// (table, actions, hidden columns) rows of a role.

@@ -6,7 +6,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use crate::audit::Actor;
-use crate::db::now;
 use crate::db::secrets::{random_token, sha256_hex};
 use crate::error::AppError;
 use crate::identity::session::SessionCache;
@@ -164,7 +163,7 @@ pub async fn reset_form(
     let hash = sha256_hex(&q.token);
     let valid = state
         .db
-        .run(move |conn| Ok(users::reset_user(conn, &hash, now())?.is_some()))
+        .run(move |conn| Ok(store::reset_owner(conn, &hash)?.is_some()))
         .await?;
     if !valid {
         return Err(AppError::Forbidden("This reset link is not valid: it was used already, has expired, or was replaced by a newer one. Ask an administrator for a new link.".into()));

@@ -224,12 +224,23 @@ pub fn change_password(
     })
 }
 
-/// The operator a live reset token (its hash) belongs to.
+/// Why a reset or invitation link cannot set a password for an operator whose role signs in
+/// through single sign-on.
+pub const SSO_ONLY: &str = "Your sign-in goes through your organisation's single sign-on provider, so no password can be set here: use the provider's button on the sign-in page.";
+
+/// The operator a live reset token (its hash) belongs to; refused when their role requires
+/// single sign-on (a password would be of no use and must not be set).
 pub fn reset_owner(conn: &mut DbConn, token_hash: &str) -> Result<Option<User>, AppError> {
     let Some(uid) = users::reset_user(conn, token_hash, now())? else {
         return Ok(None);
     };
-    Ok(users::find(conn, &uid)?)
+    let user = users::find(conn, &uid)?;
+    if let Some(u) = &user
+        && roles::requires_sso(conn, &u.role)?
+    {
+        return Err(AppError::Forbidden(SSO_ONLY.into()));
+    }
+    Ok(user)
 }
 
 /// Set the password with a reset token, ending every session; false when the token was
@@ -260,7 +271,8 @@ pub fn reset_password(
 }
 
 /// Mail a reset link (`{base}/reset?token={token}`) when `email` belongs to an active
-/// operator; true when the requests from here are throttled.
+/// operator (one whose role requires single sign-on is told to use the provider instead);
+/// true when the requests from here are throttled.
 pub fn request_reset(
     conn: &mut DbConn,
     email: &str,
@@ -274,6 +286,14 @@ pub fn request_reset(
             return Ok(true);
         }
         if let Some(user) = users::find_by_email(conn, email)?.filter(|u| !u.disabled) {
+            if roles::requires_sso(conn, &user.role)? {
+                // The page says the same as for anyone; only the mailbox learns why.
+                let body = format!(
+                    "Someone asked to reset the Gatehouse password of {email}.\n\nYour sign-in goes through your organisation's single sign-on provider, so there is no Gatehouse password to reset: use the provider's button on the sign-in page:\n{base}/login\n\nIf it was not you, ignore this email."
+                );
+                events::mail::enqueue(conn, &user.email, "Signing in to Gatehouse", &body)?;
+                return Ok(false);
+            }
             users::create_reset(conn, &sha256_hex(token), &user.id, now())?;
             let body = format!(
                 "Someone asked to reset the Gatehouse password of {email}.\n\nSet a new password here (the link works once, within 24 hours):\n{base}/reset?token={token}\n\nIf it was not you, ignore this email."

@@ -71,11 +71,19 @@ pub fn create(
             base,
         }) = invite
         {
-            users::create_reset(conn, &sha256_hex(token), &user.id, now())?;
-            let body = format!(
-                "{inviter} invited you to Gatehouse as {}.\n\nChoose your password here (the link works once, within 24 hours):\n{base}/reset?token={token}\n",
-                user.role
-            );
+            // A role that signs in only through single sign-on gets no password link.
+            let body = if roles::requires_sso(conn, &user.role)? {
+                format!(
+                    "{inviter} invited you to Gatehouse as {}.\n\nYou sign in through your organisation's single sign-on: use the provider's button here:\n{base}/login\n",
+                    user.role
+                )
+            } else {
+                users::create_reset(conn, &sha256_hex(token), &user.id, now())?;
+                format!(
+                    "{inviter} invited you to Gatehouse as {}.\n\nChoose your password here (the link works once, within 24 hours):\n{base}/reset?token={token}\n",
+                    user.role
+                )
+            };
             events::mail::enqueue(conn, &user.email, "You are invited to Gatehouse", &body)?;
         }
         Ok(Some(user))
@@ -221,6 +229,12 @@ pub fn create_reset_link(
 ) -> Result<User, AppError> {
     db::write_tx(conn, |conn| {
         let user = find(conn, id)?;
+        if roles::requires_sso(conn, &user.role)? {
+            return Err(AppError::Conflict(format!(
+                "{}'s role ({}) signs in only through single sign-on: no password can be set for them.",
+                user.email, user.role
+            )));
+        }
         users::create_reset(conn, token_hash, &user.id, now())?;
         audit_user(
             conn,

@@ -33,6 +33,7 @@ mod schemathesis;
 mod shutdown;
 mod slow_clients;
 mod sso;
+mod sso_admin;
 mod transfer;
 mod two_factor;
 mod units;

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Session, TestApp, location, new_client};
 
-const CLIENT_ID: &str = "gatehouse-test";
-const CLIENT_SECRET: &str = "a-test-client-secret-that-is-long-enough-0123456789";
+pub const CLIENT_ID: &str = "gatehouse-test";
+pub const CLIENT_SECRET: &str = "a-test-client-secret-that-is-long-enough-0123456789";
 
 /// The running provider; killed when dropped.
 pub struct Provider {
@@ -46,10 +46,16 @@ fn script() -> PathBuf {
 impl Provider {
     /// Start the provider for `app` (its callback is the client's redirect URI).
     pub fn start(app: &TestApp, users: Value) -> Provider {
+        Provider::start_with(app, users, json!({}))
+    }
+
+    /// Start it with more settings (e.g. `{"conform": true}`: scope claims only from the
+    /// userinfo endpoint).
+    pub fn start_with(app: &TestApp, users: Value, settings: Value) -> Provider {
         let dir = tempfile::tempdir().unwrap();
         let users_path = dir.path().join("users.json");
         std::fs::write(&users_path, users.to_string()).unwrap();
-        let config = json!({
+        let mut config = json!({
             "clients": [{
                 "client_id": CLIENT_ID,
                 "client_secret": CLIENT_SECRET,
@@ -57,6 +63,9 @@ impl Provider {
             }],
             "users": users_path,
         });
+        if let (Some(config), Some(settings)) = (config.as_object_mut(), settings.as_object()) {
+            config.extend(settings.clone());
+        }
         let config_path = dir.path().join("config.json");
         std::fs::write(&config_path, config.to_string()).unwrap();
         let mut child = Command::new("node")
@@ -83,8 +92,34 @@ impl Provider {
         }
     }
 
+    /// What the provider wrote to stderr (each ID token's claims among it).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("provider.log")).unwrap_or_default()
+    }
+
     pub fn set_users(&self, users: Value) {
         std::fs::write(&self.users, users.to_string()).unwrap();
+    }
+
+    /// How many times discovery, the JWKS, the token and the userinfo endpoints were asked.
+    pub async fn counts(&self) -> Value {
+        let res = new_client()
+            .get(format!("{}/test/counts", self.issuer))
+            .send()
+            .await
+            .unwrap();
+        res.json().await.unwrap()
+    }
+
+    /// Restart the provider (same address) with a new signing key; its new `kid`.
+    pub async fn rotate(&self) -> String {
+        let res = new_client()
+            .post(format!("{}/test/rotate", self.issuer))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        body["kid"].as_str().unwrap().to_string()
     }
 
     /// The next ID token carries these claims instead (validly signed).
@@ -99,7 +134,7 @@ impl Provider {
     }
 }
 
-fn user(email: &str, groups: &[&str]) -> Value {
+pub fn user(email: &str, groups: &[&str]) -> Value {
     json!({ "email": email, "email_verified": true, "name": "Test Person", "groups": groups })
 }
 
@@ -133,7 +168,7 @@ fn absolute(base: &str, loc: &str) -> String {
 
 /// Follow the flow from the provider button to the provider's answer, signing in as `login`
 /// (or denying); returns the callback URL the provider sends the browser to.
-async fn to_callback(tab: &Session<'_>, provider: &str, login: &str, deny: bool) -> String {
+pub async fn to_callback(tab: &Session<'_>, provider: &str, login: &str, deny: bool) -> String {
     let start = tab.get(&format!("/login/sso/{provider}")).await;
     assert_eq!(
         start.status(),
@@ -169,14 +204,14 @@ async fn to_callback(tab: &Session<'_>, provider: &str, login: &str, deny: bool)
 }
 
 /// A whole SSO sign-in in a new browser; the callback's response and the tab.
-async fn sso<'a>(app: &'a TestApp, provider: &str, login: &str) -> (Response, Session<'a>) {
+pub async fn sso<'a>(app: &'a TestApp, provider: &str, login: &str) -> (Response, Session<'a>) {
     let tab = Session::new(app);
     let callback = to_callback(&tab, provider, login, false).await;
     (tab.client.get(&callback).send().await.unwrap(), tab)
 }
 
 /// The reason shown on the sign-in page after a refused SSO sign-in.
-async fn refused(res: Response, tab: &Session<'_>, reason: &str) {
+pub async fn refused(res: Response, tab: &Session<'_>, reason: &str) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/login");
     let page = tab.page("/login").await;
@@ -191,7 +226,7 @@ async fn refused(res: Response, tab: &Session<'_>, reason: &str) {
     );
 }
 
-fn count(app: &TestApp, sql: &str) -> i64 {
+pub fn count(app: &TestApp, sql: &str) -> i64 {
     app.scalar(sql).map_or(0, |v| v.parse().unwrap())
 }
 

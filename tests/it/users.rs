@@ -309,6 +309,12 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/integrations/sso",
             admin_only(ok),
         ),
+        case(
+            "GET",
+            "/integrations/sso/{id}",
+            "/integrations/sso/nope",
+            admin_only(missing),
+        ),
         // An unknown provider, or a callback without a flow: back to the sign-in page.
         case("GET", "/login/sso/{id}", "/login/sso/nope", [see; 6]),
         case(
@@ -714,6 +720,18 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             "/integrations/sso/{id}/delete",
             "/integrations/sso/nope/delete".into(),
             vec![("confirm", "yes".into())],
+            admin_only(missing),
+        ),
+        (
+            "/integrations/sso/{id}",
+            "/integrations/sso/nope".into(),
+            vec![("name", "".into())],
+            admin_only(missing),
+        ),
+        (
+            "/integrations/sso/{id}/status",
+            "/integrations/sso/nope/status".into(),
+            vec![("enabled", "no".into())],
             admin_only(missing),
         ),
         (

@@ -8,6 +8,11 @@
 // "Sign in" and a "Deny" button. POST /test/tamper {"aud": "x"} or {"nonce": "x"} makes the
 // next ID token carry that claim (validly signed with the provider's key), so the relying
 // party's audience and nonce checks can be exercised against a real token.
+// POST /test/rotate restarts the provider on the same port with a new signing key (new
+// `kid`; its sessions and codes are gone, as after a real restart). GET /test/counts says how
+// many times discovery, the JWKS, the token and the userinfo endpoints were asked.
+// CONFIG "conform": true puts scope claims (email, groups) only in the userinfo answer, not
+// in the ID token (oidc-provider's conformIdTokenClaims), for the relying party's userinfo read.
 import http from 'node:http';
 import fs from 'node:fs';
 import Provider from 'oidc-provider';
@@ -24,10 +29,23 @@ process.stdout.on('error', () => {});
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
-const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-const jwk = { ...(await exportJWK(privateKey)), kid: 'test-key-1', alg: 'RS256', use: 'sig' };
+const counts = { discovery: 0, jwks: 0, token: 0, userinfo: 0 };
+let generation = 0;
+let privateKey;
+let jwk;
+let provider;
+let callback;
 
-const provider = new Provider(issuer, {
+async function boot() {
+  generation += 1;
+  ({ privateKey } = await generateKeyPair('RS256', { extractable: true }));
+  jwk = { ...(await exportJWK(privateKey)), kid: `test-key-${generation}`, alg: 'RS256', use: 'sig' };
+  provider = makeProvider();
+  provider.use(tamperer);
+  callback = provider.callback();
+}
+
+const makeProvider = () => new Provider(issuer, {
   clients: cfg.clients.map((c) => ({
     grant_types: ['authorization_code'],
     response_types: ['code'],
@@ -36,12 +54,19 @@ const provider = new Provider(issuer, {
   })),
   jwks: { keys: [jwk] },
   claims: {
-    openid: ['sub'],
+    acr: null,
+    amr: null,
+    auth_time: null,
+    iss: null,
+    sid: null,
+    // As many providers do, the authentication methods and context go with every ID token.
+    openid: ['sub', 'acr', 'amr', 'auth_time'],
     email: ['email', 'email_verified'],
     profile: ['name'],
     groups: ['groups'],
   },
-  conformIdTokenClaims: false,
+  conformIdTokenClaims: Boolean(cfg.conform),
+  acrValues: ['urn:gatehouse:test:pwd', 'urn:gatehouse:test:mfa'],
   pkce: { required: () => true },
   features: { devInteractions: { enabled: false } },
   cookies: { keys: ['gatehouse-test-only'] },
@@ -54,8 +79,12 @@ const provider = new Provider(issuer, {
 });
 
 // The token response's ID token, re-signed with a claim changed, when a test asked for it.
-provider.use(async (ctx, next) => {
+const tamperer = async (ctx, next) => {
   await next();
+  if (ctx.path === '/token' && ctx.body && ctx.body.id_token) {
+    // The claims of each ID token issued, for a failing test's provider.log.
+    process.stderr.write(`id_token ${JSON.stringify(decodeJwt(ctx.body.id_token))}\n`);
+  }
   if (ctx.path === '/token' && tamper && ctx.body && ctx.body.id_token) {
     const claims = { ...decodeJwt(ctx.body.id_token), ...tamper };
     tamper = null;
@@ -66,7 +95,7 @@ provider.use(async (ctx, next) => {
         .sign(privateKey),
     };
   }
-});
+};
 
 const page = (uid, message) => `<!doctype html><html lang="en"><head><title>Test provider</title></head>
 <body><h1>Test provider sign-in</h1><p>${message}</p>
@@ -118,9 +147,23 @@ async function interaction(req, res) {
   return finish(req, res, details, sub);
 }
 
-const callback = provider.callback();
+await boot();
 server.on('request', async (req, res) => {
   try {
+    const path = req.url.split('?')[0];
+    if (path === '/.well-known/openid-configuration') counts.discovery += 1;
+    if (path === '/jwks') counts.jwks += 1;
+    if (path === '/token') counts.token += 1;
+    if (path === '/me') counts.userinfo += 1;
+    if (path === '/test/counts') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify(counts));
+    }
+    if (path === '/test/rotate' && req.method === 'POST') {
+      await boot();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ kid: jwk.kid }));
+    }
     if (req.url === '/test/tamper' && req.method === 'POST') {
       let body = '';
       for await (const chunk of req) body += chunk;

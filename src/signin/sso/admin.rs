@@ -1,13 +1,13 @@
-//! `/integrations/sso` (administrators): add and delete OpenID providers, and the per-role
-//! options "require SSO" and "trust the provider's MFA".
+//! `/integrations/sso` (administrators): add, edit, enable / disable and delete OpenID
+//! providers, and the per-role options "require SSO" and "trust the provider's MFA".
 
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::store::{self, NewProvider};
-use super::views::SsoPage;
+use super::providers::{self as store, NewProvider};
+use super::views::{ProviderForm, SsoEditPage, SsoPage};
 use crate::audit::Actor;
 use crate::error::AppError;
 use crate::identity::permissions::Admin;
@@ -20,6 +20,7 @@ async fn render(
     layout: Layout,
     state: &AppState,
     error: Option<String>,
+    form: ProviderForm,
 ) -> Result<HttpResponse, AppError> {
     let (providers, roles) = state
         .db
@@ -42,6 +43,7 @@ async fn render(
             roles,
             callback,
             error,
+            form,
         },
     )
 }
@@ -51,7 +53,7 @@ pub async fn index(
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    render(layout, &state, None).await
+    render(layout, &state, None, ProviderForm::blank()).await
 }
 
 fn actor(admin: &Admin) -> Actor {
@@ -62,8 +64,9 @@ fn actor(admin: &Admin) -> Actor {
     }
 }
 
-/// The submitted provider, or why it is refused (nothing stored).
-fn parse(pairs: &Pairs, known_roles: &[String]) -> Result<NewProvider, String> {
+/// The submitted provider, or why it is refused (nothing stored). Editing, an empty secret
+/// keeps the stored one.
+fn parse(pairs: &Pairs, known_roles: &[String], editing: bool) -> Result<NewProvider, String> {
     let field = |n: &str| get(pairs, n).unwrap_or("").trim().to_string();
     let (name, issuer, client_id, secret) = (
         field("name"),
@@ -82,7 +85,7 @@ fn parse(pairs: &Pairs, known_roles: &[String]) -> Result<NewProvider, String> {
             );
         }
     }
-    if client_id.is_empty() || secret.is_empty() {
+    if client_id.is_empty() || (secret.is_empty() && !editing) {
         return Err("Enter the client id and client secret the provider gave you.".into());
     }
     let scopes = Some(field("scopes"))
@@ -131,14 +134,13 @@ pub async fn create(
     state: web::Data<AppState>,
     pairs: web::Form<Pairs>,
 ) -> Result<HttpResponse, AppError> {
-    let known = state.db.run(|conn| Ok(roles::role_names(conn)?)).await?;
-    let mut new = match parse(&pairs, &known) {
+    let new = match parsed(&state, &pairs, false).await? {
         Ok(new) => new,
-        Err(e) => return render(Layout::build(&req), &state, Some(e)).await,
+        Err(e) => {
+            let form = ProviderForm::typed(&pairs, false);
+            return render(Layout::build(&req), &state, Some(e), form).await;
+        }
     };
-    new.client_secret_enc = super::sealer(&state)
-        .seal(&new.client_secret_enc)
-        .map_err(AppError::internal)?;
     let actor = actor(&admin);
     state
         .db
@@ -168,11 +170,14 @@ pub async fn delete(
         ));
     }
     let (id, actor) = (path.into_inner(), actor(&admin));
-    if !state
+    let deleted = state
         .db
         .run(move |conn| store::delete_provider(conn, &id, &actor))
-        .await?
-    {
+        .await;
+    if let Some(refused) = refused(&req, &state, &deleted).await {
+        return refused;
+    }
+    if !deleted? {
         return Err(AppError::NotFound);
     }
     Ok(page::done(
@@ -196,14 +201,149 @@ pub async fn save_roles(
         .map(|r| (r.clone(), has("require_sso", &r), has("trust_mfa", &r)))
         .collect();
     let actor = actor(&admin);
-    state
+    let saved = state
         .db
         .run(move |conn| store::set_role_options(conn, &opts, &actor))
-        .await?;
+        .await;
+    if let Some(refused) = refused(&req, &state, &saved).await {
+        return refused;
+    }
+    saved?;
     Ok(page::done(
         &req,
         "/integrations/sso",
         "success",
         "The roles' sign-in options were saved.",
     ))
+}
+
+/// The submitted provider with its secret sealed (empty when editing left it out), or why
+/// the form is refused.
+async fn parsed(
+    state: &AppState,
+    pairs: &Pairs,
+    editing: bool,
+) -> Result<Result<NewProvider, String>, AppError> {
+    let known = state.db.run(|conn| Ok(roles::role_names(conn)?)).await?;
+    let mut new = match parse(pairs, &known, editing) {
+        Ok(new) => new,
+        Err(e) => return Ok(Err(e)),
+    };
+    if !new.client_secret_enc.is_empty() {
+        new.client_secret_enc = super::sealer(state)
+            .seal(&new.client_secret_enc)
+            .map_err(AppError::internal)?;
+    }
+    Ok(Ok(new))
+}
+
+/// The page again with the reason, when a change was refused because it would lock every
+/// administrator out (nothing changed).
+async fn refused<T>(
+    req: &HttpRequest,
+    state: &AppState,
+    result: &Result<T, AppError>,
+) -> Option<Result<HttpResponse, AppError>> {
+    let Err(AppError::Conflict(reason)) = result else {
+        return None;
+    };
+    let form = ProviderForm::blank();
+    Some(render(Layout::build(req), state, Some(reason.clone()), form).await)
+}
+
+async fn edit_page(
+    layout: Layout,
+    state: &AppState,
+    id: String,
+    error: Option<String>,
+    typed: Option<ProviderForm>,
+) -> Result<HttpResponse, AppError> {
+    let pid = id.clone();
+    let (found, roles) = state
+        .db
+        .run(move |conn| Ok((store::provider(conn, &pid)?, store::role_options(conn)?)))
+        .await?;
+    let found = found.ok_or(AppError::NotFound)?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let form = typed.unwrap_or_else(|| ProviderForm::of(&found));
+    let page = SsoEditPage {
+        layout,
+        id,
+        roles,
+        error,
+        form,
+    };
+    page::render(status, &page)
+}
+
+pub async fn edit(
+    _admin: Admin,
+    Page(layout): Page,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    edit_page(layout, &state, path.into_inner(), None, None).await
+}
+
+pub async fn update(
+    admin: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    pairs: web::Form<Pairs>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let new = match parsed(&state, &pairs, true).await? {
+        Ok(new) => new,
+        Err(e) => {
+            let typed = Some(ProviderForm::typed(&pairs, true));
+            return edit_page(Layout::build(&req), &state, id, Some(e), typed).await;
+        }
+    };
+    let actor = actor(&admin);
+    if !state
+        .db
+        .run(move |conn| store::update_provider(conn, &id, &new, &actor))
+        .await?
+    {
+        return Err(AppError::NotFound);
+    }
+    let message = "The provider was saved.";
+    Ok(page::done(&req, "/integrations/sso", "success", message))
+}
+
+/// Enable (`enabled=yes`) or disable (`enabled=no`) a provider.
+pub async fn status(
+    admin: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    pairs: web::Form<Pairs>,
+) -> Result<HttpResponse, AppError> {
+    let enabled = match get(&pairs, "enabled") {
+        Some("yes") => true,
+        Some("no") => false,
+        _ => return Err(AppError::Invalid("Say enabled=yes or enabled=no.".into())),
+    };
+    let (id, actor) = (path.into_inner(), actor(&admin));
+    let done = state
+        .db
+        .run(move |conn| store::set_enabled(conn, &id, enabled, &actor))
+        .await;
+    if let Some(refused) = refused(&req, &state, &done).await {
+        return refused;
+    }
+    if !done? {
+        return Err(AppError::NotFound);
+    }
+    let message = if enabled {
+        "The provider was enabled; its button is on the sign-in page."
+    } else {
+        "The provider was disabled: no button, and sign-ins through it are refused."
+    };
+    Ok(page::done(&req, "/integrations/sso", "success", message))
 }

@@ -1,8 +1,9 @@
 //! The OpenID Connect exchange, through the `openidconnect` crate over the project's own
-//! `awc` client (no second HTTP stack in the binary): discovery, the authorization URL with
-//! PKCE + state + nonce, the code exchange and the ID token's verification (signature against
-//! the provider's JWKS, fetched fresh at each sign-in so a rotated key is picked up; `iss`,
-//! `aud`, `exp`, `iat` and `nonce`, with a bounded clock skew).
+//! `awc` client (no second HTTP stack in the binary): the authorization URL with PKCE +
+//! state + nonce, the code exchange and the ID token's verification (signature against the
+//! provider's JWKS, cached by `discovery` and fetched again on an unknown `kid`; `iss`,
+//! `aud`, `exp`, `iat` and `nonce`, with a bounded clock skew), then the userinfo endpoint
+//! for what the ID token lacks.
 
 use std::time::Duration;
 
@@ -14,18 +15,20 @@ use openidconnect::core::{
     CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AdditionalClaims, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
-    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
-    HttpResponse, IdTokenFields, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, StandardErrorResponse, StandardTokenResponse, TokenResponse,
+    AccessToken, AdditionalClaims, AuthorizationCode, ClaimsVerificationError, Client, ClientId,
+    ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet,
+    IdToken, IdTokenClaims, IdTokenFields, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError, StandardErrorResponse,
+    StandardTokenResponse, TokenResponse, UserInfoClaims,
 };
 use serde::{Deserialize, Serialize};
 
-use super::store::{Provider, Verified};
+use super::discovery::{Discovery, send};
+use super::providers::Provider;
+use super::store::Verified;
 
 /// How far the provider's clock may be from ours.
 pub const CLOCK_SKEW: Duration = Duration::from_secs(120);
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every claim of the ID token beyond the standard ones (the role claim is read from here).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -74,51 +77,12 @@ pub struct Pending {
 /// A failure, as the one-line reason the sign-in page shows (never a token or secret).
 pub type Failure = String;
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct HttpError(String);
-
-/// The HTTP client `openidconnect` calls: awc, no redirects, a timeout.
-async fn send(request: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let client = awc::Client::builder()
-        .timeout(TIMEOUT)
-        .disable_redirects()
-        .finish();
-    let method = awc::http::Method::from_bytes(request.method().as_str().as_bytes())
-        .map_err(|e| HttpError(e.to_string()))?;
-    let mut req = client.request(method, request.uri().to_string());
-    for (name, value) in request.headers() {
-        req = req.insert_header((name.as_str(), value.as_bytes()));
-    }
-    let mut res = req
-        .send_body(request.body().clone())
-        .await
-        .map_err(|e| HttpError(e.to_string()))?;
-    let body = res
-        .body()
-        .limit(1024 * 1024)
-        .await
-        .map_err(|e| HttpError(e.to_string()))?;
-    let mut out = openidconnect::http::Response::builder().status(res.status().as_u16());
-    for (name, value) in res.headers() {
-        out = out.header(name.as_str(), value.as_bytes());
-    }
-    out.body(body.to_vec())
-        .map_err(|e| HttpError(e.to_string()))
-}
-
-async fn client(p: &Provider, secret: String, redirect: &str) -> Result<Oidc, Failure> {
-    let issuer = IssuerUrl::new(p.issuer.clone())
-        .map_err(|_| "The provider's issuer URL is not valid.".to_string())?;
-    let meta = CoreProviderMetadata::discover_async(issuer, &send)
-        .await
-        .map_err(|e| {
-            tracing::warn!(provider = %p.name, error = %e, "SSO discovery failed");
-            format!(
-                "{} could not be reached. Try again, or sign in with your password.",
-                p.name
-            )
-        })?;
+fn new_client(
+    meta: CoreProviderMetadata,
+    p: &Provider,
+    secret: String,
+    redirect: &str,
+) -> Result<Oidc, Failure> {
     let redirect = RedirectUrl::new(redirect.to_string()).map_err(|e| e.to_string())?;
     Ok(Client::from_provider_metadata(
         meta,
@@ -130,12 +94,13 @@ async fn client(p: &Provider, secret: String, redirect: &str) -> Result<Oidc, Fa
 
 /// The provider's authorization URL and what to keep until the callback.
 pub async fn start(
+    cache: &Discovery,
     p: &Provider,
     secret: String,
     redirect: &str,
     next: String,
 ) -> Result<(String, Pending), Failure> {
-    let client = client(p, secret, redirect).await?;
+    let client = new_client(cache.metadata(p).await?, p, secret, redirect)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut req = client
         .authorize_url(
@@ -159,15 +124,24 @@ pub async fn start(
     Ok((url.to_string(), pending))
 }
 
-/// Exchange the code and verify the ID token; what it vouches for.
+type Token =
+    IdToken<Extra, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+type Claims = IdTokenClaims<Extra, CoreGenderClaim>;
+type Profile = UserInfoClaims<Extra, CoreGenderClaim>;
+
+/// Exchange the code and verify the ID token (its keys fetched again once when it names a
+/// key the cache does not hold); read the userinfo endpoint when the ID token lacks the
+/// email or the role claim. What the provider vouches for, and its `amr` (+ `acr:…`).
 pub async fn finish(
+    cache: &Discovery,
     p: &Provider,
     secret: String,
     redirect: &str,
     pending: Pending,
     code: String,
 ) -> Result<(Verified, Vec<String>), Failure> {
-    let client = client(p, secret, redirect).await?;
+    let meta = cache.metadata(p).await?;
+    let client = new_client(meta.clone(), p, secret.clone(), redirect)?;
     let token = client
         .exchange_code(AuthorizationCode::new(code))
         .map_err(|e| e.to_string())?
@@ -180,6 +154,36 @@ pub async fn finish(
                 .to_string()
         })?;
     let id_token = token.id_token().ok_or("The provider sent no ID token.")?;
+    let mut verified = verify(&client, id_token, &pending.nonce);
+    if matches!(
+        verified,
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey
+        ))
+    ) {
+        let meta = cache.refresh_keys(p, meta).await?;
+        let client = new_client(meta, p, secret, redirect)?;
+        verified = verify(&client, id_token, &pending.nonce);
+    }
+    let claims = verified.map_err(|e| {
+        tracing::info!(provider = %p.name, error = %e, "SSO ID token refused");
+        format!(
+            "The ID token from {} did not verify ({}).",
+            p.name,
+            short_reason(&e.to_string())
+        )
+    })?;
+    let profile = if needs_profile(p, &claims) && client.user_info_url().is_some() {
+        Some(profile(&client, p, token.access_token().clone(), &claims).await?)
+    } else {
+        None
+    };
+    Ok((vouched(p, &claims, profile.as_ref()), methods(&claims)))
+}
+
+/// The ID token's claims, checked: signature, `iss`, `aud`, `exp`, `iat` (bounded skew),
+/// `nonce`.
+fn verify(client: &Oidc, token: &Token, nonce: &str) -> Result<Claims, ClaimsVerificationError> {
     let skew = chrono::Duration::from_std(CLOCK_SKEW).unwrap_or_default();
     let verifier = client
         .id_token_verifier()
@@ -194,44 +198,95 @@ pub async fn finish(
                 Ok(())
             }
         });
-    let claims = id_token
-        .claims(&verifier, &Nonce::new(pending.nonce))
-        .map_err(|e| {
-            tracing::info!(provider = %p.name, error = %e, "SSO ID token refused");
-            format!(
-                "The ID token from {} did not verify ({}).",
-                p.name,
-                short_reason(&e.to_string())
-            )
-        })?;
-    let amr: Vec<String> = claims
-        .auth_method_refs()
-        .map(|v| v.iter().map(|a| a.to_string()).collect())
-        .unwrap_or_default();
-    let mut amr = amr;
-    if let Some(acr) = claims.auth_context_ref() {
-        amr.push(format!("acr:{}", acr.as_str()));
-    }
-    let claim_values = match claims.additional_claims().0.get(p.role_claim.trim()) {
-        Some(serde_json::Value::String(s)) => vec![s.clone()],
-        Some(serde_json::Value::Array(a)) => a
+    token
+        .claims(&verifier, &Nonce::new(nonce.to_string()))
+        .cloned()
+}
+
+/// Whether the ID token lacks what the userinfo endpoint may add: the email, or the
+/// provider's role claim.
+fn needs_profile(p: &Provider, claims: &Claims) -> bool {
+    let claim = p.role_claim.trim();
+    claims.email().is_none()
+        || (!claim.is_empty() && !claims.additional_claims().0.contains_key(claim))
+}
+
+/// The userinfo endpoint's claims for the token's subject (the crate refuses another).
+async fn profile(
+    client: &Oidc,
+    p: &Provider,
+    access: AccessToken,
+    claims: &Claims,
+) -> Result<Profile, Failure> {
+    let refused = |e: String| {
+        tracing::warn!(provider = %p.name, error = %e, "SSO userinfo refused");
+        format!(
+            "Your profile could not be read from {} (userinfo). Try again.",
+            p.name
+        )
+    };
+    client
+        .user_info(access, Some(claims.subject().clone()))
+        .map_err(|e| refused(e.to_string()))?
+        .request_async(&send)
+        .await
+        .map_err(|e| refused(e.to_string()))
+}
+
+fn role_values(extra: &Extra, claim: &str) -> Option<Vec<String>> {
+    Some(match extra.0.get(claim)? {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a
             .iter()
             .filter_map(|v| v.as_str().map(String::from))
             .collect(),
         _ => Vec::new(),
+    })
+}
+
+/// What the provider vouches for: the ID token's claims, completed by the userinfo
+/// endpoint's where the ID token has none.
+fn vouched(p: &Provider, claims: &Claims, profile: Option<&Profile>) -> Verified {
+    let claim = p.role_claim.trim();
+    let (email, email_verified) = match (claims.email(), profile) {
+        (Some(e), _) => (
+            Some(e.to_string()),
+            claims.email_verified().unwrap_or(false),
+        ),
+        (None, Some(u)) => (
+            u.email().map(|e| e.to_string()),
+            u.email_verified().unwrap_or(false),
+        ),
+        (None, None) => (None, false),
     };
-    let verified = Verified {
+    let name = claims
+        .name()
+        .or_else(|| profile.and_then(|u| u.name()))
+        .and_then(|n| n.get(None))
+        .map(|n| n.to_string());
+    let claim_values = role_values(claims.additional_claims(), claim)
+        .or_else(|| profile.and_then(|u| role_values(u.additional_claims(), claim)))
+        .unwrap_or_default();
+    Verified {
         issuer: claims.issuer().to_string(),
         subject: claims.subject().to_string(),
-        email: claims.email().map(|e| e.to_string()),
-        email_verified: claims.email_verified().unwrap_or(false),
-        name: claims
-            .name()
-            .and_then(|n| n.get(None))
-            .map(|n| n.to_string()),
+        email,
+        email_verified,
+        name,
         claim_values,
-    };
-    Ok((verified, amr))
+    }
+}
+
+/// The token's `amr` values, and its `acr` as `acr:<value>`.
+fn methods(claims: &Claims) -> Vec<String> {
+    let mut amr: Vec<String> = claims
+        .auth_method_refs()
+        .map(|v| v.iter().map(|a| a.to_string()).collect())
+        .unwrap_or_default();
+    if let Some(acr) = claims.auth_context_ref() {
+        amr.push(format!("acr:{}", acr.as_str()));
+    }
+    amr
 }
 
 /// The verifier's error without token contents: the kind of check that failed.

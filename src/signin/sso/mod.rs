@@ -4,7 +4,9 @@
 //! what a verified ID token means for Gatehouse is `store::resolve`.
 
 pub mod admin;
+pub mod discovery;
 pub mod flow;
+pub mod providers;
 pub mod routes;
 pub mod store;
 mod views;
@@ -17,7 +19,7 @@ use crate::state::AppState;
 pub async fn buttons(state: &AppState) -> Vec<(String, String)> {
     state
         .db
-        .run(|conn| Ok(store::buttons(conn)?))
+        .run(|conn| Ok(providers::buttons(conn)?))
         .await
         .unwrap_or_default()
 }
@@ -27,7 +29,7 @@ pub async fn requires_sso(state: &AppState, role: &str) -> Result<bool, crate::e
     let role = role.to_string();
     state
         .db
-        .run(move |conn| Ok(store::options_of(conn, &role)?.0))
+        .run(move |conn| Ok(providers::options_of(conn, &role)?.0))
         .await
 }
 

@@ -9,14 +9,16 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 
+use super::discovery::Discovery;
 use super::flow::{self, Pending};
-use super::store::{self, Provider};
+use super::providers::{self, Provider};
+use super::store;
 use crate::error::AppError;
 use crate::identity::CurrentUser;
 use crate::identity::sessions as auth_store;
 use crate::identity::users::User;
 use crate::signin::routes::{second_step, sign_in, signed_in};
-use crate::state::AppState;
+use crate::state::{AppState, app_data};
 use crate::web::page;
 use crate::web::{client, safe_next};
 
@@ -70,8 +72,8 @@ pub async fn start(
         )
         .await;
     };
-    let redirect = redirect_uri(&req, &state);
-    let (url, pending) = match flow::start(&prov, secret, &redirect, next).await {
+    let (redirect, cache) = (redirect_uri(&req, &state), app_data::<Discovery>(&req)?);
+    let (url, pending) = match flow::start(&cache, &prov, secret, &redirect, next).await {
         Ok(started) => started,
         Err(reason) => return fail(&req, &state, &id, "", &reason).await,
     };
@@ -96,7 +98,7 @@ async fn load(state: &AppState, id: &str) -> Result<Option<(Provider, String)>, 
     let id = id.to_string();
     let prov = state
         .db
-        .run(move |conn| Ok(store::provider(conn, &id)?))
+        .run(move |conn| Ok(providers::provider(conn, &id)?))
         .await?;
     let Some(prov) = prov.filter(|p| p.enabled) else {
         return Ok(None);
@@ -145,7 +147,7 @@ async fn enter(
     let role = user.role.clone();
     let trusts = state
         .db
-        .run(move |conn| Ok(store::options_of(conn, &role)?.1))
+        .run(move |conn| Ok(providers::options_of(conn, &role)?.1))
         .await?;
     let (stage, location) = if trusts && mfa {
         (auth_store::STAGE_FULL, next)
@@ -191,12 +193,13 @@ async fn complete(
     let Some((prov, secret)) = load(state, &pending.provider).await? else {
         return refuse("This sign-in provider is not available.");
     };
-    let next = pending.next.clone();
-    let (verified, amr) =
-        match flow::finish(&prov, secret, &redirect_uri(req, state), pending, code).await {
-            Ok(v) => v,
-            Err(reason) => return refuse(&reason),
-        };
+    let (next, cache) = (pending.next.clone(), app_data::<Discovery>(req)?);
+    let redirect = redirect_uri(req, state);
+    let (verified, amr) = match flow::finish(&cache, &prov, secret, &redirect, pending, code).await
+    {
+        Ok(v) => v,
+        Err(reason) => return refuse(&reason),
+    };
     let email = verified.email.clone().unwrap_or_default();
     let resolved = state
         .db
