@@ -241,6 +241,32 @@ impl Server {
             .bearer_auth(token)
     }
 
+    /// Send SIGTERM (a graceful stop), without waiting.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM");
+    }
+
+    /// Wait (up to `within`) for the server to exit by itself after `terminate`; how it
+    /// exited. Panics (and the drop kills it) if it does not.
+    pub async fn exited(mut self, within: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < within,
+                "{} did not exit within {within:?} of SIGTERM",
+                self.base
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stop the server and wait for it to exit.
     pub fn stop(mut self) {
         let _ = Command::new("kill")

@@ -3,8 +3,9 @@
 //! migrate once, share sessions, tell each other at once what to forget (sign-out, disable,
 //! role change, token revocation: well under the caches' 2-second expiry), share the
 //! sign-in throttle and the API rate limit, and deliver every webhook event while they are
-//! killed and restarted.
+//! killed and restarted — exactly once when they are stopped gracefully (`graceful.rs`).
 
+mod graceful;
 mod notify;
 mod webhooks;
 
