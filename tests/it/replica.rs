@@ -14,8 +14,8 @@ use diesel::prelude::*;
 use reqwest::{Method, StatusCode};
 
 use crate::common::cluster::Cluster;
+use crate::common::server::{Server, prepare};
 use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD};
-use crate::faults::server::{Server, prepare};
 
 /// How many connections `cluster` has from `application_name`.
 fn connections(cluster: &Cluster, application_name: &str) -> i64 {

@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 
 use super::webhooks::{add_endpoint, all_delivered, outbox_ids, receiver, times};
 use super::{FLAGS, exec, scalar, start_together};
+use crate::common::server::{Server, prepare};
 use crate::common::{Backend, TestDb};
-use crate::faults::server::{Server, prepare};
 
 /// Longer than a delivery (150 ms at the receiver) and the 10 s bound on in-flight requests.
 const EXIT_WITHIN: Duration = Duration::from_secs(30);

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
+use crate::common::server::{Server, prepare};
 use crate::common::{Backend, TestDb, new_client, set_cookie};
-use crate::faults::server::{Server, prepare};
 
 const OPERATOR: &str = "op@example.com";
 const PASSWORD: &str = "wobbly giraffe paints violet harbours";

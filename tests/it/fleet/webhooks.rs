@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 
 use super::{FLAGS, exec, scalar};
 use crate::common::TestDb;
-use crate::faults::server::{KEY, Server};
+use crate::common::server::{KEY, Server};
 
 /// What the receiver saw: every request's event id, and which were open when.
 #[derive(Default)]

@@ -52,7 +52,7 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub client: reqwest::Client,
-    log: Arc<Mutex<Vec<String>>>,
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -125,6 +125,10 @@ impl Server {
             );
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -260,8 +264,9 @@ impl Server {
             }
             assert!(
                 start.elapsed() < within,
-                "{} did not exit within {within:?} of SIGTERM",
-                self.base
+                "{} did not exit within {within:?} of SIGTERM:\n{}",
+                self.base,
+                self.log().join("\n")
             );
             actix_web::rt::time::sleep(Duration::from_millis(20)).await;
         }
