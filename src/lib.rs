@@ -165,6 +165,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     let replica = state.db.has_replica();
     let sql_console = aw::Data::new(console::Console::new(
         state.config.database.clone(),
+        state.config.read_database.clone(),
         state.config.sql_timeout,
     ));
     let sso_discovery = aw::Data::new(signin::sso::discovery::Discovery::default());

@@ -1,7 +1,9 @@
-//! Postgres statements of the console: a connection of their own per run, a transaction
-//! that is `READ ONLY` unless in write mode, `statement_timeout` set inside it, and the
-//! backend's pid registered so the cancel button can `pg_cancel_backend` it. Results come
-//! in diesel's binary format and are rendered as text by type here.
+//! Postgres statements of the console: a connection of their own per run — on the read
+//! replica for a read-only run when one is configured and answers, else on the primary — a
+//! transaction that is `READ ONLY` unless in write mode, `statement_timeout` set inside it,
+//! and the backend's pid registered so the cancel button can `pg_cancel_backend` it on the
+//! server that runs it. Results come in diesel's binary format and are rendered as text by
+//! type here.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,15 +19,54 @@ use diesel_dynamic_schema::dynamic_value::{Any, DynamicRow, NamedField};
 
 use super::runner::{Cell, Failure, Handle, Job, Sink, first_keyword};
 
+/// Where a run may go: the primary's URL, and the replica's for a read-only run.
+pub(super) struct Target<'a> {
+    pub primary: &'a str,
+    pub replica: Option<&'a str>,
+}
+
+/// A connection for the run: the replica's when it is offered and answers (noted in the
+/// handle, for cancelling), else the primary's — a replica that cannot be reached is
+/// warned about and counted as a fallback, as the pages' reads are.
+fn connect(target: &Target, handle: &Handle) -> Result<PgConnection, Failure> {
+    if let Some(replica) = target.replica {
+        match PgConnection::establish(replica) {
+            Ok(conn) => {
+                handle.on_replica.store(true, Ordering::SeqCst);
+                return Ok(conn);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the SQL console cannot reach the read replica: it reads the primary");
+                crate::metrics::global().replica_fallback();
+            }
+        }
+    }
+    PgConnection::establish(target.primary)
+        .map_err(|e| Failure::Database(format!("cannot connect to the database: {e}")))
+}
+
+/// Ask the server at `url` (the replica that runs a console statement) to cancel backend
+/// `pid`.
+pub(super) fn cancel_backend_at(url: &str, pid: i32) -> Result<(), String> {
+    let mut conn = PgConnection::establish(url).map_err(|e| e.to_string())?;
+    diesel::select(
+        diesel::dsl::sql::<t::Bool>("pg_cancel_backend(")
+            .bind::<t::Integer, _>(pid)
+            .sql(")"),
+    )
+    .get_result::<bool>(&mut conn)
+    .map(|_| ())
+    .map_err(|e| e.to_string())
+}
+
 pub(super) fn run(
-    url: &str,
+    target: &Target,
     job: &Job,
     timeout: Duration,
     handle: &Arc<Handle>,
     sink: &mut dyn Sink,
 ) -> Result<Option<u64>, Failure> {
-    let mut conn = PgConnection::establish(url)
-        .map_err(|e| Failure::Database(format!("cannot connect to the database: {e}")))?;
+    let mut conn = connect(target, handle)?;
     let failed = |e: diesel::result::Error| failure(e, timeout, handle);
     let pid: i32 = diesel::select(diesel::dsl::sql::<t::Integer>("pg_backend_pid()"))
         .get_result(&mut conn)

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::export::{Chunk, CsvSink};
-use super::runner::{Collected, Console, Job};
+use super::runner::{Collected, Console, Job, Stop};
 use super::store;
 use super::views::{ConsolePage, Editor, ResultPartial, ResultView};
 use crate::audit::Actor;
@@ -16,8 +16,8 @@ use crate::error::AppError;
 use crate::identity::permissions::Access;
 use crate::state::AppState;
 use crate::web::form::{Pairs, get};
-use crate::web::is_htmx;
 use crate::web::page::{self, Layout, Page};
+use crate::web::{is_htmx, recent};
 
 fn allowed(access: &Access) -> Result<(), AppError> {
     if access.rights.run_sql {
@@ -75,14 +75,10 @@ pub async fn run(
     if input.editor.write && !access.rights.write_sql {
         return Err(write_refused());
     }
-    let (confirm, result) = if input.editor.write && !input.confirmed {
-        (Some(input.editor.sql.clone()), None)
-    } else {
-        (
-            None,
-            Some(execute(&state, &console, &access, &input).await?),
-        )
-    };
+    let (confirm, result) = outcome(&state, &console, &access, &input).await?;
+    if !(input.editor.write && input.confirmed) {
+        recent::read_only(&req);
+    }
     if is_htmx(&req) {
         let (csrf, editor) = (crate::web::csrf::token(&req), input.editor);
         return page::ok(&ResultPartial {
@@ -115,11 +111,15 @@ pub async fn cancel(
     let run = get(&form, "run").unwrap_or_default();
     let message = match console.cancel(&access.user.id, run) {
         None => "No statement of yours is running.",
-        Some(pid) => {
+        Some(Stop::Primary(pid)) => {
             state
                 .db
                 .run(move |c| Ok(store::cancel_backend(c, pid)?))
                 .await?;
+            "The statement is being cancelled."
+        }
+        Some(Stop::Replica(pid)) => {
+            console.cancel_on_replica(pid).await?;
             "The statement is being cancelled."
         }
     };
@@ -130,6 +130,7 @@ pub async fn cancel(
 }
 
 pub async fn export_csv(
+    req: HttpRequest,
     access: Access,
     console: web::Data<Console>,
     form: web::Form<Pairs>,
@@ -141,6 +142,7 @@ pub async fn export_csv(
         sql: sql.to_string(),
         write: false,
     };
+    recent::read_only(&req);
     let (sink, mut rx) = CsvSink::channel();
     let done = console
         .start(&access.user.id, &new_id(), job, sink)
@@ -263,6 +265,19 @@ fn check_statement(sql: &str) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+/// The confirmation to ask for (write mode, not confirmed yet), or the statement's result.
+async fn outcome(
+    state: &AppState,
+    console: &Console,
+    access: &Access,
+    input: &RunInput,
+) -> Result<(Option<String>, Option<ResultView>), AppError> {
+    if input.editor.write && !input.confirmed {
+        return Ok((Some(input.editor.sql.clone()), None));
+    }
+    Ok((None, Some(execute(state, console, access, input).await?)))
 }
 
 /// Run the statement, then remember it in the operator's history (and the audit log in

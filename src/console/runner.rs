@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::db::DatabaseUrl;
+use crate::db::replica::{self, APPLICATION_NAME as REPLICA_APPLICATION_NAME};
+use crate::error::AppError;
 
 /// Statements running at once on one instance; each holds one connection of its own.
 pub const MAX_RUNNING: usize = 2;
@@ -131,6 +133,14 @@ pub struct Handle {
     pub cancelled: AtomicBool,
     /// The Postgres backend running it (0 until known).
     pub pg_pid: AtomicI32,
+    /// Whether that backend is the read replica's (else the primary's).
+    pub on_replica: AtomicBool,
+}
+
+/// A run to stop on Postgres: its backend, on the primary or on the read replica.
+pub enum Stop {
+    Primary(i32),
+    Replica(i32),
 }
 
 struct Entry {
@@ -141,15 +151,18 @@ struct Entry {
 /// The console's runner, shared by every worker as `web::Data`.
 pub struct Console {
     url: DatabaseUrl,
+    /// The read replica (`--read-database-url`), for read-only runs.
+    replica: Option<DatabaseUrl>,
     timeout: Duration,
     budget: Arc<Semaphore>,
     running: Arc<Mutex<HashMap<String, Entry>>>,
 }
 
 impl Console {
-    pub fn new(url: DatabaseUrl, timeout: Duration) -> Console {
+    pub fn new(url: DatabaseUrl, replica: Option<DatabaseUrl>, timeout: Duration) -> Console {
         Console {
             url,
+            replica: replica.map(|r| r.with_application_name(REPLICA_APPLICATION_NAME)),
             timeout,
             budget: Arc::new(Semaphore::new(MAX_RUNNING)),
             running: Arc::default(),
@@ -187,6 +200,11 @@ impl Console {
         }
         let (tx, rx) = oneshot::channel();
         let (url, timeout, running) = (self.url.clone(), self.timeout, self.running.clone());
+        // A read-only run reads the replica, unless this client wrote lately (read-your-writes).
+        let replica = match &self.replica {
+            Some(DatabaseUrl::Postgres(r)) if !job.write && !replica::pinned() => Some(r.clone()),
+            _ => None,
+        };
         let run_id = run_id.to_string();
         let spawned = std::thread::Builder::new()
             .name("sql-console".into())
@@ -197,7 +215,11 @@ impl Console {
                         super::sqlite::run(path, &job, timeout, &handle, &mut sink)
                     }
                     DatabaseUrl::Postgres(url) => {
-                        super::postgres::run(url, &job, timeout, &handle, &mut sink)
+                        let target = super::postgres::Target {
+                            primary: url,
+                            replica: replica.as_deref(),
+                        };
+                        super::postgres::run(&target, &job, timeout, &handle, &mut sink)
                     }
                 };
                 if let Ok(mut r) = running.lock() {
@@ -213,11 +235,27 @@ impl Console {
 
     /// Mark `run_id` (started by `owner`) cancelled; its Postgres backend, if known, is
     /// returned for `pg_cancel_backend`. `None` when no such run of this owner is running.
-    pub fn cancel(&self, owner: &str, run_id: &str) -> Option<i32> {
+    pub fn cancel(&self, owner: &str, run_id: &str) -> Option<Stop> {
         let running = self.running.lock().ok()?;
         let entry = running.get(run_id).filter(|e| e.owner == owner)?;
         entry.handle.cancelled.store(true, Ordering::SeqCst);
-        Some(entry.handle.pg_pid.load(Ordering::SeqCst))
+        let pid = entry.handle.pg_pid.load(Ordering::SeqCst);
+        Some(if entry.handle.on_replica.load(Ordering::SeqCst) {
+            Stop::Replica(pid)
+        } else {
+            Stop::Primary(pid)
+        })
+    }
+
+    /// Cancel backend `pid` of the read replica (a read-only run there).
+    pub async fn cancel_on_replica(&self, pid: i32) -> Result<(), AppError> {
+        let Some(DatabaseUrl::Postgres(url)) = self.replica.clone().filter(|_| pid != 0) else {
+            return Ok(());
+        };
+        actix_web::web::block(move || super::postgres::cancel_backend_at(&url, pid))
+            .await
+            .map_err(|e| AppError::internal(format!("blocking task failed: {e}")))?
+            .map_err(|e| AppError::internal(format!("cannot cancel on the read replica: {e}")))
     }
 }
 

@@ -173,7 +173,7 @@ async fn series(
     let (cache, role, table, q) = (cache.clone(), role.to_string(), table.clone(), q.clone());
     state
         .db
-        .run(move |conn| series_on(conn, &cache, &role, &table, &q))
+        .read(move |conn| series_on(conn, &cache, &role, &table, &q))
         .await
 }
 

@@ -77,9 +77,10 @@ async fn summary_of(
     }
     let (cache, catalog, counts) = (cache.clone(), catalog.clone(), counts.clone());
     let rights = access.rights.clone();
+    // An aggregate: on the read replica when there is one (`Db::read`).
     state
         .db
-        .run(move |conn| {
+        .read(move |conn| {
             let visible = rights.catalog_view(&catalog.get(conn)?);
             match summary::gather(conn, &visible, &counts, admin) {
                 Ok(s) => {

@@ -60,7 +60,7 @@ pub async fn pinned(
     let (cache, catalog, access) = (cache.clone(), catalog.clone(), access.clone());
     state
         .db
-        .run(move |conn| {
+        .read(move |conn| {
             let visible = access.rights.catalog_view(&catalog.get(conn)?);
             let pins = store::pins_for(conn, &access.user.id)?;
             let views = pin_views(conn, &cache, &visible, &access, pins);

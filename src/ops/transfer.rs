@@ -1,10 +1,13 @@
 //! `gatehouse transfer`: Gatehouse's own state (operators with their two-factor recovery
 //! codes, roles and their table rights, API tokens, webhook endpoints with their sealed
 //! secrets, settings, saved views and whom they are shared with, the audit log, saved SQL
-//! queries) copied from one database to another, SQLite to
-//! Postgres or back, in one transaction on the target. Sessions and the running state of
-//! the old installation (sign-in failures, resets, queued events and mail) are not copied.
-//! Sealed secrets stay sealed: the target must run with the same secret key.
+//! queries, single sign-on providers with their sealed secrets, per-role SSO options and the
+//! identities linked to operators, dashboard pins) copied from one database to another,
+//! SQLite to Postgres or back, in one transaction on the target. Sessions and the running
+//! state of the old installation (sign-in failures, resets, queued events and mail, API
+//! rate windows, SQL history) are not copied. Every `gh_*` table is in one list or the
+//! other (a test checks it). Sealed secrets stay sealed: the target must run with the same
+//! secret key.
 
 use std::collections::BTreeMap;
 
@@ -26,9 +29,14 @@ pub const COPIED: &[&str] = &[
     "gh_audit",
     "gh_sql_queries",
     "gh_sql_query_roles",
+    "gh_sso_providers",
+    "gh_sso_roles",
+    "gh_identities",
+    "gh_dashboard_pins",
 ];
 /// Emptied on the target (before the copied tables, which some of them reference).
-const CLEARED: &[&str] = &[
+pub const CLEARED: &[&str] = &[
+    "gh_api_rate",
     "gh_deliveries",
     "gh_outbox",
     "gh_mail_queue",

@@ -55,42 +55,20 @@ fn schema(backend: Backend) -> String {
     sql
 }
 
-/// An operator with `role`, signed in on a client of their own.
-async fn operator(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
-    {
-        let mut conn = app.db_conn();
-        let hash = gatehouse::identity::password::hash(PASSWORD).unwrap();
-        let new = gatehouse::identity::users::NewUser {
-            email,
-            display_name: email,
-            password_hash: &hash,
-            role,
-        };
-        gatehouse::identity::users::insert(&mut conn, new, gatehouse::db::now()).unwrap();
-    }
-    let client = new_client();
-    Session::of(app, &client).sign_in(email, PASSWORD).await;
-    client
-}
-
 /// A role that reads orders (without `total`), notes and numbers, and not secrets.
 async fn create_clerk_role(app: &TestApp) {
-    let res = app
-        .post_form(
-            "/roles/new",
-            "/roles",
-            &[
-                ("name", "clerk"),
-                ("description", "Front desk"),
-                ("t.orders.r", "on"),
-                ("t.orders.c", "on"),
-                ("t.notes.r", "on"),
-                ("t.numbers.r", "on"),
-                ("h.orders", "total"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    app.create_role(
+        "clerk",
+        &[
+            ("description", "Front desk"),
+            ("t.orders.r", "on"),
+            ("t.orders.c", "on"),
+            ("t.notes.r", "on"),
+            ("t.numbers.r", "on"),
+            ("h.orders", "total"),
+        ],
+    )
+    .await;
 }
 
 async fn setup(backend: Backend) -> TestApp {
@@ -178,7 +156,7 @@ async fn the_dashboard_shows_cards_for_what_the_operator_may_read(backend: Backe
     assert!(page.contains("<caption class=\"visually-hidden\">Webhook deliveries per hour"));
 
     // The clerk: only the tables they may read, no administrator cards.
-    let clerk = operator(&app, "clerk@example.com", "clerk").await;
+    let clerk = app.operator("clerk@example.com", "clerk", PASSWORD).await;
     let page = Session::of(&app, &clerk).page("/").await;
     assert_eq!(
         figure(&page, "card-today"),
@@ -295,7 +273,7 @@ async fn the_chart_tab_counts_rows_by_value_and_over_time_with_the_filters(backe
     assert!(page.contains("No rows to chart."));
 
     // Rights: a hidden column cannot be charted, an unreadable table does not exist.
-    let clerk = operator(&app, "clerk@example.com", "clerk").await;
+    let clerk = app.operator("clerk@example.com", "clerk", PASSWORD).await;
     let clerk = Session::of(&app, &clerk);
     assert_eq!(
         clerk.get("/data/orders/chart?by=status").await.status(),
@@ -340,7 +318,7 @@ async fn pins_are_per_user_or_for_everyone_and_audited(backend: Backend) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(count(&app, "gh_audit WHERE action = 'pin'"), 2);
 
-    let viewer = operator(&app, "viewer@example.com", "viewer").await;
+    let viewer = app.operator("viewer@example.com", "viewer", PASSWORD).await;
     let viewer = Session::of(&app, &viewer);
     let res = viewer
         .post_form(
@@ -403,7 +381,7 @@ async fn pins_are_per_user_or_for_everyone_and_audited(backend: Backend) {
     assert!(!page.contains("<th scope=\"row\">new</th>"));
 
     // The clerk sees the pin for everyone on orders, not the one on secrets, not the viewer's.
-    let clerk = operator(&app, "clerk@example.com", "clerk").await;
+    let clerk = app.operator("clerk@example.com", "clerk", PASSWORD).await;
     let clerk = Session::of(&app, &clerk);
     let page = clerk.page("/").await;
     assert!(page.contains("Orders by status"));

@@ -5,8 +5,7 @@
 //! template, status, latency), and carries no colour codes when it goes into a pipe.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,11 +13,11 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use diesel::connection::SimpleConnection;
 use reqwest::StatusCode;
 
+use crate::common::server::{KEY, Server};
 use crate::common::{self, Backend};
 
 both_backends!(sigterm_finishes_the_request_and_the_delivery_in_hand_and_exits_0);
 
-const KEY: &str = "shutdown-test-key-shutdown-test-key-shutdown-test-key-shutdown-0123456";
 const TOKEN: &str = "ghp_shutdowntestshutdowntestshutdowntest";
 
 /// A receiver that holds each delivery for `delay`; it counts what it got, by event id.
@@ -52,69 +51,7 @@ async fn slow_receiver(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
     (format!("http://127.0.0.1:{port}/hook"), got)
 }
 
-struct Binary {
-    child: Child,
-    port: u16,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start(db_url: &str, data: &std::path::Path, extra: &[&str]) -> Binary {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .args(["--database-url", db_url, "--secret-key", KEY])
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--workers", "1"])
-        .args(["--webhook-allow-private", "--webhook-lease", "2s"])
-        .arg("--data-dir")
-        .arg(data)
-        .args(extra)
-        .env("GATEHOUSE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log: Arc<Mutex<Vec<String>>> = Arc::default();
-    let (pipe, lines) = (child.stderr.take().unwrap(), log.clone());
-    std::thread::spawn(move || {
-        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-            lines.lock().unwrap().push(line);
-        }
-    });
-    let started = Instant::now();
-    while reqwest::get(format!("http://127.0.0.1:{port}/healthz"))
-        .await
-        .map(|r| r.status())
-        .ok()
-        != Some(StatusCode::OK)
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the binary did not start"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    Binary { child, port, log }
-}
-
-/// Send SIGTERM.
-fn terminate(child: &Child) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-}
+const FLAGS: &[&str] = &["--webhook-allow-private", "--webhook-lease", "2s"];
 
 fn outbox(url: &gatehouse::db::DatabaseUrl) -> BTreeMap<String, String> {
     let mut conn = url.connect().unwrap();
@@ -158,8 +95,13 @@ async fn sigterm_finishes_the_request_and_the_delivery_in_hand_and_exits_0(backe
             ))
             .unwrap();
     }
-    let mut bin = start(db.url(), data.path(), &["--log-format", "json"]).await;
-    let rows = format!("http://127.0.0.1:{}/api/v1/tables/people/rows", bin.port);
+    let json: Vec<&str> = FLAGS
+        .iter()
+        .copied()
+        .chain(["--log-format", "json"])
+        .collect();
+    let bin = Server::start(db.url(), data.path(), &json, false).await;
+    let rows = bin.url("/api/v1/tables/people/rows");
     let res = reqwest::Client::new()
         .post(&rows)
         .bearer_auth(TOKEN)
@@ -181,7 +123,7 @@ async fn sigterm_finishes_the_request_and_the_delivery_in_hand_and_exits_0(backe
 
     // A request still arriving when SIGTERM comes: half its body now, the rest after.
     let body = br#"{"name": "second, sent slowly"}"#;
-    let mut slow = std::net::TcpStream::connect(("127.0.0.1", bin.port)).unwrap();
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", bin.port())).unwrap();
     write!(
         slow,
         "POST /api/v1/tables/people/rows HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
@@ -191,8 +133,7 @@ async fn sigterm_finishes_the_request_and_the_delivery_in_hand_and_exits_0(backe
     .unwrap();
     slow.write_all(&body[..10]).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let stopped_at = Instant::now();
-    terminate(&bin.child);
+    bin.terminate();
     std::thread::sleep(Duration::from_millis(700));
     slow.write_all(&body[10..]).unwrap();
     let mut answer = String::new();
@@ -200,18 +141,9 @@ async fn sigterm_finishes_the_request_and_the_delivery_in_hand_and_exits_0(backe
     assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
 
     // It exits by itself, with 0, once the delivery in hand is done.
-    let status = loop {
-        if let Some(status) = bin.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            stopped_at.elapsed() < Duration::from_secs(25),
-            "it exits: {:#?}",
-            bin.log.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert_eq!(status.code(), Some(0), "{:#?}", bin.log.lock().unwrap());
+    let log = bin.log.clone();
+    let status = bin.exited(Duration::from_secs(25)).await;
+    assert_eq!(status.code(), Some(0), "{:#?}", log.lock().unwrap());
     let statuses = outbox(&url);
     let received = got.lock().unwrap().clone();
     for id in &received {
@@ -223,7 +155,7 @@ async fn sigterm_finishes_the_request_and_the_delivery_in_hand_and_exits_0(backe
     }
 
     // JSON lines: every line parses; the request's line has its id, route, status, latency.
-    let lines = bin.log.lock().unwrap().clone();
+    let lines = log.lock().unwrap().clone();
     let parsed: Vec<serde_json::Value> = lines
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -240,10 +172,9 @@ async fn sigterm_finishes_the_request_and_the_delivery_in_hand_and_exits_0(backe
     assert_eq!(done["fields"]["route"], "/api/v1/tables/{table}/rows");
     assert!(done["fields"]["elapsed_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(done["span"]["method"], "POST");
-    drop(bin);
 
     // Restarted: the events already delivered are not sent again; any left are sent once.
-    let bin = start(db.url(), data.path(), &[]).await;
+    let bin = Server::start(db.url(), data.path(), FLAGS, false).await;
     let started = Instant::now();
     loop {
         let statuses = outbox(&url);
@@ -275,14 +206,12 @@ async fn sigterm_finishes_the_request_and_the_delivery_in_hand_and_exits_0(backe
 async fn text_logs_carry_no_colour_codes_into_a_pipe() {
     let db = common::TestDb::create(Backend::Sqlite);
     let data = tempfile::tempdir().unwrap();
-    let bin = start(db.url(), data.path(), &[]).await;
-    let res = reqwest::get(format!("http://127.0.0.1:{}/login", bin.port))
-        .await
-        .unwrap();
+    let bin = Server::start(db.url(), data.path(), FLAGS, false).await;
+    let res = reqwest::get(bin.url("/login")).await.unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let started = Instant::now();
     let line = loop {
-        let lines = bin.log.lock().unwrap().clone();
+        let lines = bin.log();
         if let Some(l) = lines
             .iter()
             .find(|l| l.contains("done") && l.contains("/login"))
@@ -297,13 +226,9 @@ async fn text_logs_carry_no_colour_codes_into_a_pipe() {
             && (line.contains("route=\"/login\"") || line.contains("route=/login")),
         "{line}"
     );
+    let lines = bin.log();
     assert!(
-        bin.log
-            .lock()
-            .unwrap()
-            .iter()
-            .all(|l| !l.contains('\u{1b}')),
-        "no colour codes: {:#?}",
-        bin.log.lock().unwrap()
+        lines.iter().all(|l| !l.contains('\u{1b}')),
+        "no colour codes: {lines:#?}"
     );
 }

@@ -11,7 +11,10 @@ use reqwest::StatusCode;
 
 use crate::common::{self, Backend, TestDb, csrf_in};
 
-both_backends!(transfer_moves_the_state_to_the_other_backend);
+both_backends!(
+    transfer_moves_the_state_to_the_other_backend,
+    every_gatehouse_table_is_either_copied_or_cleared
+);
 
 const KEY: &str = "transfer-test-key-transfer-test-key-transfer-test-key-transfer-test-0123";
 const API_TOKEN: &str = "ghp_transfertesttransfertesttransfer";
@@ -105,7 +108,18 @@ fn populate(db: &TestDb) {
              UPDATE gh_audit SET via = 'api:moved' WHERE id = 'a2';
              INSERT INTO gh_sessions (id, user_id, created_at, last_seen_at, ip, user_agent, stage)
                SELECT 'old-session', id, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, '127.0.0.1', 'test', 'full'
-               FROM gh_users;",
+               FROM gh_users;
+             INSERT INTO gh_sso_providers (id, name, issuer, client_id, client_secret_enc, created_at)
+               VALUES ('idp', 'Corp', 'https://idp.example.com', 'gatehouse', '{sealed}', CURRENT_TIMESTAMP);
+             INSERT INTO gh_sso_roles (role_name, require_sso, trust_provider_mfa) VALUES ('clerk', TRUE, FALSE);
+             INSERT INTO gh_identities (id, user_id, provider_id, issuer, subject, email, created_at, last_used_at)
+               SELECT 'ident', id, 'idp', 'https://idp.example.com', 'sub-1', email, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP
+               FROM gh_users;
+             INSERT INTO gh_dashboard_pins (id, owner_id, table_name, title, query, created_by, created_at)
+               SELECT 'pin-mine', id, 'people', 'People by name', 'by=name', email, CURRENT_TIMESTAMP FROM gh_users;
+             INSERT INTO gh_dashboard_pins (id, owner_id, table_name, title, query, created_by, created_at)
+               VALUES ('pin-all', NULL, 'people', 'Everyone', '', 'ops@example.com', CURRENT_TIMESTAMP);
+             INSERT INTO gh_api_rate (token_id, window_start, used) VALUES ('tok', 1, 5);",
             gatehouse::db::secrets::sha256_hex(API_TOKEN)
         ))
         .unwrap();
@@ -138,6 +152,40 @@ async fn transfer_moves_the_state_to_the_other_backend(backend: Backend) {
     assert_eq!(
         scalar(target.url(), "SELECT COUNT(*) FROM gh_sessions"),
         "0"
+    );
+    assert_eq!(
+        scalar(target.url(), "SELECT COUNT(*) FROM gh_api_rate"),
+        "0",
+        "rate windows are running state"
+    );
+    // Pins keep their owner (or none: everyone's); SSO keeps the link and the sealed secret.
+    assert_eq!(
+        scalar(
+            target.url(),
+            "SELECT p.title || '|' || u.email FROM gh_dashboard_pins p JOIN gh_users u ON u.id = p.owner_id"
+        ),
+        format!("People by name|{EMAIL}")
+    );
+    assert_eq!(
+        scalar(
+            target.url(),
+            "SELECT COUNT(*) FROM gh_dashboard_pins WHERE owner_id IS NULL AND title = 'Everyone'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        scalar(
+            target.url(),
+            "SELECT i.subject || '|' || p.name || '|' || u.email FROM gh_identities i JOIN gh_sso_providers p ON p.id = i.provider_id JOIN gh_users u ON u.id = i.user_id"
+        ),
+        format!("sub-1|Corp|{EMAIL}")
+    );
+    assert_eq!(
+        scalar(
+            target.url(),
+            "SELECT COUNT(*) FROM gh_sso_providers WHERE client_secret_enc <> ''"
+        ),
+        "1"
     );
     // Saved views keep their number, query and sharing; the target's next view follows.
     assert_eq!(
@@ -305,4 +353,38 @@ async fn transfer_moves_the_state_to_the_other_backend(backend: Backend) {
     assert_eq!(api.status(), StatusCode::OK);
     let _ = server.kill();
     let _ = server.wait();
+}
+
+/// A `gh_*` table added later must be placed: state to copy, or running state to clear.
+async fn every_gatehouse_table_is_either_copied_or_cleared(backend: Backend) {
+    use gatehouse::ops::transfer::{CLEARED, COPIED};
+    let db = TestDb::create(backend);
+    let url = gatehouse::db::DatabaseUrl::parse(db.url()).unwrap();
+    gatehouse::db::migrate::run(&url).unwrap();
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'gh\\_%' ESCAPE '\\'"
+        }
+        Backend::Postgres => {
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema() AND table_name LIKE 'gh\\_%'"
+        }
+    };
+    let mut conn = url.connect().unwrap();
+    let mut q = gatehouse::engine::sql::Sql::new(url.backend());
+    q.push(sql);
+    let tables: Vec<String> = q
+        .load(&mut conn)
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r[0].as_text())
+        .collect();
+    assert!(tables.len() >= COPIED.len(), "{tables:?}");
+    let unplaced: Vec<&String> = tables
+        .iter()
+        .filter(|t| !COPIED.contains(&t.as_str()) && !CLEARED.contains(&t.as_str()))
+        .collect();
+    assert!(
+        unplaced.is_empty(),
+        "add these to COPIED or CLEARED in src/ops/transfer.rs: {unplaced:?}"
+    );
 }

@@ -37,42 +37,20 @@ fn schema(backend: Backend) -> String {
     sql
 }
 
-/// An operator with `role`, signed in on a client of their own.
-async fn operator(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
-    {
-        let mut conn = app.db_conn();
-        let hash = gatehouse::identity::password::hash(PASSWORD).unwrap();
-        let new = gatehouse::identity::users::NewUser {
-            email,
-            display_name: email,
-            password_hash: &hash,
-            role,
-        };
-        gatehouse::identity::users::insert(&mut conn, new, gatehouse::db::now()).unwrap();
-    }
-    let client = new_client();
-    Session::of(app, &client).sign_in(email, PASSWORD).await;
-    client
-}
-
 /// Create the custom role `clerk`: people read/create/update with `bio` hidden, no secrets.
 async fn create_clerk_role(app: &TestApp) {
-    let res = app
-        .post_form(
-            "/roles/new",
-            "/roles",
-            &[
-                ("name", "clerk"),
-                ("description", "Front desk"),
-                ("t.people.r", "on"),
-                ("t.people.c", "on"),
-                ("t.people.u", "on"),
-                ("h.people", "bio"),
-                ("share_views", "on"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    app.create_role(
+        "clerk",
+        &[
+            ("description", "Front desk"),
+            ("t.people.r", "on"),
+            ("t.people.c", "on"),
+            ("t.people.u", "on"),
+            ("h.people", "bio"),
+            ("share_views", "on"),
+        ],
+    )
+    .await;
 }
 
 fn user_id(app: &TestApp, email: &str) -> String {
@@ -115,12 +93,12 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
     app.setup_admin().await;
     app.sql(&schema(backend));
     create_clerk_role(&app).await;
-    let editor = operator(&app, "editor@example.com", "editor").await;
-    let viewer = operator(&app, "viewer@example.com", "viewer").await;
-    let clerk = operator(&app, "clerk@example.com", "clerk").await;
-    let disabled = operator(&app, "gone@example.com", "editor").await;
+    let editor = app.operator("editor@example.com", "editor", PASSWORD).await;
+    let viewer = app.operator("viewer@example.com", "viewer", PASSWORD).await;
+    let clerk = app.operator("clerk@example.com", "clerk", PASSWORD).await;
+    let disabled = app.operator("gone@example.com", "editor", PASSWORD).await;
     app.sql("UPDATE gh_users SET disabled = TRUE WHERE email = 'gone@example.com'");
-    operator(&app, "target@example.com", "viewer").await;
+    app.operator("target@example.com", "viewer", PASSWORD).await;
     let target = user_id(&app, "target@example.com");
     let anonymous = new_client();
     let clients = [&app.client, &editor, &viewer, &clerk, &disabled, &anonymous];
@@ -1054,7 +1032,7 @@ async fn a_custom_role_sees_only_its_tables_and_columns(backend: Backend) {
     app.setup_admin().await;
     app.sql(&schema(backend));
     create_clerk_role(&app).await;
-    let clerk = operator(&app, "clerk@example.com", "clerk").await;
+    let clerk = app.operator("clerk@example.com", "clerk", PASSWORD).await;
     let get = |path: &str| {
         let c = clerk.clone();
         let url = app.url(path);
@@ -1197,7 +1175,9 @@ async fn password_changes_and_reset_links_end_other_sessions(backend: Backend) {
     );
 
     // A reset link made by an administrator works once.
-    let other = operator(&app, "forgetful@example.com", "viewer").await;
+    let other = app
+        .operator("forgetful@example.com", "viewer", PASSWORD)
+        .await;
     let id = user_id(&app, "forgetful@example.com");
     let page = app
         .post_form(

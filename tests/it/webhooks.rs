@@ -249,16 +249,8 @@ async fn rolled_back_changes_send_nothing_and_hidden_columns_stay_hidden(backend
     let app = TestApp::spawn_with(backend, FAST).await;
     app.setup_admin().await;
     app.sql(&schema(backend));
-    app.post_form(
-        "/roles/new",
-        "/roles",
-        &[
-            ("name", "partner"),
-            ("t.people.r", "on"),
-            ("h.people", "bio"),
-        ],
-    )
-    .await;
+    app.create_role("partner", &[("t.people.r", "on"), ("h.people", "bio")])
+        .await;
     let rx = receiver(0).await;
     endpoint(&app, &rx.url, "partner", &["*:*"]).await;
 

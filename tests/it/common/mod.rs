@@ -13,6 +13,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 
 pub mod cluster;
+pub mod server;
 mod session;
 pub use session::Session;
 
@@ -289,6 +290,34 @@ impl TestApp {
             .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER, "setup should succeed");
         assert_eq!(location(&res), "/");
+    }
+
+    /// An operator with `role` and `password`, made in the database, signed in on a client
+    /// of their own.
+    pub async fn operator(&self, email: &str, role: &str, password: &str) -> reqwest::Client {
+        {
+            let mut conn = self.db_conn();
+            let hash = gatehouse::identity::password::hash(password).unwrap();
+            let new = gatehouse::identity::users::NewUser {
+                email,
+                display_name: email,
+                password_hash: &hash,
+                role,
+            };
+            gatehouse::identity::users::insert(&mut conn, new, gatehouse::db::now()).unwrap();
+        }
+        let client = new_client();
+        Session::of(self, &client).sign_in(email, password).await;
+        client
+    }
+
+    /// Create the custom role `name` through its form, as the signed-in administrator, with
+    /// `rights` (form fields such as `("t.people.r", "on")` or `("h.people", "bio")`).
+    pub async fn create_role(&self, name: &str, rights: &[(&str, &str)]) {
+        let mut fields = vec![("name", name)];
+        fields.extend_from_slice(rights);
+        let res = self.post_form("/roles/new", "/roles", &fields).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "role {name} created");
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {

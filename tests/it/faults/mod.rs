@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use crate::common::{Backend, TestApp};
 
 mod postgres;
-pub mod server;
+pub use crate::common::server;
 mod sqlite;
 
 #[actix_web::test]

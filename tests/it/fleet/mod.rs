@@ -3,8 +3,9 @@
 //! migrate once, share sessions, tell each other at once what to forget (sign-out, disable,
 //! role change, token revocation: well under the caches' 2-second expiry), share the
 //! sign-in throttle and the API rate limit, and deliver every webhook event while they are
-//! killed and restarted.
+//! killed and restarted — exactly once when they are stopped gracefully (`graceful.rs`).
 
+mod graceful;
 mod notify;
 mod webhooks;
 
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
+use crate::common::server::{Server, prepare};
 use crate::common::{Backend, TestDb, new_client, set_cookie};
-use crate::faults::server::{Server, prepare};
 
 const OPERATOR: &str = "op@example.com";
 const PASSWORD: &str = "wobbly giraffe paints violet harbours";

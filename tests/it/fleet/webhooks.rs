@@ -11,18 +11,18 @@ use reqwest::StatusCode;
 
 use super::{FLAGS, exec, scalar};
 use crate::common::TestDb;
-use crate::faults::server::{KEY, Server};
+use crate::common::server::{KEY, Server};
 
 /// What the receiver saw: every request's event id, and which were open when.
 #[derive(Default)]
-struct Seen {
-    received: Vec<String>,
-    open: BTreeMap<String, usize>,
+pub(super) struct Seen {
+    pub(super) received: Vec<String>,
+    pub(super) open: BTreeMap<String, usize>,
     answered: Vec<(String, Instant)>,
 }
 
 /// A receiver that answers after 150 ms, so kills land mid-delivery.
-async fn receiver() -> (String, Arc<Mutex<Seen>>) {
+pub(super) async fn receiver() -> (String, Arc<Mutex<Seen>>) {
     let seen: Arc<Mutex<Seen>> = Arc::default();
     let s = seen.clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -64,6 +64,58 @@ async fn receiver() -> (String, Arc<Mutex<Seen>>) {
     (format!("http://127.0.0.1:{port}/hook"), seen)
 }
 
+/// A webhook endpoint for every event, to `url`.
+pub(super) fn add_endpoint(db: &TestDb, url: &str) {
+    let sealed = gatehouse::db::secrets::Sealer::new(KEY.as_bytes())
+        .seal(&gatehouse::integrations::signing::new_secret())
+        .unwrap();
+    exec(
+        db,
+        &format!(
+            "INSERT INTO gh_webhook_endpoints (id, url, role, enabled, secret_enc, created_at, events)
+             VALUES ('ep', '{url}', 'admin', TRUE, '{sealed}', CURRENT_TIMESTAMP, '[\"*:*\"]');"
+        ),
+    );
+}
+
+/// The ids of every event in the outbox.
+pub(super) fn outbox_ids(db: &TestDb) -> BTreeSet<String> {
+    let url = gatehouse::db::DatabaseUrl::parse(db.url()).unwrap();
+    let mut conn = url.connect().unwrap();
+    let mut q = gatehouse::engine::sql::Sql::new(url.backend());
+    q.push("SELECT id FROM gh_outbox");
+    q.load(&mut conn)
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| r[0].as_text())
+        .collect()
+}
+
+/// Wait (up to a minute) until the outbox has nothing left to deliver.
+pub(super) async fn all_delivered(db: &TestDb) {
+    let start = Instant::now();
+    while scalar(
+        db,
+        "SELECT CAST(COUNT(*) AS TEXT) FROM gh_outbox WHERE status <> 'delivered'",
+    ) != "0"
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "events still undelivered after a minute"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// How many times the receiver got each event.
+pub(super) fn times(seen: &Mutex<Seen>) -> BTreeMap<String, usize> {
+    let mut times: BTreeMap<String, usize> = BTreeMap::new();
+    for id in &seen.lock().unwrap().received {
+        *times.entry(id.clone()).or_default() += 1;
+    }
+    times
+}
+
 /// Deliveries a SIGKILL may cut: open at the receiver, or answered so lately that the
 /// instance may not have recorded it yet.
 fn cut(seen: &Mutex<Seen>) -> BTreeSet<String> {
@@ -84,16 +136,7 @@ pub(super) async fn arrive_once_through_kills(
     dirs: &[tempfile::TempDir],
 ) {
     let (url, seen) = receiver().await;
-    let sealed = gatehouse::db::secrets::Sealer::new(KEY.as_bytes())
-        .seal(&gatehouse::integrations::signing::new_secret())
-        .unwrap();
-    exec(
-        db,
-        &format!(
-            "INSERT INTO gh_webhook_endpoints (id, url, role, enabled, secret_enc, created_at, events)
-             VALUES ('ep', '{url}', 'admin', TRUE, '{sealed}', CURRENT_TIMESTAMP, '[\"*:*\"]');"
-        ),
-    );
+    add_endpoint(db, &url);
     let token = s[0].token().await;
     let mut in_flight_at_kills = BTreeSet::new();
     let mut written = 0;
@@ -123,34 +166,10 @@ pub(super) async fn arrive_once_through_kills(
         let again = Server::start(db.url(), dirs[victim].path(), FLAGS, false).await;
         s.insert(victim, again);
     }
-    let expected: BTreeSet<String> = {
-        let url = gatehouse::db::DatabaseUrl::parse(db.url()).unwrap();
-        let mut conn = url.connect().unwrap();
-        let mut q = gatehouse::engine::sql::Sql::new(url.backend());
-        q.push("SELECT id FROM gh_outbox");
-        q.load(&mut conn)
-            .unwrap()
-            .into_iter()
-            .filter_map(|r| r[0].as_text())
-            .collect()
-    };
+    let expected = outbox_ids(db);
     assert_eq!(expected.len(), written, "one event per committed change");
-    let start = Instant::now();
-    while scalar(
-        db,
-        "SELECT CAST(COUNT(*) AS TEXT) FROM gh_outbox WHERE status <> 'delivered'",
-    ) != "0"
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "events still undelivered after a minute"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut times: BTreeMap<String, usize> = BTreeMap::new();
-    for id in &seen.lock().unwrap().received {
-        *times.entry(id.clone()).or_default() += 1;
-    }
+    all_delivered(db).await;
+    let times = times(&seen);
     let arrived: BTreeSet<String> = times.keys().cloned().collect();
     assert_eq!(arrived, expected, "every event arrived, nothing else");
     let again: BTreeSet<&String> = times

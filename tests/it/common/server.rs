@@ -52,7 +52,7 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub client: reqwest::Client,
-    log: Arc<Mutex<Vec<String>>>,
+    pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
@@ -125,6 +125,10 @@ impl Server {
             );
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base.rsplit(':').next().unwrap().parse().unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -239,6 +243,33 @@ impl Server {
         reqwest::Client::new()
             .request(method, self.url(path))
             .bearer_auth(token)
+    }
+
+    /// Send SIGTERM (a graceful stop), without waiting.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM");
+    }
+
+    /// Wait (up to `within`) for the server to exit by itself after `terminate`; how it
+    /// exited. Panics (and the drop kills it) if it does not.
+    pub async fn exited(mut self, within: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < within,
+                "{} did not exit within {within:?} of SIGTERM:\n{}",
+                self.base,
+                self.log().join("\n")
+            );
+            actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Stop the server and wait for it to exit.
