@@ -2,10 +2,10 @@
 //! codes, roles and their table rights, API tokens, webhook endpoints with their sealed
 //! secrets, settings, saved views and whom they are shared with, the audit log, saved SQL
 //! queries, single sign-on providers with their sealed secrets, per-role SSO options and the
-//! identities linked to operators, dashboard pins) copied from one database to another,
+//! identities linked to operators, dashboard pins, passkeys) copied from one database to another,
 //! SQLite to Postgres or back, in one transaction on the target. Sessions and the running
 //! state of the old installation (sign-in failures, resets, queued events and mail, API
-//! rate windows, SQL history) are not copied. Every `gh_*` table is in one list or the
+//! rate windows, SQL history, passkey challenges) are not copied. Every `gh_*` table is in one list or the
 //! other (a test checks it). Sealed secrets stay sealed: the target must run with the same
 //! secret key.
 
@@ -33,6 +33,7 @@ pub const COPIED: &[&str] = &[
     "gh_sso_roles",
     "gh_identities",
     "gh_dashboard_pins",
+    "gh_passkeys",
 ];
 /// Emptied on the target (before the copied tables, which some of them reference).
 pub const CLEARED: &[&str] = &[
@@ -44,6 +45,7 @@ pub const CLEARED: &[&str] = &[
     "gh_login_failures",
     "gh_password_resets",
     "gh_sql_history",
+    "gh_webauthn_challenges",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
