@@ -113,15 +113,19 @@ pub async fn cancel(
 ) -> Result<HttpResponse, AppError> {
     allowed(&access)?;
     let run = get(&form, "run").unwrap_or_default();
-    let message = match console.cancel(&access.user.id, run) {
-        None => "No statement of yours is running.",
-        Some(pid) => {
-            state
-                .db
-                .run(move |c| Ok(store::cancel_backend(c, pid)?))
-                .await?;
-            "The statement is being cancelled."
-        }
+    let (owner, run_id) = (access.user.id.clone(), run.to_string());
+    let local = console.cancel(&owner, run);
+    let found = state
+        .db
+        .run(move |c| match local {
+            Some(pid) => Ok(store::cancel_backend(c, pid).map(|()| true)?),
+            None => Ok(store::cancel_elsewhere(c, &owner, &run_id)?),
+        })
+        .await?;
+    let message = if found {
+        "The statement is being cancelled."
+    } else {
+        "No statement of yours is running."
     };
     if is_htmx(&req) {
         return Ok(HttpResponse::NoContent().finish());
@@ -140,6 +144,7 @@ pub async fn export_csv(
     let job = Job {
         sql: sql.to_string(),
         write: false,
+        audit: None,
     };
     let (sink, mut rx) = CsvSink::channel();
     let done = console
@@ -251,6 +256,7 @@ impl RunInput {
         Ok(Job {
             sql: format!("{prefix}{}", e.sql.trim()),
             write: e.write,
+            audit: None,
         })
     }
 }
@@ -273,10 +279,13 @@ async fn execute(
     access: &Access,
     input: &RunInput,
 ) -> Result<ResultView, AppError> {
-    let job = match input.job(state.db.backend()) {
+    let mut job = match input.job(state.db.backend()) {
         Ok(job) => job,
         Err(message) => return Ok(ResultView::failed(message)),
     };
+    if job.write {
+        job.audit = Some(Actor::from(&access.user));
+    }
     let (write, plan) = (job.write, input.editor.action != "run");
     let started = console.start(
         &access.user.id,
@@ -298,11 +307,13 @@ async fn execute(
         Actor::from(&access.user),
         result.outcome(),
     );
+    let failed = result.error.is_some();
     state
         .db
         .run(move |c| {
             store::remember(c, &user, &job.sql, write, &outcome)?;
-            if write {
+            // A statement that ran has its entry already, committed with it.
+            if write && failed {
                 store::audit_write(c, &actor, &job.sql, &outcome)?;
             }
             Ok(())

@@ -96,6 +96,9 @@ pub struct Job {
     pub sql: String,
     /// A normal transaction, committed; else a read-only one.
     pub write: bool,
+    /// Write mode's audit entry is written by this operator inside the statement's own
+    /// transaction, once the statement has run.
+    pub audit: Option<crate::audit::Actor>,
 }
 
 /// Why a statement gave no result.
@@ -187,7 +190,7 @@ impl Console {
         }
         let (tx, rx) = oneshot::channel();
         let (url, timeout, running) = (self.url.clone(), self.timeout, self.running.clone());
-        let run_id = run_id.to_string();
+        let (run_id, owner) = (run_id.to_string(), owner.to_string());
         let spawned = std::thread::Builder::new()
             .name("sql-console".into())
             .spawn(move || {
@@ -197,7 +200,11 @@ impl Console {
                         super::sqlite::run(path, &job, timeout, &handle, &mut sink)
                     }
                     DatabaseUrl::Postgres(url) => {
-                        super::postgres::run(url, &job, timeout, &handle, &mut sink)
+                        let run = super::postgres::Run {
+                            owner: &owner,
+                            id: &run_id,
+                        };
+                        super::postgres::run(url, &job, run, timeout, &handle, &mut sink)
                     }
                 };
                 if let Ok(mut r) = running.lock() {

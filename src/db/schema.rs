@@ -289,3 +289,13 @@ diesel::table! {
         trust_provider_mfa -> Bool,
     }
 }
+
+diesel::table! {
+    gh_sql_runs (owner_id, run_id) {
+        owner_id -> Text,
+        run_id -> Text,
+        backend_pid -> Integer,
+        backend_start -> BigInt,
+        started_at -> Timestamp,
+    }
+}

@@ -36,6 +36,7 @@ const CLEARED: &[&str] = &[
     "gh_login_failures",
     "gh_password_resets",
     "gh_sql_history",
+    "gh_sql_runs",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
