@@ -13,6 +13,7 @@ use crate::schema::{alter, count, refused, sqlite_checks_pass};
 both_backends!(
     a_table_with_checks_collations_and_a_generated_column_is_altered_keeping_everything,
     saved_views_follow_renamed_tables_and_columns_and_forget_dropped_ones,
+    the_demo_orders_table_with_its_status_enum_is_altered,
 );
 
 fn shop(backend: Backend) -> String {
@@ -343,5 +344,61 @@ async fn saved_views_follow_renamed_tables_and_columns_and_forget_dropped_ones(b
         .page(&format!("/data/refunds?view={id}"))
         .await;
     assert!(page.contains("Big"), "{page}");
+    sqlite_checks_pass(&app);
+}
+
+/// The demo's `orders` (an enum by CHECK, referenced by `order_items`), changed in the
+/// ways that rebuild it on SQLite.
+async fn the_demo_orders_table_with_its_status_enum_is_altered(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app.demo(40);
+    let (orders, items) = (
+        count(&app, "SELECT COUNT(*) FROM orders"),
+        count(&app, "SELECT COUNT(*) FROM order_items"),
+    );
+    alter(
+        &app,
+        "orders",
+        &[
+            ("op", "set_default"),
+            ("column", "status"),
+            ("default", "paid"),
+        ],
+        None,
+    )
+    .await;
+    alter(
+        &app,
+        "orders",
+        &[("op", "drop_column"), ("column", "notes")],
+        Some("notes"),
+    )
+    .await;
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM orders"), orders);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM order_items"), items);
+    let form = app.session().page("/data/orders/new").await;
+    assert!(
+        form.contains("cancelled"),
+        "the enum is still offered: {form}"
+    );
+    if backend == Backend::Sqlite {
+        let create = app
+            .scalar("SELECT sql FROM sqlite_master WHERE name = 'orders'")
+            .unwrap();
+        assert!(
+            create.contains("CHECK (status IN ('new', 'paid', 'shipped', 'cancelled'))"),
+            "{create}"
+        );
+        assert!(create.contains("DEFAULT 'paid'"), "{create}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'orders' AND sql IS NOT NULL"
+            ),
+            3,
+            "its indexes kept"
+        );
+    }
     sqlite_checks_pass(&app);
 }
