@@ -40,7 +40,13 @@ pub(super) fn run(
         .get_result(&mut conn)
         .map_err(failed)?;
     handle.pg_pid.store(pid, Ordering::SeqCst);
-    register(&mut conn, &run).map_err(failed)?;
+    // Best effort: without its row (a database that refuses the write) the run can still
+    // be cancelled from this instance, only not from the others.
+    if let Err(e) = register(&mut conn, &run) {
+        tracing::warn!(
+            "the console could not record its run for cancels from other instances: {e}"
+        );
+    }
     let outcome = if handle.cancelled.load(Ordering::SeqCst) {
         Err(Failure::Cancelled)
     } else {

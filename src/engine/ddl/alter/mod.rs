@@ -321,7 +321,7 @@ fn rebuilt(
     let mut d = draft(summary, rebuild::statements(&old, &new));
     d.rebuild = Some(check);
     d.notes.push(
-        "SQLite cannot make this change in place: the table is rebuilt (a new table, the rows copied, the old one dropped, the new one renamed, indexes, triggers and views created again), in one transaction."
+        "SQLite cannot make this change in place: the table is rebuilt from its own definition with this change (a new table, the rows copied, the old one dropped, the new one renamed; its indexes and triggers, other tables' triggers that name it and the views that use it created again), in one transaction."
             .into(),
     );
     Ok(Ok(d))
