@@ -71,6 +71,34 @@ pub struct Entry {
     pub via: String,
 }
 
+/// The insert of an [`Entry`] as plain SQL, for a connection that is not a pooled `DbConn`
+/// (the SQL console's own, so its write-mode entry lands in the statement's transaction).
+/// Placeholders `$1`…`$9` in the order of [`Entry`]'s fields; SQLite binds them by position.
+pub const INSERT_ENTRY: &str = "INSERT INTO gh_audit (id, created_at, user_id, user_email, action, table_name, row_key, changes, via) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+
+impl Entry {
+    /// A new entry, as [`record`] would write it.
+    pub fn new(
+        actor: &Actor,
+        action: &str,
+        table: &str,
+        row_key: &str,
+        changes: &serde_json::Value,
+    ) -> Entry {
+        Entry {
+            id: new_id(),
+            created_at: now(),
+            user_id: actor.user_id.clone(),
+            user_email: actor.email.clone(),
+            action: action.to_string(),
+            table_name: table.to_string(),
+            row_key: row_key.to_string(),
+            changes: changes.to_string(),
+            via: actor.via.clone(),
+        }
+    }
+}
+
 pub fn record(
     conn: &mut DbConn,
     actor: &Actor,

@@ -1,9 +1,10 @@
 //! Postgres statements of the console: a connection of their own per run — on the read
 //! replica for a read-only run when one is configured and answers, else on the primary — a
-//! transaction that is `READ ONLY` unless in write mode, `statement_timeout` set inside it,
-//! and the backend's pid registered so the cancel button can `pg_cancel_backend` it on the
-//! server that runs it. Results come in diesel's binary format and are rendered as text by
-//! type here.
+//! transaction that is `READ ONLY` unless in write mode (then with its audit entry inside),
+//! `statement_timeout` set inside it, and the backend's pid registered here (and, on the
+//! primary, in `gh_sql_runs`) so the cancel button can `pg_cancel_backend` it from any
+//! instance (a run on the replica only from its own). Results come in diesel's binary format
+//! and are rendered as text by type here; a result without rows still names its columns.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -59,9 +60,16 @@ pub(super) fn cancel_backend_at(url: &str, pid: i32) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
+/// Who runs a statement, and the run's id: the key of its `gh_sql_runs` row.
+pub(super) struct Run<'a> {
+    pub owner: &'a str,
+    pub id: &'a str,
+}
+
 pub(super) fn run(
     target: &Target,
     job: &Job,
+    run: Run<'_>,
     timeout: Duration,
     handle: &Arc<Handle>,
     sink: &mut dyn Sink,
@@ -72,9 +80,58 @@ pub(super) fn run(
         .get_result(&mut conn)
         .map_err(failed)?;
     handle.pg_pid.store(pid, Ordering::SeqCst);
-    if handle.cancelled.load(Ordering::SeqCst) {
-        return Err(Failure::Cancelled);
+    // Best effort: without its row (a database that refuses the write, or a run on the
+    // read-only replica) the run can still be cancelled from this instance, only not from
+    // the others.
+    let on_replica = handle.on_replica.load(Ordering::SeqCst);
+    if !on_replica && let Err(e) = register(&mut conn, &run) {
+        tracing::warn!(
+            "the console could not record its run for cancels from other instances: {e}"
+        );
     }
+    let outcome = if handle.cancelled.load(Ordering::SeqCst) {
+        Err(Failure::Cancelled)
+    } else {
+        transaction(&mut conn, job, timeout, sink).map_err(failed)
+    };
+    // Best effort: a row left behind (the connection lost) names a backend that is gone,
+    // which the cancel from another instance checks before signalling.
+    if !on_replica {
+        let _ = diesel::sql_query("DELETE FROM gh_sql_runs WHERE owner_id = $1 AND run_id = $2")
+            .bind::<t::Text, _>(run.owner)
+            .bind::<t::Text, _>(run.id)
+            .execute(&mut conn);
+    }
+    outcome
+}
+
+/// Record the run's backend (pid and start, so a pid reused later is never signalled), for a
+/// cancel arriving at another instance; rows of runs a lost connection left are cleared.
+fn register(conn: &mut PgConnection, run: &Run<'_>) -> QueryResult<()> {
+    let started = crate::db::now();
+    diesel::sql_query("DELETE FROM gh_sql_runs WHERE started_at < $1")
+        .bind::<t::Timestamp, _>(started - chrono::Duration::days(1))
+        .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO gh_sql_runs (owner_id, run_id, backend_pid, backend_start, started_at) \
+         SELECT $1, $2, pid, (extract(epoch FROM backend_start) * 1000000)::bigint, $3 \
+         FROM pg_stat_activity WHERE pid = pg_backend_pid() \
+         ON CONFLICT (owner_id, run_id) DO UPDATE SET backend_pid = EXCLUDED.backend_pid, \
+         backend_start = EXCLUDED.backend_start, started_at = EXCLUDED.started_at",
+    )
+    .bind::<t::Text, _>(run.owner)
+    .bind::<t::Text, _>(run.id)
+    .bind::<t::Timestamp, _>(started)
+    .execute(conn)?;
+    Ok(())
+}
+
+fn transaction(
+    conn: &mut PgConnection,
+    job: &Job,
+    timeout: Duration,
+    sink: &mut dyn Sink,
+) -> QueryResult<Option<u64>> {
     let mut tx = conn.build_transaction();
     if !job.write {
         tx = tx.read_only();
@@ -85,9 +142,23 @@ pub(super) fn run(
             "SET LOCAL statement_timeout = {}",
             timeout.as_millis().max(1)
         ))?;
-        statement(c, &job.sql, sink)
+        let changed = statement(c, &job.sql, sink)?;
+        if let Some(actor) = &job.audit {
+            let e = super::store::write_entry(actor, &job.sql, changed);
+            diesel::sql_query(crate::audit::INSERT_ENTRY)
+                .bind::<t::Text, _>(&e.id)
+                .bind::<t::Timestamp, _>(e.created_at)
+                .bind::<t::Nullable<t::Text>, _>(&e.user_id)
+                .bind::<t::Text, _>(&e.user_email)
+                .bind::<t::Text, _>(&e.action)
+                .bind::<t::Text, _>(&e.table_name)
+                .bind::<t::Text, _>(&e.row_key)
+                .bind::<t::Text, _>(&e.changes)
+                .bind::<t::Text, _>(&e.via)
+                .execute(c)?;
+        }
+        Ok(changed)
     })
-    .map_err(failed)
 }
 
 /// Whether a statement returns rows (else it is executed and reports rows changed).
@@ -119,7 +190,38 @@ fn statement(c: &mut PgConnection, sql: &str, sink: &mut dyn Sink) -> QueryResul
             break;
         }
     }
+    if first
+        && matches!(
+            first_keyword(sql).as_str(),
+            "SELECT" | "WITH" | "VALUES" | "TABLE"
+        )
+    {
+        // No row, so no names from the rows: ask for one row of NULLs under the result's
+        // columns (the statement planned again with LIMIT 0, not run), in a savepoint so a
+        // statement that cannot be nested (a WITH that writes) only loses its headers.
+        if let Ok(names) = c.transaction(|c| column_names(c, sql)) {
+            sink.columns(names);
+        }
+    }
     Ok(None)
+}
+
+/// The names of a query's result columns, read from a row that has them and no values.
+fn column_names(c: &mut PgConnection, sql: &str) -> QueryResult<Vec<String>> {
+    let inner = sql.trim_end().trim_end_matches(';');
+    let described = format!(
+        "SELECT gh_q.* FROM (VALUES (1)) AS gh_one (x) LEFT JOIN \
+         (SELECT * FROM (\n{inner}\n) AS gh_inner LIMIT 0) AS gh_q ON true"
+    );
+    let mut rows = diesel::sql_query(described)
+        .load_iter::<DynamicRow<NamedField<PgCell>>, PgRowByRowLoadingMode>(c)?;
+    let Some(row) = rows.next().transpose()? else {
+        return Ok(Vec::new());
+    };
+    Ok((0..row.len())
+        .filter_map(|i| row.get(i))
+        .map(|f| f.name.clone())
+        .collect())
 }
 
 fn failure(e: diesel::result::Error, timeout: Duration, handle: &Handle) -> Failure {
@@ -127,7 +229,9 @@ fn failure(e: diesel::result::Error, timeout: Duration, handle: &Handle) -> Fail
         diesel::result::Error::DatabaseError(_, info) => info.message().to_string(),
         other => other.to_string(),
     };
-    if handle.cancelled.load(Ordering::SeqCst) && text.contains("canceling statement") {
+    // "due to user request": this instance's cancel button, or another instance's.
+    let cancelled = handle.cancelled.load(Ordering::SeqCst) && text.contains("canceling statement");
+    if cancelled || text.contains("canceling statement due to user request") {
         Failure::Cancelled
     } else if text.contains("statement timeout") {
         Failure::Timeout(timeout)

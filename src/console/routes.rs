@@ -109,19 +109,23 @@ pub async fn cancel(
 ) -> Result<HttpResponse, AppError> {
     allowed(&access)?;
     let run = get(&form, "run").unwrap_or_default();
-    let message = match console.cancel(&access.user.id, run) {
-        None => "No statement of yours is running.",
-        Some(Stop::Primary(pid)) => {
-            state
-                .db
-                .run(move |c| Ok(store::cancel_backend(c, pid)?))
-                .await?;
-            "The statement is being cancelled."
+    let (owner, run_id) = (access.user.id.clone(), run.to_string());
+    let found = match console.cancel(&owner, run) {
+        Some(Stop::Replica(pid)) => console.cancel_on_replica(pid).await.map(|()| true)?,
+        local => {
+            // Here on the primary, or (not running here) wherever `gh_sql_runs` says it runs.
+            let pid = local.map(|Stop::Primary(pid) | Stop::Replica(pid)| pid);
+            let run = move |c: &mut _| match pid {
+                Some(pid) => Ok(store::cancel_backend(c, pid).map(|()| true)?),
+                None => Ok(store::cancel_elsewhere(c, &owner, &run_id)?),
+            };
+            state.db.run(run).await?
         }
-        Some(Stop::Replica(pid)) => {
-            console.cancel_on_replica(pid).await?;
-            "The statement is being cancelled."
-        }
+    };
+    let message = if found {
+        "The statement is being cancelled."
+    } else {
+        "No statement of yours is running."
     };
     if is_htmx(&req) {
         return Ok(HttpResponse::NoContent().finish());
@@ -141,6 +145,7 @@ pub async fn export_csv(
     let job = Job {
         sql: sql.to_string(),
         write: false,
+        audit: None,
     };
     recent::read_only(&req);
     let (sink, mut rx) = CsvSink::channel();
@@ -253,6 +258,7 @@ impl RunInput {
         Ok(Job {
             sql: format!("{prefix}{}", e.sql.trim()),
             write: e.write,
+            audit: None,
         })
     }
 }
@@ -288,10 +294,13 @@ async fn execute(
     access: &Access,
     input: &RunInput,
 ) -> Result<ResultView, AppError> {
-    let job = match input.job(state.db.backend()) {
+    let mut job = match input.job(state.db.backend()) {
         Ok(job) => job,
         Err(message) => return Ok(ResultView::failed(message)),
     };
+    if job.write {
+        job.audit = Some(Actor::from(&access.user));
+    }
     let (write, plan) = (job.write, input.editor.action != "run");
     let started = console.start(
         &access.user.id,
@@ -313,11 +322,13 @@ async fn execute(
         Actor::from(&access.user),
         result.outcome(),
     );
+    let failed = result.error.is_some();
     state
         .db
         .run(move |c| {
             store::remember(c, &user, &job.sql, write, &outcome)?;
-            if write {
+            // A statement that ran has its entry already, committed with it.
+            if write && failed {
                 store::audit_write(c, &actor, &job.sql, &outcome)?;
             }
             Ok(())

@@ -98,6 +98,9 @@ pub struct Job {
     pub sql: String,
     /// A normal transaction, committed; else a read-only one.
     pub write: bool,
+    /// Write mode's audit entry is written by this operator inside the statement's own
+    /// transaction, once the statement has run.
+    pub audit: Option<crate::audit::Actor>,
 }
 
 /// Why a statement gave no result.
@@ -205,7 +208,7 @@ impl Console {
             Some(DatabaseUrl::Postgres(r)) if !job.write && !replica::pinned() => Some(r.clone()),
             _ => None,
         };
-        let run_id = run_id.to_string();
+        let (run_id, owner) = (run_id.to_string(), owner.to_string());
         let spawned = std::thread::Builder::new()
             .name("sql-console".into())
             .spawn(move || {
@@ -219,7 +222,11 @@ impl Console {
                             primary: url,
                             replica: replica.as_deref(),
                         };
-                        super::postgres::run(&target, &job, timeout, &handle, &mut sink)
+                        let run = super::postgres::Run {
+                            owner: &owner,
+                            id: &run_id,
+                        };
+                        super::postgres::run(&target, &job, run, timeout, &handle, &mut sink)
                     }
                 };
                 if let Ok(mut r) = running.lock() {

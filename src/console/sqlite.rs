@@ -1,7 +1,8 @@
 //! SQLite statements of the console, through rusqlite rather than diesel: it gives the
 //! progress handler that stops a runaway statement (timeout or cancel) and the authorizer,
 //! without `unsafe`. Read-only runs open the file read-only with `PRAGMA query_only=ON`, so
-//! a write fails with SQLite's own message.
+//! a write fails with SQLite's own message. Write mode's audit entry is written in the
+//! statement's transaction.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,6 +38,25 @@ pub(super) fn run(
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(failed)?;
         let changed = statement(&tx, &job.sql, sink).map_err(failed)?;
+        if let Some(actor) = &job.audit {
+            let e = super::store::write_entry(actor, &job.sql, changed);
+            let at = e.created_at.format("%Y-%m-%d %H:%M:%S%.f").to_string();
+            tx.execute(
+                crate::audit::INSERT_ENTRY,
+                rusqlite::params![
+                    e.id,
+                    at,
+                    e.user_id,
+                    e.user_email,
+                    e.action,
+                    e.table_name,
+                    e.row_key,
+                    e.changes,
+                    e.via
+                ],
+            )
+            .map_err(failed)?;
+        }
         tx.commit().map_err(failed)?;
         Ok(changed)
     } else {

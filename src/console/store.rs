@@ -1,6 +1,7 @@
 //! The console's own tables: each operator's last `HISTORY_KEPT` statements, saved queries
 //! (personal, or shared with roles), the audit entry of a write-mode statement, and the
-//! Postgres side of the cancel button.
+//! Postgres side of the cancel button (this instance's runs by pid, other instances' through
+//! `gh_sql_runs`).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -192,7 +193,8 @@ pub fn delete_query(conn: &mut DbConn, user_id: &str, id: &str) -> QueryResult<b
     Ok(diesel::delete(mine).execute(conn)? > 0)
 }
 
-/// The audit entry of a write-mode statement, with what came of it.
+/// The audit entry of a write-mode statement that failed (nothing changed), with why. One
+/// that ran has its entry written in its own transaction (`write_entry`).
 pub fn audit_write(
     conn: &mut DbConn,
     actor: &Actor,
@@ -201,6 +203,41 @@ pub fn audit_write(
 ) -> QueryResult<()> {
     let changes = serde_json::json!({ "statement": statement, "outcome": outcome });
     audit::record(conn, actor, "sql.executed", "", "", &changes)
+}
+
+/// The audit entry of a write-mode statement, written by the console's own connection in
+/// the statement's transaction (so it commits, or rolls back, with the statement).
+pub fn write_entry(actor: &Actor, statement: &str, changed: Option<u64>) -> audit::Entry {
+    let outcome = match changed {
+        Some(n) => format!("{n} rows changed"),
+        None => "rows returned".to_string(),
+    };
+    let changes = serde_json::json!({ "statement": statement, "outcome": outcome });
+    audit::Entry::new(actor, "sql.executed", "", "", &changes)
+}
+
+/// Cancel a run of `owner` that another instance runs: its Postgres backend is recorded in
+/// `gh_sql_runs` (with the backend's start, so a pid reused since is never signalled).
+/// `false` when no such run is recorded (or on SQLite, where one instance runs them all).
+pub fn cancel_elsewhere(conn: &mut DbConn, owner: &str, run_id: &str) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Signalled {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ok: bool,
+    }
+    let DbConn::Postgres(c) = conn else {
+        return Ok(false);
+    };
+    let sent = diesel::sql_query(
+        "SELECT pg_cancel_backend(r.backend_pid) AS ok FROM gh_sql_runs r \
+         JOIN pg_stat_activity a ON a.pid = r.backend_pid \
+         AND (extract(epoch FROM a.backend_start) * 1000000)::bigint = r.backend_start \
+         WHERE r.run_id = $1 AND r.owner_id = $2",
+    )
+    .bind::<diesel::sql_types::Text, _>(run_id)
+    .bind::<diesel::sql_types::Text, _>(owner)
+    .load::<Signalled>(c)?;
+    Ok(sent.iter().any(|s| s.ok))
 }
 
 /// Ask Postgres to cancel the statement running on backend `pid` (the console's own

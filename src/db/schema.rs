@@ -314,3 +314,13 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    gh_sql_runs (owner_id, run_id) {
+        owner_id -> Text,
+        run_id -> Text,
+        backend_pid -> Integer,
+        backend_start -> BigInt,
+        started_at -> Timestamp,
+    }
+}

@@ -209,6 +209,85 @@ pub fn apply(stored: &str, over: &str, table: &Table) -> Applied {
     }
 }
 
+/// Views follow their table to its new name (in the schema change's transaction).
+pub fn rename_table(conn: &mut DbConn, from: &str, to: &str) -> QueryResult<usize> {
+    diesel::update(v::table.filter(v::table_name.eq(from)))
+        .set(v::table_name.eq(to))
+        .execute(conn)
+}
+
+/// Views of `table` follow a renamed column (`to`), or forget a dropped one (`None`): in
+/// their filters, sort and visible columns (in the schema change's transaction).
+pub fn rename_column(
+    conn: &mut DbConn,
+    table: &str,
+    from: &str,
+    to: Option<&str>,
+) -> QueryResult<usize> {
+    let views: Vec<(i64, String)> = v::table
+        .filter(v::table_name.eq(table))
+        .select((v::id, v::query))
+        .load(conn)?;
+    let mut changed = 0;
+    for (id, query) in views {
+        let rewritten = rewrite_column(&query, from, to);
+        if rewritten != query {
+            diesel::update(v::table.find(id))
+                .set(v::query.eq(&rewritten))
+                .execute(conn)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+/// A stored query with column `from` renamed to `to`, or left out (`None`).
+pub fn rewrite_column(query: &str, from: &str, to: Option<&str>) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (k, val) in url::form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "sort" => {
+                let (desc, col) = match val.strip_prefix('-') {
+                    Some(c) => ("-", c),
+                    None => ("", val.as_ref()),
+                };
+                match (col == from, to) {
+                    (false, _) => {
+                        out.append_pair("sort", &val);
+                    }
+                    (true, Some(to)) => {
+                        out.append_pair("sort", &format!("{desc}{to}"));
+                    }
+                    (true, None) => {}
+                }
+            }
+            "cols" => {
+                let cols: Vec<&str> = val
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .filter_map(|c| if c == from { to } else { Some(c) })
+                    .collect();
+                if !cols.is_empty() {
+                    out.append_pair("cols", &cols.join(","));
+                }
+            }
+            f if f.contains("__") => match (f.rsplit_once("__"), to) {
+                (Some((c, op)), Some(to)) if c == from => {
+                    out.append_pair(&format!("{to}__{op}"), &val);
+                }
+                (Some((c, _)), None) if c == from => {}
+                _ => {
+                    out.append_pair(&k, &val);
+                }
+            },
+            _ => {
+                out.append_pair(&k, &val);
+            }
+        }
+    }
+    out.finish()
+}
+
 /// A list link's query while view `id` (stored as `stored`) is open: `view=ID` first, so
 /// the view's tab stays marked, then `query`. A parameter the view keeps that `query` leaves
 /// out is sent empty (rows per page: the default), so the view's value does not come back
@@ -344,5 +423,24 @@ impl Listed {
     /// Whether the operator may open it: their own, or shared with their role.
     pub fn visible_to(&self, user_id: &str, role: &str) -> bool {
         self.owner_id == user_id || self.roles.iter().any(|r| r == role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewrite_column;
+
+    #[test]
+    fn a_renamed_or_dropped_column_is_rewritten_in_filters_sort_and_columns() {
+        let q = "q=x&sort=-nick&cols=id%2Cnick%2Cemail&nick__contains=n1&email__eq=a";
+        assert_eq!(
+            rewrite_column(q, "nick", Some("handle")),
+            "q=x&sort=-handle&cols=id%2Chandle%2Cemail&handle__contains=n1&email__eq=a"
+        );
+        assert_eq!(
+            rewrite_column(q, "nick", None),
+            "q=x&cols=id%2Cemail&email__eq=a"
+        );
+        assert_eq!(rewrite_column(q, "city", None), q);
     }
 }

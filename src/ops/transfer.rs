@@ -46,6 +46,7 @@ pub const CLEARED: &[&str] = &[
     "gh_password_resets",
     "gh_sql_history",
     "gh_webauthn_challenges",
+    "gh_sql_runs",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

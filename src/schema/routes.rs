@@ -162,11 +162,15 @@ fn respond(req: &HttpRequest, outcome: Outcome, action: &str) -> Result<HttpResp
                 message,
             },
         ),
-        Outcome::Done { summary, location } => Ok(page::done(
-            req,
-            &location,
-            "success",
-            &format!("Schema changed: {summary}."),
-        )),
+        Outcome::Done { summary, location } => {
+            // Saved views may have followed a rename: the navigation reads them again.
+            crate::web::nav::views_changed(req);
+            Ok(page::done(
+                req,
+                &location,
+                "success",
+                &format!("Schema changed: {summary}."),
+            ))
+        }
     }
 }

@@ -62,8 +62,8 @@ pub const NAV: &[NavItem] = &[
         label: "SQL",
         href: "/sql",
         ready: true,
-        // Administrators always hold "run SQL"; other roles granted it open /sql directly.
-        admin_only: true,
+        // Shown to every role with the "run SQL" right (`Layout::run_sql`), not by this.
+        admin_only: false,
     },
     NavItem {
         label: "Audit",
@@ -85,6 +85,8 @@ pub struct Layout {
     pub admin: bool,
     /// May use the schema builder (from the role's rights, when loaded).
     pub change_schema: bool,
+    /// May open the SQL console (from the role's rights, when loaded).
+    pub run_sql: bool,
     /// Under "Data": the tables the operator may read, with their saved views.
     pub data_nav: Vec<crate::web::nav::NavTable>,
 }
@@ -111,6 +113,18 @@ impl Layout {
                 .extensions()
                 .get::<std::sync::Arc<crate::identity::permissions::Rights>>()
                 .is_some_and(|r| r.change_schema),
+            run_sql: req
+                .extensions()
+                .get::<std::sync::Arc<crate::identity::permissions::Rights>>()
+                .is_some_and(|r| r.run_sql),
+        }
+    }
+
+    /// Whether the main navigation shows `item` to this operator.
+    pub fn shows(&self, item: &NavItem) -> bool {
+        match item.href {
+            "/sql" => self.run_sql,
+            _ => !item.admin_only || self.admin,
         }
     }
 

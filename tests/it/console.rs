@@ -25,7 +25,7 @@ const PASSWORD: &str = "wobbly giraffe paints violet harbours";
 const ENDLESS: &str =
     "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r";
 
-fn people(backend: Backend) -> String {
+pub(crate) fn people(backend: Backend) -> String {
     let id = match backend {
         Backend::Sqlite => "INTEGER PRIMARY KEY",
         Backend::Postgres => "SERIAL PRIMARY KEY",
@@ -37,7 +37,11 @@ fn people(backend: Backend) -> String {
 }
 
 /// Run `sql` from the console page as the tab's operator; the status and the page.
-async fn run(tab: &Session<'_>, sql: &str, extra: &[(&str, &str)]) -> (StatusCode, String) {
+pub(crate) async fn run(
+    tab: &Session<'_>,
+    sql: &str,
+    extra: &[(&str, &str)],
+) -> (StatusCode, String) {
     // The first value of a name counts: the test's own fields come first.
     let mut fields = extra.to_vec();
     fields.extend_from_slice(&[("sql", sql), ("action", "run")]);
@@ -46,7 +50,7 @@ async fn run(tab: &Session<'_>, sql: &str, extra: &[(&str, &str)]) -> (StatusCod
     (status, res.text().await.unwrap())
 }
 
-async fn operator(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
+pub(crate) async fn operator(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
     {
         let mut conn = app.db_conn();
         let hash = gatehouse::identity::password::hash(PASSWORD).unwrap();
@@ -65,7 +69,7 @@ async fn operator(app: &TestApp, email: &str, role: &str) -> reqwest::Client {
 
 /// The custom role `analyst`: reads `people` only in the data pages, may run SQL (not
 /// write it).
-async fn create_analyst_role(app: &TestApp, write: bool) {
+pub(crate) async fn create_analyst_role(app: &TestApp, write: bool) {
     let mut fields = vec![("name", "analyst"), ("t.people.r", "on"), ("run_sql", "on")];
     if write {
         fields.push(("write_sql", "on"));

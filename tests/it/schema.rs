@@ -17,7 +17,7 @@ both_backends!(
 const PASSWORD: &str = "wobbly giraffe paints violet harbours";
 
 /// HTML text back to what it says: named and numeric character references.
-fn unescape(s: &str) -> String {
+pub(crate) fn unescape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('&') {
@@ -57,7 +57,7 @@ fn unescape(s: &str) -> String {
 }
 
 /// The SQL a preview page shows (from its hidden `sql` field).
-fn previewed_sql(body: &str) -> String {
+pub(crate) fn previewed_sql(body: &str) -> String {
     let marker = "name=\"sql\" value=\"";
     let start = body.find(marker).expect("a preview with its SQL") + marker.len();
     unescape(&body[start..start + body[start..].find('"').unwrap()])
@@ -65,7 +65,7 @@ fn previewed_sql(body: &str) -> String {
 
 /// Submit a builder form: the preview must come first (200, the SQL shown, nothing run),
 /// then the confirmation with that SQL. Returns the confirmation's response.
-async fn change(
+pub(crate) async fn change(
     tab: &Session<'_>,
     page: &str,
     action: &str,
@@ -87,7 +87,12 @@ async fn change(
     tab.post_form(page, action, &confirm).await
 }
 
-async fn alter(app: &TestApp, table: &str, fields: &[(&str, &str)], typed: Option<&str>) {
+pub(crate) async fn alter(
+    app: &TestApp,
+    table: &str,
+    fields: &[(&str, &str)],
+    typed: Option<&str>,
+) {
     let page = format!("/data/{table}/schema");
     let res = change(&app.session(), &page, &page, fields, typed).await;
     assert_eq!(
@@ -99,17 +104,22 @@ async fn alter(app: &TestApp, table: &str, fields: &[(&str, &str)], typed: Optio
 }
 
 /// The body of a refused change (422).
-async fn refused(app: &TestApp, page: &str, action: &str, fields: &[(&str, &str)]) -> String {
+pub(crate) async fn refused(
+    app: &TestApp,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> String {
     let res = app.post_form(page, action, fields).await;
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}");
     unescape(&res.text().await.unwrap())
 }
 
-fn count(app: &TestApp, sql: &str) -> i64 {
+pub(crate) fn count(app: &TestApp, sql: &str) -> i64 {
     app.scalar(sql).unwrap().parse().unwrap()
 }
 
-fn sqlite_checks_pass(app: &TestApp) {
+pub(crate) fn sqlite_checks_pass(app: &TestApp) {
     if app.backend() == Backend::Sqlite {
         assert_eq!(app.scalar("PRAGMA integrity_check").as_deref(), Some("ok"));
         assert_eq!(

@@ -150,6 +150,8 @@ pub struct ListView {
     pub columns: Vec<ColumnChoice>,
     pub sort: String,
     pub read_only: Option<&'static str>,
+    /// A table (not a view): the schema builder can change it.
+    pub is_table: bool,
     pub can_search: bool,
     pub filter_fields: Vec<FilterField>,
     /// Filters carried by the panel as hidden fields (ones it has no control for).
@@ -350,6 +352,7 @@ pub fn list_view(
             .map(|(c, d)| format!("{}{c}", if *d { "-" } else { "" }))
             .unwrap_or_default(),
         read_only,
+        is_table: !table.is_view,
         can_search: table.columns.iter().any(crate::engine::query::searchable),
         filter_fields: fields,
         other_filters,

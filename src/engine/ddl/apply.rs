@@ -1,6 +1,7 @@
 //! Running a plan: its statements and its `schema.changed` audit entry in one transaction
 //! (SQLite's rebuild with foreign keys off around it and `foreign_key_check` inside), role
-//! rights following a renamed table or column, then the catalog read again at once.
+//! rights and saved views following a renamed table or column (views also forget a dropped
+//! column), then the catalog read again at once.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use super::{Plan, Renamed};
 use crate::audit::{self, Actor};
 use crate::catalog::{Catalog, CatalogCache};
 use crate::db::{DbConn, write_tx};
+use crate::engine::saved;
 use crate::error::{AppError, DbFault};
 use crate::identity::roles;
 
@@ -89,9 +91,14 @@ fn run(conn: &mut DbConn, plan: &Plan, actor: &Actor) -> Result<(), Failure> {
     match &plan.renamed {
         Some(Renamed::Table { from, to }) => {
             roles::rename_table_rights(conn, from, to)?;
+            saved::rename_table(conn, from, to)?;
         }
         Some(Renamed::Column { table, from, to }) => {
             roles::rename_hidden_column(conn, table, from, to)?;
+            saved::rename_column(conn, table, from, Some(to))?;
+        }
+        Some(Renamed::ColumnDropped { table, column }) => {
+            saved::rename_column(conn, table, column, None)?;
         }
         None => {}
     }

@@ -10,6 +10,7 @@ mod create;
 pub mod ident;
 mod impact;
 mod rebuild;
+mod sqltext;
 pub mod types;
 
 pub use apply::{Applied, apply};
@@ -93,9 +94,14 @@ pub struct Impact {
     pub notes: Vec<String>,
 }
 
-/// A name that changes with the change, so the rights that name it follow.
+/// A name that changes with the change, so the rights and saved views that name it follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Renamed {
+    /// A dropped column: saved views forget it.
+    ColumnDropped {
+        table: String,
+        column: String,
+    },
     Table {
         from: String,
         to: String,

@@ -6,8 +6,6 @@ use super::{Draft, Refusable, alter, column, draft, rebuilt};
 use crate::catalog::{Catalog, Table};
 use crate::db::{Backend, DbConn};
 use crate::engine::ddl::create::{column_sql, has_rows, index_sql};
-use crate::engine::ddl::rebuild::{SqColumn, SqForeignKey};
-use crate::engine::ddl::types::default_sql;
 use crate::engine::ddl::{ColumnSpec, IndexSpec, ident, impact};
 use crate::engine::sql::quote;
 
@@ -69,38 +67,7 @@ pub(super) fn add_column(
         None => None,
     };
     if (spec.not_null && no_default) || (spec.references.is_some() && !no_default) {
-        let default = match spec.default.as_deref().filter(|_| !no_default) {
-            Some(raw) => Some(refuse_on!(default_sql(
-                &spec.ty.as_column(backend),
-                raw,
-                backend
-            ))),
-            None => None,
-        };
-        let key = spec
-            .references
-            .as_ref()
-            .and_then(|(r, _)| catalog.tables.get(r))
-            .map(|r| r.key_columns());
-        let mut d = refuse_on!(rebuilt(conn, table, summary, |sq| {
-            sq.columns.push(SqColumn {
-                name: spec.name.clone(),
-                decl: spec.ty.sql(backend),
-                not_null: spec.not_null,
-                default: default.clone(),
-                pk: 0,
-            });
-            if let Some((r, on_delete)) = &spec.references {
-                sq.foreign_keys.push(SqForeignKey {
-                    columns: vec![spec.name.clone()],
-                    ref_table: r.clone(),
-                    ref_columns: key.clone().unwrap_or_default(),
-                    on_update: "NO ACTION".into(),
-                    on_delete: on_delete.sql().into(),
-                });
-            }
-            Ok(())
-        })?);
+        let mut d = refuse_on!(rebuilt(conn, table, summary, |sq| sq.add_column(&sql))?);
         d.statements.extend(unique);
         return Ok(Ok(d));
     }
@@ -152,16 +119,7 @@ pub(super) fn drop_column(
             vec![format!("{} DROP COLUMN {}", alter(table), quote(name))],
         )
     } else {
-        refuse_on!(rebuilt(conn, table, summary, |sq| {
-            sq.columns.retain(|c| c.name != name);
-            sq.uniques
-                .retain(|(_, cols)| !cols.iter().any(|c| c == name));
-            sq.indexes
-                .retain(|(_, cols, _)| !cols.iter().any(|c| c == name));
-            sq.foreign_keys
-                .retain(|f| !f.columns.iter().any(|c| c == name));
-            Ok(())
-        })?)
+        refuse_on!(rebuilt(conn, table, summary, |sq| sq.drop_column(name))?)
     };
     if !gone.is_empty() {
         d.notes.push(format!(
@@ -170,6 +128,10 @@ pub(super) fn drop_column(
         ));
     }
     d.confirm_name = Some(name.to_string());
+    d.renamed = Some(crate::engine::ddl::Renamed::ColumnDropped {
+        table: t.clone(),
+        column: name.to_string(),
+    });
     Ok(Ok(d))
 }
 
@@ -197,10 +159,7 @@ pub(super) fn drop_index(
         return Ok(Ok(draft(summary, vec![sql])));
     }
     if name.starts_with("sqlite_autoindex_") {
-        return rebuilt(conn, table, summary, |sq| {
-            sq.uniques.retain(|(n, _)| n != name);
-            Ok(())
-        });
+        return rebuilt(conn, table, summary, |sq| sq.drop_unique(name));
     }
     Ok(Ok(draft(
         summary,

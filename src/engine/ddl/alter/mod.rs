@@ -4,7 +4,7 @@
 //! dropping a column or a UNIQUE constraint, adding a foreign key).
 
 use super::create::{index_name, index_sql, quoted_list};
-use super::rebuild::{self, SqColumn, SqForeignKey, SqTable};
+use super::rebuild::{self, SqTable};
 use super::types::default_sql;
 use super::{Change, Plan, Renamed, backend_of, ident, impact};
 use crate::catalog::{Catalog, Column, RowKey, Table};
@@ -148,7 +148,7 @@ fn draft_of(
                 )
             } else {
                 refuse_on!(rebuilt(conn, table, summary, |sq| {
-                    with_column(sq, name, |c| c.default = expr.clone())
+                    sq.set_default(name, expr.clone())
                 })?)
             }
         }
@@ -189,7 +189,7 @@ fn draft_of(
                 )
             } else {
                 refuse_on!(rebuilt(conn, table, summary, |sq| {
-                    with_column(sq, name, |c| c.not_null = *not_null)
+                    sq.set_not_null(name, *not_null)
                 })?)
             }
         }
@@ -241,29 +241,19 @@ fn draft_of(
                 "add a foreign key from {t} ({}) to {ref_table}",
                 columns.join(", ")
             );
+            let constraint = format!(
+                "CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
+                quote(&name),
+                quoted_list(&cols),
+                quote(ref_table),
+                quoted_list(&refs),
+                on_delete.sql()
+            );
             if pg {
-                draft(
-                    summary,
-                    vec![format!(
-                        "{} ADD CONSTRAINT {} FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {}",
-                        alter(table),
-                        quote(&name),
-                        quoted_list(&cols),
-                        quote(ref_table),
-                        quoted_list(&refs),
-                        on_delete.sql()
-                    )],
-                )
+                draft(summary, vec![format!("{} ADD {constraint}", alter(table))])
             } else {
                 refuse_on!(rebuilt(conn, table, summary, |sq| {
-                    sq.foreign_keys.push(SqForeignKey {
-                        columns: columns.clone(),
-                        ref_table: ref_table.clone(),
-                        ref_columns: key.clone(),
-                        on_update: "NO ACTION".into(),
-                        on_delete: on_delete.sql().into(),
-                    });
-                    Ok(())
+                    sq.add_constraint(&constraint)
                 })?)
             }
         }
@@ -311,16 +301,6 @@ fn draft_of(
     }))
 }
 
-fn with_column(sq: &mut SqTable, name: &str, f: impl FnOnce(&mut SqColumn)) -> Result<(), String> {
-    match sq.columns.iter_mut().find(|c| c.name == name) {
-        Some(c) => {
-            f(c);
-            Ok(())
-        }
-        None => Err(format!("{} has no column named \"{name}\".", sq.name)),
-    }
-}
-
 /// An SQLite rebuild of `table` changed by `change`, checked by `foreign_key_check` on the
 /// table and the tables that refer to it.
 fn rebuilt(
@@ -341,7 +321,7 @@ fn rebuilt(
     let mut d = draft(summary, rebuild::statements(&old, &new));
     d.rebuild = Some(check);
     d.notes.push(
-        "SQLite cannot make this change in place: the table is rebuilt (a new table, the rows copied, the old one dropped, the new one renamed, indexes, triggers and views created again), in one transaction."
+        "SQLite cannot make this change in place: the table is rebuilt from its own definition with this change (a new table, the rows copied, the old one dropped, the new one renamed; its indexes and triggers, other tables' triggers that name it and the views that use it created again), in one transaction."
             .into(),
     );
     Ok(Ok(d))

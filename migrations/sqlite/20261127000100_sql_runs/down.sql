@@ -1,0 +1,1 @@
+DROP TABLE gh_sql_runs;
