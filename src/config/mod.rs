@@ -235,6 +235,25 @@ pub struct Settings {
     #[arg(long, env = "GATEHOUSE_SQL_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     pub sql_timeout: Duration,
 
+    /// Live-update streams (`/events`) served at once by this instance (more get 503).
+    #[arg(
+        long,
+        env = "GATEHOUSE_SSE_MAX_CLIENTS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub sse_max_clients: usize,
+
+    /// Change notices buffered per live-update stream; a client further behind is dropped
+    /// (its browser reconnects and catches up).
+    #[arg(
+        long,
+        env = "GATEHOUSE_SSE_CLIENT_BUFFER",
+        default_value_t = 256,
+        global = true
+    )]
+    pub sse_client_buffer: usize,
+
     /// Log filter, e.g. "info" or "gatehouse=debug,warn".
     #[arg(long, env = "GATEHOUSE_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -282,6 +301,8 @@ pub struct Config {
     pub audit_retention: Option<Duration>,
     /// The SQL console's statement timeout.
     pub sql_timeout: Duration,
+    pub sse_max_clients: usize,
+    pub sse_client_buffer: usize,
     pub log: String,
     pub log_format: LogFormat,
     /// `None`: metrics off.
@@ -461,6 +482,8 @@ impl Config {
                     webhook_lease: s.webhook_lease,
                     audit_retention: s.audit_retention.filter(|d| !d.is_zero()),
                     sql_timeout: s.sql_timeout,
+                    sse_max_clients: s.sse_max_clients,
+                    sse_client_buffer: s.sse_client_buffer.max(1),
                     log: s.log.clone(),
                     log_format: s.log_format,
                     metrics,

@@ -22,6 +22,7 @@ mod foundation;
 mod history;
 mod history_via;
 mod import;
+mod live;
 mod messages;
 mod metrics;
 mod outage;
