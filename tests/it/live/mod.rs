@@ -1,7 +1,11 @@
 //! Live updates (`GET /events`, issue 13): change notices for UI, API and import writes on
 //! both backends, only for tables the operator may read, resumed with `Last-Event-ID`,
 //! across two instances of the real binary on one Postgres; a slow client is dropped
-//! without slowing the writer; at most `--sse-max-clients` streams.
+//! without slowing the writer; at most `--sse-max-clients` streams; and two browsers on one
+//! list in Chromium.
+
+mod browser;
+mod fleet;
 
 use std::time::{Duration, Instant};
 
