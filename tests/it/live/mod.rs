@@ -1,4 +1,4 @@
-//! Live updates (`GET /events`, issue 13): change notices for UI, API and import writes on
+//! Live updates (`GET /events`, issue 13): change notices for UI, API, restore and import writes on
 //! both backends, only for tables the operator may read, resumed with `Last-Event-ID`,
 //! across two instances of the real binary on one Postgres; a slow client is dropped
 //! without slowing the writer; at most `--sse-max-clients` streams; and two browsers on one
@@ -194,6 +194,19 @@ async fn ui_api_and_import_writes_are_announced(backend: Backend) {
         !api.to_string().contains("whisper"),
         "a notice carries no values"
     );
+
+    // Through a restore of the form's version.
+    let entry = app
+        .scalar("SELECT id FROM gh_audit WHERE action = 'record.updated' AND via = 'ui'")
+        .unwrap();
+    let path = format!("/data/people/1/restore/{entry}");
+    let confirm = app.get(&path).await.text().await.unwrap();
+    let marker = "name=\"_version\" value=\"";
+    let at = confirm.find(marker).expect("a version field") + marker.len();
+    let version = &confirm[at..at + confirm[at..].find('"').unwrap()];
+    let res = app.post_form(&path, &path, &[("_version", version)]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_notice(&events.change().await, "people", "1", "restored", admin);
 
     // Through an import: one notice for the table.
     let res = reqwest::Client::new()
