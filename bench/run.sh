@@ -4,7 +4,7 @@
 # and for the Postgres half a server at $BENCH_POSTGRES_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres).
 #
-#   bench/run.sh           everything: foundation, data (W1-W5, export), lists (L1-L5), webhooks, import
+#   bench/run.sh           everything: foundation, data (W1-W5, export), lists (L1-L5), webhooks, import, live
 #   bench/run.sh --quick   the regression check: L1-L5 on both backends, short runs (< 3 min
 #                          once the dataset is cached in bench/out/ and Postgres)
 # The release build goes to $CARGO_TARGET_DIR (default target-release/, apart from the
@@ -26,3 +26,5 @@ python3 bench/data.py "$bin" --postgres "$pg" "$@"
 python3 bench/lists.py "$bin" --postgres "$pg"
 python3 bench/webhooks.py "$bin"
 python3 bench/import.py "$bin" --postgres "$pg"
+python3 bench/live.py "$bin"
+python3 bench/live.py "$bin" --postgres "$pg"

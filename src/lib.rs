@@ -77,6 +77,8 @@ pub struct Caches {
     pub views: aw::Data<engine::saved::ViewDirectory>,
     /// Tells the other instances on the same database what to forget (`db::notify`).
     pub notifier: Arc<db::notify::Notifier>,
+    /// The open live-update streams (`/events`) and the recent change notices.
+    pub live: aw::Data<events::live::Hub>,
 }
 
 impl Caches {
@@ -94,8 +96,14 @@ impl Caches {
             api_limits: aw::Data::default(),
             views: aw::Data::default(),
             notifier: db::notify::Notifier::new(),
+            live: aw::Data::new(events::live::Hub::new(
+                state.config.sse_max_clients,
+                state.config.sse_client_buffer,
+            )),
         };
         caches.connect_peers();
+        caches.live.clone().into_inner().listen(&caches.notifier);
+        db::changes::attach(&state.config.database, &caches.notifier);
         caches.notifier.listen(&state.config.database);
         Ok(caches)
     }
@@ -180,6 +188,7 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .app_data(app_caches.aggregates.clone())
             .app_data(app_caches.api_limits.clone())
             .app_data(app_caches.views.clone())
+            .app_data(app_caches.live.clone())
             .app_data(sql_console.clone())
             .app_data(sso_discovery.clone())
             .app_data(

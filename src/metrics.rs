@@ -84,6 +84,8 @@ pub struct Metrics {
     pub process_rss: Gauge,
     pub process_open_fds: Gauge,
     pub process_start_time: Gauge,
+    pub sse_clients: Gauge,
+    pub sse_dropped: Counter,
 }
 
 impl Metrics {
@@ -111,6 +113,8 @@ impl Metrics {
             process_rss: Gauge::default(),
             process_open_fds: Gauge::default(),
             process_start_time: Gauge::default(),
+            sse_clients: Gauge::default(),
+            sse_dropped: Counter::default(),
         };
         r.register(
             "http_requests",
@@ -223,6 +227,16 @@ impl Metrics {
             "Start time of the process since the Unix epoch",
             Unit::Seconds,
             m.process_start_time.clone(),
+        );
+        r.register(
+            "sse_clients",
+            "Open live-update streams (/events) on this instance",
+            m.sse_clients.clone(),
+        );
+        r.register(
+            "sse_dropped",
+            "Live-update streams ended because the client fell behind its buffer",
+            m.sse_dropped.clone(),
         );
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -148,6 +148,8 @@ route_table! {
     post "/sql/queries" => console::routes::save_query;
     post "/sql/queries/{id}/delete" => console::routes::delete_query;
 
+    get "/events" => data::live::events;
+
     get "/audit" => auditlog::index;
     get "/audit/export.csv" => auditlog::export_csv;
 

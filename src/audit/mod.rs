@@ -1,9 +1,11 @@
 //! The change log's queries. Entries are written by the code that makes the change, on the
-//! same connection and inside the same transaction, so a change and its entry land together.
+//! same connection and inside the same transaction, so a change and its entry land together;
+//! a row change is also announced to live pages from here (`db::changes`).
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::changes::{self, Notice};
 use crate::db::schema::gh_audit;
 use crate::db::{DbConn, new_id, now};
 
@@ -107,10 +109,11 @@ pub fn record(
     row_key: &str,
     changes: &serde_json::Value,
 ) -> QueryResult<()> {
+    let (id, at) = (new_id(), now());
     diesel::insert_into(gh_audit::table)
         .values((
-            gh_audit::id.eq(new_id()),
-            gh_audit::created_at.eq(now()),
+            gh_audit::id.eq(&id),
+            gh_audit::created_at.eq(at),
             gh_audit::user_id.eq(&actor.user_id),
             gh_audit::user_email.eq(&actor.email),
             gh_audit::action.eq(action),
@@ -120,6 +123,21 @@ pub fn record(
             gh_audit::via.eq(&actor.via),
         ))
         .execute(conn)?;
+    // Row changes of user tables are announced to live pages (`/events`); Gatehouse's own
+    // tables are not, and a notice carries no values.
+    if let Some(change) = changes::action_of(action).filter(|_| !table.starts_with("gh_")) {
+        let notice = Notice {
+            id,
+            table: table.to_string(),
+            key: row_key.to_string(),
+            action: change.to_string(),
+            actor: actor.email.clone(),
+            at: at
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        changes::announce(conn, &notice)?;
+    }
     Ok(())
 }
 

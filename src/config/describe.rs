@@ -83,6 +83,7 @@ impl Config {
                     .map_or_else(|| "keep forever".to_string(), short),
             ),
             ("sql-timeout", short(self.sql_timeout)),
+            ("sse-max-clients", self.sse_max_clients.to_string()),
             ("log", self.log.clone()),
             (
                 "log-format",

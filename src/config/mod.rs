@@ -69,6 +69,8 @@ pub struct Config {
     pub audit_retention: Option<Duration>,
     /// The SQL console's statement timeout.
     pub sql_timeout: Duration,
+    pub sse_max_clients: usize,
+    pub sse_client_buffer: usize,
     pub log: String,
     pub log_format: LogFormat,
     /// `None`: metrics off.
@@ -248,6 +250,8 @@ impl Config {
                     webhook_lease: s.webhook_lease,
                     audit_retention: s.audit_retention.filter(|d| !d.is_zero()),
                     sql_timeout: s.sql_timeout,
+                    sse_max_clients: s.sse_max_clients,
+                    sse_client_buffer: s.sse_client_buffer.max(1),
                     log: s.log.clone(),
                     log_format: s.log_format,
                     metrics,

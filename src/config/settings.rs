@@ -208,6 +208,25 @@ pub struct Settings {
     #[arg(long, env = "GATEHOUSE_SQL_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     pub sql_timeout: Duration,
 
+    /// Live-update streams (`/events`) served at once by this instance (more get 503).
+    #[arg(
+        long,
+        env = "GATEHOUSE_SSE_MAX_CLIENTS",
+        default_value_t = 1000,
+        global = true
+    )]
+    pub sse_max_clients: usize,
+
+    /// Change notices buffered per live-update stream; a client further behind is dropped
+    /// (its browser reconnects and catches up).
+    #[arg(
+        long,
+        env = "GATEHOUSE_SSE_CLIENT_BUFFER",
+        default_value_t = 256,
+        global = true
+    )]
+    pub sse_client_buffer: usize,
+
     /// Log filter, e.g. "info" or "gatehouse=debug,warn".
     #[arg(long, env = "GATEHOUSE_LOG", default_value = "info", global = true)]
     pub log: String,

@@ -9,6 +9,7 @@ pub mod form;
 pub mod import;
 pub mod import_files;
 pub mod import_views;
+pub mod live;
 pub mod restore;
 pub mod routes;
 pub mod saved;

@@ -2,6 +2,7 @@
 //! the r2d2 pool (with SQLite pragmas on every connection) and the `Db::run` helper that
 //! keeps blocking diesel calls off the async workers.
 
+pub mod changes;
 mod health;
 mod location;
 pub mod migrate;
@@ -412,16 +413,24 @@ where
         _ => <DbConn as Connection>::TransactionManager::begin_transaction(conn)?,
     }
     let watch = (!nested).then(|| health::Watch::start(conn));
+    let mark = changes::mark();
     match f(conn) {
         Ok(value) => {
             let wrote = watch.is_some_and(|w| w.wrote(conn));
-            <DbConn as Connection>::TransactionManager::commit_transaction(conn)?;
+            if let Err(e) = <DbConn as Connection>::TransactionManager::commit_transaction(conn) {
+                changes::rewind(mark);
+                return Err(e.into());
+            }
             if wrote {
                 health::committed();
+            }
+            if !nested {
+                changes::committed(conn);
             }
             Ok(value)
         }
         Err(e) => {
+            changes::rewind(mark);
             if let Err(rollback) =
                 <DbConn as Connection>::TransactionManager::rollback_transaction(conn)
             {

@@ -20,9 +20,13 @@ pub struct AssetUrls {
     pub css: String,
     pub js: String,
     pub htmx: String,
+    /// htmx's SSE extension and the live-update script of lists and record pages.
+    pub sse: String,
+    pub live: String,
 }
 
 pub const HTMX_FILE: &str = "vendor/htmx-2.0.11.min.js";
+pub const SSE_FILE: &str = "vendor/htmx-ext-sse-2.2.4.js";
 
 pub fn urls() -> &'static AssetUrls {
     static URLS: OnceLock<AssetUrls> = OnceLock::new();
@@ -30,6 +34,8 @@ pub fn urls() -> &'static AssetUrls {
         css: versioned("app.css"),
         js: versioned("app.js"),
         htmx: format!("/static/{HTMX_FILE}"),
+        sse: format!("/static/{SSE_FILE}"),
+        live: versioned("live.js"),
     })
 }
 

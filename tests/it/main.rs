@@ -23,6 +23,7 @@ mod foundation;
 mod history;
 mod history_via;
 mod import;
+mod live;
 mod messages;
 mod metrics;
 mod outage;

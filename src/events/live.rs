@@ -1,0 +1,268 @@
+//! Live updates: the change notices of every instance (`db::changes`) fan out to the open
+//! `/events` streams of this one. The hub keeps the notices of the last five minutes in a
+//! bounded ring, in the order they arrived (commit order: Postgres delivers notifications
+//! so, and SQLite commits one at a time), so a client that reconnects with `Last-Event-ID`
+//! gets what it missed. The ids are audit entry ids, the same on every instance, so the
+//! resume works on another instance too. Each stream has a bounded buffer: a client that
+//! falls behind is dropped (`try_send`), so a slow reader never slows a writer.
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use actix_web::rt::time::{Interval, Sleep, interval_at, sleep};
+use actix_web::web::Bytes;
+use futures_util::Stream;
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+use crate::db::changes::{CHANNEL, Notice};
+use crate::db::notify::{EVERYTHING, Notifier};
+use crate::metrics;
+
+/// How far back a reconnecting client is caught up.
+pub const RESUME_WINDOW: Duration = Duration::from_secs(5 * 60);
+/// The ring's bound in notices, whatever their age (about 300 bytes each).
+const RING_MAX: usize = 20_000;
+/// A comment line this often keeps proxies and idle connections open.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// A stream ends after this long and the browser reconnects at once (with `Last-Event-ID`,
+/// nothing lost): the session and the rights are then checked again.
+pub const LIFETIME: Duration = Duration::from_secs(5 * 60);
+/// What a stream starts with: the browser's reconnection delay.
+const PREAMBLE: &[u8] = b"retry: 2000\n: live\n\n";
+const PING: &[u8] = b": ping\n\n";
+
+/// Whether the operator of a stream may read a table (checked per notice).
+pub type Filter = Box<dyn Fn(&str) -> bool + Send + Sync>;
+
+struct Entry {
+    id: String,
+    table: String,
+    at: Instant,
+    frame: Bytes,
+}
+
+struct Client {
+    tx: mpsc::Sender<Bytes>,
+    may_read: Filter,
+}
+
+#[derive(Default)]
+struct Inner {
+    ring: VecDeque<Arc<Entry>>,
+    clients: HashMap<u64, Client>,
+}
+
+/// The open streams of this instance and the recent notices.
+pub struct Hub {
+    inner: Mutex<Inner>,
+    max_clients: usize,
+    buffer: usize,
+    next: AtomicU64,
+}
+
+/// The instance already serves `--sse-max-clients` streams.
+#[derive(Debug)]
+pub struct Full;
+
+/// One notice as an SSE event.
+fn frame(notice: &Notice) -> Bytes {
+    let data = serde_json::to_string(notice).unwrap_or_default();
+    Bytes::from(format!(
+        "id: {}\nevent: change\ndata: {data}\n\n",
+        notice.id
+    ))
+}
+
+/// "Notices may have been missed: read everything again", naming the newest notice held
+/// (or none) so the next reconnection resumes from there.
+fn reset(newest: Option<&str>) -> Bytes {
+    Bytes::from(format!(
+        "id: {}\nevent: reset\ndata: {{}}\n\n",
+        newest.unwrap_or("")
+    ))
+}
+
+impl Hub {
+    pub fn new(max_clients: usize, buffer: usize) -> Hub {
+        Hub {
+            inner: Mutex::new(Inner::default()),
+            max_clients,
+            buffer: buffer.max(1),
+            next: AtomicU64::new(1),
+        }
+    }
+
+    /// Receive the change notices of every instance from `notifier`.
+    pub fn listen(self: &Arc<Self>, notifier: &Notifier) {
+        let hub = Arc::downgrade(self);
+        notifier.subscribe(CHANNEL, move |payload| {
+            if let Some(hub) = hub.upgrade() {
+                hub.receive(payload);
+            }
+        });
+    }
+
+    /// How many streams are open.
+    pub fn clients(&self) -> usize {
+        self.inner.lock().map(|i| i.clients.len()).unwrap_or(0)
+    }
+
+    fn receive(&self, payload: &str) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        if payload == EVERYTHING {
+            // The listening connection was lost: notices may be missing, so no resume
+            // across this point, and every open page reads again.
+            inner.ring.clear();
+            let frame = reset(None);
+            let ids: Vec<u64> = inner.clients.keys().copied().collect();
+            self.send_to(&mut inner, &ids, &frame);
+            return;
+        }
+        let Ok(notice) = serde_json::from_str::<Notice>(payload) else {
+            tracing::warn!("unreadable change notice ignored");
+            return;
+        };
+        let entry = Arc::new(Entry {
+            frame: frame(&notice),
+            id: notice.id,
+            table: notice.table,
+            at: Instant::now(),
+        });
+        prune(&mut inner.ring);
+        inner.ring.push_back(entry.clone());
+        let ids: Vec<u64> = inner
+            .clients
+            .iter()
+            .filter(|(_, c)| (c.may_read)(&entry.table))
+            .map(|(id, _)| *id)
+            .collect();
+        self.send_to(&mut inner, &ids, &entry.frame);
+    }
+
+    /// Offer `frame` to the clients `ids`, dropping those whose buffer is full or gone.
+    fn send_to(&self, inner: &mut Inner, ids: &[u64], frame: &Bytes) {
+        for id in ids {
+            let outcome = match inner.clients.get(id) {
+                Some(c) => c.tx.try_send(frame.clone()),
+                None => continue,
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => {
+                    tracing::info!(client = id, "live stream dropped: the client fell behind");
+                    metrics::global().sse_dropped.inc();
+                    remove(inner, *id);
+                }
+                Err(TrySendError::Closed(_)) => remove(inner, *id),
+            }
+        }
+    }
+
+    /// Open a stream for an operator who may read what `may_read` allows, caught up from
+    /// `last_event_id` when given.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        last_event_id: Option<&str>,
+        may_read: Filter,
+    ) -> Result<Subscription, Full> {
+        let mut inner = self.inner.lock().map_err(|_| Full)?;
+        if inner.clients.len() >= self.max_clients {
+            return Err(Full);
+        }
+        prune(&mut inner.ring);
+        let mut backlog = VecDeque::from([Bytes::from_static(PREAMBLE)]);
+        if let Some(last) = last_event_id.filter(|l| !l.is_empty()) {
+            match inner.ring.iter().position(|e| e.id == last) {
+                Some(at) => backlog.extend(
+                    inner
+                        .ring
+                        .iter()
+                        .skip(at + 1)
+                        .filter(|e| may_read(&e.table))
+                        .map(|e| e.frame.clone()),
+                ),
+                None => backlog.push_back(reset(inner.ring.back().map(|e| e.id.as_str()))),
+            }
+        }
+        let (tx, rx) = mpsc::channel(self.buffer);
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        inner.clients.insert(id, Client { tx, may_read });
+        metrics::global().sse_clients.inc();
+        let start = actix_web::rt::time::Instant::now();
+        Ok(Subscription {
+            hub: self.clone(),
+            id,
+            backlog,
+            rx,
+            heartbeat: interval_at(start + HEARTBEAT, HEARTBEAT),
+            ends: Box::pin(sleep(LIFETIME)),
+        })
+    }
+
+    fn unsubscribe(&self, id: u64) {
+        if let Ok(mut inner) = self.inner.lock() {
+            remove(&mut inner, id);
+        }
+    }
+}
+
+fn remove(inner: &mut Inner, id: u64) {
+    if inner.clients.remove(&id).is_some() {
+        metrics::global().sse_clients.dec();
+    }
+}
+
+fn prune(ring: &mut VecDeque<Arc<Entry>>) {
+    while ring
+        .front()
+        .is_some_and(|e| e.at.elapsed() > RESUME_WINDOW || ring.len() >= RING_MAX)
+    {
+        ring.pop_front();
+    }
+}
+
+/// One open stream: what it missed first, then notices as they come, a heartbeat comment
+/// every 15 s, until the hub drops it, the client goes, or its lifetime ends.
+pub struct Subscription {
+    hub: Arc<Hub>,
+    id: u64,
+    backlog: VecDeque<Bytes>,
+    rx: mpsc::Receiver<Bytes>,
+    heartbeat: Interval,
+    ends: Pin<Box<Sleep>>,
+}
+
+impl Stream for Subscription {
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(first) = this.backlog.pop_front() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        match this.rx.poll_recv(cx) {
+            Poll::Ready(Some(frame)) => return Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(None) => return Poll::Ready(None),
+            Poll::Pending => {}
+        }
+        if this.ends.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        match this.heartbeat.poll_tick(cx) {
+            Poll::Ready(_) => Poll::Ready(Some(Ok(Bytes::from_static(PING)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.hub.unsubscribe(self.id);
+    }
+}
