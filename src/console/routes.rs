@@ -114,7 +114,7 @@ pub async fn cancel(
         Some(Stop::Replica(pid)) => console.cancel_on_replica(pid).await.map(|()| true)?,
         local => {
             // Here on the primary, or (not running here) wherever `gh_sql_runs` says it runs.
-            let pid = local.map(|Stop::Primary(pid) | Stop::Replica(pid)| pid);
+            let pid = local.map(|(Stop::Primary(pid) | Stop::Replica(pid))| pid);
             let run = move |c: &mut _| match pid {
                 Some(pid) => Ok(store::cancel_backend(c, pid).map(|()| true)?),
                 None => Ok(store::cancel_elsewhere(c, &owner, &run_id)?),
