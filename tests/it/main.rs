@@ -22,6 +22,8 @@ mod foundation;
 mod history;
 mod history_via;
 mod import;
+mod import_browser;
+mod import_more;
 mod messages;
 mod metrics;
 mod outage;
