@@ -1,7 +1,8 @@
 //! Importing a CSV file into a table, all or nothing, in one transaction (on SQLite an
 //! immediate one). Each row is parsed by the column's kind as the record form parses it;
-//! the rows that parse are written in batches of `BATCH_ROWS` inside a savepoint each
-//! (`import_write`, with the cached statements of `import_insert`). Any problem at all
+//! the rows that parse are written in batches of `BATCH_ROWS` (`import_write`, with the
+//! cached statements of `import_insert`: on Postgres one statement and one savepoint a
+//! batch, on SQLite one statement a row and no savepoint). Any problem at all
 //! rolls the whole import back; the first `MAX_PROBLEMS` are kept and every rejected row
 //! goes to the rejected-rows CSV. A clean import is committed with one `table.imported`
 //! audit entry, and a webhook event per row when an endpoint subscribes to the table
@@ -129,7 +130,8 @@ pub fn import<R: Read>(
         w.write_all(head.as_bytes())
             .map_err(|e| AppError::internal(e.to_string()))?;
     }
-    write_tx(conn, |conn| {
+    let cache = ImportCache::grow(conn)?;
+    let result = write_tx(conn, |conn| {
         let events =
             subscribed(conn, &table.name, "created")? || subscribed(conn, &table.name, "updated")?;
         let mut im = Importer {
@@ -148,7 +150,44 @@ pub fn import<R: Read>(
         let out = im.finish(before, after);
         im.audit(conn, &out)?;
         Ok(out)
-    })
+    });
+    cache.restore(conn);
+    result
+}
+
+/// SQLite: a larger page cache for the import's connection while it writes (16 MiB instead
+/// of the pool's small one), so that the pages of the table's indexes stay in memory rather
+/// than being spilled and read back a thousand times; put back afterwards.
+struct ImportCache(Option<i64>);
+
+const IMPORT_CACHE_KIB: i64 = 16 * 1024;
+
+impl ImportCache {
+    fn grow(conn: &mut DbConn) -> Result<ImportCache, ImportError> {
+        if !matches!(conn, DbConn::Sqlite(_)) {
+            return Ok(ImportCache(None));
+        }
+        let mut sql = Sql::new(backend_of(conn));
+        sql.push("PRAGMA cache_size");
+        let before = match sql.load(conn)?.first().and_then(|r| r.first()) {
+            Some(Value::Int(n)) => *n,
+            _ => return Ok(ImportCache(None)),
+        };
+        let mut sql = Sql::new(backend_of(conn));
+        sql.push(&format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"));
+        sql.execute(conn)?;
+        Ok(ImportCache(Some(before)))
+    }
+
+    fn restore(self, conn: &mut DbConn) {
+        if let Some(before) = self.0 {
+            let mut sql = Sql::new(backend_of(conn));
+            sql.push(&format!("PRAGMA cache_size = {before}"));
+            if let Err(e) = sql.execute(conn) {
+                tracing::warn!(error = %e, "could not put the page cache size back");
+            }
+        }
+    }
 }
 
 impl Importer<'_, '_> {

@@ -3,9 +3,10 @@
 //! have a text that depends only on the table, the columns and the number of rows, so
 //! diesel keeps each as a prepared statement and a million rows cost a handful of parses.
 //!
-//! - SQLite: `INSERT INTO t (a, b) VALUES (?, ?), (?, ?), …`, `SQLITE_ROWS` rows a
-//!   statement, every value bound with its column's type (a NULL too, so one statement
-//!   serves every row);
+//! - SQLite: `INSERT INTO t (a, b) VALUES (?, ?)`, one row a statement, every value bound
+//!   with its column's type (a NULL too, so one prepared statement serves every row). One
+//!   row a statement is what SQLite does best inside one transaction: it needs no statement
+//!   journal, since the constraints are checked before anything is written;
 //! - Postgres: `INSERT INTO t (a, b) SELECT CAST(c0 AS …), CAST(c1 AS …) FROM
 //!   unnest($1, $2) AS u(c0, c1)`: one statement for the whole batch, one text array per
 //!   column — the data COPY would send, through the ordinary protocol. (diesel's
@@ -23,10 +24,6 @@ use crate::catalog::{Kind, Table};
 use crate::db::DbConn;
 use crate::engine::value::Value;
 
-/// Rows a SQLite statement holds (bound parameters stay far below SQLite's 32,766).
-const SQLITE_ROWS: usize = 100;
-const SQLITE_MAX_BINDS: usize = 30_000;
-
 /// The shape of a batch: the table, the columns written (indexes into the table's
 /// columns), and the key an upsert matches on.
 #[derive(Clone, Copy)]
@@ -36,14 +33,14 @@ pub struct Shape<'a> {
     pub upsert_key: Option<&'a [usize]>,
 }
 
-/// Write `rows` (each the values of `shape.columns`, in order) in as few statements as
-/// the backend allows. The caller holds the savepoint.
+/// Write `rows` (each the values of `shape.columns`, in order): on SQLite a statement per
+/// row, on Postgres one for all. On Postgres the caller holds a savepoint; on SQLite a
+/// refused row has written nothing.
 pub fn insert_rows(conn: &mut DbConn, shape: Shape<'_>, rows: &[&[Value]]) -> QueryResult<()> {
     match conn {
         DbConn::Sqlite(c) => {
-            let per = (SQLITE_MAX_BINDS / shape.columns.len().max(1)).clamp(1, SQLITE_ROWS);
-            for chunk in rows.chunks(per) {
-                SqliteInsert { shape, rows: chunk }.execute(c)?;
+            for row in rows {
+                SqliteInsert { shape, row }.execute(c)?;
             }
         }
         DbConn::Postgres(c) => {
@@ -61,7 +58,7 @@ pub fn insert_rows(conn: &mut DbConn, shape: Shape<'_>, rows: &[&[Value]]) -> Qu
 
 struct SqliteInsert<'a> {
     shape: Shape<'a>,
-    rows: &'a [&'a [Value]],
+    row: &'a [Value],
 }
 
 struct PgInsert<'a> {
@@ -91,17 +88,14 @@ static NO_BYTES: Option<&[u8]> = None;
 impl QueryFragment<Sqlite> for SqliteInsert<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         head(&mut out, self.shape)?;
-        out.push_sql(" VALUES ");
-        for (r, row) in self.rows.iter().enumerate() {
-            out.push_sql(if r > 0 { ", (" } else { "(" });
-            for (n, (i, value)) in self.shape.columns.iter().zip(row.iter()).enumerate() {
-                if n > 0 {
-                    out.push_sql(", ");
-                }
-                bind_sqlite(&mut out, value, self.shape.table.columns[*i].kind)?;
+        out.push_sql(" VALUES (");
+        for (n, (i, value)) in self.shape.columns.iter().zip(self.row).enumerate() {
+            if n > 0 {
+                out.push_sql(", ");
             }
-            out.push_sql(")");
+            bind_sqlite(&mut out, value, self.shape.table.columns[*i].kind)?;
         }
+        out.push_sql(")");
         conflict(&mut out, self.shape)
     }
 }
