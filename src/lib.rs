@@ -133,6 +133,11 @@ impl Caches {
             catalog.upgrade().inspect(|c| c.expire_here());
         });
         self.catalog.peers.join(n, catalog::CATALOG_CHANNEL);
+        let views = Arc::downgrade(&*self.views);
+        n.subscribe(engine::saved::VIEWS_CHANNEL, move |_| {
+            views.upgrade().inspect(|d| d.forget_here());
+        });
+        self.views.peers.join(n, engine::saved::VIEWS_CHANNEL);
     }
 }
 

@@ -64,9 +64,16 @@ pub async fn import(
     }
 }
 
+/// The mode exactly as the OpenAPI document lists it (the CLI is more forgiving).
 fn parse_mode(mode: Option<&str>) -> Result<Mode, AppError> {
-    Mode::parse(mode.unwrap_or("insert"))
-        .ok_or_else(|| AppError::Invalid("mode must be one of insert, upsert, update.".into()))
+    match mode {
+        None | Some("insert") => Ok(Mode::Insert),
+        Some("upsert") => Ok(Mode::Upsert),
+        Some("update") => Ok(Mode::Update),
+        Some(_) => Err(AppError::Invalid(
+            "mode must be one of insert, upsert, update.".into(),
+        )),
+    }
 }
 
 /// The body, checked to be CSV, spooled to a temporary file under the import limit.

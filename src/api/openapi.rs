@@ -184,6 +184,10 @@ pub async fn document(
         let base = format!("/api/v1/tables/{}/rows", keys::encode_part(&t.name));
         let has_key = !t.key_columns().is_empty();
         paths.insert(base.clone(), collection_path(t, &name, actions, backend));
+        if let Some(import) = import_path(t, &name, actions, backend) {
+            let at = format!("/api/v1/tables/{}/import", keys::encode_part(&t.name));
+            paths.insert(at, import);
+        }
         if has_key {
             paths.insert(
                 format!("{base}/{{key}}"),
@@ -293,4 +297,53 @@ fn row_path(t: &Table, name: &str, actions: Actions, backend: Backend) -> Json {
         item.insert("delete".into(), json!({ "operationId": format!("delete_{name}"), "parameters": [key_param], "responses": r }));
     }
     Json::Object(item)
+}
+
+/// `/import`, where the role may create or update rows: a `text/csv` body whose header
+/// names columns, imported all or nothing. The example is a file of one row that the table
+/// takes (column examples as cells); a schema cannot say which other text is such a file,
+/// so a generated body is usually refused with 422 (and schemathesis is told so).
+fn import_path(t: &Table, name: &str, actions: Actions, backend: Backend) -> Option<Json> {
+    if t.read_only_reason().is_some() || !(actions.create || actions.update) {
+        return None;
+    }
+    let modes: Vec<&str> = [
+        ("insert", actions.create),
+        ("upsert", actions.create && actions.update),
+        ("update", actions.update),
+    ]
+    .iter()
+    .filter(|(_, allowed)| *allowed)
+    .map(|(m, _)| *m)
+    .collect();
+    let columns: Vec<&Column> = t
+        .columns
+        .iter()
+        .filter(|c| c.editable() && !(c.generated && c.primary_key))
+        .collect();
+    let mut example = String::new();
+    let header = columns.iter().map(|c| Some(c.name.as_str()));
+    crate::engine::csvio::push_line(&mut example, header);
+    let cells = columns
+        .iter()
+        .map(|c| match &params::input_schema(c, backend)["examples"][0] {
+            Json::String(s) => Some(s.clone()),
+            Json::Null => None,
+            other => Some(other.to_string()),
+        });
+    crate::engine::csvio::push_line(&mut example, cells);
+    let mut r = responses(&["400", "403", "404", "413", "422"]);
+    let summary = json!({ "type": "object", "properties": { "mode": { "type": "string", "enum": ["insert", "upsert", "update"] }, "rows": { "type": "integer", "minimum": 0 }, "inserted": { "type": "integer", "minimum": 0 }, "updated": { "type": "integer", "minimum": 0 } }, "required": ["mode", "rows", "inserted", "updated"] });
+    r.insert("200".into(), json!({ "description": "Every row was written", "content": { "application/json": { "schema": summary } } }));
+    r["422"]["description"] = json!(
+        "Rows were refused (each problem names its row and column), or the file or its header is unusable; nothing was written"
+    );
+    let parameters = json!([
+        { "name": "mode", "in": "query", "schema": { "type": "string", "enum": modes }, "description": "insert (the default): every row is new; upsert: rows whose key exists are changed, others inserted; update: every row must exist" },
+        { "name": "key", "in": "query", "schema": { "type": "string", "pattern": params::NO_NUL }, "description": "A unique column to match rows on (upsert, update); the primary key by default" },
+    ]);
+    let body = json!({ "required": true, "description": "A CSV file (UTF-8, comma, semicolon or tab) whose header names the columns to write", "content": { "text/csv": { "schema": { "type": "string" }, "example": example } } });
+    Some(
+        json!({ "post": { "operationId": format!("import_{name}"), "summary": format!("Import a CSV file into {}", t.name), "parameters": parameters, "requestBody": body, "responses": r } }),
+    )
 }

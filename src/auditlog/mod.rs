@@ -48,6 +48,8 @@ fn parse_time(field: &str, raw: &str) -> Result<Option<chrono::NaiveDateTime>, A
 pub struct EntryView {
     pub at: String,
     pub who: String,
+    /// Through what: "UI", "API token “name”", "import", "restore".
+    pub via: String,
     pub action: String,
     pub table: String,
     pub link: Option<String>,
@@ -83,6 +85,7 @@ fn view(e: Entry) -> EntryView {
     EntryView {
         at: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
         who: e.user_email,
+        via: store::via_label(&e.via),
         action: e.action,
         table: e.table_name,
         link,
@@ -195,7 +198,7 @@ pub async fn export_csv(
             }
         })
         .await?;
-    let mut out = String::from("id,at,user,action,table,key,changes\r\n");
+    let mut out = String::from("id,at,user,action,table,key,changes,via\r\n");
     for mut e in entries {
         e.changes = access.rights.redact_changes(&e.table_name, &e.changes);
         csv_line(&mut out, &e);
@@ -208,6 +211,7 @@ pub async fn export_csv(
 
 fn csv_line(out: &mut String, e: &Entry) {
     let at = e.created_at.format("%Y-%m-%d %H:%M:%S").to_string();
+    let via = store::via_label(&e.via);
     let cells = [
         &e.id,
         &at,
@@ -216,6 +220,7 @@ fn csv_line(out: &mut String, e: &Entry) {
         &e.table_name,
         &e.row_key,
         &e.changes,
+        &via,
     ];
     crate::engine::csvio::push_text_line(out, cells.iter());
 }

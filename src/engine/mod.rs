@@ -12,4 +12,5 @@ pub mod query;
 pub mod saved;
 pub mod sql;
 pub mod store;
+pub mod timestamp;
 pub mod value;

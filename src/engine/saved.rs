@@ -334,16 +334,22 @@ pub struct Listed {
     pub roles: Vec<String>,
 }
 
-/// How long another instance's view changes may take to reach this one's navigation.
-const DIRECTORY_TTL: Duration = Duration::from_secs(15);
+/// The channel on which a view change reaches the other instances' directories.
+pub const VIEWS_CHANNEL: &str = "gh_views";
+
+/// A backstop only: a change reaches every instance by notification (`VIEWS_CHANNEL`), and
+/// a listener that lost its connection forgets everything when it is back.
+const DIRECTORY_TTL: Duration = Duration::from_secs(600);
 
 /// Every saved view's name, table, owner and roles, for the navigation: read in two
-/// queries when stale (every few seconds, or at once after a change on this instance), by
-/// one request while the others show what is cached, so a page costs no trip to the
-/// database for it.
+/// queries when stale (after a change on any instance, told by notification), by one
+/// request while the others show what is cached, so a page costs no trip to the database
+/// for it.
 #[derive(Default)]
 pub struct ViewDirectory {
     inner: RwLock<Directory>,
+    /// The same directory on the other instances.
+    pub peers: crate::db::notify::Peers,
 }
 
 #[derive(Default)]
@@ -410,8 +416,15 @@ impl ViewDirectory {
         Ok(())
     }
 
-    /// A view was created, changed or deleted here: read them again on the next page.
+    /// A view was created, changed or deleted here: read them again on the next page, here
+    /// and on every other instance.
     pub fn forget(&self) {
+        self.forget_here();
+        self.peers.tell(crate::db::notify::EVERYTHING);
+    }
+
+    /// Read them again on this instance's next page (another instance changed one).
+    pub fn forget_here(&self) {
         if let Ok(mut d) = self.inner.write() {
             d.read_at = None;
             d.generation += 1;

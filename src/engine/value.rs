@@ -188,17 +188,10 @@ pub fn parse_input(column: &Column, raw: &str) -> Result<Value, String> {
             .map(|t| Value::Text(t.format("%H:%M:%S").to_string()))
             .ok_or_else(|| "Enter a time as HH:MM or HH:MM:SS.".to_string()),
         Kind::DateTime | Kind::DateTimeTz => {
-            let parsed = [
-                "%Y-%m-%dT%H:%M:%S%.f",
-                "%Y-%m-%dT%H:%M",
-                "%Y-%m-%d %H:%M:%S%.f",
-                "%Y-%m-%d %H:%M",
-            ]
-            .iter()
-            .find_map(|f| chrono::NaiveDateTime::parse_from_str(trimmed, f).ok())
-            .ok_or_else(|| "Enter a date and time as YYYY-MM-DD HH:MM.".to_string())?;
-            let text = parsed.format("%Y-%m-%d %H:%M:%S").to_string();
-            // Times without a zone are taken as UTC, the zone pages show them in.
+            let text = crate::engine::timestamp::parse_utc(trimmed)
+                .ok_or_else(|| "Enter a date and time as YYYY-MM-DD HH:MM.".to_string())?;
+            // Times without a zone are taken as UTC, the zone pages show them in; a time
+            // with one (`+05:30`, as Postgres writes it) is turned into UTC.
             Ok(Value::Text(if column.kind == Kind::DateTimeTz {
                 format!("{text}+00")
             } else {

@@ -461,7 +461,7 @@ async fn the_audit_log_exports_its_filtered_entries_as_csv(backend: Backend) {
     );
     let body = res.text().await.unwrap();
     let lines: Vec<&str> = body.split("\r\n").filter(|l| !l.is_empty()).collect();
-    assert_eq!(lines[0], "id,at,user,action,table,key,changes");
+    assert_eq!(lines[0], "id,at,user,action,table,key,changes,via");
     assert_eq!(lines.len(), 2, "only the filtered table's entry: {body}");
     let id = entry_ids(&app, "record.updated")
         .into_iter()

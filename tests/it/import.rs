@@ -44,7 +44,7 @@ async fn upload(
 }
 
 /// Create an API token for `role` through the page; returns its value.
-async fn token(app: &TestApp, role: &str) -> String {
+pub(crate) async fn token(app: &TestApp, role: &str) -> String {
     let res = app
         .post_form(
             "/integrations/tokens",
@@ -59,7 +59,7 @@ async fn token(app: &TestApp, role: &str) -> String {
     page[start..start + page[start..].find('<').unwrap()].to_string()
 }
 
-async fn api_import(
+pub(crate) async fn api_import(
     app: &TestApp,
     token: &str,
     table: &str,

@@ -23,6 +23,8 @@ mod foundation;
 mod history;
 mod history_via;
 mod import;
+mod import_browser;
+mod import_more;
 mod live;
 mod messages;
 mod metrics;

@@ -290,3 +290,48 @@ async fn list_links_keep_the_open_view(backend: Backend) {
         .replace("&#38;", "&");
     assert!(!chip.contains("view="), "{chip}");
 }
+
+/// Several instances on one Postgres: a view saved, renamed or deleted on one reaches the
+/// navigation of the others by notification (`gh_views`), not after a timeout.
+#[actix_web::test]
+async fn a_view_change_reaches_the_other_instances_navigation_by_notification() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use gatehouse::db::notify::Notifier;
+    use gatehouse::engine::saved::{VIEWS_CHANNEL, ViewDirectory};
+
+    let db = crate::common::TestDb::create(Backend::Postgres);
+    let url = gatehouse::db::DatabaseUrl::parse(db.url()).unwrap();
+    gatehouse::db::migrate::run(&url).unwrap();
+    let (here, there) = (Notifier::new(), Notifier::new());
+    let (mine, theirs) = (
+        Arc::new(ViewDirectory::default()),
+        Arc::new(ViewDirectory::default()),
+    );
+    mine.peers.join(&here, VIEWS_CHANNEL);
+    let t = theirs.clone();
+    there.subscribe(VIEWS_CHANNEL, move |_| t.forget_here());
+    here.listen(&url);
+    there.listen(&url);
+    // The other instance's navigation has read the views and holds them as fresh.
+    let mut conn = url.connect().unwrap();
+    let generation = theirs.claim().expect("a first read");
+    theirs.refresh(&mut conn, generation).unwrap();
+    assert!(theirs.claim().is_none(), "fresh after reading");
+    // Let both listeners connect and LISTEN before anything is sent.
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+
+    mine.forget();
+    let started = Instant::now();
+    loop {
+        if theirs.claim().is_some() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the other instance was not told"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -7,14 +7,17 @@
 //! - `read`: list pages, single rows, related rows, picker options, streamed reads;
 //! - `write`: insert, update, delete, with their foreign-key checks;
 //! - `restore`: a row back to an audited version, a deleted row back under its key;
-//! - `import`, `import_plan`: CSV files into a table, all or nothing;
+//! - `import`, `import_plan`, `import_write`, `import_insert`, `import_file`: CSV files
+//!   into a table, all or nothing;
 //! - `bulk`: selections of rows, counted, deleted or changed all at once.
 
 mod bulk;
 mod count;
 mod import;
 mod import_file;
+mod import_insert;
 mod import_plan;
+mod import_write;
 mod read;
 mod restore;
 mod row;

@@ -1,0 +1,163 @@
+//! Date-and-time input as the record form, the API and imports take it: `YYYY-MM-DD HH:MM`
+//! with optional seconds and fraction, a `T` or a space between date and time, and an
+//! optional zone — `Z`, ` UTC` (as Gatehouse shows times), or an offset as Postgres writes
+//! it (`+00`, `+05:30`, `-0800`). A time with a zone is stored as UTC; one without is taken
+//! as UTC already. The common exact form `YYYY-MM-DD HH:MM:SS` is checked by hand, without
+//! chrono's format parser: an import meets it a million times.
+
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
+
+/// The time as UTC, `YYYY-MM-DD HH:MM:SS` (fractions of a second are dropped, as the form
+/// always did), or `None` when the text is not a date and time.
+pub fn parse_utc(text: &str) -> Option<String> {
+    let (local, offset) = split_zone(text.trim())?;
+    if offset == 0
+        && let Some(exact) = exact_seconds(local)
+    {
+        return Some(exact);
+    }
+    let naive = parse_local(local)?;
+    let utc = naive.checked_sub_signed(Duration::seconds(offset))?;
+    Some(utc.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+/// The text before the zone, and the zone's offset east of UTC in seconds (0 without one).
+fn split_zone(text: &str) -> Option<(&str, i64)> {
+    for utc in ["Z", "z", " UTC", "UTC"] {
+        if let Some(local) = text.strip_suffix(utc) {
+            return Some((local.trim_end(), 0));
+        }
+    }
+    // An offset's sign comes after the time (the date's own dashes are before byte 10).
+    let Some(at) = text
+        .get(10..)
+        .and_then(|t| t.rfind(['+', '-']))
+        .map(|i| i + 10)
+    else {
+        return Some((text, 0));
+    };
+    let sign = if text.as_bytes()[at] == b'-' { -1 } else { 1 };
+    let zone = text[at + 1..].replace(':', "");
+    if !zone.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let (hours, minutes) = match zone.len() {
+        2 => (zone.parse::<i64>().ok()?, 0),
+        4 => (
+            zone[..2].parse::<i64>().ok()?,
+            zone[2..].parse::<i64>().ok()?,
+        ),
+        _ => return None,
+    };
+    if hours > 15 || minutes > 59 {
+        return None;
+    }
+    Some((text[..at].trim_end(), sign * (hours * 3600 + minutes * 60)))
+}
+
+/// `YYYY-MM-DD HH:MM:SS` exactly (a space or a `T`), checked and returned with a space.
+fn exact_seconds(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b' ' | b'T')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |from: usize, to: usize| -> Option<u32> {
+        b[from..to].iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+    NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
+    NaiveTime::from_hms_opt(num(11, 13)?, num(14, 16)?, num(17, 19)?)?;
+    let mut out = text.to_string();
+    if b[10] == b'T' {
+        out.replace_range(10..11, " ");
+    }
+    Some(out)
+}
+
+fn parse_local(text: &str) -> Option<NaiveDateTime> {
+    [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_utc;
+
+    #[test]
+    fn times_with_and_without_a_zone_come_out_as_utc() {
+        let utc = |t: &str| parse_utc(t);
+        assert_eq!(
+            utc("2026-01-02 03:04:05").as_deref(),
+            Some("2026-01-02 03:04:05")
+        );
+        assert_eq!(
+            utc("2026-01-02T03:04:05").as_deref(),
+            Some("2026-01-02 03:04:05")
+        );
+        assert_eq!(
+            utc(" 2026-01-02 03:04 ").as_deref(),
+            Some("2026-01-02 03:04:00")
+        );
+        assert_eq!(
+            utc("2026-01-02T03:04").as_deref(),
+            Some("2026-01-02 03:04:00")
+        );
+        assert_eq!(
+            utc("2026-01-02 03:04:05.25").as_deref(),
+            Some("2026-01-02 03:04:05")
+        );
+        // As Postgres writes timestamptz text, and as Gatehouse shows it.
+        assert_eq!(
+            utc("2026-01-02 03:04:05+00").as_deref(),
+            Some("2026-01-02 03:04:05")
+        );
+        assert_eq!(
+            utc("2026-01-02 03:04:05+05:30").as_deref(),
+            Some("2026-01-01 21:34:05")
+        );
+        assert_eq!(
+            utc("2026-01-02 03:04:05.5-08").as_deref(),
+            Some("2026-01-02 11:04:05")
+        );
+        assert_eq!(
+            utc("2026-01-02T03:04:05-0130").as_deref(),
+            Some("2026-01-02 04:34:05")
+        );
+        assert_eq!(
+            utc("2026-01-02T03:04:05Z").as_deref(),
+            Some("2026-01-02 03:04:05")
+        );
+        assert_eq!(
+            utc("2026-01-02 03:04:05 UTC").as_deref(),
+            Some("2026-01-02 03:04:05")
+        );
+        for bad in [
+            "",
+            "2026-01-02",
+            "2026-02-30 03:04:05",
+            "2026-01-02 25:04:05",
+            "2026-01-02 03:04:05+5",
+            "2026-01-02 03:04:05+16",
+            "2026-01-02 03:04:05+0a",
+            "2026-01-02 03:04:05 Europe/Paris",
+            "yesterday",
+            "éééééééééééé-é",
+        ] {
+            assert_eq!(utc(bad), None, "{bad}");
+        }
+    }
+}
