@@ -206,7 +206,10 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .default_service(aw::to(web::errors::not_found))
             .wrap(from_fn(web::csrf::middleware))
             .wrap(from_fn(web::nul::middleware))
-            .wrap(from_fn(web::flash::middleware))
+            .wrap(identity::session_store::middleware(
+                &app_state,
+                app_caches.sessions.clone(),
+            ))
             .wrap(Condition::new(replica, from_fn(web::recent::middleware)))
             .wrap(from_fn(web::errors::middleware))
             .wrap(Compress::default())
