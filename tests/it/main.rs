@@ -29,6 +29,7 @@ mod proxies;
 mod replica;
 mod schema;
 mod schemathesis;
+mod session_store;
 mod shutdown;
 mod slow_clients;
 mod sso;
