@@ -12,13 +12,18 @@
 //! query; last-seen is written at most once per `touch_interval`, by the load, and the
 //! middleware never writes for an unchanged session (`TtlExtensionPolicy::OnStateChanges`).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use actix_session::SessionMiddleware;
 use actix_session::config::{CookieContentSecurity, PersistentSession, TtlExtensionPolicy};
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite, time};
-use actix_web::web;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, web};
 
 use crate::db::now;
 use crate::db::secrets::random_token;
@@ -47,6 +52,38 @@ const COLUMNS: &[&str] = &[USER_ID, STAGE, IP, USER_AGENT];
 pub struct DbSessionStore {
     state: AppState,
     cache: web::Data<SessionCache>,
+    failure: Failure,
+}
+
+/// The error of the store's last failed write, for `surface_failures`. One per worker (a
+/// worker runs one request at a time between awaits, and the middleware returns at once
+/// after a failed write), given to the app as `app_data`.
+#[derive(Clone, Default)]
+pub struct Failure(Rc<RefCell<Option<AppError>>>);
+
+impl Failure {
+    fn keep(&self, error: AppError) -> anyhow::Error {
+        let message = anyhow::anyhow!("{error}");
+        *self.0.borrow_mut() = Some(error);
+        message
+    }
+}
+
+/// Wraps the session middleware: when storing the session fails (the database is full,
+/// read-only, busy, unreachable…), the caller gets the error's status and reason (503 and
+/// what the database said, as plain text: the request is gone by then, so no page can be
+/// rendered) rather than actix-session's empty 500.
+pub async fn surface_failures(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let failure = req.app_data::<Failure>().cloned();
+    next.call(req).await.map_err(|error| {
+        failure
+            .and_then(|f| f.0.borrow_mut().take())
+            .unwrap_or_else(|| AppError::internal(format!("the session: {error}")))
+            .into()
+    })
 }
 
 /// The session middleware of one worker: a signed cookie named `gh_session`, HttpOnly,
@@ -54,6 +91,7 @@ pub struct DbSessionStore {
 pub fn middleware(
     state: &AppState,
     cache: web::Data<SessionCache>,
+    failure: Failure,
 ) -> SessionMiddleware<DbSessionStore> {
     let lifetime = time::Duration::seconds(
         i64::try_from(state.config.session_lifetime.as_secs()).unwrap_or(i64::MAX),
@@ -61,6 +99,7 @@ pub fn middleware(
     let store = DbSessionStore {
         state: state.clone(),
         cache,
+        failure,
     };
     SessionMiddleware::builder(store, Key::from(&state.keys.cookie_key()[..]))
         .cookie_name(SESSION_COOKIE.to_string())
@@ -110,10 +149,6 @@ fn to_state(id: &str, stored: &Stored) -> State {
         }
     }
     state
-}
-
-fn other(e: AppError) -> anyhow::Error {
-    anyhow::anyhow!("{e}")
 }
 
 impl DbSessionStore {
@@ -199,7 +234,7 @@ impl SessionStore for DbSessionStore {
                 })
             })
             .await
-            .map_err(|e| SaveError::Other(other(e)))?;
+            .map_err(|e| SaveError::Other(self.failure.keep(e)))?;
         Ok(key)
     }
 
@@ -229,7 +264,7 @@ impl SessionStore for DbSessionStore {
             .await;
         // Here and on the other instances, the next request reads the new state.
         self.cache.forget(&id);
-        written.map_err(|e| UpdateError::Other(other(e)))?;
+        written.map_err(|e| UpdateError::Other(self.failure.keep(e)))?;
         Ok(key)
     }
 
@@ -248,7 +283,7 @@ impl SessionStore for DbSessionStore {
             .run(move |conn| Ok(sessions::delete_session(conn, &i)?))
             .await;
         self.cache.forget(&id);
-        deleted.map_err(other)?;
+        deleted.map_err(|e| self.failure.keep(e))?;
         Ok(())
     }
 }

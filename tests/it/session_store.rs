@@ -151,3 +151,25 @@ async fn a_signed_in_page_view_writes_nothing_to_the_session(backend: Backend) {
     }
     assert_eq!(row(), before, "last-seen is written at most once a minute");
 }
+
+/// Storing the session is part of the request: when the database refuses the write (here
+/// another process holds SQLite's write lock past the busy timeout), signing out answers
+/// 503 with the reason, like any refused write, and the session stays as it was.
+#[actix_web::test]
+async fn a_refused_session_write_answers_with_its_reason() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.setup_admin().await;
+    app.get("/").await;
+    let path = app.db.url().trim_start_matches("sqlite://").to_string();
+    let mut other = diesel::SqliteConnection::establish(&path).unwrap();
+    other.batch_execute("BEGIN IMMEDIATE;").unwrap();
+    let res = app.logout().await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("The database is busy"), "{page}");
+    other.batch_execute("ROLLBACK;").unwrap();
+    let home = app.get("/").await;
+    assert_eq!(home.status(), StatusCode::OK, "still signed in");
+}
