@@ -183,8 +183,10 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     ));
     let sso_discovery = aw::Data::new(signin::sso::discovery::Discovery::default());
     let server = HttpServer::new(move || {
+        let session_failure = identity::session_store::Failure::default();
         App::new()
             .app_data(aw::Data::new(app_state.clone()))
+            .app_data(session_failure.clone())
             .app_data(app_caches.catalog.clone())
             .app_data(app_caches.sessions.clone())
             .app_data(app_caches.rights.clone())
@@ -223,7 +225,12 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
             .default_service(aw::to(web::errors::not_found))
             .wrap(from_fn(web::csrf::middleware))
             .wrap(from_fn(web::nul::middleware))
-            .wrap(from_fn(web::flash::middleware))
+            .wrap(identity::session_store::middleware(
+                &app_state,
+                app_caches.sessions.clone(),
+                session_failure.clone(),
+            ))
+            .wrap(from_fn(identity::session_store::surface_failures))
             .wrap(Condition::new(replica, from_fn(web::recent::middleware)))
             .wrap(from_fn(web::errors::middleware))
             .wrap(Compress::default())

@@ -51,7 +51,7 @@ pub fn active_operators(conn: &mut DbConn) -> QueryResult<i64> {
         .filter(sess::last_seen_at.ge(now() - Duration::minutes(15)))
         .select(sess::user_id)
         .distinct()
-        .load::<String>(conn)
+        .load::<Option<String>>(conn)
         .map(|ids| ids.len() as i64)
 }
 

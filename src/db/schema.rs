@@ -19,12 +19,13 @@ diesel::table! {
 diesel::table! {
     gh_sessions (id) {
         id -> Text,
-        user_id -> Text,
+        user_id -> Nullable<Text>,
         created_at -> Timestamp,
         last_seen_at -> Timestamp,
         ip -> Text,
         user_agent -> Text,
         stage -> Text,
+        data -> Text,
     }
 }
 

@@ -35,6 +35,7 @@ fn hex(bytes: &[u8]) -> String {
 pub struct Keys {
     session: Vec<u8>,
     csrf: Vec<u8>,
+    cookie: [u8; 64],
 }
 
 impl Keys {
@@ -42,7 +43,19 @@ impl Keys {
         Keys {
             session: mac(secret, b"gatehouse/session-id/v1").to_vec(),
             csrf: mac(secret, b"gatehouse/csrf/v1").to_vec(),
+            cookie: {
+                let mut key = [0u8; 64];
+                key[..32].copy_from_slice(&mac(secret, b"gatehouse/session-cookie/v1/a"));
+                key[32..].copy_from_slice(&mac(secret, b"gatehouse/session-cookie/v1/b"));
+                key
+            },
         }
+    }
+
+    /// The key that signs the session cookie (actix-session wants 64 bytes). Derived from
+    /// the secret key, so sessions survive restarts and every instance accepts them.
+    pub fn cookie_key(&self) -> [u8; 64] {
+        self.cookie
     }
 
     /// The database id of the session whose cookie holds `token`.

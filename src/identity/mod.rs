@@ -1,4 +1,4 @@
-//! Who is asking and what they may do: server-side sessions, passwords, API-token lookup,
+//! Who is asking and what they may do: server-side sessions (on actix-session), passwords, API-token lookup,
 //! sign-in throttling, the `CurrentUser` / `Access` / `Admin` extractors with the role's
 //! rights, and the storage of operators, roles, password resets and TOTP secrets. Every
 //! slice stands on it; it names no slice.
@@ -9,6 +9,7 @@ pub mod password;
 pub mod permissions;
 pub mod roles;
 pub mod session;
+pub mod session_store;
 pub mod sessions;
 pub mod throttle;
 pub mod totp;

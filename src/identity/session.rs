@@ -1,6 +1,8 @@
-//! Server-side sessions: the cookie holds a random token, the database holds its MAC with
-//! the user, creation and last-seen times. Looked up once per request and cached in the
-//! request's extensions, so the layout, the extractor and the error page share one query.
+//! Server-side sessions through actix-session: `session_store` keeps them in `gh_sessions`
+//! (the cookie holds a random key, the database its MAC) and loads each request's session
+//! into actix-session's `Session`; here the signed-in operator is read from it, once per
+//! request (cached in the request's extensions, so the layout, the extractor and the error
+//! page share it), and the two-second cache of live sessions lives.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -8,19 +10,22 @@ use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::cookie::{Cookie, SameSite, time};
+use actix_session::SessionExt;
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use serde::{Deserialize, Serialize};
 
 use crate::db::notify::Peers;
 use crate::error::AppError;
+use crate::identity::session_store::{self, State};
 use crate::identity::sessions;
 use crate::state::{AppState, app_data};
 
 pub const SESSION_COOKIE: &str = "gh_session";
 
 /// The signed-in operator of this request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CurrentUser {
     pub id: String,
     pub email: String,
@@ -51,16 +56,28 @@ impl SessionPolicy {
     pub fn touch_interval(&self) -> Duration {
         (self.idle / 4).min(Duration::from_secs(60))
     }
+
+    /// How long a live session is trusted from the cache without asking the database.
+    pub fn cache_ttl(&self) -> Duration {
+        (self.idle / 4).min(Duration::from_secs(2))
+    }
 }
 
-/// Live sessions seen in the last moment, so a burst of requests costs one lookup. Entries
-/// live at most two seconds (a quarter of the idle timeout when that is shorter). A session
-/// ended here is forgotten at once here, and on the other instances as soon as the
-/// notification arrives (`peers`); the expiry is the fallback when one is lost.
+/// Live sessions seen in the last moment (their state as the store loaded it, or that
+/// there is none), so a burst of requests costs one lookup. Entries live at most two
+/// seconds (a quarter of the idle timeout when that is shorter). A session ended or changed
+/// here is forgotten at once here, and on the other instances as soon as the notification
+/// arrives (`peers`); the expiry is the fallback when one is lost.
 #[derive(Default)]
 pub struct SessionCache {
-    entries: Mutex<HashMap<String, (Instant, CurrentUser)>>,
+    entries: Mutex<HashMap<String, Cached>>,
     pub peers: Peers,
+}
+
+struct Cached {
+    at: Instant,
+    user_id: Option<String>,
+    state: Option<State>,
 }
 
 /// The channel on which instances tell each other which sessions to forget.
@@ -69,20 +86,22 @@ pub const SESSIONS_CHANNEL: &str = "gh_sessions";
 const CACHE_MAX_ENTRIES: usize = 10_000;
 
 impl SessionCache {
-    fn get(&self, id: &str, ttl: Duration) -> Option<CurrentUser> {
+    /// The cached state of session `id`: `Some(None)` when it is known not to exist.
+    pub(crate) fn get(&self, id: &str, ttl: Duration) -> Option<Option<State>> {
         let entries = self.entries.lock().ok()?;
         entries
             .get(id)
-            .filter(|(at, _)| at.elapsed() < ttl)
-            .map(|(_, u)| u.clone())
+            .filter(|c| c.at.elapsed() < ttl)
+            .map(|c| c.state.clone())
     }
 
-    fn put(&self, id: String, user: CurrentUser) {
+    pub(crate) fn put(&self, id: String, user_id: Option<String>, state: Option<State>) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= CACHE_MAX_ENTRIES {
                 entries.clear();
             }
-            entries.insert(id, (Instant::now(), user));
+            let at = Instant::now();
+            entries.insert(id, Cached { at, user_id, state });
         }
     }
 
@@ -106,7 +125,7 @@ impl SessionCache {
 
     fn forget_user_here(&self, user_id: &str) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (_, u)| u.id != user_id);
+            entries.retain(|_, c| c.user_id.as_deref() != Some(user_id));
         }
     }
 
@@ -150,44 +169,36 @@ impl FromRequest for CurrentUser {
     }
 }
 
-/// Look the session up (once per request).
+/// The signed-in operator (past every sign-in step), read from the session once per request.
 pub async fn load(req: &HttpRequest) -> Result<Option<CurrentUser>, AppError> {
     if let Some(Loaded(user)) = req.extensions().get::<Loaded>() {
         return Ok(user.clone());
     }
-    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
-        req.extensions_mut().insert(Loaded(None));
-        return Ok(None);
-    };
-    let state = app_data::<AppState>(req)?;
-    let id = state.keys.session_id(cookie.value());
-    let policy = state.policy();
-    let ttl = (policy.idle / 4).min(Duration::from_secs(2));
-    let cache = app_data::<SessionCache>(req)?;
-    if let Some(user) = cache.get(&id, ttl) {
-        req.extensions_mut().insert(Loaded(Some(user.clone())));
-        return Ok(Some(user));
-    }
-    let user = state
-        .db
-        .run(move |conn| Ok(sessions::load_session(conn, &id, policy, crate::db::now())?))
-        .await?;
     // Only a session past every sign-in step counts as signed in.
-    let user = user.filter(|u| u.stage == sessions::STAGE_FULL);
-    if let Some(u) = &user {
-        cache.put(u.session_id.clone(), u.clone());
-    }
+    let user = load_pending(req)
+        .await?
+        .filter(|u| u.stage == sessions::STAGE_FULL);
     req.extensions_mut().insert(Loaded(user.clone()));
     Ok(user)
 }
 
 /// The session's user at whatever sign-in stage (for the second-factor pages).
 pub async fn load_pending(req: &HttpRequest) -> Result<Option<CurrentUser>, AppError> {
-    let Some(cookie) = req.cookie(SESSION_COOKIE) else {
+    let session = req.get_session();
+    if !session.contains_key(session_store::UNAVAILABLE) {
+        return session
+            .get::<CurrentUser>(session_store::USER)
+            .map_err(|e| AppError::internal(format!("the session's operator is unreadable: {e}")));
+    }
+    // The store could not read the database; reading again here lets the error (503 with
+    // its reason) reach the caller, or finds the database back.
+    let id = session
+        .get::<String>(session_store::ID)
+        .map_err(|e| AppError::internal(format!("the session's id is unreadable: {e}")))?;
+    let Some(id) = id else {
         return Ok(None);
     };
     let state = app_data::<AppState>(req)?;
-    let id = state.keys.session_id(cookie.value());
     let policy = state.policy();
     state
         .db
@@ -198,19 +209,6 @@ pub async fn load_pending(req: &HttpRequest) -> Result<Option<CurrentUser>, AppE
 /// The user cached by `load`, without touching the database (for error pages).
 pub fn cached(req: &HttpRequest) -> Option<CurrentUser> {
     req.extensions().get::<Loaded>().and_then(|l| l.0.clone())
-}
-
-pub fn session_cookie(token: String, state: &AppState) -> Cookie<'static> {
-    let max_age = time::Duration::seconds(
-        i64::try_from(state.config.session_lifetime.as_secs()).unwrap_or(i64::MAX),
-    );
-    Cookie::build(SESSION_COOKIE, token)
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(state.config.secure_cookies())
-        .max_age(max_age)
-        .finish()
 }
 
 pub fn removal_cookie(name: &'static str, state: &AppState) -> Cookie<'static> {

@@ -1,4 +1,4 @@
-//! Queries for sessions and the first-run setup token.
+//! Queries for sessions (the rows behind `session_store`) and the first-run setup token.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -13,46 +13,59 @@ fn older_than(then: NaiveDateTime, now: NaiveDateTime, limit: std::time::Duratio
     (now - then).to_std().is_ok_and(|age| age > limit)
 }
 
-/// The user of a live session; an expired session, or one of a disabled user, is deleted.
-pub fn load_session(
+/// A live session as stored: its operator (at whatever sign-in stage; none before anyone
+/// signs in) and its other entries, a JSON object (the flash message).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub user: Option<CurrentUser>,
+    pub data: String,
+}
+
+type Row = (
+    NaiveDateTime,
+    NaiveDateTime,
+    String,
+    String,
+    Option<(String, String, String, String, bool)>,
+);
+
+/// A live session; an expired one, or one of a disabled user, is deleted. Last-seen is
+/// written at most once per `touch_interval`.
+pub fn load_stored(
     conn: &mut DbConn,
     id: &str,
     policy: SessionPolicy,
     now: NaiveDateTime,
-) -> QueryResult<Option<CurrentUser>> {
+) -> QueryResult<Option<Stored>> {
     let row = gh_sessions::table
-        .inner_join(gh_users::table)
+        .left_join(gh_users::table)
         .filter(gh_sessions::id.eq(id))
         .select((
             gh_sessions::created_at,
             gh_sessions::last_seen_at,
-            gh_users::id,
-            gh_users::email,
-            gh_users::display_name,
-            gh_users::role,
-            gh_users::disabled,
             gh_sessions::stage,
+            gh_sessions::data,
+            (
+                gh_users::id,
+                gh_users::email,
+                gh_users::display_name,
+                gh_users::role,
+                gh_users::disabled,
+            )
+                .nullable(),
         ))
-        .first::<(
-            NaiveDateTime,
-            NaiveDateTime,
-            String,
-            String,
-            String,
-            String,
-            bool,
-            String,
-        )>(conn)
+        .first::<Row>(conn)
         .optional()?;
-    let Some((created, last_seen, user_id, email, display_name, role, disabled, stage)) = row
-    else {
+    let Some((created, last_seen, stage, data, user)) = row else {
         return Ok(None);
     };
-    // A session waiting for its second factor lasts ten minutes at most.
-    let pending_expired =
+    // A session waiting for its second factor, or carrying a message to a visitor not
+    // signed in, lasts ten minutes at most.
+    let short_expired =
         stage != STAGE_FULL && older_than(created, now, std::time::Duration::from_secs(600));
+    let disabled = user.as_ref().is_some_and(|u| u.4);
     if disabled
-        || pending_expired
+        || short_expired
         || older_than(created, now, policy.lifetime)
         || older_than(last_seen, now, policy.idle)
     {
@@ -72,14 +85,25 @@ pub fn load_session(
             tracing::debug!(%error, "the session's last-seen time was not written; ignored");
         }
     }
-    Ok(Some(CurrentUser {
+    let user = user.map(|(user_id, email, display_name, role, _)| CurrentUser {
         stage,
         id: user_id,
         email,
         display_name,
         role,
         session_id: id.to_string(),
-    }))
+    });
+    Ok(Some(Stored { user, data }))
+}
+
+/// The user of a live session (at whatever stage), as `load_stored`.
+pub fn load_session(
+    conn: &mut DbConn,
+    id: &str,
+    policy: SessionPolicy,
+    now: NaiveDateTime,
+) -> QueryResult<Option<CurrentUser>> {
+    Ok(load_stored(conn, id, policy, now)?.and_then(|s| s.user))
 }
 
 /// A session past every step of sign-in.
@@ -92,13 +116,17 @@ pub const STAGE_ENROL: &str = "enrol";
 pub const STAGE_PASSKEY: &str = "passkey";
 /// Password accepted; the role requires a passkey and the operator must register one first.
 pub const STAGE_PASSKEY_ENROL: &str = "passkey-enrol";
+/// Nobody signed in: the session only carries a message across a redirect.
+pub const STAGE_ANON: &str = "anon";
 
 pub struct NewSession<'a> {
     pub id: &'a str,
-    pub user_id: &'a str,
+    pub user_id: Option<&'a str>,
     pub ip: &'a str,
     pub user_agent: &'a str,
     pub stage: &'a str,
+    /// The session's other entries, a JSON object.
+    pub data: &'a str,
 }
 
 pub fn create_session(conn: &mut DbConn, s: NewSession<'_>, now: NaiveDateTime) -> QueryResult<()> {
@@ -111,9 +139,17 @@ pub fn create_session(conn: &mut DbConn, s: NewSession<'_>, now: NaiveDateTime) 
             gh_sessions::ip.eq(s.ip),
             gh_sessions::user_agent.eq(s.user_agent),
             gh_sessions::stage.eq(s.stage),
+            gh_sessions::data.eq(s.data),
         ))
         .execute(conn)?;
     Ok(())
+}
+
+/// Replace a session's other entries (its operator and stage change only with a new id).
+pub fn set_session_data(conn: &mut DbConn, id: &str, data: &str) -> QueryResult<usize> {
+    diesel::update(gh_sessions::table.find(id))
+        .set(gh_sessions::data.eq(data))
+        .execute(conn)
 }
 
 pub fn delete_session(conn: &mut DbConn, id: &str) -> QueryResult<usize> {
@@ -134,11 +170,15 @@ pub fn purge_expired(
         |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     let idle_cutoff = now - to_chrono(policy.idle);
     let life_cutoff = now - to_chrono(policy.lifetime);
+    let short_cutoff = now - chrono::Duration::minutes(10);
     diesel::delete(
         gh_sessions::table.filter(
             gh_sessions::last_seen_at
                 .lt(idle_cutoff)
-                .or(gh_sessions::created_at.lt(life_cutoff)),
+                .or(gh_sessions::created_at.lt(life_cutoff))
+                .or(gh_sessions::stage
+                    .ne(STAGE_FULL)
+                    .and(gh_sessions::created_at.lt(short_cutoff))),
         ),
     )
     .execute(conn)

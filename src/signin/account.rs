@@ -239,7 +239,10 @@ pub async fn reset(
         ));
     }
     sessions.forget_user(&user.id);
-    signed_out(&req, &state, "Your password is set. Sign in with it now.")
+    Ok(signed_out(
+        &req,
+        "Your password is set. Sign in with it now.",
+    ))
 }
 
 pub async fn forgot_form(Page(layout): Page) -> Result<HttpResponse, AppError> {

@@ -81,13 +81,9 @@ pub async fn use_code(
         let refusal = "Your role requires a passkey: a code is not enough.".to_string();
         return step_page(&req, "step", next, Some(refusal));
     }
-    let token = sign_in(&req, &state, &user.id, &user.email, STAGE_CODE).await?;
+    sign_in(&req, &state, &user.id, &user.email, STAGE_CODE).await?;
     let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
-    Ok(signed_in(
-        &state,
-        &format!("/login/code?next={next}"),
-        token,
-    ))
+    Ok(signed_in(&state, &format!("/login/code?next={next}")))
 }
 
 pub async fn step_options(
@@ -130,9 +126,9 @@ pub async fn step(
     if let Err(refusal) = outcome {
         return step_page(&req, "step", next, Some(refusal));
     }
-    let token = sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
+    sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
     tracing::info!(user = %user.id, "passkey accepted");
-    Ok(signed_in(&state, &next, token))
+    Ok(signed_in(&state, &next))
 }
 
 pub async fn enrol_form(req: HttpRequest) -> Result<HttpResponse, AppError> {
@@ -179,8 +175,8 @@ pub async fn enrol(
     if let Err(refusal) = outcome {
         return step_page(&req, "enrol", "/".into(), Some(refusal));
     }
-    let token = sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
-    Ok(signed_in(&state, "/", token))
+    sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
+    Ok(signed_in(&state, "/"))
 }
 
 /// Options for a passwordless sign-in from `/login`, bound to the browser's cookie.
@@ -222,7 +218,7 @@ pub async fn direct(
         let status = StatusCode::FORBIDDEN;
         return login_failed(&req, &state, status, (user.email, next), refusal.into()).await;
     }
-    let token = sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
+    sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
     tracing::info!(user = %user.id, "signed in with a passkey, without a password");
-    Ok(signed_in(&state, &next, token))
+    Ok(signed_in(&state, &next))
 }

@@ -7,14 +7,18 @@ use serde::Deserialize;
 use crate::db::now;
 use crate::db::secrets::{random_token, sha256_hex};
 use crate::error::AppError;
+use crate::identity::session;
+use actix_session::SessionExt;
+
+use crate::identity::session::MaybeUser;
+use crate::identity::session_store;
+use crate::identity::sessions as auth_store;
 use crate::identity::password;
-use crate::identity::session::{self, MaybeUser, SESSION_COOKIE, SessionCache};
-use crate::identity::sessions::{self as auth_store, NewSession};
 use crate::identity::users::{self, NewUser, User};
 use crate::metrics;
 use crate::signin::store::{self, Attempt};
 use crate::signin::views::{LoginPage, SetupDonePage, SetupErrors, SetupPage};
-use crate::state::{AppState, app_data};
+use crate::state::AppState;
 use crate::web::page::{self, Layout, Page};
 use crate::web::{client_ip, csrf, flash, safe_next};
 
@@ -157,17 +161,16 @@ pub async fn login(
         .await;
     }
     let (stage, location) = second_step(&state, &user, next).await?;
-    let token = sign_in(&req, &state, &user.id, &user.email, stage).await?;
+    sign_in(&req, &state, &user.id, &user.email, stage).await?;
     tracing::info!(user = %user.id, stage, "password accepted");
-    Ok(signed_in(&state, &location, token))
+    Ok(signed_in(&state, &location))
 }
 
-/// The redirect after a step of sign-in: the new session's cookie, and the anonymous
-/// cookie (which bound the sign-in form's CSRF token) removed.
-pub fn signed_in(state: &AppState, location: &str, token: String) -> HttpResponse {
+/// The redirect after a step of sign-in (the session middleware sets the new session's
+/// cookie), the anonymous cookie (which bound the sign-in form's CSRF token) removed.
+pub fn signed_in(state: &AppState, location: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("Location", location.to_string()))
-        .cookie(session::session_cookie(token, state))
         .cookie(session::removal_cookie(csrf::ANON_COOKIE, state))
         .finish()
 }
@@ -191,19 +194,16 @@ pub(crate) async fn login_failed(
     )
 }
 
-/// Start a new session (a new id: sign-in never reuses a cookie the browser already had)
-/// and return the cookie value.
+/// Start a new session for `user_id` at `stage`: a new key (`renew`: sign-in never reuses
+/// a cookie the browser already had; the browser's previous session is deleted) with
+/// nothing of the old state. A full sign-in clears the account's failure count.
 pub async fn sign_in(
     req: &HttpRequest,
     state: &AppState,
     user_id: &str,
     email: &str,
     stage: &'static str,
-) -> Result<String, AppError> {
-    let sessions = app_data::<SessionCache>(req)?;
-    let token = random_token();
-    let id = state.keys.session_id(&token);
-    let ip = client_ip(req);
+) -> Result<(), AppError> {
     let user_agent: String = req
         .headers()
         .get("user-agent")
@@ -212,56 +212,40 @@ pub async fn sign_in(
         .chars()
         .take(300)
         .collect();
-    let (user_id, email, policy) = (user_id.to_string(), email.to_string(), state.policy());
-    // The browser's previous session, if it had one, ends here: never two at once.
-    let previous = req
-        .cookie(SESSION_COOKIE)
-        .map(|c| state.keys.session_id(c.value()));
-    if let Some(p) = &previous {
-        sessions.forget(p);
+    let session = req.get_session();
+    session.renew();
+    session.clear();
+    let entries = [
+        (session_store::USER_ID, user_id.to_string()),
+        (session_store::STAGE, stage.to_string()),
+        (session_store::IP, client_ip(req)),
+        (session_store::USER_AGENT, user_agent),
+    ];
+    for (key, value) in entries {
+        session.insert(key, value).map_err(AppError::caused_by)?;
     }
-    state
-        .db
-        .run(move |conn| {
-            let session = NewSession {
-                id: &id,
-                user_id: &user_id,
-                ip: &ip,
-                user_agent: &user_agent,
-                stage,
-            };
-            store::start_session(conn, session, previous.as_deref(), &email, policy)
-        })
-        .await?;
-    Ok(token)
-}
-
-pub async fn logout(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    sessions: web::Data<SessionCache>,
-) -> Result<HttpResponse, AppError> {
-    if let Some(cookie) = req.cookie(SESSION_COOKIE) {
-        let id = state.keys.session_id(cookie.value());
-        sessions.forget(&id);
+    if stage == auth_store::STAGE_FULL {
+        let email = email.to_string();
         state
             .db
-            .run(move |conn| Ok(auth_store::delete_session(conn, &id)?))
+            .run(move |conn| store::signed_in(conn, &email))
             .await?;
     }
-    signed_out(&req, &state, "You have been signed out.")
+    Ok(())
 }
 
-/// To the sign-in page with a message, the session cookie removed.
-pub fn signed_out(
-    req: &HttpRequest,
-    state: &AppState,
-    message: &str,
-) -> Result<HttpResponse, AppError> {
-    let mut res = page::done(req, "/login", "success", message);
-    res.add_cookie(&session::removal_cookie(SESSION_COOKIE, state))
-        .map_err(AppError::caused_by)?;
-    Ok(res)
+/// End this browser's session (its row is deleted by the session middleware).
+pub async fn logout(req: HttpRequest) -> Result<HttpResponse, AppError> {
+    Ok(signed_out(&req, "You have been signed out."))
+}
+
+/// To the sign-in page with a message: the session ends, and a new one (no operator)
+/// carries the message.
+pub fn signed_out(req: &HttpRequest, message: &str) -> HttpResponse {
+    let session = req.get_session();
+    session.renew();
+    session.clear();
+    page::done(req, "/login", "success", message)
 }
 
 #[derive(Deserialize)]
@@ -382,17 +366,10 @@ pub async fn setup(
     if !errors.any() {
         if let Some(user) = create_admin(&state, &form).await? {
             tracing::info!(user = %user.id, "first administrator created");
-            let token =
-                sign_in(&req, &state, &user.id, &user.email, auth_store::STAGE_FULL).await?;
-            let mut res = signed_in(&state, "/", token);
+            sign_in(&req, &state, &user.id, &user.email, auth_store::STAGE_FULL).await?;
             let welcome = "Welcome to Gatehouse. Your administrator account is ready.";
-            res.add_cookie(&flash::cookie(
-                "success",
-                welcome,
-                state.config.secure_cookies(),
-            ))
-            .map_err(AppError::caused_by)?;
-            return Ok(res);
+            flash::set(&req, "success", welcome);
+            return Ok(signed_in(&state, "/"));
         }
         errors.form = Some("Setup has already been completed. Sign in instead.".into());
     }

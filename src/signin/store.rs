@@ -7,8 +7,7 @@ use crate::db::secrets::{Sealer, sha256_hex};
 use crate::db::{self, DbConn, now};
 use crate::error::AppError;
 use crate::events;
-use crate::identity::session::SessionPolicy;
-use crate::identity::sessions::{self, NewSession, STAGE_FULL};
+use crate::identity::sessions;
 use crate::identity::users::{self, CreateUserError, NewUser, User};
 use crate::identity::{roles, throttle, totp as totp_store};
 use crate::signin::totp::{code_hash, matching_step, new_secret, recovery_codes, totp};
@@ -36,26 +35,11 @@ pub fn attempt(conn: &mut DbConn, email: &str, ip: &str) -> Result<Attempt, AppE
     })
 }
 
-/// Store a new session, ending the browser's `previous` one; a full sign-in clears the
-/// account's failure count.
-pub fn start_session(
-    conn: &mut DbConn,
-    session: NewSession<'_>,
-    previous: Option<&str>,
-    email: &str,
-    policy: SessionPolicy,
-) -> Result<(), AppError> {
-    let now = now();
-    let full = session.stage == STAGE_FULL;
+/// A full sign-in clears the account's failure count (the session itself is stored by
+/// the session middleware, `identity::session_store`).
+pub fn signed_in(conn: &mut DbConn, email: &str) -> Result<(), AppError> {
     db::write_tx(conn, |conn| {
-        if let Some(p) = previous {
-            sessions::delete_session(conn, p)?;
-        }
-        sessions::create_session(conn, session, now)?;
-        if full {
-            throttle::reset_account(conn, email, now)?;
-        }
-        sessions::purge_expired(conn, policy, now)?;
+        throttle::reset_account(conn, email, now())?;
         Ok(())
     })
 }

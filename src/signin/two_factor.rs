@@ -73,8 +73,8 @@ pub async fn code(
         p.error = Some(message);
         return page::render(StatusCode::UNPROCESSABLE_ENTITY, &p);
     }
-    let token = sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
-    Ok(signed_in(&state, &next, token))
+    sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
+    Ok(signed_in(&state, &next))
 }
 
 /// The QR code and secret being enrolled, making one if there is none yet.
@@ -138,13 +138,11 @@ pub async fn enrol(
     let user = pending(&req, STAGE_ENROL).await?;
     match confirm(&state, &user, form.code.clone()).await? {
         Ok(codes) => {
-            let token = sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
+            // The session middleware sets the new session's cookie on this page.
+            sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
             let mut p = TwoFactorPage::new(&req, "codes", "");
             p.codes = codes;
-            let mut res = page::ok(&p)?;
-            res.add_cookie(&session::session_cookie(token, &state))
-                .map_err(AppError::caused_by)?;
-            Ok(res)
+            page::ok(&p)
         }
         Err(message) => enrol_page(&req, &state, &user, Some(message)).await,
     }

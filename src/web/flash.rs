@@ -1,13 +1,13 @@
-//! One-shot messages shown on the next page ("You have been signed out"), carried in a
-//! short-lived cookie across the redirect and removed once shown.
+//! One-shot messages shown on the next page ("You have been signed out"), carried across
+//! the redirect in the session (actix-session, `identity::session_store`: a visitor who is
+//! not signed in gets a session for it) and removed once shown.
 
-use actix_web::body::MessageBody;
-use actix_web::cookie::{Cookie, SameSite, time};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage, HttpRequest};
+use actix_session::SessionExt;
+use actix_web::HttpRequest;
+use serde::{Deserialize, Serialize};
 
-pub const COOKIE: &str = "gh_flash";
+/// The session entry holding the pending message.
+pub const KEY: &str = "flash";
 
 #[derive(Debug, Clone)]
 pub struct Flash {
@@ -16,56 +16,43 @@ pub struct Flash {
     pub message: String,
 }
 
-#[derive(Clone)]
-struct Taken;
-
-pub fn cookie(kind: &'static str, message: &str, secure: bool) -> Cookie<'static> {
-    let value: String =
-        url::form_urlencoded::byte_serialize(format!("{kind}|{message}").as_bytes()).collect();
-    Cookie::build(COOKIE, value)
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .max_age(time::Duration::minutes(5))
-        .finish()
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    kind: String,
+    message: String,
 }
 
-/// The pending messages; the cookie is cleared on this response.
+/// Show `message` on the next page this browser renders.
+pub fn set(req: &HttpRequest, kind: &'static str, message: &str) {
+    let stored = Stored {
+        kind: kind.to_string(),
+        message: message.chars().take(300).collect(),
+    };
+    if let Err(error) = req.get_session().insert(KEY, stored) {
+        tracing::warn!(%error, "a flash message could not be kept");
+    }
+}
+
+/// The pending messages, removed from the session.
 pub fn take(req: &HttpRequest) -> Vec<Flash> {
-    let Some(c) = req.cookie(COOKIE) else {
+    let session = req.get_session();
+    // Only a session holding a message changes (and is written) when it is shown.
+    if !session.contains_key(KEY) {
+        return Vec::new();
+    }
+    let Some(Ok(stored)) = session.remove_as::<Stored>(KEY) else {
         return Vec::new();
     };
-    req.extensions_mut().insert(Taken);
-    let decoded: String = url::form_urlencoded::parse(format!("v={}", c.value()).as_bytes())
-        .map(|(_, v)| v.into_owned())
-        .next()
-        .unwrap_or_default();
-    let (kind, message) = decoded
-        .split_once('|')
-        .unwrap_or(("info", decoded.as_str()));
-    let kind = match kind {
+    let kind = match stored.kind.as_str() {
         "success" => "success",
         "error" => "error",
         _ => "info",
     };
-    let message: String = message.chars().take(300).collect();
-    if message.is_empty() {
+    if stored.message.is_empty() {
         return Vec::new();
     }
-    vec![Flash { kind, message }]
-}
-
-pub async fn middleware(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let mut res = next.call(req).await?;
-    let taken = res.request().extensions().get::<Taken>().is_some();
-    if taken && !res.status().is_redirection() {
-        let mut removal = Cookie::build(COOKIE, "").path("/").finish();
-        removal.make_removal();
-        res.response_mut().add_cookie(&removal)?;
-    }
-    Ok(res)
+    vec![Flash {
+        kind,
+        message: stored.message,
+    }]
 }

@@ -185,10 +185,6 @@ pub fn see_other(req: &HttpRequest, location: &str) -> actix_web::HttpResponseBu
 /// The end of a successful (or refused) form: redirect to `location` with a flash message
 /// of `kind` (`success` or `error`) shown on the next page.
 pub fn done(req: &HttpRequest, location: &str, kind: &'static str, message: &str) -> HttpResponse {
-    let secure = req
-        .app_data::<actix_web::web::Data<crate::state::AppState>>()
-        .is_some_and(|s| s.config.secure_cookies());
-    see_other(req, location)
-        .cookie(flash::cookie(kind, message, secure))
-        .finish()
+    flash::set(req, kind, message);
+    see_other(req, location).finish()
 }

@@ -36,6 +36,7 @@ mod schema;
 mod schema_fleet;
 mod schema_rebuild;
 mod schemathesis;
+mod session_store;
 mod shutdown;
 mod slow_clients;
 mod sso;

@@ -154,10 +154,10 @@ async fn enter(
     } else {
         second_step(state, &user, next).await?
     };
-    let token = sign_in(req, state, &user.id, &user.email, stage).await?;
+    sign_in(req, state, &user.id, &user.email, stage).await?;
     tracing::info!(user = %user.id, stage, "signed in through SSO");
     crate::metrics::global().signin("succeeded");
-    let mut res = signed_in(state, &location, token);
+    let mut res = signed_in(state, &location);
     res.add_removal_cookie(&flow_removal())
         .map_err(|e| AppError::internal(e.to_string()))?;
     Ok(res)
