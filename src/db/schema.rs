@@ -289,3 +289,12 @@ diesel::table! {
         trust_provider_mfa -> Bool,
     }
 }
+
+diesel::table! {
+    gh_user_settings (user_id) {
+        user_id -> Text,
+        time_zone -> Text,
+        theme -> Text,
+        updated_at -> Timestamp,
+    }
+}

@@ -9,6 +9,7 @@ pub mod permissions;
 pub mod roles;
 pub mod session;
 pub mod sessions;
+pub mod settings;
 pub mod throttle;
 pub mod totp;
 pub mod users;

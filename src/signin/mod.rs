@@ -2,6 +2,7 @@
 //! operator's own account page (password, sessions, two-factor, forgotten passwords).
 
 pub mod account;
+pub mod display;
 pub mod routes;
 pub mod sso;
 mod store;

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -11,6 +12,7 @@ use askama::Template;
 
 use crate::error::AppError;
 use crate::identity::session::{self, CurrentUser};
+use crate::identity::settings::{self, Settings};
 use crate::web::assets::{self, AssetUrls};
 use crate::web::flash::{self, Flash};
 use crate::web::{csrf, is_htmx};
@@ -87,6 +89,8 @@ pub struct Layout {
     pub change_schema: bool,
     /// Under "Data": the tables the operator may read, with their saved views.
     pub data_nav: Vec<crate::web::nav::NavTable>,
+    /// The operator's time zone and theme (defaults before sign-in).
+    pub settings: Arc<Settings>,
 }
 
 impl Layout {
@@ -95,6 +99,11 @@ impl Layout {
         let user = session::cached(req);
         Layout {
             data_nav: crate::web::nav::data_nav(req, user.as_ref()),
+            settings: req
+                .extensions()
+                .get::<Arc<Settings>>()
+                .cloned()
+                .unwrap_or_default(),
             user,
             csrf: csrf::token(req),
             flashes: flash::take(req),
@@ -104,12 +113,12 @@ impl Layout {
             path: req.path().to_string(),
             admin: req
                 .extensions()
-                .get::<std::sync::Arc<crate::identity::permissions::Rights>>()
+                .get::<Arc<crate::identity::permissions::Rights>>()
                 .map(|r| r.admin_areas)
                 .unwrap_or_else(|| session::cached(req).is_some_and(|u| u.is_admin())),
             change_schema: req
                 .extensions()
-                .get::<std::sync::Arc<crate::identity::permissions::Rights>>()
+                .get::<Arc<crate::identity::permissions::Rights>>()
                 .is_some_and(|r| r.change_schema),
         }
     }
@@ -137,10 +146,26 @@ impl FromRequest for Page {
             if let Some(user) = session::load(&req).await? {
                 crate::identity::permissions::load_rights(&req, &user.role).await?;
                 crate::web::nav::refresh_views(&req).await?;
+                load_settings(&req, &user.id).await?;
             }
             Ok(Page(Layout::build(&req)))
         })
     }
+}
+
+/// Put the operator's settings on the request: from the cache, or read once.
+async fn load_settings(req: &HttpRequest, user_id: &str) -> Result<(), AppError> {
+    let found = match settings::cached(user_id) {
+        Some(found) => found,
+        None => {
+            let state = crate::state::app_data::<crate::state::AppState>(req)?;
+            let id = user_id.to_string();
+            let loaded = state.db.run(move |conn| settings::load(conn, &id)).await?;
+            settings::remember(user_id, loaded)
+        }
+    };
+    req.extensions_mut().insert(found);
+    Ok(())
 }
 
 /// Render a template with a status (422 for a form with errors, 429 when throttled …).
