@@ -11,6 +11,7 @@ use crate::audit::{self, Actor, AuditFilter};
 use crate::catalog::{Catalog, CatalogCache, Column, Table};
 use crate::data::form;
 use crate::data::saved as data_saved;
+use crate::data::views::cells::Presenter;
 use crate::data::views::*;
 use crate::db::DbConn;
 use crate::engine::errors::WriteError;
@@ -97,15 +98,13 @@ pub async fn list(
             .insert_header(("Location", canonical))
             .finish());
     }
-    let view = list_view(
-        &table,
-        &q,
-        &rows,
-        csrf::token(&req),
-        access.write_refusal(&table, Action::Update),
-        access.actions(&table),
-        opened.view.as_ref(),
-    );
+    let context = ListContext {
+        csrf: csrf::token(&req),
+        read_only: access.write_refusal(&table, Action::Update),
+        actions: access.actions(&table),
+        at: Presenter::new(layout.settings.zone()),
+    };
+    let view = list_view(&table, &q, &rows, context, opened.view.as_ref());
     if swap {
         return rows_partial(view, &canonical);
     }

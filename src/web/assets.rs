@@ -20,9 +20,12 @@ pub struct AssetUrls {
     pub css: String,
     pub js: String,
     pub htmx: String,
+    /// The icon sprite: `<use href="{icons}#name">`.
+    pub icons: String,
 }
 
 pub const HTMX_FILE: &str = "vendor/htmx-2.0.11.min.js";
+pub const ICONS_FILE: &str = "vendor/lucide-1.62.0-sprite.svg";
 
 pub fn urls() -> &'static AssetUrls {
     static URLS: OnceLock<AssetUrls> = OnceLock::new();
@@ -30,6 +33,7 @@ pub fn urls() -> &'static AssetUrls {
         css: versioned("app.css"),
         js: versioned("app.js"),
         htmx: format!("/static/{HTMX_FILE}"),
+        icons: format!("/static/{ICONS_FILE}"),
     })
 }
 

@@ -27,6 +27,8 @@ pub struct NavItem {
     pub ready: bool,
     /// Shown only to operators allowed into the administration areas.
     pub admin_only: bool,
+    /// The symbol in the icon sprite (static/vendor/lucide-*-sprite.svg).
+    pub icon: &'static str,
 }
 
 pub const NAV: &[NavItem] = &[
@@ -35,30 +37,35 @@ pub const NAV: &[NavItem] = &[
         href: "/",
         ready: true,
         admin_only: false,
+        icon: "house",
     },
     NavItem {
         label: "Data",
         href: "/data",
         ready: true,
         admin_only: false,
+        icon: "database",
     },
     NavItem {
         label: "Users",
         href: "/users",
         ready: true,
         admin_only: true,
+        icon: "users",
     },
     NavItem {
         label: "Roles",
         href: "/roles",
         ready: true,
         admin_only: true,
+        icon: "shield-check",
     },
     NavItem {
         label: "Integrations",
         href: "/integrations/webhooks",
         ready: true,
         admin_only: true,
+        icon: "plug",
     },
     NavItem {
         label: "SQL",
@@ -66,12 +73,14 @@ pub const NAV: &[NavItem] = &[
         ready: true,
         // Administrators always hold "run SQL"; other roles granted it open /sql directly.
         admin_only: true,
+        icon: "terminal",
     },
     NavItem {
         label: "Audit",
         href: "/audit",
         ready: true,
         admin_only: false,
+        icon: "history",
     },
 ];
 
@@ -97,13 +106,12 @@ impl Layout {
     /// Built from what the request already knows (no database access).
     pub fn build(req: &HttpRequest) -> Layout {
         let user = session::cached(req);
+        // Read before the fields below borrow the extensions mutably (flash messages).
+        let settings = req.extensions().get::<Arc<Settings>>().cloned();
+        let settings = settings.unwrap_or_default();
         Layout {
             data_nav: crate::web::nav::data_nav(req, user.as_ref()),
-            settings: req
-                .extensions()
-                .get::<Arc<Settings>>()
-                .cloned()
-                .unwrap_or_default(),
+            settings,
             user,
             csrf: csrf::token(req),
             flashes: flash::take(req),
