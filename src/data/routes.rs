@@ -172,13 +172,14 @@ pub async fn show(
     let key = keys::from_path(key.as_deref(), &table)?;
     let (t, rights, page_no) = (table.clone(), access.rights.clone(), history_page(&req));
     let own_email = access.user.email.clone();
-    let (row, related, history) = state
+    let (row, related, history, labels) = state
         .db
         .run(move |conn| {
             let row = store::get(conn, &t, &key)?;
             let related = store::related(conn, &catalog, &t, &row, 5)?;
+            let labels = store::row_labels(conn, &catalog, &t, &row)?;
             let history = row_history(conn, &t, &row, &rights, own_email, page_no)?;
-            Ok((row, related, history))
+            Ok((row, related, history, labels))
         })
         .await?;
     let read_only = access.write_refusal(&table, Action::Update);
@@ -193,7 +194,7 @@ pub async fn show(
         can_delete: access.write_refusal(&table, Action::Delete).is_none(),
         ..RecordPage::new(layout, &table, Some(&row), None, &BTreeMap::new())
     };
-    page::ok(&page)
+    page::ok(&page.with_labels(labels))
 }
 
 const HISTORY_PAGE: i64 = 20;

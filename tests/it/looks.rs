@@ -12,8 +12,9 @@ use fantoccini::key::Key;
 use crate::browser::{browser, eval, sign_in, start_driver, wait_heading, wait_js};
 use crate::common::{Backend, TestApp};
 
+/// Keys typed where the focus is (as a person would), not into a chosen element.
 async fn press(c: &fantoccini::Client, keys: &str) {
-    c.find(Locator::Css("body"))
+    c.active_element()
         .await
         .unwrap()
         .send_keys(keys)
@@ -31,7 +32,10 @@ async fn ctrl_k(c: &fantoccini::Client) {
 async fn type_in_palette(c: &fantoccini::Client, text: &str) {
     let input = c.find(Locator::Id("palette-input")).await.unwrap();
     input.send_keys(text).await.unwrap();
-    input.send_keys(&char::from(Key::Enter).to_string()).await.unwrap();
+    input
+        .send_keys(&char::from(Key::Enter).to_string())
+        .await
+        .unwrap();
 }
 
 #[actix_web::test]
@@ -94,12 +98,17 @@ async fn the_palette_opens_with_ctrl_k_and_navigates_and_list_keys_move() {
 
 /// axe-core's violations on the current page (rule id and the first offending element).
 async fn violations(c: &fantoccini::Client) -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/axe/node_modules/axe-core/axe.min.js");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/axe/node_modules/axe-core/axe.min.js"
+    );
     let axe = std::fs::read_to_string(path).unwrap_or_else(|e| {
         panic!("axe-core is missing ({e}): run `npm ci --prefix tests/axe --no-audit --no-fund`")
     });
     if eval(c, "return typeof window.axe").await != serde_json::json!("object") {
-        c.execute(&format!("{axe}\nreturn null;"), vec![]).await.unwrap();
+        c.execute(&format!("{axe}\nreturn null;"), vec![])
+            .await
+            .unwrap();
     }
     let found = c
         .execute_async(
@@ -184,6 +193,10 @@ async fn axe_finds_no_violation_on_the_main_pages_in_either_theme() {
         }
         shoot(&c, &format!("palette-{theme}")).await;
     }
-    assert!(problems.is_empty(), "axe violations:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "axe violations:\n{}",
+        problems.join("\n")
+    );
     c.close().await.unwrap();
 }
