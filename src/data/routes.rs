@@ -178,7 +178,7 @@ pub async fn show(
             let row = store::get(conn, &t, &key)?;
             let related = store::related(conn, &catalog, &t, &row, 5)?;
             let labels = store::row_labels(conn, &catalog, &t, &row)?;
-            let history = row_history(conn, &t, &row, &rights, own_email, page_no)?;
+            let history = row_history(conn, &catalog, &t, &row, &rights, own_email, page_no)?;
             Ok((row, related, history, labels))
         })
         .await?;
@@ -188,8 +188,8 @@ pub async fn show(
         related: related_views(related),
         history_newer,
         history_older,
-        history: history_items(history.0, read_only.is_none()),
-        previous_history: history_items(history.1, false),
+        history: history_items(history.0, read_only.is_none(), &history.3),
+        previous_history: history_items(history.1, false, &history.3),
         read_only,
         can_delete: access.write_refusal(&table, Action::Delete).is_none(),
         ..RecordPage::new(layout, &table, Some(&row), None, &BTreeMap::new())
@@ -221,14 +221,24 @@ fn history_links(req: &HttpRequest, page_no: i64, more: bool) -> (Option<String>
 /// row's and those of earlier rows that had the same key (up to the key's last deletion),
 /// and whether there are older ones. Everyone's changes are an administration area;
 /// others see their own.
+/// A row's history entries (this row's, earlier rows' under its key), whether there are
+/// older ones, and the labels of the rows its foreign keys pointed at.
+type RowHistory = (
+    Vec<audit::Entry>,
+    Vec<audit::Entry>,
+    bool,
+    std::collections::HashMap<String, std::collections::HashMap<String, String>>,
+);
+
 fn row_history(
     conn: &mut DbConn,
+    catalog: &Catalog,
     table: &Table,
     row: &Row,
     rights: &Rights,
     own_email: String,
     page_no: i64,
-) -> Result<(Vec<audit::Entry>, Vec<audit::Entry>, bool), AppError> {
+) -> Result<RowHistory, AppError> {
     let key = row.key_path();
     let filter = AuditFilter {
         table: Some(table.name.clone()),
@@ -249,7 +259,10 @@ fn row_history(
             .as_ref()
             .is_some_and(|(at, id)| (h.created_at, &h.id) <= (*at, id))
     });
-    Ok((current, previous, more))
+    // The rows the foreign keys in the diffs pointed at, by their labels.
+    let values = fk_values(table, current.iter().chain(&previous));
+    let labels = store::value_labels(conn, catalog, table, &values)?;
+    Ok((current, previous, more, labels))
 }
 
 pub async fn create(

@@ -1,7 +1,8 @@
 //! Values read as values in lists, on both backends: enum/CHECK values as badges with a
 //! stable tone, booleans as ✓/✗ with words for screen readers, timestamps relative with
 //! the exact time in the operator's time zone (a setting on /account, with the theme),
-//! long text and JSON folded, NULL subtle.
+//! long text and JSON folded, NULL subtle; foreign keys named by the referenced row's label
+//! on the record form, in related rows and in history diffs.
 
 use reqwest::StatusCode;
 
@@ -12,6 +13,7 @@ both_backends!(
     lists_show_badges_booleans_folded_text_and_null,
     timestamps_follow_the_operators_time_zone,
     a_bad_time_zone_or_theme_is_refused_and_nothing_is_stored,
+    foreign_keys_show_labels_on_the_record_in_related_rows_and_in_history,
 );
 
 fn schema(backend: Backend) -> String {
@@ -147,4 +149,44 @@ async fn a_bad_time_zone_or_theme_is_refused_and_nothing_is_stored(backend: Back
             .await
             .contains("title=\"2026-01-15 12:00:00 UTC\"")
     );
+}
+
+async fn foreign_keys_show_labels_on_the_record_in_related_rows_and_in_history(backend: Backend) {
+    let id = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY",
+        Backend::Postgres => "SERIAL PRIMARY KEY",
+    };
+    let app = TestApp::spawn(backend).await;
+    app.sql(&format!(
+        "CREATE TABLE people (id {id}, name TEXT NOT NULL);
+         CREATE TABLE things (id {id}, title TEXT NOT NULL);
+         CREATE TABLE loans (id {id}, person_id INTEGER NOT NULL REFERENCES people (id),
+             thing_id INTEGER NOT NULL REFERENCES things (id), days INTEGER);
+         INSERT INTO people (name) VALUES ('Ada'), ('Grace');
+         INSERT INTO things (title) VALUES ('Ladder');
+         INSERT INTO loans (person_id, thing_id, days) VALUES (1, 1, 7);"
+    ));
+    app.setup_admin().await;
+
+    // The form names the referenced row next to the picker.
+    let record = app.get("/data/loans/1").await.text().await.unwrap();
+    assert!(
+        record.contains("#link\"></use></svg>Ada</span>"),
+        "{record}"
+    );
+    // A related row without a label column is named by its other foreign keys' labels.
+    let person = app.get("/data/people/1").await.text().await.unwrap();
+    assert!(person.contains(">Ladder</a></li>"), "{person}");
+    assert!(!person.contains(">1</a></li>"));
+
+    let res = app
+        .edit(
+            "/data/loans/1",
+            &[("f.person_id", "2"), ("f.thing_id", "1"), ("f.days", "7")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let record = app.get("/data/loans/1").await.text().await.unwrap();
+    assert!(record.contains("<del>Ada (1)</del>"), "{record}");
+    assert!(record.contains("<ins>Grace (2)</ins>"), "{record}");
 }

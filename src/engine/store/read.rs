@@ -120,6 +120,30 @@ pub fn row_labels(
         .collect())
 }
 
+/// Labels of the rows some foreign-key values point at (values as text, e.g. from the audit
+/// log's before/after): column → key → label, one query per column.
+pub fn value_labels(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    values: &[(String, String)],
+) -> Result<HashMap<String, HashMap<String, String>>, AppError> {
+    let rows: Vec<Row> = values
+        .iter()
+        .filter_map(|(column, value)| {
+            let idx = table.columns.iter().position(|c| c.name == *column)?;
+            table.foreign_key_of(column)?;
+            let mut values = vec![Value::Null; table.columns.len()];
+            values[idx] = Value::Text(value.clone());
+            Some(Row {
+                values,
+                key: Vec::new(),
+            })
+        })
+        .collect();
+    labels(conn, catalog, table, &rows)
+}
+
 /// Labels for the foreign-key columns of a page: one query per column, never per row.
 fn labels(
     conn: &mut DbConn,
