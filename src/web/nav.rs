@@ -59,9 +59,9 @@ pub fn data_nav(req: &HttpRequest, user: Option<&CurrentUser>) -> Vec<NavTable> 
     catalog
         .current()
         .tables
-        .keys()
-        .filter(|name| rights.can(name, Action::Read))
-        .map(|name| {
+        .iter()
+        .filter(|(name, _)| rights.can(name, Action::Read))
+        .map(|(name, table)| {
             let href = format!("/data/{}", encode_part(name));
             let on_list = path == href;
             let views: Vec<NavView> = directory
@@ -81,7 +81,7 @@ pub fn data_nav(req: &HttpRequest, user: Option<&CurrentUser>) -> Vec<NavTable> 
                 None
             };
             NavTable {
-                can_create: rights.can(name, Action::Create),
+                can_create: !table.is_view && rights.can(name, Action::Create),
                 name: name.clone(),
                 href,
                 current,
