@@ -83,6 +83,7 @@ route_table! {
     post "/account/identities/{id}/remove" => signin::sso::routes::unlink;
     get "/account" => signin::account::show;
     post "/account/password" => signin::account::change_password;
+    post "/account/settings" => signin::display::save;
     post "/account/sessions/{id}/end" => signin::account::end_session;
     post "/account/sessions/end-others" => signin::account::end_others;
     get "/account/passkeys" => signin::passkeys::index;

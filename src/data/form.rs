@@ -26,6 +26,8 @@ pub struct Field {
     pub lookup_url: Option<String>,
     pub ref_table: Option<String>,
     pub ref_link: Option<String>,
+    /// The referenced row's label (set on the record page).
+    pub ref_label: Option<String>,
 }
 
 /// Keys the database generates identify the row: shown, never edited.
@@ -129,6 +131,7 @@ pub fn fields(
                         crate::engine::keys::encode_part(&v)
                     ))
                 }),
+                ref_label: None,
             }
         })
         .collect()

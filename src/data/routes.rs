@@ -11,6 +11,7 @@ use crate::audit::{self, Actor, AuditFilter};
 use crate::catalog::{Catalog, CatalogCache, Column, Table};
 use crate::data::form;
 use crate::data::saved as data_saved;
+use crate::data::views::cells::Presenter;
 use crate::data::views::*;
 use crate::db::DbConn;
 use crate::engine::errors::WriteError;
@@ -97,15 +98,13 @@ pub async fn list(
             .insert_header(("Location", canonical))
             .finish());
     }
-    let view = list_view(
-        &table,
-        &q,
-        &rows,
-        csrf::token(&req),
-        access.write_refusal(&table, Action::Update),
-        access.actions(&table),
-        opened.view.as_ref(),
-    );
+    let context = ListContext {
+        csrf: csrf::token(&req),
+        read_only: access.write_refusal(&table, Action::Update),
+        actions: access.actions(&table),
+        at: Presenter::new(layout.settings.zone()),
+    };
+    let view = list_view(&table, &q, &rows, context, opened.view.as_ref());
     if swap {
         return rows_partial(view, &canonical);
     }
@@ -173,13 +172,14 @@ pub async fn show(
     let key = keys::from_path(key.as_deref(), &table)?;
     let (t, rights, page_no) = (table.clone(), access.rights.clone(), history_page(&req));
     let own_email = access.user.email.clone();
-    let (row, related, history) = state
+    let (row, related, history, labels) = state
         .db
         .run(move |conn| {
             let row = store::get(conn, &t, &key)?;
             let related = store::related(conn, &catalog, &t, &row, 5)?;
-            let history = row_history(conn, &t, &row, &rights, own_email, page_no)?;
-            Ok((row, related, history))
+            let labels = store::row_labels(conn, &catalog, &t, &row)?;
+            let history = row_history(conn, &catalog, &t, &row, &rights, own_email, page_no)?;
+            Ok((row, related, history, labels))
         })
         .await?;
     let read_only = access.write_refusal(&table, Action::Update);
@@ -188,13 +188,13 @@ pub async fn show(
         related: related_views(related),
         history_newer,
         history_older,
-        history: history_items(history.0, read_only.is_none()),
-        previous_history: history_items(history.1, false),
+        history: history_items(history.0, read_only.is_none(), &history.3),
+        previous_history: history_items(history.1, false, &history.3),
         read_only,
         can_delete: access.write_refusal(&table, Action::Delete).is_none(),
         ..RecordPage::new(layout, &table, Some(&row), None, &BTreeMap::new())
     };
-    page::ok(&page)
+    page::ok(&page.with_labels(labels))
 }
 
 const HISTORY_PAGE: i64 = 20;
@@ -221,14 +221,24 @@ fn history_links(req: &HttpRequest, page_no: i64, more: bool) -> (Option<String>
 /// row's and those of earlier rows that had the same key (up to the key's last deletion),
 /// and whether there are older ones. Everyone's changes are an administration area;
 /// others see their own.
+/// A row's history entries (this row's, earlier rows' under its key), whether there are
+/// older ones, and the labels of the rows its foreign keys pointed at.
+type RowHistory = (
+    Vec<audit::Entry>,
+    Vec<audit::Entry>,
+    bool,
+    std::collections::HashMap<String, std::collections::HashMap<String, String>>,
+);
+
 fn row_history(
     conn: &mut DbConn,
+    catalog: &Catalog,
     table: &Table,
     row: &Row,
     rights: &Rights,
     own_email: String,
     page_no: i64,
-) -> Result<(Vec<audit::Entry>, Vec<audit::Entry>, bool), AppError> {
+) -> Result<RowHistory, AppError> {
     let key = row.key_path();
     let filter = AuditFilter {
         table: Some(table.name.clone()),
@@ -249,7 +259,10 @@ fn row_history(
             .as_ref()
             .is_some_and(|(at, id)| (h.created_at, &h.id) <= (*at, id))
     });
-    Ok((current, previous, more))
+    // The rows the foreign keys in the diffs pointed at, by their labels.
+    let values = fk_values(table, current.iter().chain(&previous));
+    let labels = store::value_labels(conn, catalog, table, &values)?;
+    Ok((current, previous, more, labels))
 }
 
 pub async fn create(

@@ -325,3 +325,12 @@ diesel::table! {
         started_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    gh_user_settings (user_id) {
+        user_id -> Text,
+        time_zone -> Text,
+        theme -> Text,
+        updated_at -> Timestamp,
+    }
+}

@@ -11,6 +11,7 @@ pub mod roles;
 pub mod session;
 pub mod session_store;
 pub mod sessions;
+pub mod settings;
 pub mod throttle;
 pub mod totp;
 pub mod users;

@@ -5,6 +5,7 @@ pub mod account;
 pub mod passkey_login;
 mod passkey_store;
 pub mod passkeys;
+pub mod display;
 pub mod routes;
 pub mod sso;
 mod store;

@@ -101,6 +101,17 @@ pub struct AccountPage {
     pub error: Option<String>,
 }
 
+impl AccountPage {
+    /// The display settings form's choices.
+    pub fn time_zones(&self) -> Vec<String> {
+        crate::identity::settings::time_zones()
+    }
+
+    pub fn themes(&self) -> &'static [(&'static str, &'static str)] {
+        crate::identity::settings::THEMES
+    }
+}
+
 #[derive(Template)]
 #[template(path = "auth/reset.html")]
 pub struct ResetPage {

@@ -23,10 +23,13 @@ pub struct AssetUrls {
     /// htmx's SSE extension and the live-update script of lists and record pages.
     pub sse: String,
     pub live: String,
+    /// The icon sprite: `<use href="{icons}#name">`.
+    pub icons: String,
 }
 
 pub const HTMX_FILE: &str = "vendor/htmx-2.0.11.min.js";
 pub const SSE_FILE: &str = "vendor/htmx-ext-sse-2.2.4.js";
+pub const ICONS_FILE: &str = "vendor/lucide-1.62.0-sprite.svg";
 
 pub fn urls() -> &'static AssetUrls {
     static URLS: OnceLock<AssetUrls> = OnceLock::new();
@@ -36,6 +39,7 @@ pub fn urls() -> &'static AssetUrls {
         htmx: format!("/static/{HTMX_FILE}"),
         sse: format!("/static/{SSE_FILE}"),
         live: versioned("live.js"),
+        icons: format!("/static/{ICONS_FILE}"),
     })
 }
 

@@ -25,6 +25,8 @@ pub struct NavTable {
     /// record or when the list is open with one of its views (which is then the page).
     pub current: Option<&'static str>,
     pub views: Vec<NavView>,
+    /// The role may create rows here (the palette offers "new row" only then).
+    pub can_create: bool,
 }
 
 pub struct NavView {
@@ -57,9 +59,9 @@ pub fn data_nav(req: &HttpRequest, user: Option<&CurrentUser>) -> Vec<NavTable> 
     catalog
         .current()
         .tables
-        .keys()
-        .filter(|name| rights.can(name, Action::Read))
-        .map(|name| {
+        .iter()
+        .filter(|(name, _)| rights.can(name, Action::Read))
+        .map(|(name, table)| {
             let href = format!("/data/{}", encode_part(name));
             let on_list = path == href;
             let views: Vec<NavView> = directory
@@ -79,6 +81,7 @@ pub fn data_nav(req: &HttpRequest, user: Option<&CurrentUser>) -> Vec<NavTable> 
                 None
             };
             NavTable {
+                can_create: !table.is_view && rights.can(name, Action::Create),
                 name: name.clone(),
                 href,
                 current,

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -11,6 +12,7 @@ use askama::Template;
 
 use crate::error::AppError;
 use crate::identity::session::{self, CurrentUser};
+use crate::identity::settings::{self, Settings};
 use crate::web::assets::{self, AssetUrls};
 use crate::web::flash::{self, Flash};
 use crate::web::{csrf, is_htmx};
@@ -25,6 +27,8 @@ pub struct NavItem {
     pub ready: bool,
     /// Shown only to operators allowed into the administration areas.
     pub admin_only: bool,
+    /// The symbol in the icon sprite (static/vendor/lucide-*-sprite.svg).
+    pub icon: &'static str,
 }
 
 pub const NAV: &[NavItem] = &[
@@ -33,30 +37,35 @@ pub const NAV: &[NavItem] = &[
         href: "/",
         ready: true,
         admin_only: false,
+        icon: "house",
     },
     NavItem {
         label: "Data",
         href: "/data",
         ready: true,
         admin_only: false,
+        icon: "database",
     },
     NavItem {
         label: "Users",
         href: "/users",
         ready: true,
         admin_only: true,
+        icon: "users",
     },
     NavItem {
         label: "Roles",
         href: "/roles",
         ready: true,
         admin_only: true,
+        icon: "shield-check",
     },
     NavItem {
         label: "Integrations",
         href: "/integrations/webhooks",
         ready: true,
         admin_only: true,
+        icon: "plug",
     },
     NavItem {
         label: "SQL",
@@ -64,12 +73,14 @@ pub const NAV: &[NavItem] = &[
         ready: true,
         // Shown to every role with the "run SQL" right (`Layout::run_sql`), not by this.
         admin_only: false,
+        icon: "terminal",
     },
     NavItem {
         label: "Audit",
         href: "/audit",
         ready: true,
         admin_only: false,
+        icon: "history",
     },
 ];
 
@@ -89,14 +100,20 @@ pub struct Layout {
     pub run_sql: bool,
     /// Under "Data": the tables the operator may read, with their saved views.
     pub data_nav: Vec<crate::web::nav::NavTable>,
+    /// The operator's time zone and theme (defaults before sign-in).
+    pub settings: Arc<Settings>,
 }
 
 impl Layout {
     /// Built from what the request already knows (no database access).
     pub fn build(req: &HttpRequest) -> Layout {
         let user = session::cached(req);
+        // Read before the fields below borrow the extensions mutably (flash messages).
+        let settings = req.extensions().get::<Arc<Settings>>().cloned();
+        let settings = settings.unwrap_or_default();
         Layout {
             data_nav: crate::web::nav::data_nav(req, user.as_ref()),
+            settings,
             user,
             csrf: csrf::token(req),
             flashes: flash::take(req),
@@ -106,12 +123,12 @@ impl Layout {
             path: req.path().to_string(),
             admin: req
                 .extensions()
-                .get::<std::sync::Arc<crate::identity::permissions::Rights>>()
+                .get::<Arc<crate::identity::permissions::Rights>>()
                 .map(|r| r.admin_areas)
                 .unwrap_or_else(|| session::cached(req).is_some_and(|u| u.is_admin())),
             change_schema: req
                 .extensions()
-                .get::<std::sync::Arc<crate::identity::permissions::Rights>>()
+                .get::<Arc<crate::identity::permissions::Rights>>()
                 .is_some_and(|r| r.change_schema),
             run_sql: req
                 .extensions()
@@ -151,10 +168,26 @@ impl FromRequest for Page {
             if let Some(user) = session::load(&req).await? {
                 crate::identity::permissions::load_rights(&req, &user.role).await?;
                 crate::web::nav::refresh_views(&req).await?;
+                load_settings(&req, &user.id).await?;
             }
             Ok(Page(Layout::build(&req)))
         })
     }
+}
+
+/// Put the operator's settings on the request: from the cache, or read once.
+async fn load_settings(req: &HttpRequest, user_id: &str) -> Result<(), AppError> {
+    let found = match settings::cached(user_id) {
+        Some(found) => found,
+        None => {
+            let state = crate::state::app_data::<crate::state::AppState>(req)?;
+            let id = user_id.to_string();
+            let loaded = state.db.run(move |conn| settings::load(conn, &id)).await?;
+            settings::remember(user_id, loaded)
+        }
+    };
+    req.extensions_mut().insert(found);
+    Ok(())
 }
 
 /// Render a template with a status (422 for a form with errors, 429 when throttled …).

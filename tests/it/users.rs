@@ -458,6 +458,15 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             signed(unprocessable),
         ),
         (
+            "/account/settings",
+            "/account/settings".into(),
+            vec![
+                ("time_zone", "Nowhere/Else".into()),
+                ("theme", "light".into()),
+            ],
+            signed(see),
+        ),
+        (
             "/account/sessions/{id}/end",
             "/account/sessions/nope/end".into(),
             vec![],

@@ -2,11 +2,13 @@
 //! an import, a restore), and a readable diff — column, before → after, and for long text
 //! a word-level diff whose insertions and deletions are spoken by screen readers too.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use similar::{ChangeTag, TextDiff};
 
 use crate::audit::{Entry, via_label};
+use crate::catalog::Table;
 
 pub struct HistoryItem {
     pub id: String,
@@ -80,8 +82,45 @@ fn audited(v: Option<&serde_json::Value>) -> String {
     }
 }
 
+/// Foreign-key column → referenced key → label of that row.
+pub type FkLabels = HashMap<String, HashMap<String, String>>;
+
+/// The (column, value) pairs of foreign-key columns in these entries' before and after.
+pub fn fk_values<'a>(
+    table: &Table,
+    entries: impl Iterator<Item = &'a Entry>,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for e in entries {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&e.changes) else {
+            continue;
+        };
+        for side in [v.get("before"), v.get("after")].into_iter().flatten() {
+            for (column, value) in side.as_object().into_iter().flatten() {
+                let text = audited(Some(value));
+                let pair = (column.clone(), text);
+                if table.foreign_key_of(column).is_some()
+                    && !value.is_null()
+                    && !out.contains(&pair)
+                {
+                    out.push(pair);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A foreign-key value with the label of the row it points at.
+fn labelled(column: &str, value: String, labels: &FkLabels) -> String {
+    match labels.get(column).and_then(|m| m.get(&value)) {
+        Some(label) => format!("{label} ({value})"),
+        None => value,
+    }
+}
+
 /// An entry's changes as lines, in the order the columns were recorded.
-fn diff_lines(changes: &str) -> Vec<HistoryLine> {
+fn diff_lines(changes: &str, labels: &FkLabels) -> Vec<HistoryLine> {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(changes) else {
         return Vec::new();
     };
@@ -97,8 +136,8 @@ fn diff_lines(changes: &str) -> Vec<HistoryLine> {
     columns
         .into_iter()
         .map(|c| {
-            let from = audited(before.and_then(|b| b.get(c)));
-            let to = audited(after.and_then(|a| a.get(c)));
+            let from = labelled(c, audited(before.and_then(|b| b.get(c))), labels);
+            let to = labelled(c, audited(after.and_then(|a| a.get(c))), labels);
             HistoryLine {
                 column: c.clone(),
                 words: word_diff(&from, &to),
@@ -125,12 +164,16 @@ fn via(e: &Entry) -> Option<String> {
     }
 }
 
-pub fn history_items(entries: Vec<Entry>, may_restore: bool) -> Vec<HistoryItem> {
+pub fn history_items(
+    entries: Vec<Entry>,
+    may_restore: bool,
+    labels: &FkLabels,
+) -> Vec<HistoryItem> {
     entries
         .into_iter()
         .map(|e| HistoryItem {
             via: via(&e),
-            lines: diff_lines(&e.changes),
+            lines: diff_lines(&e.changes, labels),
             restorable: may_restore && e.action != "record.deleted",
             id: e.id,
             at: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),

@@ -4,20 +4,12 @@
 use askama::Template;
 
 use crate::catalog::{Kind, Table};
+use crate::data::views::cells::{Cell, Presenter, Shown, cell};
 use crate::data::views::table_path;
-use crate::engine::keys::encode_part;
 use crate::engine::query::{ListQuery, Op, PAGE_SIZES};
 use crate::engine::saved::{self, SavedView};
 use crate::engine::store::{Count, ListPage, Row, count_label};
-use crate::engine::value::{Value, display};
 use crate::web::page::Layout;
-
-pub struct Cell {
-    pub text: String,
-    pub class: &'static str,
-    pub link: Option<String>,
-    pub title: Option<String>,
-}
 
 pub struct ListRow {
     /// The key as it appears in URLs (for the bulk selection).
@@ -31,6 +23,8 @@ pub struct Header {
     pub link: String,
     pub sorted: &'static str,
     pub numeric: bool,
+    /// The column type's icon (`sprite#symbol`).
+    pub icon: String,
 }
 
 pub struct Chip {
@@ -163,53 +157,6 @@ pub struct ListView {
     pub view_id: Option<i64>,
 }
 
-const TRUNCATE: usize = 80;
-
-fn cell(value: &Value, table: &Table, idx: usize, page: &ListPage) -> Cell {
-    let column = &table.columns[idx];
-    if value.is_null() {
-        return Cell {
-            text: "NULL".into(),
-            class: "null",
-            link: None,
-            title: None,
-        };
-    }
-    let full = display(value, column);
-    let class = match column.kind {
-        k if k.is_numeric() => "num",
-        Kind::Bool => "bool",
-        Kind::Json => "json",
-        _ if full.is_empty() => "empty",
-        _ => "text",
-    };
-    let mut text: String = full.chars().take(TRUNCATE).collect();
-    let truncated = text.len() < full.len();
-    if truncated {
-        text.push('…');
-    }
-    let mut cell = Cell {
-        text,
-        class,
-        link: None,
-        title: truncated.then(|| full.clone()),
-    };
-    if let Some(fk) = table.foreign_key_of(&column.name)
-        && let Some(key) = value.as_text()
-    {
-        if let Some(label) = page.labels.get(&column.name).and_then(|m| m.get(&key)) {
-            cell.text = format!("{label} ({key})");
-            cell.class = "fk";
-        }
-        cell.link = Some(format!(
-            "/data/{}/{}",
-            encode_part(&fk.ref_table),
-            encode_part(&key)
-        ));
-    }
-    cell
-}
-
 /// "Next" starts after the last row shown and "Previous" ends before the first (keyset
 /// pagination: a deep page costs what the first does); the first page is reached by its
 /// plain address, and a table without a key pages by number.
@@ -233,15 +180,27 @@ fn pager_link(q: &ListQuery, page: &ListPage, next: bool) -> Option<String> {
     })
 }
 
+/// What the list page knows of the operator beside the rows.
+pub struct ListContext {
+    pub csrf: String,
+    pub read_only: Option<&'static str>,
+    pub actions: crate::identity::permissions::Actions,
+    pub at: Presenter,
+}
+
 pub fn list_view(
     table: &Table,
     q: &ListQuery,
     page: &ListPage,
-    csrf: String,
-    read_only: Option<&'static str>,
-    actions: crate::identity::permissions::Actions,
+    context: ListContext,
     open: Option<&SavedView>,
 ) -> ListView {
+    let ListContext {
+        csrf,
+        read_only,
+        actions,
+        at,
+    } = context;
     let path = table_path(&table.name);
     let link = |query: String| {
         let query = match open {
@@ -271,6 +230,11 @@ pub fn list_view(
                 link: link(q.to_query(Some(1), Some(&next))),
                 sorted,
                 numeric: c.kind.is_numeric(),
+                icon: format!(
+                    "{}#{}",
+                    crate::web::assets::urls().icons,
+                    super::cells::kind_icon(c)
+                ),
             }
         })
         .collect();
@@ -286,7 +250,7 @@ pub fn list_view(
             },
             cells: shown
                 .iter()
-                .map(|&i| cell(&r.values[i], table, i, page))
+                .map(|&i| cell(&r.values[i], table, i, page, &at))
                 .collect(),
         })
         .collect();

@@ -2,6 +2,7 @@
 //! tables, the list (`list`), the record pages and refusals (`record`), the foreign-key
 //! picker's options and the bulk confirmation.
 
+pub mod cells;
 mod history;
 mod list;
 mod record;

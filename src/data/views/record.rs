@@ -37,15 +37,8 @@ pub fn related_views(groups: Vec<Related>) -> Vec<RelatedView> {
                 rows: g
                     .rows
                     .iter()
-                    .map(|r| {
-                        let label = g
-                            .label_column
-                            .and_then(|i| r.values.get(i))
-                            .and_then(Value::as_text)
-                            .map(|l| format!("{l} ({})", r.key_path()))
-                            .unwrap_or_else(|| r.key_path());
-                        (format!("{path}/{}", r.key_path()), label)
-                    })
+                    .zip(g.names)
+                    .map(|(r, name)| (format!("{path}/{}", r.key_path()), name))
                     .collect(),
                 table: g.table,
             }
@@ -132,6 +125,16 @@ impl RecordPage {
             history_newer: None,
             history_older: None,
         }
+    }
+}
+
+impl RecordPage {
+    /// Name the rows the foreign keys point at, next to their pickers.
+    pub fn with_labels(mut self, labels: std::collections::HashMap<String, String>) -> Self {
+        for f in &mut self.fields {
+            f.ref_label = labels.get(&f.name).cloned();
+        }
+        self
     }
 }
 

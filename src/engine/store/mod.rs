@@ -30,7 +30,9 @@ pub use import_file::{FileImport, file_headers, run_file};
 pub use import_plan::{
     Mode, Plan, Source, cell, column_for, default_sources, importable, unknown_headers,
 };
-pub use read::{ListPage, Related, find, for_each_row, get, list, lookup, related};
+pub use read::{
+    ListPage, Related, find, for_each_row, get, list, lookup, related, row_labels, value_labels,
+};
 pub use restore::{
     DeletedRow, VersionPlan, deleted_row, deleted_rows, restore_deleted, restore_version,
     version_plan,

@@ -100,6 +100,50 @@ fn text_pairs(conn: &mut DbConn, sql: &Sql) -> Result<Vec<(String, String)>, App
         .collect())
 }
 
+/// The labels of the rows one row's foreign keys point at: column → label (for the record
+/// form, which shows the referenced row's name next to its picker).
+pub fn row_labels(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    row: &Row,
+) -> Result<HashMap<String, String>, AppError> {
+    let mut all = labels(conn, catalog, table, std::slice::from_ref(row))?;
+    Ok(table
+        .columns
+        .iter()
+        .zip(&row.values)
+        .filter_map(|(c, v)| {
+            let label = all.get_mut(&c.name)?.remove(&v.as_text()?)?;
+            Some((c.name.clone(), label))
+        })
+        .collect())
+}
+
+/// Labels of the rows some foreign-key values point at (values as text, e.g. from the audit
+/// log's before/after): column → key → label, one query per column.
+pub fn value_labels(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    table: &Table,
+    values: &[(String, String)],
+) -> Result<HashMap<String, HashMap<String, String>>, AppError> {
+    let rows: Vec<Row> = values
+        .iter()
+        .filter_map(|(column, value)| {
+            let idx = table.columns.iter().position(|c| c.name == *column)?;
+            table.foreign_key_of(column)?;
+            let mut values = vec![Value::Null; table.columns.len()];
+            values[idx] = Value::Text(value.clone());
+            Some(Row {
+                values,
+                key: Vec::new(),
+            })
+        })
+        .collect();
+    labels(conn, catalog, table, &rows)
+}
+
 /// Labels for the foreign-key columns of a page: one query per column, never per row.
 fn labels(
     conn: &mut DbConn,
@@ -188,6 +232,9 @@ pub struct Related {
     pub filter_query: Option<String>,
     pub rows: Vec<Row>,
     pub label_column: Option<usize>,
+    /// What each row is called: its label column, else the labels of the rows its other
+    /// foreign keys point at, else its key named by column ("order_id 1, product_id 32").
+    pub names: Vec<String>,
 }
 
 pub fn related(
@@ -245,15 +292,56 @@ pub fn related(
         let label_column = other
             .label_column()
             .and_then(|l| other.columns.iter().position(|c| c.name == l.name));
+        let names = related_names(conn, catalog, other, &r.columns, &rows, label_column)?;
         out.push(Related {
             table: r.table.clone(),
             columns: r.columns.clone(),
             filter_query: (r.columns.len() == 1).then(|| filter.finish()),
             rows,
             label_column,
+            names,
         });
     }
     Ok(out)
+}
+
+fn related_names(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    other: &Table,
+    via: &[String],
+    rows: &[Row],
+    label_column: Option<usize>,
+) -> Result<Vec<String>, AppError> {
+    let fk_labels = match label_column {
+        Some(_) => HashMap::new(),
+        None => labels(conn, catalog, other, rows)?,
+    };
+    Ok(rows
+        .iter()
+        .map(|row| {
+            if let Some(label) = label_column.and_then(|i| row.values.get(i)?.as_text()) {
+                return label;
+            }
+            let named: Vec<String> = other
+                .columns
+                .iter()
+                .zip(&row.values)
+                .filter(|(c, _)| !via.iter().any(|v| v.eq_ignore_ascii_case(&c.name)))
+                .filter_map(|(c, v)| fk_labels.get(&c.name)?.get(&v.as_text()?).cloned())
+                .collect();
+            if !named.is_empty() {
+                return named.join(" · ");
+            }
+            other
+                .key_columns()
+                .iter()
+                .zip(&row.key)
+                .map(|(c, v)| format!("{c} {}", v.as_text().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .collect())
 }
 
 /// The tables that hold rows pointing at this row.

@@ -1,0 +1,1 @@
+DROP TABLE gh_user_settings;
