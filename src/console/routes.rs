@@ -142,11 +142,7 @@ pub async fn export_csv(
     allowed(&access)?;
     let sql = get(&form, "sql").unwrap_or_default();
     check_statement(sql).map_err(AppError::Unprocessable)?;
-    let job = Job {
-        sql: sql.to_string(),
-        write: false,
-        audit: None,
-    };
+    let job = Job::read_only(sql);
     recent::read_only(&req);
     let (sink, mut rx) = CsvSink::channel();
     let done = console

@@ -103,6 +103,17 @@ pub struct Job {
     pub audit: Option<crate::audit::Actor>,
 }
 
+impl Job {
+    /// A statement run read-only, with nothing to audit.
+    pub fn read_only(sql: &str) -> Job {
+        Job {
+            sql: sql.to_string(),
+            write: false,
+            audit: None,
+        }
+    }
+}
+
 /// Why a statement gave no result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {

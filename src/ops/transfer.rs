@@ -2,7 +2,7 @@
 //! codes, roles and their table rights, API tokens, webhook endpoints with their sealed
 //! secrets, settings, saved views and whom they are shared with, the audit log, saved SQL
 //! queries, single sign-on providers with their sealed secrets, per-role SSO options and the
-//! identities linked to operators, dashboard pins, passkeys) copied from one database to another,
+//! identities linked to operators, dashboard pins, passkeys, display settings) copied from one database to another,
 //! SQLite to Postgres or back, in one transaction on the target. Sessions and the running
 //! state of the old installation (sign-in failures, resets, queued events and mail, API
 //! rate windows, SQL history, passkey challenges) are not copied. Every `gh_*` table is in one list or the
@@ -34,6 +34,7 @@ pub const COPIED: &[&str] = &[
     "gh_identities",
     "gh_dashboard_pins",
     "gh_passkeys",
+    "gh_user_settings",
 ];
 /// Emptied on the target (before the copied tables, which some of them reference).
 pub const CLEARED: &[&str] = &[

@@ -2,10 +2,10 @@
 //! operator's own account page (password, sessions, two-factor, forgotten passwords).
 
 pub mod account;
+pub mod display;
 pub mod passkey_login;
 mod passkey_store;
 pub mod passkeys;
-pub mod display;
 pub mod routes;
 pub mod sso;
 mod store;

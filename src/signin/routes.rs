@@ -10,10 +10,10 @@ use crate::error::AppError;
 use crate::identity::session;
 use actix_session::SessionExt;
 
+use crate::identity::password;
 use crate::identity::session::MaybeUser;
 use crate::identity::session_store;
 use crate::identity::sessions as auth_store;
-use crate::identity::password;
 use crate::identity::users::{self, NewUser, User};
 use crate::metrics;
 use crate::signin::store::{self, Attempt};

@@ -3,7 +3,7 @@
 //! not signed in gets a session for it) and removed once shown.
 
 use actix_session::SessionExt;
-use actix_web::HttpRequest;
+use actix_web::{HttpMessage, HttpRequest};
 use serde::{Deserialize, Serialize};
 
 /// The session entry holding the pending message.
@@ -33,8 +33,23 @@ pub fn set(req: &HttpRequest, kind: &'static str, message: &str) {
     }
 }
 
-/// The pending messages, removed from the session.
+/// The messages taken from the session by this request, kept for a second layout built by
+/// the same request (an extractor's and the handler's own).
+#[derive(Clone)]
+struct Taken(Vec<Flash>);
+
+/// The pending messages, removed from the session (the same ones for every call within
+/// one request).
 pub fn take(req: &HttpRequest) -> Vec<Flash> {
+    if let Some(Taken(taken)) = req.extensions().get::<Taken>().cloned() {
+        return taken;
+    }
+    let taken = take_stored(req);
+    req.extensions_mut().insert(Taken(taken.clone()));
+    taken
+}
+
+fn take_stored(req: &HttpRequest) -> Vec<Flash> {
     let session = req.get_session();
     // Only a session holding a message changes (and is written) when it is shown.
     if !session.contains_key(KEY) {

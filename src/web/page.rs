@@ -111,12 +111,13 @@ impl Layout {
         // Read before the fields below borrow the extensions mutably (flash messages).
         let settings = req.extensions().get::<Arc<Settings>>().cloned();
         let settings = settings.unwrap_or_default();
+        let flashes = flash::take(req);
         Layout {
             data_nav: crate::web::nav::data_nav(req, user.as_ref()),
             settings,
             user,
             csrf: csrf::token(req),
-            flashes: flash::take(req),
+            flashes,
             version: VERSION,
             assets: assets::urls(),
             nav: NAV,
