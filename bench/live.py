@@ -11,60 +11,10 @@ worker's buffers exist before the baseline), read VmRSS, open N streams on raw s
 (each reads its response head and then idles), wait 3 s, read VmRSS again; then one row
 update through the API and the time until every stream has its notice.
 """
-import argparse, http.client, json, os, platform, re, resource, selectors, shutil, socket, subprocess, tempfile, time, urllib.parse
+import argparse, http.client, json, os, platform, re, resource, selectors, shutil, socket, subprocess, sys, tempfile, time, urllib.parse
 
-PASSWORD = "bench password that is long enough"
-
-
-def free_port():
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def request(port, method, path, body=None, headers=None):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    c.request(method, path, body=body, headers=headers or {})
-    r = c.getresponse(); data = r.read(); c.close()
-    return r, data
-
-
-def wait_healthy(port, deadline):
-    while time.monotonic() < deadline:
-        try:
-            r, _ = request(port, "GET", "/healthz")
-            if r.status == 200:
-                return True
-        except OSError:
-            time.sleep(0.01)
-    return False
-
-
-def cookies(resp):
-    out = {}
-    for k, v in resp.getheaders():
-        if k.lower() == "set-cookie":
-            name, _, rest = v.partition("=")
-            out[name] = rest.split(";")[0]
-    return out
-
-
-def sign_in(port):
-    r, body = request(port, "GET", "/login")
-    jar = cookies(r)
-    token = re.search(rb'name="csrf-token" content="([^"]+)"', body).group(1).decode()
-    form = urllib.parse.urlencode({"csrf_token": token, "email": "bench@example.com", "password": PASSWORD})
-    hdr = {"Content-Type": "application/x-www-form-urlencoded",
-           "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
-    r, _ = request(port, "POST", "/login", form, hdr)
-    assert r.status == 303, f"sign-in failed: {r.status}"
-    return cookies(r)["gh_session"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data import PASSWORD, cookies, free_port, request, rss_kib, sign_in, wait_healthy  # noqa: E402
 
 
 def open_stream(port, session):
@@ -119,8 +69,8 @@ def main():
     p = subprocess.Popen([a.binary, "--sse-max-clients", str(a.streams + 100)], env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert wait_healthy(port, time.monotonic() + 30), "server did not start"
-        session = sign_in(port)
+        wait_healthy(port)
+        session, _ = sign_in(port)
         token = api_token(port, session)
         warm = [open_stream(port, session) for _ in range(50)]
         for s in warm:
