@@ -13,4 +13,5 @@ pub mod live;
 pub mod restore;
 pub mod routes;
 pub mod saved;
+pub mod target;
 pub mod views;

@@ -7,9 +7,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::audit::{Actor, Via};
 use crate::catalog::Table;
 use crate::data::routes::form_version;
+use crate::data::target::{Keyed, Target};
 use crate::data::views::*;
 use crate::engine::errors::WriteError;
-use crate::engine::keys;
 use crate::engine::store::{self, CountCache};
 use crate::engine::value::{Value, input_value};
 use crate::error::AppError;
@@ -17,7 +17,6 @@ use crate::identity::permissions::{Access, Action};
 use crate::state::AppState;
 use crate::web::form::Pairs;
 use crate::web::page::{self, Layout, Page};
-use crate::web::table::VisibleTable;
 
 const PAGE: i64 = 20;
 
@@ -45,9 +44,7 @@ pub async fn version_confirm(
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let VisibleTable { table, key, .. } = VisibleTable::of(&req, &access.rights).await?;
-    access.require(&table, Action::Update)?;
-    let key = keys::from_path(key.as_deref(), &table)?;
+    let Keyed { table, key, .. } = Keyed::of(&req, &access, Some(Action::Update)).await?;
     let (t, entry, own) = (table.clone(), entry_param(&req)?, own_entries(&access));
     let plan = state
         .db
@@ -63,13 +60,11 @@ pub async fn version_restore(
     pairs: web::Form<Pairs>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let VisibleTable {
+    let Keyed {
         catalog,
         table,
         key,
-    } = VisibleTable::of(&req, &access.rights).await?;
-    access.require(&table, Action::Update)?;
-    let key = keys::from_path(key.as_deref(), &table)?;
+    } = Keyed::of(&req, &access, Some(Action::Update)).await?;
     let version = form_version(&pairs)?;
     let (t, entry, actor) = (table.clone(), entry_param(&req)?, restorer(&access));
     let own = own_entries(&access);
@@ -121,7 +116,7 @@ pub async fn deleted(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let VisibleTable { table, .. } = VisibleTable::of(&req, &access.rights).await?;
+    let Target { table, .. } = Target::of(&req, &access, None).await?;
     let page_no = query.page.unwrap_or(1).max(1);
     let (t, own) = (table.clone(), own_entries(&access));
     let rows = state
@@ -165,8 +160,7 @@ pub async fn deleted_restore(
     state: web::Data<AppState>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let VisibleTable { catalog, table, .. } = VisibleTable::of(&req, &access.rights).await?;
-    access.require(&table, Action::Create)?;
+    let Target { catalog, table } = Target::of(&req, &access, Some(Action::Create)).await?;
     refuse_partial_view(&access, &table)?;
     let (t, entry, actor) = (table.clone(), entry_param(&req)?, restorer(&access));
     let own = own_entries(&access);

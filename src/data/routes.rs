@@ -11,11 +11,11 @@ use crate::audit::{self, Actor, AuditFilter};
 use crate::catalog::{Catalog, CatalogCache, Column, Table};
 use crate::data::form;
 use crate::data::saved as data_saved;
+use crate::data::target::{Keyed, Target};
 use crate::data::views::cells::Presenter;
 use crate::data::views::*;
 use crate::db::DbConn;
 use crate::engine::errors::WriteError;
-use crate::engine::keys;
 use crate::engine::query::ListQuery;
 use crate::engine::store::{self, CountCache, Row, count_label};
 use crate::engine::value::Value;
@@ -152,9 +152,8 @@ pub async fn new(
     access: Access,
     Page(layout): Page,
 ) -> Result<HttpResponse, AppError> {
-    let visible = VisibleTable::of(&req, &access.rights).await?;
-    access.require(&visible.table, Action::Create)?;
-    let page = RecordPage::new(layout, &visible.table, None, None, &BTreeMap::new());
+    let Target { table, .. } = Target::of(&req, &access, Some(Action::Create)).await?;
+    let page = RecordPage::new(layout, &table, None, None, &BTreeMap::new());
     page::ok(&page)
 }
 
@@ -164,12 +163,11 @@ pub async fn show(
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let VisibleTable {
+    let Keyed {
         catalog,
         table,
         key,
-    } = VisibleTable::of(&req, &access.rights).await?;
-    let key = keys::from_path(key.as_deref(), &table)?;
+    } = Keyed::of(&req, &access, None).await?;
     let (t, rights, page_no) = (table.clone(), access.rights.clone(), history_page(&req));
     let own_email = access.user.email.clone();
     let (row, related, history, labels) = state
@@ -272,8 +270,7 @@ pub async fn create(
     pairs: web::Form<Pairs>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let VisibleTable { catalog, table, .. } = VisibleTable::of(&req, &access.rights).await?;
-    access.require(&table, Action::Create)?;
+    let Target { catalog, table } = Target::of(&req, &access, Some(Action::Create)).await?;
     let pairs = pairs.into_inner();
     let values = match form::parse(&table, &pairs, true) {
         Ok(v) => v,
@@ -303,13 +300,11 @@ pub async fn update(
     pairs: web::Form<Pairs>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let VisibleTable {
+    let Keyed {
         catalog,
         table,
         key,
-    } = VisibleTable::of(&req, &access.rights).await?;
-    access.require(&table, Action::Update)?;
-    let key = keys::from_path(key.as_deref(), &table)?;
+    } = Keyed::of(&req, &access, Some(Action::Update)).await?;
     let pairs = pairs.into_inner();
     let version = form_version(&pairs)?;
     let values = match form::parse(&table, &pairs, false) {
@@ -360,11 +355,9 @@ pub async fn delete_confirm(
     Page(layout): Page,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, AppError> {
-    let visible = VisibleTable::of(&req, &access.rights).await?;
-    access.require(&visible.table, Action::Delete)?;
-    let key = keys::from_path(visible.key.as_deref(), &visible.table)?;
-    let row = fetch(&state, &visible.table, &key).await?;
-    page::ok(&DeletePage::new(layout, &visible.table, &row, None))
+    let Keyed { table, key, .. } = Keyed::of(&req, &access, Some(Action::Delete)).await?;
+    let row = fetch(&state, &table, &key).await?;
+    page::ok(&DeletePage::new(layout, &table, &row, None))
 }
 
 pub async fn delete(
@@ -373,13 +366,11 @@ pub async fn delete(
     state: web::Data<AppState>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let VisibleTable {
+    let Keyed {
         catalog,
         table,
         key,
-    } = VisibleTable::of(&req, &access.rights).await?;
-    access.require(&table, Action::Delete)?;
-    let key = keys::from_path(key.as_deref(), &table)?;
+    } = Keyed::of(&req, &access, Some(Action::Delete)).await?;
     let (t, k, actor) = (table.clone(), key.clone(), Actor::from(&access.user));
     let result = state
         .db
