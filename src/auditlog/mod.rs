@@ -46,7 +46,7 @@ fn parse_time(field: &str, raw: &str) -> Result<Option<chrono::NaiveDateTime>, A
 }
 
 pub struct EntryView {
-    pub at: String,
+    pub at: chrono::NaiveDateTime,
     pub who: String,
     /// Through what: "UI", "API token “name”", "import", "restore".
     pub via: String,
@@ -83,7 +83,7 @@ fn view(e: Entry) -> EntryView {
         )
     });
     EntryView {
-        at: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        at: e.created_at,
         who: e.user_email,
         via: store::via_label(&e.via),
         action: e.action,

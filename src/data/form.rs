@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::catalog::{Column, Kind, Table};
 use crate::engine::store::Row;
-use crate::engine::value::{Value, input_value, parse_input};
+use crate::engine::timestamp;
+use crate::engine::value::{Value, display_in, input_value_in, parse_input};
 use crate::web::form::{Pairs, get};
 
 pub struct Field {
@@ -14,6 +15,8 @@ pub struct Field {
     pub input_type: &'static str,
     pub step: &'static str,
     pub value: String,
+    /// The value as read-only pages show it (a time with its zone; otherwise `value`).
+    pub shown: String,
     pub checked: bool,
     pub is_null: bool,
     pub nullable: bool,
@@ -62,14 +65,15 @@ fn input_type(c: &Column, value: &str) -> &'static str {
 }
 
 /// The fields for a row (or for a new row when `row` is None), with what the user typed
-/// and the messages when a submission is shown again.
+/// and the messages when a submission is shown again; times in the operator's `zone`.
 pub fn fields(
     table: &Table,
     row: Option<&Row>,
     submitted: Option<&Pairs>,
     errors: &BTreeMap<String, String>,
-    creating: bool,
+    zone: &jiff::tz::TimeZone,
 ) -> Vec<Field> {
+    let creating = row.is_none();
     table
         .columns
         .iter()
@@ -85,17 +89,31 @@ pub fn fields(
                     (v, null, checked)
                 }
                 None => match stored {
-                    Some(v) => (input_value(v, c), v.is_null(), v.as_bool() == Some(true)),
+                    Some(v) => (
+                        input_value_in(v, c, zone),
+                        v.is_null(),
+                        v.as_bool() == Some(true),
+                    ),
                     None => (String::new(), false, false),
                 },
             };
-            let kind_of_input = input_type(c, &value);
+            let kind_of_input = match input_type(c, &value) {
+                // A time in the hour a change of clocks repeats carries its offset, which
+                // a datetime-local input would refuse.
+                "datetime-local" if value.get(19..).is_some_and(|t| t.contains(['+', '-'])) => {
+                    "text"
+                }
+                other => other,
+            };
             let value = if kind_of_input == "readonly" {
-                stored
-                    .map(|v| crate::engine::value::display(v, c))
-                    .unwrap_or_default()
+                stored.map(|v| display_in(v, c, zone)).unwrap_or_default()
             } else {
                 value
+            };
+            let is_time = matches!(c.kind, Kind::DateTime | Kind::DateTimeTz);
+            let shown = match stored {
+                Some(v) if is_time && submitted.is_none() => display_in(v, c, zone),
+                _ => value.clone(),
             };
             let fk = table.foreign_key_of(&c.name);
             Field {
@@ -107,6 +125,7 @@ pub fn fields(
                 },
                 step: if c.kind == Kind::Int { "1" } else { "any" },
                 value,
+                shown,
                 checked,
                 is_null,
                 nullable: c.nullable,
@@ -138,11 +157,13 @@ pub fn fields(
 }
 
 /// Parse a submitted form into (column index, value) pairs to write, or field messages.
-/// On create, empty fields of columns with a default are left to the database.
+/// On create, empty fields of columns with a default are left to the database. Times
+/// typed without a zone are in the operator's `zone`.
 pub fn parse(
     table: &Table,
     pairs: &Pairs,
     creating: bool,
+    zone: &jiff::tz::TimeZone,
 ) -> Result<Vec<(usize, Value)>, BTreeMap<String, String>> {
     let mut values = Vec::new();
     let mut errors = BTreeMap::new();
@@ -179,7 +200,11 @@ pub fn parse(
         if raw.is_empty() && c.kind == Kind::Text && creating && c.default.is_some() {
             continue;
         }
-        match parse_input(c, raw) {
+        let utc = match c.kind {
+            Kind::DateTime | Kind::DateTimeTz => timestamp::parse_in(raw, zone),
+            _ => None,
+        };
+        match parse_input(c, utc.as_deref().unwrap_or(raw)) {
             Ok(v) => values.push((i, v)),
             Err(m) => {
                 errors.insert(c.name.clone(), m);

@@ -11,12 +11,13 @@ use crate::data::target::{Keyed, Target};
 use crate::data::views::*;
 use crate::engine::errors::WriteError;
 use crate::engine::store::{self, CountCache};
-use crate::engine::value::{Value, input_value};
+use crate::engine::value::{Value, input_value_in};
 use crate::error::AppError;
 use crate::identity::permissions::{Access, Action};
 use crate::state::AppState;
 use crate::web::form::Pairs;
 use crate::web::page::{self, Layout, Page};
+use crate::web::when::Presenter;
 
 const PAGE: i64 = 20;
 
@@ -64,6 +65,7 @@ pub async fn version_restore(
         catalog,
         table,
         key,
+        zone,
     } = Keyed::of(&req, &access, Some(Action::Update)).await?;
     let version = form_version(&pairs)?;
     let (t, entry, actor) = (table.clone(), entry_param(&req)?, restorer(&access));
@@ -85,7 +87,7 @@ pub async fn version_restore(
             "Version restored.",
         )),
         Err(e) => {
-            let pairs = as_form(&table, &plan.values);
+            let pairs = as_form(&table, &plan.values, &zone);
             write_refused(&req, &table, Some(&plan.current), &pairs, e)
         }
     }
@@ -93,12 +95,12 @@ pub async fn version_restore(
 
 /// The values a restore would write, as the record form would have sent them (for the
 /// conflict page and the form shown again with messages).
-fn as_form(table: &Table, values: &[(usize, Value)]) -> Pairs {
+fn as_form(table: &Table, values: &[(usize, Value)], zone: &jiff::tz::TimeZone) -> Pairs {
     values
         .iter()
         .map(|(i, v)| {
             let c = &table.columns[*i];
-            (format!("f.{}", c.name), input_value(v, c))
+            (format!("f.{}", c.name), input_value_in(v, c, zone))
         })
         .collect()
 }
@@ -138,6 +140,7 @@ fn deleted_page(
 ) -> DeletedPage {
     let path = table_path(&table.name);
     let link = |n: i64| format!("{path}/deleted?page={n}");
+    let at = Presenter::new(layout.settings.zone());
     DeletedPage {
         layout,
         table: table.name.clone(),
@@ -146,7 +149,7 @@ fn deleted_page(
         items: rows
             .iter()
             .take(PAGE as usize)
-            .map(|d| deleted_item(table, d))
+            .map(|d| deleted_item(table, d, &at))
             .collect(),
         can_restore: access.write_refusal(table, Action::Create).is_none(),
         error,
@@ -160,7 +163,7 @@ pub async fn deleted_restore(
     state: web::Data<AppState>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let Target { catalog, table } = Target::of(&req, &access, Some(Action::Create)).await?;
+    let Target { catalog, table, .. } = Target::of(&req, &access, Some(Action::Create)).await?;
     refuse_partial_view(&access, &table)?;
     let (t, entry, actor) = (table.clone(), entry_param(&req)?, restorer(&access));
     let own = own_entries(&access);

@@ -167,6 +167,7 @@ pub async fn show(
         catalog,
         table,
         key,
+        ..
     } = Keyed::of(&req, &access, None).await?;
     let (t, rights, page_no) = (table.clone(), access.rights.clone(), history_page(&req));
     let own_email = access.user.email.clone();
@@ -182,12 +183,13 @@ pub async fn show(
         .await?;
     let read_only = access.write_refusal(&table, Action::Update);
     let (history_newer, history_older) = history_links(&req, page_no, history.2);
+    let (history, previous_history) = history_views(&layout, &table, history, read_only.is_none());
     let page = RecordPage {
         related: related_views(related),
         history_newer,
         history_older,
-        history: history_items(history.0, read_only.is_none(), &history.3),
-        previous_history: history_items(history.1, false, &history.3),
+        history,
+        previous_history,
         read_only,
         can_delete: access.write_refusal(&table, Action::Delete).is_none(),
         ..RecordPage::new(layout, &table, Some(&row), None, &BTreeMap::new())
@@ -196,6 +198,25 @@ pub async fn show(
 }
 
 const HISTORY_PAGE: i64 = 20;
+
+/// The History card's entries (this row's, earlier rows'), in the operator's zone.
+fn history_views(
+    layout: &Layout,
+    table: &Table,
+    history: RowHistory,
+    may_restore: bool,
+) -> (Vec<HistoryItem>, Vec<HistoryItem>) {
+    let at = Presenter::new(layout.settings.zone());
+    let cx = HistoryContext {
+        table,
+        labels: &history.3,
+        at: &at,
+    };
+    (
+        history_items(history.0, may_restore, &cx),
+        history_items(history.1, false, &cx),
+    )
+}
 
 /// The history page asked for (`?history=N`, from 1).
 fn history_page(req: &HttpRequest) -> i64 {
@@ -270,9 +291,13 @@ pub async fn create(
     pairs: web::Form<Pairs>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let Target { catalog, table } = Target::of(&req, &access, Some(Action::Create)).await?;
+    let Target {
+        catalog,
+        table,
+        zone,
+    } = Target::of(&req, &access, Some(Action::Create)).await?;
     let pairs = pairs.into_inner();
-    let values = match form::parse(&table, &pairs, true) {
+    let values = match form::parse(&table, &pairs, true, &zone) {
         Ok(v) => v,
         Err(errors) => return refused(&req, &table, None, &pairs, errors, None),
     };
@@ -304,10 +329,11 @@ pub async fn update(
         catalog,
         table,
         key,
+        zone,
     } = Keyed::of(&req, &access, Some(Action::Update)).await?;
     let pairs = pairs.into_inner();
     let version = form_version(&pairs)?;
-    let values = match form::parse(&table, &pairs, false) {
+    let values = match form::parse(&table, &pairs, false, &zone) {
         Ok(v) => v,
         Err(errors) => {
             let row = fetch(&state, &table, &key).await?;
@@ -370,6 +396,7 @@ pub async fn delete(
         catalog,
         table,
         key,
+        ..
     } = Keyed::of(&req, &access, Some(Action::Delete)).await?;
     let (t, k, actor) = (table.clone(), key.clone(), Actor::from(&access.user));
     let result = state

@@ -1,5 +1,6 @@
 //! The preamble every data handler shares: the table the path names as the operator's role
-//! sees it, the right the action needs, and (for one row's pages) the row's key from the path.
+//! sees it, the right the action needs, (for one row's pages) the row's key from the path,
+//! and the operator's time zone.
 
 use std::sync::Arc;
 
@@ -10,12 +11,15 @@ use crate::engine::keys;
 use crate::engine::value::Value;
 use crate::error::AppError;
 use crate::identity::permissions::{Access, Action};
+use crate::web::page;
 use crate::web::table::VisibleTable;
 
 /// A table the role may read and, where asked, act on.
 pub struct Target {
     pub catalog: Arc<Catalog>,
     pub table: Arc<Table>,
+    /// The operator's time zone (what the record form shows and reads times in).
+    pub zone: jiff::tz::TimeZone,
 }
 
 /// One row's target: the table and the row's key parsed from the path.
@@ -23,6 +27,7 @@ pub struct Keyed {
     pub catalog: Arc<Catalog>,
     pub table: Arc<Table>,
     pub key: Vec<Value>,
+    pub zone: jiff::tz::TimeZone,
 }
 
 impl Target {
@@ -32,8 +37,12 @@ impl Target {
         access: &Access,
         action: Option<Action>,
     ) -> Result<Target, AppError> {
-        let VisibleTable { catalog, table, .. } = visible(req, access, action).await?;
-        Ok(Target { catalog, table })
+        let (VisibleTable { catalog, table, .. }, zone) = visible(req, access, action).await?;
+        Ok(Target {
+            catalog,
+            table,
+            zone,
+        })
     }
 }
 
@@ -45,16 +54,13 @@ impl Keyed {
         access: &Access,
         action: Option<Action>,
     ) -> Result<Keyed, AppError> {
-        let VisibleTable {
-            catalog,
-            table,
-            key,
-        } = visible(req, access, action).await?;
-        let key = keys::from_path(key.as_deref(), &table)?;
+        let (visible, zone) = visible(req, access, action).await?;
+        let key = keys::from_path(visible.key.as_deref(), &visible.table)?;
         Ok(Keyed {
-            catalog,
-            table,
+            catalog: visible.catalog,
+            table: visible.table,
             key,
+            zone,
         })
     }
 }
@@ -63,10 +69,11 @@ async fn visible(
     req: &HttpRequest,
     access: &Access,
     action: Option<Action>,
-) -> Result<VisibleTable, AppError> {
+) -> Result<(VisibleTable, jiff::tz::TimeZone), AppError> {
     let visible = VisibleTable::of(req, &access.rights).await?;
     if let Some(action) = action {
         access.require(&visible.table, action)?;
     }
-    Ok(visible)
+    let zone = page::zone(req, &access.user.id).await?;
+    Ok((visible, zone))
 }

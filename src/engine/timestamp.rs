@@ -4,6 +4,11 @@
 //! it (`+00`, `+05:30`, `-0800`). A time with a zone is stored as UTC; one without is taken
 //! as UTC already. The common exact form `YYYY-MM-DD HH:MM:SS` is checked by hand, without
 //! chrono's format parser: an import meets it a million times.
+//!
+//! The record form speaks the operator's time zone instead: a stored time is shown there
+//! (`input_in`) and a time typed without a zone is read there (`parse_in`), so a round
+//! trip stores the very same instant. Times in columns without a zone follow Gatehouse's
+//! convention and are UTC, in the form as in lists.
 
 use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 
@@ -55,6 +60,52 @@ fn split_zone(text: &str) -> Option<(&str, i64)> {
     Some((text[..at].trim_end(), sign * (hours * 3600 + minutes * 60)))
 }
 
+/// A time typed in the record form, as UTC (`parse_utc`'s form): one without a zone is in
+/// `zone` (in the hour a change of clocks skips, the later offset; in the hour it repeats,
+/// the earlier — the form writes the offset itself for a time in that hour); one with a
+/// zone or an offset keeps it.
+pub fn parse_in(text: &str, zone: &jiff::tz::TimeZone) -> Option<String> {
+    let trimmed = text.trim();
+    let (local, _) = split_zone(trimmed)?;
+    if local.len() != trimmed.len() {
+        return parse_utc(trimmed);
+    }
+    let naive = match exact_seconds(local) {
+        Some(exact) => NaiveDateTime::parse_from_str(&exact, "%Y-%m-%d %H:%M:%S").ok()?,
+        None => parse_local(local)?,
+    };
+    let civil: jiff::civil::DateTime =
+        naive.format("%Y-%m-%dT%H:%M:%S").to_string().parse().ok()?;
+    let moment = zone.to_ambiguous_timestamp(civil).compatible().ok()?;
+    Some(moment.strftime("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+/// A stored time (with an offset, or plain and so UTC) as an instant.
+pub fn instant(stored: &str) -> Option<jiff::Timestamp> {
+    let shown = crate::engine::value::format_timestamp(stored);
+    let naive =
+        NaiveDateTime::parse_from_str(shown.trim_end_matches(" UTC"), "%Y-%m-%d %H:%M:%S").ok()?;
+    jiff::Timestamp::from_second(naive.and_utc().timestamp()).ok()
+}
+
+/// A stored time as the record form's `datetime-local` value in `zone`
+/// (`YYYY-MM-DDTHH:MM:SS`); in the hour a change of clocks repeats, with its offset, so
+/// that reading it back cannot pick the other of the two instants.
+pub fn input_in(stored: &str, zone: &jiff::tz::TimeZone) -> Option<String> {
+    let zoned = instant(stored)?.to_zoned(zone.clone());
+    let local = zoned.datetime();
+    if zone.to_ambiguous_timestamp(local).is_ambiguous() {
+        return Some(zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string());
+    }
+    Some(local.strftime("%Y-%m-%dT%H:%M:%S").to_string())
+}
+
+/// A stored time as pages show it exactly: in `zone`, with the zone's abbreviation.
+pub fn exact_in(stored: &str, zone: &jiff::tz::TimeZone) -> Option<String> {
+    let zoned = instant(stored)?.to_zoned(zone.clone());
+    Some(zoned.strftime("%Y-%m-%d %H:%M:%S %Z").to_string())
+}
+
 /// `YYYY-MM-DD HH:MM:SS` exactly (a space or a `T`), checked and returned with a space.
 fn exact_seconds(text: &str) -> Option<String> {
     let b = text.as_bytes();
@@ -95,7 +146,61 @@ fn parse_local(text: &str) -> Option<NaiveDateTime> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_utc;
+    use super::{input_in, parse_in, parse_utc};
+
+    fn zone(name: &str) -> jiff::tz::TimeZone {
+        jiff::tz::db().get(name).unwrap()
+    }
+
+    #[test]
+    fn the_form_shows_and_reads_times_in_the_operators_zone_without_shifting_them() {
+        let kolkata = zone("Asia/Kolkata");
+        assert_eq!(
+            input_in("2026-01-15 12:00:00+00", &kolkata).as_deref(),
+            Some("2026-01-15T17:30:00")
+        );
+        assert_eq!(
+            parse_in("2026-01-15T17:30:00", &kolkata).as_deref(),
+            Some("2026-01-15 12:00:00")
+        );
+        assert_eq!(
+            parse_in("2026-01-15T17:30", &kolkata).as_deref(),
+            Some("2026-01-15 12:00:00")
+        );
+        // A time with its own offset keeps it.
+        assert_eq!(
+            parse_in("2026-01-15 17:30:00+00", &kolkata).as_deref(),
+            Some("2026-01-15 17:30:00")
+        );
+        assert_eq!(parse_in("soon", &kolkata), None);
+        // New York falls back on 2026-11-01: 01:30 happens twice. Both round trip.
+        let new_york = zone("America/New_York");
+        for stored in [
+            "2026-11-01 05:30:00",
+            "2026-11-01 06:30:00",
+            "2026-07-01 12:00:00",
+        ] {
+            let shown = input_in(stored, &new_york).unwrap();
+            assert_eq!(
+                parse_in(&shown, &new_york).as_deref(),
+                Some(stored),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            input_in("2026-11-01 05:30:00", &new_york).as_deref(),
+            Some("2026-11-01T01:30:00-04:00")
+        );
+        assert_eq!(
+            input_in("2026-07-01 12:00:00", &new_york).as_deref(),
+            Some("2026-07-01T08:00:00")
+        );
+        // In the hour it skips (02:30 on 2026-03-08), the later offset.
+        assert_eq!(
+            parse_in("2026-03-08T02:30", &new_york).as_deref(),
+            Some("2026-03-08 07:30:00")
+        );
+    }
 
     #[test]
     fn times_with_and_without_a_zone_come_out_as_utc() {

@@ -375,6 +375,27 @@ pub fn input_value(value: &Value, column: &Column) -> String {
     }
 }
 
+/// `display`, with times in `zone` (the record pages).
+pub fn display_in(value: &Value, column: &Column, zone: &jiff::tz::TimeZone) -> String {
+    match (value, column.kind) {
+        (Value::Text(t), Kind::DateTime | Kind::DateTimeTz) => {
+            crate::engine::timestamp::exact_in(t, zone).unwrap_or_else(|| display(value, column))
+        }
+        _ => display(value, column),
+    }
+}
+
+/// `input_value`, with times in `zone` (the record form; `parse_in` reads them back).
+pub fn input_value_in(value: &Value, column: &Column, zone: &jiff::tz::TimeZone) -> String {
+    match (value, column.kind) {
+        (Value::Text(t), Kind::DateTime | Kind::DateTimeTz) => {
+            crate::engine::timestamp::input_in(t, zone)
+                .unwrap_or_else(|| input_value(value, column))
+        }
+        _ => input_value(value, column),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

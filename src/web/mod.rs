@@ -17,6 +17,7 @@ pub mod request_id;
 pub mod saved;
 pub mod table;
 pub mod upload;
+pub mod when;
 
 use actix_web::HttpRequest;
 

@@ -15,6 +15,7 @@ use crate::identity::session::{self, CurrentUser};
 use crate::identity::settings::{self, Settings};
 use crate::web::assets::{self, AssetUrls};
 use crate::web::flash::{self, Flash};
+use crate::web::when::{Presenter, Utc, When};
 use crate::web::{csrf, is_htmx};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -105,6 +106,12 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// One of Gatehouse's own times (UTC) as this operator sees it: relative, with the
+    /// exact time in their zone (`web::when`; templates write it with `|safe`).
+    pub fn when(&self, at: impl Utc) -> When {
+        Presenter::new(self.settings.zone()).at(at)
+    }
+
     /// Built from what the request already knows (no database access).
     pub fn build(req: &HttpRequest) -> Layout {
         let user = session::cached(req);
@@ -174,6 +181,13 @@ impl FromRequest for Page {
             Ok(Page(Layout::build(&req)))
         })
     }
+}
+
+/// The operator's time zone, their settings put on the request (for pages that answer a
+/// form without the `Page` extractor, and read what was typed in that zone).
+pub async fn zone(req: &HttpRequest, user_id: &str) -> Result<jiff::tz::TimeZone, AppError> {
+    load_settings(req, user_id).await?;
+    Ok(Presenter::of(req).zone)
 }
 
 /// Put the operator's settings on the request: from the cache, or read once.

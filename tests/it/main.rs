@@ -50,3 +50,4 @@ mod values;
 mod views;
 mod views_nav;
 mod webhooks;
+mod zones;

@@ -33,20 +33,7 @@ pub struct Cell {
     pub shown: Shown,
 }
 
-/// What a list renders values against: the operator's time zone and the moment of the page.
-pub struct Presenter {
-    pub zone: jiff::tz::TimeZone,
-    pub now: jiff::Timestamp,
-}
-
-impl Presenter {
-    pub fn new(zone: jiff::tz::TimeZone) -> Presenter {
-        Presenter {
-            zone,
-            now: jiff::Timestamp::now(),
-        }
-    }
-}
+pub use crate::web::when::Presenter;
 
 /// The icon of a column's type (a symbol of the vendored sprite).
 pub fn kind_icon(column: &Column) -> &'static str {
@@ -119,13 +106,12 @@ pub fn present(value: &Value, column: &Column, at: &Presenter) -> Cell {
             return plain(full.clone(), "enum", Shown::Badge(tone(&full)));
         }
         Kind::DateTime | Kind::DateTimeTz => {
-            if let Some(moment) = value.as_text().as_deref().and_then(instant) {
-                let zoned = moment.to_zoned(at.zone.clone());
+            if let Some(when) = value.as_text().as_deref().and_then(|t| at.stored(t)) {
                 let shown = Shown::Time {
-                    datetime: zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
-                    exact: zoned.strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
+                    datetime: when.datetime,
+                    exact: when.exact,
                 };
-                return plain(relative(moment, at), "time", shown);
+                return plain(when.relative, "time", shown);
             }
         }
         Kind::Json => {
@@ -152,39 +138,4 @@ fn shorten(full: &str) -> String {
         text.push('…');
     }
     text
-}
-
-/// A stored timestamp as an instant: zoned ones by their offset, plain ones as UTC
-/// (Gatehouse's convention for times without a zone).
-pub fn instant(text: &str) -> Option<jiff::Timestamp> {
-    let shown = crate::engine::value::format_timestamp(text);
-    let naive =
-        chrono::NaiveDateTime::parse_from_str(shown.trim_end_matches(" UTC"), "%Y-%m-%d %H:%M:%S")
-            .ok()?;
-    let utc = naive.and_utc();
-    jiff::Timestamp::from_second(utc.timestamp()).ok()
-}
-
-/// "3 h ago", "in 2 d", "just now"; beyond a month, the date in the operator's zone.
-pub fn relative(moment: jiff::Timestamp, at: &Presenter) -> String {
-    let seconds = at.now.as_second() - moment.as_second();
-    let ahead = seconds < 0;
-    let s = seconds.unsigned_abs();
-    let amount = match s {
-        0..45 => return "just now".into(),
-        45..5_400 => format!("{} min", (s + 30) / 60),
-        5_400..129_600 => format!("{} h", (s + 1_800) / 3_600),
-        129_600..2_592_000 => format!("{} d", (s + 43_200) / 86_400),
-        _ => {
-            return moment
-                .to_zoned(at.zone.clone())
-                .strftime("%Y-%m-%d")
-                .to_string();
-        }
-    };
-    if ahead {
-        format!("in {amount}")
-    } else {
-        format!("{amount} ago")
-    }
 }

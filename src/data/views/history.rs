@@ -8,14 +8,16 @@ use std::time::Duration;
 use similar::{ChangeTag, TextDiff};
 
 use crate::audit::{Entry, via_label};
-use crate::catalog::Table;
+use crate::catalog::{Kind, Table};
+use crate::engine::timestamp;
+use crate::web::when::{Presenter, When};
 
 pub struct HistoryItem {
     pub id: String,
     /// Whether "restore this version" is offered: a change of this row (not an earlier
     /// row with its key, not a deletion) and an operator who may update it.
     pub restorable: bool,
-    pub at: String,
+    pub at: When,
     pub who: String,
     pub action: String,
     /// Through what the change was made, as far as the entry records it.
@@ -111,16 +113,32 @@ pub fn fk_values<'a>(
     out
 }
 
-/// A foreign-key value with the label of the row it points at.
-fn labelled(column: &str, value: String, labels: &FkLabels) -> String {
-    match labels.get(column).and_then(|m| m.get(&value)) {
-        Some(label) => format!("{label} ({value})"),
-        None => value,
+/// What a row's History card shows its entries against: the table (for the kinds of
+/// its columns), the labels of the rows foreign keys pointed at, and the operator's zone.
+pub struct HistoryContext<'a> {
+    pub table: &'a Table,
+    pub labels: &'a FkLabels,
+    pub at: &'a Presenter,
+}
+
+/// A value of a diff as shown: a foreign key with the label of the row it points at, a
+/// time in the operator's zone.
+fn labelled(column: &str, value: String, cx: &HistoryContext) -> String {
+    if let Some(label) = cx.labels.get(column).and_then(|m| m.get(&value)) {
+        return format!("{label} ({value})");
+    }
+    let is_time = cx
+        .table
+        .column(column)
+        .is_some_and(|c| matches!(c.kind, Kind::DateTime | Kind::DateTimeTz));
+    match is_time.then(|| timestamp::exact_in(&value, &cx.at.zone)) {
+        Some(Some(exact)) => exact,
+        _ => value,
     }
 }
 
 /// An entry's changes as lines, in the order the columns were recorded.
-fn diff_lines(changes: &str, labels: &FkLabels) -> Vec<HistoryLine> {
+fn diff_lines(changes: &str, cx: &HistoryContext) -> Vec<HistoryLine> {
     let Ok(v) = serde_json::from_str::<serde_json::Value>(changes) else {
         return Vec::new();
     };
@@ -136,8 +154,8 @@ fn diff_lines(changes: &str, labels: &FkLabels) -> Vec<HistoryLine> {
     columns
         .into_iter()
         .map(|c| {
-            let from = labelled(c, audited(before.and_then(|b| b.get(c))), labels);
-            let to = labelled(c, audited(after.and_then(|a| a.get(c))), labels);
+            let from = labelled(c, audited(before.and_then(|b| b.get(c))), cx);
+            let to = labelled(c, audited(after.and_then(|a| a.get(c))), cx);
             HistoryLine {
                 column: c.clone(),
                 words: word_diff(&from, &to),
@@ -167,16 +185,16 @@ fn via(e: &Entry) -> Option<String> {
 pub fn history_items(
     entries: Vec<Entry>,
     may_restore: bool,
-    labels: &FkLabels,
+    cx: &HistoryContext,
 ) -> Vec<HistoryItem> {
     entries
         .into_iter()
         .map(|e| HistoryItem {
             via: via(&e),
-            lines: diff_lines(&e.changes, labels),
+            lines: diff_lines(&e.changes, cx),
             restorable: may_restore && e.action != "record.deleted",
             id: e.id,
-            at: e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+            at: cx.at.at(e.created_at),
             who: e.user_email,
             action: e.action,
         })

@@ -14,7 +14,7 @@ use crate::data::views::HistoryItem;
 use crate::data::views::table_path;
 use crate::engine::errors::WriteError;
 use crate::engine::store::{Related, Row};
-use crate::engine::value::{Value, display, input_value};
+use crate::engine::value::{Value, display_in, input_value_in};
 use crate::error::AppError;
 use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout};
@@ -106,12 +106,13 @@ impl RecordPage {
         submitted: Option<&Pairs>,
         errors: &BTreeMap<String, String>,
     ) -> RecordPage {
+        let zone = layout.settings.zone();
         RecordPage {
+            fields: form::fields(table, row, submitted, errors, &zone),
             layout,
             table: table.name.clone(),
             path: table_path(&table.name),
             key_path: row.map(|r| r.key_path()),
-            fields: form::fields(table, row, submitted, errors, row.is_none()),
             version: submitted
                 .and_then(|p| get(p, "_version").map(str::to_string))
                 .or_else(|| row.map(Row::version))
@@ -139,32 +140,32 @@ impl RecordPage {
 }
 
 /// A row's first columns as shown, for the delete confirmation.
-fn summary(table: &Table, row: &Row) -> Vec<(String, String)> {
+fn summary(table: &Table, row: &Row, zone: &jiff::tz::TimeZone) -> Vec<(String, String)> {
     table
         .columns
         .iter()
         .zip(&row.values)
         .take(8)
-        .map(|(c, v)| (c.name.clone(), shown(v, c)))
+        .map(|(c, v)| (c.name.clone(), shown(v, c, zone)))
         .collect()
 }
 
-fn shown(value: &Value, column: &crate::catalog::Column) -> String {
+fn shown(value: &Value, column: &crate::catalog::Column, zone: &jiff::tz::TimeZone) -> String {
     if value.is_null() {
         "NULL".into()
     } else {
-        display(value, column)
+        display_in(value, column, zone)
     }
 }
 
 impl DeletePage {
     pub fn new(layout: Layout, table: &Table, row: &Row, error: Option<String>) -> DeletePage {
         DeletePage {
+            summary: summary(table, row, &layout.settings.zone()),
             layout,
             table: table.name.clone(),
             path: table_path(&table.name),
             key_path: row.key_path(),
-            summary: summary(table, row),
             error,
         }
     }
@@ -212,6 +213,8 @@ fn conflict(
     current: &Row,
     pairs: &Pairs,
 ) -> Result<HttpResponse, AppError> {
+    let layout = Layout::build(req);
+    let zone = layout.settings.zone();
     let lines = table
         .columns
         .iter()
@@ -220,14 +223,14 @@ fn conflict(
             let yours = get(pairs, &format!("f.{}", c.name))?.to_string();
             Some(ConflictLine {
                 column: c.name.clone(),
-                changed_meanwhile: input_value(v, c) != yours,
+                changed_meanwhile: input_value_in(v, c, &zone) != yours,
                 yours,
-                theirs: shown(v, c),
+                theirs: shown(v, c, &zone),
             })
         })
         .collect();
     let page = ConflictPage {
-        layout: Layout::build(req),
+        layout,
         table: table.name.clone(),
         record_link: format!("{}/{}", table_path(&table.name), current.key_path()),
         lines,

@@ -3,12 +3,12 @@
 
 use askama::Template;
 
-use crate::audit::Entry;
 use crate::catalog::Table;
 use crate::data::views::table_path;
 use crate::engine::store::{DeletedRow, Row, VersionPlan};
-use crate::engine::value::{Value, display};
+use crate::engine::value::{Value, display_in};
 use crate::web::page::Layout;
+use crate::web::when::{Presenter, When};
 
 pub struct DiffLine {
     pub column: String,
@@ -16,11 +16,11 @@ pub struct DiffLine {
     pub to: String,
 }
 
-fn shown(value: &Value, column: &crate::catalog::Column) -> String {
+fn shown(value: &Value, column: &crate::catalog::Column, zone: &jiff::tz::TimeZone) -> String {
     if value.is_null() {
         "NULL".into()
     } else {
-        display(value, column)
+        display_in(value, column, zone)
     }
 }
 
@@ -32,7 +32,7 @@ pub struct RestorePage {
     pub path: String,
     pub key_path: String,
     pub entry_id: String,
-    pub entry_at: String,
+    pub entry_at: When,
     pub entry_by: String,
     pub version: String,
     pub lines: Vec<DiffLine>,
@@ -40,6 +40,7 @@ pub struct RestorePage {
 
 impl RestorePage {
     pub fn new(layout: Layout, table: &Table, plan: &VersionPlan) -> RestorePage {
+        let at = Presenter::new(layout.settings.zone());
         let lines = plan
             .values
             .iter()
@@ -51,9 +52,9 @@ impl RestorePage {
                         .current
                         .values
                         .get(*i)
-                        .map(|cur| shown(cur, c))
+                        .map(|cur| shown(cur, c, &at.zone))
                         .unwrap_or_default(),
-                    to: shown(v, c),
+                    to: shown(v, c, &at.zone),
                 }
             })
             .collect();
@@ -63,7 +64,7 @@ impl RestorePage {
             path: table_path(&table.name),
             key_path: plan.current.key_path(),
             entry_id: plan.source.id.clone(),
-            entry_at: at(&plan.source),
+            entry_at: at.at(plan.source.created_at),
             entry_by: plan.source.user_email.clone(),
             version: plan.current.version(),
             lines,
@@ -71,14 +72,10 @@ impl RestorePage {
     }
 }
 
-fn at(e: &Entry) -> String {
-    e.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
 pub struct DeletedItem {
     pub entry_id: String,
     pub key: String,
-    pub at: String,
+    pub at: When,
     pub who: String,
     pub summary: Vec<(String, String)>,
 }
@@ -97,17 +94,20 @@ pub struct DeletedPage {
 }
 
 /// A deleted row's first columns as they were, for the list.
-pub fn deleted_item(table: &Table, d: &DeletedRow) -> DeletedItem {
+pub fn deleted_item(table: &Table, d: &DeletedRow, at: &Presenter) -> DeletedItem {
     DeletedItem {
         entry_id: d.entry.id.clone(),
         key: d.entry.row_key.clone(),
-        at: at(&d.entry),
+        at: at.at(d.entry.created_at),
         who: d.entry.user_email.clone(),
         summary: d
             .values
             .iter()
             .take(6)
-            .map(|(i, v)| (table.columns[*i].name.clone(), shown(v, &table.columns[*i])))
+            .map(|(i, v)| {
+                let c = &table.columns[*i];
+                (c.name.clone(), shown(v, c, &at.zone))
+            })
             .collect(),
     }
 }
