@@ -5,6 +5,7 @@ use actix_web::web::Bytes;
 use tokio::sync::mpsc;
 
 use super::runner::{Cell, Failure, Finished, Sink};
+use crate::engine::csvio::push_line;
 
 /// What the statement's thread sends to the response.
 pub enum Chunk {
@@ -53,12 +54,12 @@ impl CsvSink {
 
 impl Sink for CsvSink {
     fn columns(&mut self, names: Vec<String>) {
-        line(&mut self.buffer, names.iter().map(|n| Some(n.as_str())));
+        push_line(&mut self.buffer, names.iter().map(|n| Some(n.as_str())));
     }
 
     fn row(&mut self, cells: Vec<Cell>) -> bool {
         let texts: Vec<Option<String>> = cells.iter().map(csv_text).collect();
-        line(&mut self.buffer, texts.iter().map(Option::as_deref));
+        push_line(&mut self.buffer, texts.iter().map(Option::as_deref));
         self.buffer.len() < CHUNK_BYTES || self.flush()
     }
 
@@ -78,30 +79,6 @@ fn csv_text(cell: &Cell) -> Option<String> {
     }
 }
 
-/// One CSV line: fields quoted when they must be, nothing for NULL.
-fn line<'a>(out: &mut String, fields: impl Iterator<Item = Option<&'a str>>) {
-    for (i, field) in fields.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        match field {
-            None => {}
-            Some(s)
-                if s.is_empty()
-                    || s.contains([',', '"', '\n', '\r'])
-                    || s.starts_with(' ')
-                    || s.ends_with(' ') =>
-            {
-                out.push('"');
-                out.push_str(&s.replace('"', "\"\""));
-                out.push('"');
-            }
-            Some(s) => out.push_str(s),
-        }
-    }
-    out.push_str("\r\n");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,7 +86,7 @@ mod tests {
     #[test]
     fn csv_lines_quote_what_they_must_and_defuse_formulas() {
         let mut out = String::new();
-        line(
+        push_line(
             &mut out,
             [Some("a,b"), None, Some("x\"y"), Some("")].into_iter(),
         );

@@ -22,7 +22,7 @@ use crate::state::AppState;
 use crate::web::form::{Pairs, get};
 use crate::web::nav::views_changed;
 use crate::web::page;
-use crate::web::saved::{Opened, may_share};
+use crate::web::saved::{self as opened, Opened, may_share};
 use crate::web::table::VisibleTable;
 
 /// Where audit entries of views are filed (not under the data table, whose rows' history
@@ -178,16 +178,7 @@ async fn own_view(
         .get("id")
         .and_then(|s| s.parse().ok())
         .ok_or(AppError::NotFound)?;
-    let (name, user, role) = (
-        table.name.clone(),
-        access.user.id.clone(),
-        access.rights.role.clone(),
-    );
-    let view = state
-        .db
-        .run(move |conn| Ok(saved::find_for_viewer(conn, &name, id, &user, &role)?))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let view = opened::find(state, access, table, id).await?;
     if view.owner_id != access.user.id {
         return Err(AppError::Forbidden(
             "Only the view's owner may change it.".into(),

@@ -8,6 +8,7 @@ mod passkey_store;
 pub mod passkeys;
 pub mod routes;
 pub mod sso;
+pub mod step;
 mod store;
 mod totp;
 pub mod two_factor;

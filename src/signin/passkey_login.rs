@@ -8,27 +8,16 @@ use serde::Deserialize;
 
 use crate::audit::Actor;
 use crate::error::AppError;
-use crate::identity::session::{self, CurrentUser};
+use crate::identity::session::CurrentUser;
 use crate::identity::sessions::{STAGE_CODE, STAGE_FULL, STAGE_PASSKEY, STAGE_PASSKEY_ENROL};
 use crate::signin::passkey_store as store;
 use crate::signin::passkeys::{RegisterForm, cookie_binding, relying_party, session_binding};
 use crate::signin::routes::{login_failed, sign_in, signed_in};
+use crate::signin::step::{self, NextQuery, passed, pending};
 use crate::signin::views::PasskeyStepPage;
 use crate::state::AppState;
 use crate::web::page;
 use crate::web::safe_next;
-
-async fn pending(req: &HttpRequest, stage: &str) -> Result<CurrentUser, AppError> {
-    match session::load_pending(req).await? {
-        Some(u) if u.stage == stage => Ok(u),
-        _ => Err(AppError::Unauthorized),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct NextQuery {
-    next: Option<String>,
-}
 
 fn step_page(
     req: &HttpRequest,
@@ -36,10 +25,7 @@ fn step_page(
     next: String,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let status = match error {
-        Some(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        None => StatusCode::OK,
-    };
+    let status = step::status(&error);
     page::render(status, &PasskeyStepPage::new(req, mode, next, error))
 }
 
@@ -126,9 +112,8 @@ pub async fn step(
     if let Err(refusal) = outcome {
         return step_page(&req, "step", next, Some(refusal));
     }
-    sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
     tracing::info!(user = %user.id, "passkey accepted");
-    Ok(signed_in(&state, &next))
+    passed(&req, &state, &user, &next).await
 }
 
 pub async fn enrol_form(req: HttpRequest) -> Result<HttpResponse, AppError> {
@@ -175,8 +160,7 @@ pub async fn enrol(
     if let Err(refusal) = outcome {
         return step_page(&req, "enrol", "/".into(), Some(refusal));
     }
-    sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
-    Ok(signed_in(&state, "/"))
+    passed(&req, &state, &user, "/").await
 }
 
 /// Options for a passwordless sign-in from `/login`, bound to the browser's cookie.

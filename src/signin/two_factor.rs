@@ -11,9 +11,10 @@ use crate::audit::Actor;
 use crate::db::secrets::Sealer;
 use crate::error::AppError;
 use crate::identity::password;
-use crate::identity::session::{self, CurrentUser};
+use crate::identity::session::CurrentUser;
 use crate::identity::sessions::{STAGE_CODE, STAGE_ENROL, STAGE_FULL};
-use crate::signin::routes::{sign_in, signed_in};
+use crate::signin::routes::sign_in;
+use crate::signin::step::{self, NextQuery, passed, pending};
 use crate::signin::store::{self, Refusal};
 use crate::signin::totp::{qr_data_uri, totp};
 use crate::signin::views::TwoFactorPage;
@@ -23,18 +24,6 @@ use crate::web::{client_ip, safe_next};
 
 fn sealer(state: &AppState) -> Sealer {
     Sealer::new(state.config.secret_key.bytes())
-}
-
-async fn pending(req: &HttpRequest, stage: &str) -> Result<CurrentUser, AppError> {
-    match session::load_pending(req).await? {
-        Some(u) if u.stage == stage => Ok(u),
-        _ => Err(AppError::Unauthorized),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct NextQuery {
-    next: Option<String>,
 }
 
 pub async fn code_form(
@@ -73,8 +62,7 @@ pub async fn code(
         p.error = Some(message);
         return page::render(StatusCode::UNPROCESSABLE_ENTITY, &p);
     }
-    sign_in(&req, &state, &user.id, &user.email, STAGE_FULL).await?;
-    Ok(signed_in(&state, &next))
+    passed(&req, &state, &user, &next).await
 }
 
 /// The QR code and secret being enrolled, making one if there is none yet.
@@ -99,13 +87,9 @@ async fn enrol_page(
     let mut p = TwoFactorPage::new(req, "enrol", "/login/enrol");
     p.qr = qr;
     p.secret = secret;
-    match error {
-        None => page::ok(&p),
-        Some(error) => {
-            p.error = Some(error);
-            page::render(StatusCode::UNPROCESSABLE_ENTITY, &p)
-        }
-    }
+    let status = step::status(&error);
+    p.error = error;
+    page::render(status, &p)
 }
 
 /// Confirm the pending secret with a first code; returns the recovery codes to show once.
@@ -167,11 +151,7 @@ async fn account_page(
         p.qr = qr;
         p.secret = secret;
     }
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = step::status(&error);
     p.error = error;
     page::render(status, &p)
 }

@@ -42,16 +42,7 @@ pub async fn open(
             dropped: 0,
         });
     };
-    let (name, user, role) = (
-        table.name.clone(),
-        access.user.id.clone(),
-        access.rights.role.clone(),
-    );
-    let view = state
-        .db
-        .run(move |conn| Ok(saved::find_for_viewer(conn, &name, id, &user, &role)?))
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let view = find(state, access, table, id).await?;
     let applied = saved::apply(&view.query, query, table);
     Ok(Opened {
         query: applied.query,
@@ -64,4 +55,24 @@ pub async fn open(
 /// include it) and roles given the "share views" right.
 pub fn may_share(access: &Access) -> bool {
     access.rights.share_views
+}
+
+/// Saved view `id` of `table`, if the operator may open it (their own, or shared with their
+/// role); otherwise "not found".
+pub async fn find(
+    state: &AppState,
+    access: &Access,
+    table: &Table,
+    id: i64,
+) -> Result<SavedView, AppError> {
+    let (name, user, role) = (
+        table.name.clone(),
+        access.user.id.clone(),
+        access.rights.role.clone(),
+    );
+    state
+        .db
+        .run(move |conn| Ok(saved::find_for_viewer(conn, &name, id, &user, &role)?))
+        .await?
+        .ok_or(AppError::NotFound)
 }

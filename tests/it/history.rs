@@ -415,7 +415,7 @@ async fn the_history_card_shows_readable_diffs_newest_first_in_pages(backend: Ba
     let page = app.session().page("/data/people/1").await;
     assert!(
         page.contains(&format!(
-            "<strong>row.restored</strong> by {} at",
+            "<strong>row.restored</strong> by {} <time",
             crate::common::ADMIN_EMAIL
         )) && page.contains(&format!("via restore of entry {source}")),
         "{page}"
