@@ -29,6 +29,8 @@ import shop  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TICK = os.sysconf("SC_CLK_TCK")
+# One database per run: two runs at once on a shared machine must not drop each other's.
+BENCH_DB = f"gh_bench_lists_{os.getpid()}"
 
 
 def cpu_ticks(pid):
@@ -155,9 +157,9 @@ def dataset(backend, orders, pg_admin, work):
         subprocess.run(["psql", pg_admin, "-qc", f"CREATE DATABASE {template}_tmp"], check=True)
         shop.load("postgres", pg_admin.rsplit("/", 1)[0] + f"/{template}_tmp", orders)
         subprocess.run(["psql", pg_admin, "-qc", f"ALTER DATABASE {template}_tmp RENAME TO {template}"], check=True)
-    subprocess.run(["psql", pg_admin, "-qc", "DROP DATABASE IF EXISTS gh_bench_lists WITH (FORCE)"], check=True)
-    subprocess.run(["psql", pg_admin, "-qc", f"CREATE DATABASE gh_bench_lists TEMPLATE {template}"], check=True)
-    return pg_admin.rsplit("/", 1)[0] + "/gh_bench_lists"
+    subprocess.run(["psql", pg_admin, "-qc", f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"], check=True)
+    subprocess.run(["psql", pg_admin, "-qc", f"CREATE DATABASE {BENCH_DB} TEMPLATE {template}"], check=True)
+    return pg_admin.rsplit("/", 1)[0] + f"/{BENCH_DB}"
 
 
 def run(binary, backend, orders, duration, warm, pg_admin, updates):
@@ -200,7 +202,7 @@ def run(binary, backend, orders, duration, warm, pg_admin, updates):
     finally:
         p.terminate(); p.wait()
         if backend == "postgres":
-            subprocess.run(["psql", pg_admin, "-qc", "DROP DATABASE IF EXISTS gh_bench_lists WITH (FORCE)"])
+            subprocess.run(["psql", pg_admin, "-qc", f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)"])
         shutil.rmtree(work, ignore_errors=True)
     cpu = "server + postgres" if backend == "postgres" else "server"
     print(f"### {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} · {backend} · {orders:,} orders · "
