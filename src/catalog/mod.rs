@@ -270,6 +270,15 @@ impl CatalogCache {
         self.cached().0
     }
 
+    /// The catalog when it was checked against the schema lately: no trip to the database
+    /// is needed to use it (`None`: call [`Self::get`] with a connection).
+    pub fn fresh(&self) -> Option<Arc<Catalog>> {
+        match self.cached() {
+            (catalog, false) => Some(catalog),
+            (_, true) => None,
+        }
+    }
+
     /// The catalog, reloaded first if the schema changed since it was read.
     pub fn get(&self, conn: &mut DbConn) -> Result<Arc<Catalog>, AppError> {
         let (catalog, stale) = self.cached();

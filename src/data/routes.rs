@@ -17,6 +17,7 @@ use crate::data::views::*;
 use crate::db::DbConn;
 use crate::engine::errors::WriteError;
 use crate::engine::query::ListQuery;
+use crate::engine::saved::ViewDirectory;
 use crate::engine::store::{self, CountCache, Row, count_label};
 use crate::engine::value::Value;
 use crate::error::AppError;
@@ -83,6 +84,7 @@ pub async fn list(
     Page(layout): Page,
     state: web::Data<AppState>,
     counts: web::Data<CountCache>,
+    directory: web::Data<ViewDirectory>,
 ) -> Result<HttpResponse, AppError> {
     let VisibleTable { catalog, table, .. } = VisibleTable::of(&req, &access.rights).await?;
     let opened = saved::open(&state, &access, &table, req.query_string()).await?;
@@ -90,7 +92,7 @@ pub async fn list(
     let swap = is_htmx(&req) && !req.headers().contains_key("hx-boosted");
     let panel = data_saved::PanelLoad::of(&access, &table, !swap);
     let (rows, panel) = panel
-        .with_list(&state, catalog, &table, &q, &counts)
+        .with_list(&state, catalog, &table, &q, &counts, &directory)
         .await?;
     let canonical = canonical_link(&req, &table, &q, &opened);
     if opened.view.is_none() && needs_tidying(&req, &q) {

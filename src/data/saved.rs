@@ -13,7 +13,7 @@ use crate::catalog::{Catalog, Table};
 use crate::data::views::{SavedItem, SavedPanel, ShareRole, table_path};
 use crate::db::DbConn;
 use crate::engine::query::ListQuery;
-use crate::engine::saved::{self, SavedView};
+use crate::engine::saved::{self, Listed, SavedView, ViewDirectory};
 use crate::engine::store::{self, CountCache, ListPage};
 use crate::error::AppError;
 use crate::identity::Access;
@@ -247,8 +247,9 @@ pub async fn delete(
     Ok(page::done(&req, &to, "success", "View deleted."))
 }
 
-/// What the saved-views panel reads, loaded inside the list's own `Db::run` (no second
-/// trip through the blocking pool): nothing for an htmx swap of the rows.
+/// What the saved-views panel shows, from the view directory the navigation is built from
+/// (kept fresh by every change of views or roles, here and on the other instances): no
+/// query of its own, nothing at all for an htmx swap of the rows.
 pub struct PanelLoad {
     name: String,
     user: String,
@@ -261,7 +262,7 @@ pub struct PanelLoad {
 /// those who may share, every role's name.
 #[derive(Default)]
 pub struct PanelRows {
-    views: Vec<(SavedView, Vec<String>)>,
+    views: Vec<Listed>,
     all_roles: Vec<String>,
 }
 
@@ -276,26 +277,27 @@ impl PanelLoad {
         }
     }
 
-    pub fn load(&self, conn: &mut DbConn) -> Result<PanelRows, AppError> {
+    pub fn load(&self, directory: &ViewDirectory) -> PanelRows {
         if !self.wanted {
-            return Ok(PanelRows::default());
+            return PanelRows::default();
         }
-        let mut views = Vec::new();
-        for v in saved::for_viewer(conn, &self.name, &self.user, &self.role)? {
-            let roles = saved::roles_of(conn, v.id)?;
-            views.push((v, roles));
-        }
+        let views = directory
+            .snapshot()
+            .iter()
+            .filter(|v| v.table_name == self.name && v.visible_to(&self.user, &self.role))
+            .cloned()
+            .collect();
         let all_roles = if self.sharing {
-            roles::role_names(conn)?
+            directory.roles().to_vec()
         } else {
             Vec::new()
         };
-        Ok(PanelRows { views, all_roles })
+        PanelRows { views, all_roles }
     }
 }
 
 impl PanelLoad {
-    /// The list's page of rows and the panel's rows, in one trip to the database.
+    /// The list's page of rows (one trip to the database) and the panel's rows.
     pub async fn with_list(
         self,
         state: &AppState,
@@ -303,15 +305,14 @@ impl PanelLoad {
         table: &Arc<Table>,
         q: &ListQuery,
         counts: &web::Data<CountCache>,
+        directory: &ViewDirectory,
     ) -> Result<(ListPage, PanelRows), AppError> {
         let (t, query, counts) = (table.clone(), q.clone(), counts.clone());
-        state
+        let rows = state
             .db
-            .read(move |conn| {
-                let rows = store::list(conn, &catalog, &t, &query, &counts)?;
-                Ok((rows, self.load(conn)?))
-            })
-            .await
+            .read(move |conn| store::list(conn, &catalog, &t, &query, &counts))
+            .await?;
+        Ok((rows, self.load(directory)))
     }
 }
 
@@ -330,19 +331,19 @@ pub fn panel(
     let active_id = opened.view.as_ref().map(|v| v.id);
     let items: Vec<SavedItem> = views
         .iter()
-        .map(|(v, roles)| SavedItem {
+        .map(|v| SavedItem {
             id: v.id,
             name: v.name.clone(),
             href: format!("{path}?view={}", v.id),
             mine: v.owner_id == access.user.id,
             active: Some(v.id) == active_id,
-            shared_with: roles.join(", "),
+            shared_with: v.roles.join(", "),
         })
         .collect();
     let active_roles: Vec<String> = views
         .iter()
-        .find(|(v, _)| Some(v.id) == active_id)
-        .map(|(_, r)| r.clone())
+        .find(|v| Some(v.id) == active_id)
+        .map(|v| v.roles.clone())
         .unwrap_or_default();
     let active = items.iter().find(|i| i.active).cloned();
     SavedPanel {

@@ -341,10 +341,10 @@ pub const VIEWS_CHANNEL: &str = "gh_views";
 /// a listener that lost its connection forgets everything when it is back.
 const DIRECTORY_TTL: Duration = Duration::from_secs(600);
 
-/// Every saved view's name, table, owner and roles, for the navigation: read in two
-/// queries when stale (after a change on any instance, told by notification), by one
-/// request while the others show what is cached, so a page costs no trip to the database
-/// for it.
+/// Every saved view's name, table, owner and roles, and every role's name, for the
+/// navigation and the list's saved-views panel: read in three queries when stale (after a
+/// change of views or roles on any instance, told by notification), by one request while
+/// the others show what is cached, so a page costs no trip to the database for it.
 #[derive(Default)]
 pub struct ViewDirectory {
     inner: RwLock<Directory>,
@@ -355,6 +355,8 @@ pub struct ViewDirectory {
 #[derive(Default)]
 struct Directory {
     views: Arc<Vec<Listed>>,
+    /// Every role's name, built-in first (the panel's share form).
+    roles: Arc<Vec<String>>,
     /// When `views` was read (or a refresh was claimed); `None`: read them again.
     read_at: Option<Instant>,
     /// Bumped by every change, so a read that started before it does not count as fresh.
@@ -367,6 +369,14 @@ impl ViewDirectory {
         self.inner
             .read()
             .map(|d| d.views.clone())
+            .unwrap_or_default()
+    }
+
+    /// Every role's name as last read, built-in roles first.
+    pub fn roles(&self) -> Arc<Vec<String>> {
+        self.inner
+            .read()
+            .map(|d| d.roles.clone())
             .unwrap_or_default()
     }
 
@@ -391,8 +401,11 @@ impl ViewDirectory {
             .select((v::id, v::table_name, v::name, v::owner_id))
             .order((v::table_name, v::name, v::id))
             .load(conn)?;
-        let shares: Vec<(i64, String)> =
-            vr::table.select((vr::view_id, vr::role_name)).load(conn)?;
+        let shares: Vec<(i64, String)> = vr::table
+            .select((vr::view_id, vr::role_name))
+            .order((vr::view_id, vr::role_name))
+            .load(conn)?;
+        let roles = crate::identity::roles::role_names(conn)?;
         let mut by_view: HashMap<i64, Vec<String>> = HashMap::new();
         for (view, role) in shares {
             by_view.entry(view).or_default().push(role);
@@ -409,6 +422,7 @@ impl ViewDirectory {
             .collect();
         if let Ok(mut d) = self.inner.write() {
             d.views = Arc::new(listed);
+            d.roles = Arc::new(roles);
             if d.generation != generation {
                 d.read_at = None;
             }

@@ -82,6 +82,9 @@ pub fn parse_in(text: &str, zone: &jiff::tz::TimeZone) -> Option<String> {
 
 /// A stored time (with an offset, or plain and so UTC) as an instant.
 pub fn instant(stored: &str) -> Option<jiff::Timestamp> {
+    if let Some(naive) = crate::engine::value::plain_timestamp(stored) {
+        return jiff::Timestamp::from_second(naive.and_utc().timestamp()).ok();
+    }
     let shown = crate::engine::value::format_timestamp(stored);
     let naive =
         NaiveDateTime::parse_from_str(shown.trim_end_matches(" UTC"), "%Y-%m-%d %H:%M:%S").ok()?;

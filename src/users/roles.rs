@@ -14,6 +14,7 @@ use crate::state::AppState;
 use crate::users::store;
 use crate::users::views::{RoleFormPage, RoleRow, RolesPage, TableRights};
 use crate::web::form::{Pairs, get};
+use crate::web::nav::views_changed;
 use crate::web::page::{self, Layout, Page};
 
 pub async fn index(
@@ -229,6 +230,7 @@ pub async fn create(
     match outcome {
         Ok(()) => {
             rights_cache.forget_all();
+            views_changed(&req);
             Ok(page::done(&req, "/roles", "success", "Role created."))
         }
         Err(error) => {
@@ -255,6 +257,7 @@ pub async fn update(
         .run(move |conn| store::update_role(conn, &input, &actor))
         .await?;
     rights_cache.forget_all();
+    views_changed(&req);
     Ok(page::done(&req, "/roles", "success", "Role saved."))
 }
 
@@ -271,6 +274,7 @@ pub async fn delete(
         .run(move |conn| store::delete_role(conn, &name, &actor))
         .await?;
     rights_cache.forget_all();
+    views_changed(&req);
     Ok(match outcome {
         Ok(()) => page::done(&req, "/roles", "success", "Role deleted."),
         Err(message) => page::done(&req, "/roles", "error", message),

@@ -376,6 +376,8 @@ pub async fn delete(
     Ok(match outcome {
         Ok(user_id) => {
             session_cache.forget_user(&user_id);
+            // Their views went with them (and off every navigation and panel).
+            crate::web::nav::views_changed(&req);
             page::done(&req, "/users", "success", "Operator deleted.")
         }
         Err(message) => page::done(&req, &format!("/users/{uid}"), "error", message),

@@ -52,25 +52,38 @@ impl VisibleTable {
         let key = raw_param(req, "key").map(str::to_string);
         let (state, cache) = (app_data::<AppState>(req)?, app_data::<CatalogCache>(req)?);
         let rights = rights.clone();
-        let (catalog, table) = state
-            .db
-            .run(move |conn| {
-                let full = cache.get(conn)?;
-                let view = rights.catalog_view(&full);
-                match (view.tables.get(&name).cloned(), unreadable) {
-                    (Some(t), _) => Ok((view, t)),
-                    (None, Unreadable::Forbidden) if full.tables.contains_key(&name) => Err(
-                        AppError::Forbidden(format!("This token's role may not read {name}.")),
-                    ),
-                    (None, _) => Err(AppError::NotFound),
-                }
-            })
-            .await?;
+        // A catalog checked lately needs no connection: no hop through the blocking pool.
+        let (catalog, table) = match cache.fresh() {
+            Some(full) => pick(&full, &rights, &name, unreadable)?,
+            None => {
+                state
+                    .db
+                    .run(move |conn| pick(&cache.get(conn)?, &rights, &name, unreadable))
+                    .await?
+            }
+        };
         Ok(VisibleTable {
             catalog,
             table,
             key,
         })
+    }
+}
+
+/// The role's view of the catalog and the named table in it.
+fn pick(
+    full: &Arc<Catalog>,
+    rights: &Rights,
+    name: &str,
+    unreadable: Unreadable,
+) -> Result<(Arc<Catalog>, Arc<Table>), AppError> {
+    let view = rights.catalog_view(full);
+    match (view.tables.get(name).cloned(), unreadable) {
+        (Some(t), _) => Ok((view, t)),
+        (None, Unreadable::Forbidden) if full.tables.contains_key(name) => Err(
+            AppError::Forbidden(format!("This token's role may not read {name}.")),
+        ),
+        (None, _) => Err(AppError::NotFound),
     }
 }
 

@@ -46,7 +46,7 @@ impl Presenter {
     pub fn moment(&self, moment: jiff::Timestamp) -> When {
         let zoned = moment.to_zoned(self.zone.clone());
         When {
-            datetime: zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+            datetime: iso(&zoned),
             exact: zoned.strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
             relative: relative(moment, self),
         }
@@ -103,15 +103,77 @@ pub fn relative(moment: jiff::Timestamp, at: &Presenter) -> String {
         5_400..129_600 => format!("{} h", (s + 1_800) / 3_600),
         129_600..2_592_000 => format!("{} d", (s + 43_200) / 86_400),
         _ => {
-            return moment
-                .to_zoned(at.zone.clone())
-                .strftime("%Y-%m-%d")
-                .to_string();
+            let z = moment.to_zoned(at.zone.clone());
+            if (0..=9999).contains(&z.year()) {
+                return format!("{:04}-{:02}-{:02}", z.year(), z.month(), z.day());
+            }
+            return z.strftime("%Y-%m-%d").to_string();
         }
     };
     if ahead {
         format!("in {amount}")
     } else {
         format!("{amount} ago")
+    }
+}
+
+/// `%Y-%m-%dT%H:%M:%S%:z`, written without parsing a format for each of a page's cells
+/// (years 0–9999 and offsets of whole minutes; anything else by `strftime`).
+fn iso(z: &jiff::Zoned) -> String {
+    let offset = z.offset().seconds();
+    if !(0..=9999).contains(&z.year()) || offset % 60 != 0 {
+        return z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string();
+    }
+    let (sign, minutes) = if offset < 0 {
+        ('-', -offset / 60)
+    } else {
+        ('+', offset / 60)
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{sign}{:02}:{:02}",
+        z.year(),
+        z.month(),
+        z.day(),
+        z.hour(),
+        z.minute(),
+        z.second(),
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_written_times_match_strftime() {
+        let zones = [
+            jiff::tz::TimeZone::UTC,
+            jiff::tz::TimeZone::fixed(jiff::tz::offset(5)),
+            jiff::tz::TimeZone::fixed(
+                jiff::tz::Offset::from_seconds(-(3 * 3600 + 30 * 60)).unwrap(),
+            ),
+            jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(5 * 3600 + 45 * 60).unwrap()),
+            jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(-61).unwrap()),
+        ];
+        for zone in zones {
+            for second in [0, 1_700_000_000, -86_400 * 365 * 40, 253_402_300_000] {
+                let Ok(t) = jiff::Timestamp::from_second(second) else {
+                    continue;
+                };
+                let z = t.to_zoned(zone.clone());
+                assert_eq!(iso(&z), z.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string());
+                let at = Presenter {
+                    zone: zone.clone(),
+                    now: t
+                        .checked_add(jiff::SignedDuration::from_hours(24 * 400))
+                        .unwrap_or(t),
+                };
+                if at.now != t {
+                    assert_eq!(relative(t, &at), z.strftime("%Y-%m-%d").to_string());
+                }
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! labels they are shown with, and a short-lived cache of them.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::catalog::Table;
@@ -53,37 +53,132 @@ const ESTIMATE_ABOVE: i64 = 100_000;
 
 /// Bounded counts, remembered for a few seconds: a busy list view does not walk ten
 /// thousand rows on every page view. Writes made through Gatehouse forget the table's
-/// counts at once; changes made elsewhere show within `COUNT_TTL`.
+/// counts at once; changes made elsewhere show within `COUNT_TTL` plus the time one count
+/// takes (while one request counts again, the others show the figure it replaces).
+///
+/// One count per statement at a time: when a count is missing, the first request to miss
+/// it counts and the others wait for its figure (a search's count over a large table can
+/// take 100 ms; eight of them at once behind 32 clients made the slowest requests slow).
 #[derive(Default)]
 pub struct CountCache {
-    entries: Mutex<HashMap<String, (Instant, String, Count)>>,
+    entries: Mutex<Entries>,
+    /// Signalled whenever a count is stored or given up.
+    done: Condvar,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, Entry>,
+    /// Bumped by every invalidation: a count begun before a write is not stored after it.
+    generation: u64,
+}
+
+struct Entry {
+    table: String,
+    /// When it was counted, and the figure; `None` while the first count is under way.
+    counted: Option<(Instant, Count)>,
+    /// A request is counting it (again).
+    counting: bool,
 }
 
 const COUNT_TTL: Duration = Duration::from_secs(5);
+/// How long a request waits for another's count before counting itself.
+const WAIT_AT_MOST: Duration = Duration::from_secs(10);
+
+/// What a request does about one count.
+enum Turn {
+    /// Use this figure.
+    Have(Count),
+    /// Count, then hand the figure to [`CountCache::finish`] (dropping the claim without it
+    /// lets a waiting request count instead).
+    Count(Claim),
+}
+
+/// The right to store one count, taken at `generation`.
+struct Claim {
+    key: String,
+    generation: u64,
+}
 
 impl CountCache {
-    fn get(&self, key: &str) -> Option<Count> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(key)
-            .filter(|(at, _, _)| at.elapsed() < COUNT_TTL)
-            .map(|(_, _, c)| *c)
+    fn turn(&self, key: &str, table: &str) -> Turn {
+        let Ok(mut entries) = self.entries.lock() else {
+            return Turn::Count(Claim::none());
+        };
+        let deadline = Instant::now() + WAIT_AT_MOST;
+        loop {
+            let generation = entries.generation;
+            let claim = || Claim {
+                key: key.to_string(),
+                generation,
+            };
+            match entries.map.get_mut(key) {
+                Some(e) => match e.counted {
+                    Some((at, c)) if at.elapsed() < COUNT_TTL || e.counting => {
+                        return Turn::Have(c);
+                    }
+                    Some(_) => {
+                        e.counting = true;
+                        return Turn::Count(claim());
+                    }
+                    None if !e.counting => {
+                        e.counting = true;
+                        return Turn::Count(claim());
+                    }
+                    None => {}
+                },
+                None => {
+                    if entries.map.len() > 1000 {
+                        entries.map.retain(|_, e| {
+                            e.counting || e.counted.is_some_and(|(at, _)| at.elapsed() < COUNT_TTL)
+                        });
+                    }
+                    let entry = Entry {
+                        table: table.to_string(),
+                        counted: None,
+                        counting: true,
+                    };
+                    entries.map.insert(key.to_string(), entry);
+                    return Turn::Count(claim());
+                }
+            }
+            // Another request is counting a figure nobody has yet: wait for it.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Turn::Count(Claim::none());
+            }
+            entries = match self.done.wait_timeout(entries, left) {
+                Ok((e, _)) => e,
+                Err(_) => return Turn::Count(Claim::none()),
+            };
+        }
     }
 
-    fn put(&self, key: String, table: &str, count: Count) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() > 1000 {
-                entries.retain(|_, (at, _, _)| at.elapsed() < COUNT_TTL);
-            }
-            entries.insert(key, (Instant::now(), table.to_string(), count));
+    /// Store the count a claim was for (unless the table was written meanwhile), or give
+    /// the claim up (`None`: the count failed).
+    fn finish(&self, claim: Claim, count: Option<Count>) {
+        if claim.key.is_empty() {
+            return;
         }
+        if let Ok(mut entries) = self.entries.lock() {
+            let current = entries.generation == claim.generation;
+            if let Some(e) = entries.map.get_mut(&claim.key) {
+                e.counting = false;
+                if let Some(c) = count.filter(|_| current) {
+                    e.counted = Some((Instant::now(), c));
+                }
+            }
+        }
+        self.done.notify_all();
     }
 
     /// Forget the counts of a table that was just written.
     pub fn invalidate(&self, table: &str) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.retain(|_, (_, t, _)| t != table);
+            entries.generation += 1;
+            entries.map.retain(|_, e| e.table != table);
         }
+        self.done.notify_all();
     }
 
     /// A write's outcome, passed through; the table's counts are forgotten if it wrote.
@@ -92,6 +187,16 @@ impl CountCache {
             self.invalidate(table);
         }
         result
+    }
+}
+
+impl Claim {
+    /// A claim that stores nothing (the cache could not be used).
+    fn none() -> Claim {
+        Claim {
+            key: String::new(),
+            generation: 0,
+        }
     }
 }
 
@@ -114,20 +219,23 @@ pub fn count_cached(
     }
     let bound = (!q.exact_count).then_some(COUNT_LIMIT);
     let sql = count_sql(conn, table, q, bound)?;
-    let key = sql.cache_key();
-    if let Some(hit) = cache.filter(|_| !q.exact_count).and_then(|c| c.get(&key)) {
-        return Ok(hit);
-    }
-    let n = load_count(conn, &sql)?;
-    let count = if !q.exact_count && n > COUNT_LIMIT {
-        Count::AtLeast(COUNT_LIMIT)
-    } else {
-        Count::Exact(n)
+    let cache = cache.filter(|_| !q.exact_count);
+    let claim = match cache.map(|c| c.turn(&sql.cache_key(), &table.name)) {
+        Some(Turn::Have(count)) => return Ok(count),
+        Some(Turn::Count(claim)) => Some(claim),
+        None => None,
     };
-    if let Some(c) = cache {
-        c.put(key, &table.name, count);
+    let counted = load_count(conn, &sql).map(|n| {
+        if !q.exact_count && n > COUNT_LIMIT {
+            Count::AtLeast(COUNT_LIMIT)
+        } else {
+            Count::Exact(n)
+        }
+    });
+    if let (Some(c), Some(claim)) = (cache, claim) {
+        c.finish(claim, counted.as_ref().ok().copied());
     }
-    Ok(count)
+    counted
 }
 
 /// `SELECT COUNT(*)` of the rows matching `q`; with a bound, counting stops one past it.
@@ -161,4 +269,80 @@ pub(super) fn load_count(conn: &mut DbConn, sql: &Sql) -> Result<i64, AppError> 
         Some(Value::Text(t)) => t.parse().unwrap_or(0),
         _ => 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn counted(cache: &CountCache, key: &str, n: i64, counts: &AtomicUsize) -> Count {
+        match cache.turn(key, "orders") {
+            Turn::Have(c) => c,
+            Turn::Count(claim) => {
+                counts.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(50));
+                cache.finish(claim, Some(Count::Exact(n)));
+                Count::Exact(n)
+            }
+        }
+    }
+
+    #[test]
+    fn concurrent_misses_count_once_and_share_the_figure() {
+        let cache = Arc::new(CountCache::default());
+        let counts = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, counts) = (cache.clone(), counts.clone());
+                std::thread::spawn(move || counted(&cache, "k", 42, &counts))
+            })
+            .collect();
+        for t in threads {
+            let got = t.join().ok().map(|c| format!("{c:?}"));
+            assert_eq!(got.as_deref(), Some("Exact(42)"));
+        }
+        assert_eq!(counts.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_failed_count_lets_the_next_request_count() {
+        let cache = CountCache::default();
+        let Turn::Count(claim) = cache.turn("k", "orders") else {
+            panic!("the first request counts");
+        };
+        cache.finish(claim, None);
+        assert!(matches!(cache.turn("k", "orders"), Turn::Count(_)));
+    }
+
+    #[test]
+    fn a_write_during_a_count_keeps_its_figure_out_of_the_cache() {
+        let cache = CountCache::default();
+        let Turn::Count(claim) = cache.turn("k", "orders") else {
+            panic!("the first request counts");
+        };
+        cache.invalidate("orders");
+        cache.finish(claim, Some(Count::Exact(1)));
+        assert!(matches!(cache.turn("k", "orders"), Turn::Count(_)));
+    }
+
+    #[test]
+    fn an_expired_count_is_counted_again_by_one_request() {
+        let cache = CountCache::default();
+        if let Turn::Count(claim) = cache.turn("k", "orders") {
+            cache.finish(claim, Some(Count::Exact(1)));
+        }
+        if let Ok(mut e) = cache.entries.lock()
+            && let Some(entry) = e.map.get_mut("k")
+        {
+            entry.counted = Some((Instant::now() - COUNT_TTL * 2, Count::Exact(1)));
+        }
+        assert!(matches!(cache.turn("k", "orders"), Turn::Count(_)));
+        // While it counts, the others show the figure it replaces rather than waiting.
+        assert!(matches!(
+            cache.turn("k", "orders"),
+            Turn::Have(Count::Exact(1))
+        ));
+    }
 }
