@@ -19,11 +19,13 @@ use reqwest::StatusCode;
 
 use crate::common::{Backend, Session, TestApp};
 use crate::import::api_import;
+use crate::live::Events;
 
 both_backends!(
     a_row_outside_the_rule_never_appears_on_any_path,
     any_groups_and_the_operator_s_id_and_email_bind,
     a_rule_on_a_dropped_column_shows_no_rows_and_tells_administrators,
+    change_notices_never_name_a_row_outside_the_rule,
 );
 
 const PASSWORD: &str = "wobbly giraffe paints violet harbours";
@@ -41,7 +43,9 @@ fn schema(backend: Backend) -> String {
          INSERT INTO orders (name, region, owner) VALUES ('Alpha-EU', 'EU', 'eu@example.com'),
              ('Bravo-US', 'US', NULL), ('Charlie-EU', 'EU', NULL);
          INSERT INTO lines (name, region, order_id) VALUES ('Line-EU-1', 'EU', 1),
-             ('Line-US-2', 'US', 1), ('Line-EU-3', 'EU', 2);"
+             ('Line-US-2', 'US', 1), ('Line-EU-3', 'EU', 2);
+         CREATE TABLE misc (id {id}, name TEXT);
+         INSERT INTO misc (name) VALUES ('m');"
     )
 }
 
@@ -113,6 +117,8 @@ async fn regional_setup(backend: Backend) -> (TestApp, reqwest::Client) {
         ("t.lines.c", "on"),
         ("t.lines.u", "on"),
         ("t.lines.d", "on"),
+        ("t.misc.r", "on"),
+        ("t.misc.u", "on"),
     ]);
     app.create_role("regional", &fields).await;
     app.create_role("eu_only", &fields).await;
@@ -388,4 +394,17 @@ async fn a_rule_on_a_dropped_column_shows_no_rows_and_tells_administrators(backe
         notice.contains("names region, which the table no longer has"),
         "the administrators' notice"
     );
+}
+
+async fn change_notices_never_name_a_row_outside_the_rule(backend: Backend) {
+    let (app, client) = regional_setup(backend).await;
+    let mut events = Events::open(&client, &app.url("/events"), None).await;
+    let admin = app.session();
+    let res = admin.edit("/data/orders/2", &[("f.owner", "x")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // A change of a table without a rule comes through, and is the first one that does.
+    let res = admin.edit("/data/misc/1", &[("f.name", "n")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let notice = events.change().await;
+    assert_eq!(notice["table"], "misc", "{notice}");
 }
