@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 mod checks;
 mod introspect;
+pub mod rules;
 
 use crate::db::DbConn;
 use crate::error::AppError;
@@ -139,6 +140,8 @@ pub struct Table {
     pub indexes: Vec<Index>,
     /// The planner's row estimate, where the database keeps one.
     pub estimated_rows: Option<i64>,
+    /// The operator's row rules on this table, bound (set on a role's view of the catalog).
+    pub scopes: Option<Arc<rules::Scopes>>,
 }
 
 impl Table {

@@ -334,3 +334,21 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    gh_role_rules (role, table_name, action) {
+        role -> Text,
+        table_name -> Text,
+        action -> Text,
+        rule -> Text,
+        allow_move_out -> Bool,
+    }
+}
+
+diesel::table! {
+    gh_user_attributes (user_id, key) {
+        user_id -> Text,
+        key -> Text,
+        value -> Text,
+    }
+}

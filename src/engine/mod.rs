@@ -9,6 +9,7 @@ pub mod ddl;
 pub mod errors;
 pub mod keys;
 pub mod query;
+pub mod rules;
 pub mod saved;
 pub mod sql;
 pub mod store;

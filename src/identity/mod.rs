@@ -8,6 +8,7 @@ pub mod passkeys;
 pub mod password;
 pub mod permissions;
 pub mod roles;
+pub mod row_rules;
 pub mod session;
 pub mod session_store;
 pub mod sessions;

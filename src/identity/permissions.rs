@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 
+pub use crate::catalog::rules::Action;
 use crate::catalog::{Catalog, RowKey, Table};
 use crate::db::DbConn;
 use crate::db::notify::Peers;
 use crate::error::AppError;
 use crate::identity::CurrentUser;
 use crate::identity::roles::{self, RoleRecord, TableRight};
+use crate::identity::row_rules::{self, Me, RoleRule, Scope, Scopes};
 use crate::identity::session;
 use crate::state::{AppState, app_data};
 
@@ -60,14 +62,6 @@ impl Actions {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Read,
-    Create,
-    Update,
-    Delete,
-}
-
 /// A role's rights, as loaded from `gh_roles` and `gh_role_tables`.
 #[derive(Debug, Clone)]
 pub struct Rights {
@@ -83,6 +77,11 @@ pub struct Rights {
     /// The SQL console: reading (the whole database) and its write mode.
     pub run_sql: bool,
     pub write_sql: bool,
+    /// Row rules per table (never for administrators).
+    pub rules: HashMap<String, Vec<RoleRule>>,
+    /// Whom `$me` means in the rules: the signed-in operator; `None` for an API token or a
+    /// webhook, where every `$me` condition is false (fail closed).
+    pub me: Option<Me>,
 }
 
 impl Rights {
@@ -109,6 +108,8 @@ impl Rights {
                     .collect()
             },
             role: role.name,
+            rules: HashMap::new(),
+            me: None,
         }
     }
 
@@ -124,6 +125,8 @@ impl Rights {
             tables: HashMap::new(),
             run_sql: false,
             write_sql: false,
+            rules: HashMap::new(),
+            me: None,
         }
     }
 
@@ -163,7 +166,8 @@ impl Rights {
     }
 
     fn restricts_anything(&self) -> bool {
-        self.default != Actions::parse("rcud") && self.default != Actions::parse("r")
+        !self.rules.is_empty()
+            || self.default != Actions::parse("rcud") && self.default != Actions::parse("r")
             || self.tables.values().any(|(a, h)| !h.is_empty() || !a.read)
     }
 
@@ -182,17 +186,50 @@ impl Rights {
         Arc::new(Catalog { tables })
     }
 
+    /// The role's rules on `table` bound for `self.me` (`None`: no rule, every row).
+    fn scopes(&self, table: &Table) -> Option<Arc<Scopes>> {
+        let rules = self.rules.get(&table.name)?;
+        let mut by_action: [Option<Scope>; 4] = Default::default();
+        let mut allow_move_out = false;
+        for r in rules {
+            let i = Action::ALL.iter().position(|a| *a == r.action)?;
+            by_action[i] = Some(r.rule.bind(table, self.me.as_ref()));
+            allow_move_out |= r.action == Action::Update && r.allow_move_out;
+        }
+        Some(Arc::new(Scopes::new(by_action, allow_move_out)))
+    }
+
+    /// Whether the role has row rules at all (then `$me` must be bound per operator).
+    pub fn has_rules(&self) -> bool {
+        !self.rules.is_empty()
+    }
+
+    /// These rights for one operator: `$me` in the rules means them.
+    pub fn for_operator(self: &Arc<Self>, me: Me) -> Arc<Rights> {
+        if !self.has_rules() {
+            return self.clone();
+        }
+        let mut r = (**self).clone();
+        r.me = Some(me);
+        Arc::new(r)
+    }
+
     fn table_view(&self, table: &Table) -> Table {
         let hidden = self.hidden(&table.name);
-        if hidden.is_empty() {
+        let scopes = self.scopes(table);
+        if hidden.is_empty() && scopes.is_none() {
             return table.clone();
+        }
+        let mut t = table.clone();
+        t.scopes = scopes;
+        if hidden.is_empty() {
+            return t;
         }
         let keys = match &table.key {
             RowKey::Primary(k) => k.clone(),
             _ => Vec::new(),
         };
         let gone = |c: &String| hidden.contains(c) && !keys.contains(c);
-        let mut t = table.clone();
         t.columns.retain(|c| !gone(&c.name));
         t.foreign_keys.retain(|f| !f.columns.iter().any(gone));
         t.indexes.retain(|i| !i.columns.iter().any(gone));
@@ -206,6 +243,8 @@ impl Rights {
 #[derive(Default)]
 pub struct RightsCache {
     entries: Mutex<HashMap<String, (Instant, Arc<Rights>)>>,
+    /// Operators' attributes (for row rules), by user id, under the same rules.
+    attributes: Mutex<HashMap<String, (Instant, Arc<Me>)>>,
     pub peers: Peers,
 }
 
@@ -223,6 +262,25 @@ impl RightsCache {
     pub fn forget_here(&self) {
         if let Ok(mut e) = self.entries.lock() {
             e.clear();
+        }
+        if let Ok(mut a) = self.attributes.lock() {
+            a.clear();
+        }
+    }
+
+    fn me(&self, user_id: &str) -> Option<Arc<Me>> {
+        let a = self.attributes.lock().ok()?;
+        a.get(user_id)
+            .filter(|(at, _)| at.elapsed() < Duration::from_secs(2))
+            .map(|(_, m)| m.clone())
+    }
+
+    fn put_me(&self, me: Arc<Me>) {
+        if let Ok(mut a) = self.attributes.lock() {
+            if a.len() > 10_000 {
+                a.clear();
+            }
+            a.insert(me.id.clone(), (Instant::now(), me));
         }
     }
 
@@ -281,7 +339,17 @@ pub fn rights_of(conn: &mut DbConn, role: &str) -> diesel::QueryResult<Rights> {
     Ok(match roles::find_role(conn, role)? {
         Some(r) => {
             let tables = roles::role_tables(conn, &r.name)?;
-            Rights::from_record(r, tables)
+            let mut rights = Rights::from_record(r, tables);
+            if rights.role != "admin" {
+                for rule in row_rules::rules_of_role(conn, &rights.role)? {
+                    rights
+                        .rules
+                        .entry(rule.table.clone())
+                        .or_default()
+                        .push(rule);
+                }
+            }
+            rights
         }
         None => Rights::none(role),
     })
@@ -305,6 +373,40 @@ pub async fn load_rights(req: &HttpRequest, role: &str) -> Result<Arc<Rights>, A
     Ok(rights)
 }
 
+/// The rights with `$me` meaning `user` (their attributes loaded, cached as the rights are),
+/// when the role has row rules.
+async fn bind_operator(
+    req: &HttpRequest,
+    user: &CurrentUser,
+    rights: Arc<Rights>,
+) -> Result<Arc<Rights>, AppError> {
+    if !rights.has_rules() {
+        return Ok(rights);
+    }
+    let cache = app_data::<RightsCache>(req)?;
+    let me = match cache.me(&user.id) {
+        Some(me) => me,
+        None => {
+            let state = app_data::<AppState>(req)?;
+            let (id, email) = (user.id.clone(), user.email.clone());
+            let attributes = state
+                .db
+                .run(move |conn| Ok(row_rules::attributes(conn, &id)?))
+                .await?;
+            let me = Arc::new(Me {
+                id: user.id.clone(),
+                email,
+                attributes,
+            });
+            cache.put_me(me.clone());
+            me
+        }
+    };
+    let bound = rights.for_operator((*me).clone());
+    req.extensions_mut().insert(bound.clone());
+    Ok(bound)
+}
+
 impl FromRequest for Access {
     type Error = AppError;
     type Future = LocalFuture<Access>;
@@ -314,6 +416,7 @@ impl FromRequest for Access {
         Box::pin(async move {
             let user = session::load(&req).await?.ok_or(AppError::Unauthorized)?;
             let rights = load_rights(&req, &user.role).await?;
+            let rights = bind_operator(&req, &user, rights).await?;
             Ok(Access { user, rights })
         })
     }

@@ -1,5 +1,5 @@
 //! `gatehouse transfer`: Gatehouse's own state (operators with their two-factor recovery
-//! codes, roles and their table rights, API tokens, webhook endpoints with their sealed
+//! codes, roles and their table rights and row rules, operator attributes, API tokens, webhook endpoints with their sealed
 //! secrets, settings, saved views and whom they are shared with, the audit log, saved SQL
 //! queries, single sign-on providers with their sealed secrets, per-role SSO options and the
 //! identities linked to operators, dashboard pins, passkeys, display settings) copied from one database to another,
@@ -19,7 +19,9 @@ use crate::engine::value::Value;
 pub const COPIED: &[&str] = &[
     "gh_roles",
     "gh_role_tables",
+    "gh_role_rules",
     "gh_users",
+    "gh_user_attributes",
     "gh_recovery_codes",
     "gh_api_tokens",
     "gh_webhook_endpoints",

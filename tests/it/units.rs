@@ -78,6 +78,7 @@ fn people() -> Table {
             },
         ],
         estimated_rows: None,
+        scopes: None,
     }
 }
 

@@ -246,6 +246,7 @@ pub(super) fn load_postgres(conn: &mut PgConnection) -> Result<Vec<Table>, AppEr
             referrers: Vec::new(),
             indexes,
             estimated_rows: (rel.estimate >= 0.0).then_some(rel.estimate as i64),
+            scopes: None,
         });
     }
     Ok(tables)

@@ -210,6 +210,7 @@ pub(super) fn load_sqlite(conn: &mut SqliteConnection) -> Result<Vec<Table>, App
             referrers: Vec::new(),
             indexes,
             estimated_rows: None,
+            scopes: None,
         });
     }
     // A foreign key without target columns refers to the target's primary key.

@@ -1,6 +1,6 @@
 //! Running a plan: its statements and its `schema.changed` audit entry in one transaction
 //! (SQLite's rebuild with foreign keys off around it and `foreign_key_check` inside), role
-//! rights and saved views following a renamed table or column (views also forget a dropped
+//! rights, row rules and saved views following a renamed table or column (views also forget a dropped
 //! column), then the catalog read again at once.
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use crate::catalog::{Catalog, CatalogCache};
 use crate::db::{DbConn, write_tx};
 use crate::engine::saved;
 use crate::error::{AppError, DbFault};
-use crate::identity::roles;
+use crate::identity::{roles, row_rules};
 
 /// A change that went through, and the catalog read after it.
 pub struct Applied {
@@ -91,14 +91,19 @@ fn run(conn: &mut DbConn, plan: &Plan, actor: &Actor) -> Result<(), Failure> {
     match &plan.renamed {
         Some(Renamed::Table { from, to }) => {
             roles::rename_table_rights(conn, from, to)?;
+            row_rules::rename_table_rules(conn, from, to)?;
             saved::rename_table(conn, from, to)?;
         }
         Some(Renamed::Column { table, from, to }) => {
             roles::rename_hidden_column(conn, table, from, to)?;
+            row_rules::rename_rule_column(conn, table, from, to)?;
             saved::rename_column(conn, table, from, Some(to))?;
         }
         Some(Renamed::ColumnDropped { table, column }) => {
             saved::rename_column(conn, table, column, None)?;
+        }
+        Some(Renamed::TableDropped { table }) => {
+            row_rules::forget_table_rules(conn, table)?;
         }
         None => {}
     }

@@ -106,6 +106,10 @@ pub enum Renamed {
         from: String,
         to: String,
     },
+    /// A dropped table: its row rules go with it.
+    TableDropped {
+        table: String,
+    },
     Column {
         table: String,
         from: String,

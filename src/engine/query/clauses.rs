@@ -99,7 +99,7 @@ fn parse_for(col: &Column, raw: &str, f: &Filter) -> Result<Value, AppError> {
         .map_err(|m| AppError::Invalid(format!("Filter {}__{}: {m}", f.column, f.op.name())))
 }
 
-pub(super) fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Result<(), AppError> {
+pub(crate) fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Result<(), AppError> {
     let cmp = |sql: &mut Sql, op: &str| -> Result<(), AppError> {
         let v = parse_for(col, &f.raw, f)?;
         sql.ident(&col.name).push(op).bind_for(v, col);

@@ -8,68 +8,14 @@ mod cursor;
 
 pub use cursor::{Cursor, keyset_capable};
 
+pub use crate::catalog::rules::Op;
 use crate::catalog::{Column, Kind, Table};
-use crate::engine::query::clauses::filter_condition;
+pub(crate) use crate::engine::query::clauses::filter_condition;
 use crate::engine::sql::Sql;
 use crate::error::AppError;
 
 pub const PAGE_SIZES: [u64; 4] = [25, 50, 100, 500];
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Lte,
-    Gt,
-    Gte,
-    Contains,
-    StartsWith,
-    In,
-    IsNull,
-}
-
-impl Op {
-    pub const ALL: [(&'static str, Op); 10] = [
-        ("eq", Op::Eq),
-        ("ne", Op::Ne),
-        ("lt", Op::Lt),
-        ("lte", Op::Lte),
-        ("gt", Op::Gt),
-        ("gte", Op::Gte),
-        ("contains", Op::Contains),
-        ("startswith", Op::StartsWith),
-        ("in", Op::In),
-        ("isnull", Op::IsNull),
-    ];
-
-    pub fn parse(s: &str) -> Option<Op> {
-        Op::ALL.iter().find(|(n, _)| *n == s).map(|(_, op)| *op)
-    }
-
-    pub fn name(self) -> &'static str {
-        Op::ALL
-            .iter()
-            .find(|(_, op)| *op == self)
-            .map_or("eq", |(n, _)| n)
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Op::Eq => "=",
-            Op::Ne => "≠",
-            Op::Lt => "<",
-            Op::Lte => "≤",
-            Op::Gt => ">",
-            Op::Gte => "≥",
-            Op::Contains => "contains",
-            Op::StartsWith => "starts with",
-            Op::In => "is one of",
-            Op::IsNull => "is null",
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct Filter {

@@ -296,6 +296,7 @@ fn draft_of(
                 vec![format!("DROP TABLE {}", quote(t))],
             );
             d.confirm_name = Some(t.clone());
+            d.renamed = Some(Renamed::TableDropped { table: t.clone() });
             d
         }
     }))
