@@ -27,14 +27,18 @@ fn problem(key: &str, value: &str) -> Option<String> {
     row_rules::attribute_refusal(key, value)
 }
 
+/// Every value submitted under `name`, in order.
+fn field<'a>(pairs: &'a Pairs, name: &'a str) -> impl Iterator<Item = &'a String> {
+    pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| v)
+}
+
 /// The rows as submitted (key and value fields pair up in order), without removed and
 /// empty ones, each with its problem.
 pub fn read_rows(pairs: &Pairs) -> Vec<AttributeRow> {
-    let field = |name: &str| pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| v);
-    let removed: Vec<&String> = field("remove").collect();
+    let removed: Vec<&String> = field(pairs, "remove").collect();
     let mut seen: Vec<String> = Vec::new();
-    field("key")
-        .zip(field("value"))
+    field(pairs, "key")
+        .zip(field(pairs, "value"))
         .enumerate()
         .filter(|(i, _)| !removed.contains(&&(i + 1).to_string()))
         .map(|(_, (k, v))| (k.trim().to_string(), v.trim().to_string()))

@@ -23,7 +23,7 @@ use crate::web::page::{self, Layout, Page};
 /// The role (a custom one) and the table (from the whole catalog) a rule page is about.
 async fn target(
     state: &AppState,
-    catalog: &CatalogCache,
+    catalog: &web::Data<CatalogCache>,
     path: web::Path<(String, String)>,
 ) -> Result<(String, Arc<Table>), AppError> {
     let (role, table) = path.into_inner();
