@@ -44,7 +44,8 @@ pub fn read_rows(pairs: &Pairs) -> Vec<AttributeRow> {
         .map(|(_, (k, v))| (k.trim().to_string(), v.trim().to_string()))
         .filter(|(k, v)| !(k.is_empty() && v.is_empty()))
         .map(|(key, value)| {
-            let error = problem(&key, &value).or_else(|| seen.contains(&key).then(|| format!("{key} appears twice.")));
+            let error = problem(&key, &value)
+                .or_else(|| seen.contains(&key).then(|| format!("{key} appears twice.")));
             seen.push(key.clone());
             AttributeRow { key, value, error }
         })

@@ -4,9 +4,9 @@
 pub mod attributes;
 mod form;
 pub mod roles;
+pub mod routes;
 mod rule_form;
 pub mod rules;
 mod rules_store;
-pub mod routes;
 mod store;
 mod views;

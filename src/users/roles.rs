@@ -12,8 +12,8 @@ use crate::identity::permissions::{Actions, Admin, RightsCache};
 use crate::identity::roles::{RoleInput, RoleRecord, TableRight};
 use crate::identity::row_rules;
 use crate::state::AppState;
-use crate::users::{rules_store, store};
 use crate::users::views::{RoleFormPage, RoleRow, RolesPage, TableRights};
+use crate::users::{rules_store, store};
 use crate::web::form::{Pairs, get};
 use crate::web::page::{self, Layout, Page};
 

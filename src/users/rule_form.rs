@@ -24,16 +24,17 @@ pub struct ParsedRule {
 
 /// The conditions of a group as lines: trimmed, empty lines dropped.
 fn lines(text: &str) -> Vec<&str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect()
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// Why a group's text is not a list of valid conditions of `table`, naming the line.
 fn check_group(text: &str, group: &str, table: &Table) -> Option<String> {
     let lines = lines(text);
     if lines.len() > MAX_LINES {
-        return Some(format!(
-            "At most {MAX_LINES} conditions in \"{group}\"."
-        ));
+        return Some(format!("At most {MAX_LINES} conditions in \"{group}\"."));
     }
     lines.iter().enumerate().find_map(|(i, line)| {
         let n = i + 1;
@@ -51,8 +52,12 @@ fn check_group(text: &str, group: &str, table: &Table) -> Option<String> {
 
 /// The draft of `action` as submitted, with its errors.
 fn draft(pairs: &Pairs, action: &'static str, table: &Table) -> RuleDraft {
-    let all = get(pairs, &format!("{action}.all")).unwrap_or("").to_string();
-    let any = get(pairs, &format!("{action}.any")).unwrap_or("").to_string();
+    let all = get(pairs, &format!("{action}.all"))
+        .unwrap_or("")
+        .to_string();
+    let any = get(pairs, &format!("{action}.any"))
+        .unwrap_or("")
+        .to_string();
     RuleDraft {
         action,
         all_error: check_group(&all, "all of", table),

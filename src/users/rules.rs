@@ -98,7 +98,14 @@ pub async fn update(
     let (drafts, parsed) = rule_form::read(&pairs, &table);
     let Some(rules) = parsed else {
         let error = Some("Nothing was saved: correct the marked conditions.".to_string());
-        let page = rules_page(Layout::build(&req), role, &table, drafts, Preview::default(), error);
+        let page = rules_page(
+            Layout::build(&req),
+            role,
+            &table,
+            drafts,
+            Preview::default(),
+            error,
+        );
         return page::render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
     let (name, t, actor) = (role.clone(), table.name.clone(), Actor::from(&admin.0.user));
@@ -140,5 +147,12 @@ pub async fn preview(
     if is_htmx(&req) {
         return page::ok(&PreviewPartial { preview });
     }
-    page::ok(&rules_page(Layout::build(&req), role, &table, drafts, preview, None))
+    page::ok(&rules_page(
+        Layout::build(&req),
+        role,
+        &table,
+        drafts,
+        preview,
+        None,
+    ))
 }

@@ -1,8 +1,6 @@
 //! The users slice's side of row rules: a custom role's rules on one table as drafts, their
-//! saving (one transaction, one audit entry), the preview's counts per sample operator,
+//! saving (one transaction; an audit entry per changed action), the preview's counts per sample operator,
 //! rules naming a column that is gone (for the roles page), and operator attributes.
-
-use std::sync::Arc;
 
 use diesel::prelude::*;
 
@@ -10,11 +8,11 @@ use crate::audit::Actor;
 use crate::catalog::Table;
 use crate::db::schema::gh_users;
 use crate::db::{self, DbConn};
-use crate::engine::query::ListQuery;
-use crate::engine::store::{count, count_label};
+use crate::engine::rule_preview::count_under;
+use crate::engine::store::count_label;
 use crate::error::AppError;
 use crate::identity::roles;
-use crate::identity::row_rules::{self, Action, Me, RowRule, Scopes};
+use crate::identity::row_rules::{self, Action, Me, RowRule};
 use crate::users::rule_form::{ACTIONS, ParsedRule};
 use crate::users::views::{AttributeRow, Preview, PreviewRow, RuleDraft};
 
@@ -90,7 +88,15 @@ pub fn save_rules(
                 .map(|s| (&s.rule, s.allow_move_out));
             let after = r.rule.as_ref().map(|rule| (rule, r.allow_move_out));
             if before != after {
-                row_rules::set_rule(conn, role, table, action, r.rule.as_ref(), r.allow_move_out, actor)?;
+                row_rules::set_rule(
+                    conn,
+                    role,
+                    table,
+                    action,
+                    r.rule.as_ref(),
+                    r.allow_move_out,
+                    actor,
+                )?;
             }
         }
         Ok(())
@@ -108,18 +114,14 @@ fn sample_operators(conn: &mut DbConn, role: &str) -> QueryResult<Vec<(String, S
 }
 
 /// How many rows of `table` each sample operator of `role` would see under `rule` (every
-/// row when there is none): the engine's own count, with the rule bound for that operator
-/// and applied inside the SQL, exactly as their list would count it.
+/// row when there is none): a bounded COUNT made by the database, with the rule bound for
+/// that operator (their id, email and attributes) and applied inside the SQL.
 pub fn preview(
     conn: &mut DbConn,
     role: &str,
-    table: &Arc<Table>,
+    table: &Table,
     rule: Option<&RowRule>,
 ) -> Result<Preview, AppError> {
-    let exact = ListQuery {
-        exact_count: true,
-        ..ListQuery::default()
-    };
     let mut rows = Vec::new();
     for (id, email) in sample_operators(conn, role)? {
         let attributes = row_rules::attributes(conn, &id)?;
@@ -128,14 +130,8 @@ pub fn preview(
             email: email.clone(),
             attributes,
         };
-        let mut scoped = (**table).clone();
-        scoped.scopes = rule.map(|r| {
-            Arc::new(Scopes::new(
-                [Some(r.bind(table, Some(&me))), None, None, None],
-                false,
-            ))
-        });
-        let n = count(conn, &scoped, &exact)?;
+        let scope = rule.map(|r| r.bind(table, Some(&me)));
+        let n = count_under(conn, table, scope.as_ref())?;
         rows.push(PreviewRow {
             email,
             rows: count_label(n),

@@ -31,7 +31,10 @@ fn count(app: &TestApp, sql: &str) -> i64 {
 }
 
 fn saved_rules(app: &TestApp) -> i64 {
-    count(app, "SELECT COUNT(*) FROM gh_role_rules WHERE role = 'regional'")
+    count(
+        app,
+        "SELECT COUNT(*) FROM gh_role_rules WHERE role = 'regional'",
+    )
 }
 
 fn user_id(app: &TestApp, email: &str) -> String {
@@ -87,17 +90,41 @@ async fn the_editor_saves_and_reloads_a_rule(backend: Backend) {
 async fn invalid_rules_are_refused_naming_the_line_and_nothing_is_saved(backend: Backend) {
     let app = app_with_deals(backend).await;
     for (field, text, expected) in [
-        ("read.all", "region__eq=EU\nnope__eq=1", "Line 2 of &#34;all of&#34; (nope__eq=1): deals has no column"),
-        ("update.any", "region__like=EU", "Line 1 of &#34;any of&#34;"),
-        ("delete.all", "amount__gt=many", "Line 1 of &#34;all of&#34;"),
+        (
+            "read.all",
+            "region__eq=EU\nnope__eq=1",
+            "Line 2 of &#34;all of&#34; (nope__eq=1): deals has no column",
+        ),
+        (
+            "update.any",
+            "region__like=EU",
+            "Line 1 of &#34;any of&#34;",
+        ),
+        (
+            "delete.all",
+            "amount__gt=many",
+            "Line 1 of &#34;all of&#34;",
+        ),
         ("create.all", "region", "Line 1 of &#34;all of&#34;"),
     ] {
         // A valid rule on another action is not saved either.
-        let valid = if field.starts_with("read") { "update.all" } else { "read.all" };
+        let valid = if field.starts_with("read") {
+            "update.all"
+        } else {
+            "read.all"
+        };
         let res = app
-            .post_form(RULES, RULES, &[(valid, "region__eq=$me.region"), (field, text)])
+            .post_form(
+                RULES,
+                RULES,
+                &[(valid, "region__eq=$me.region"), (field, text)],
+            )
             .await;
-        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{field}: {text}");
+        assert_eq!(
+            res.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{field}: {text}"
+        );
         let body = res.text().await.unwrap();
         assert!(body.contains(expected), "{field}: {text}: {body}");
         assert!(body.contains("Nothing was saved"), "{body}");
@@ -111,8 +138,20 @@ async fn invalid_rules_are_refused_naming_the_line_and_nothing_is_saved(backend:
     // Built-in roles have no rules; unknown roles and tables are 404.
     let res = app.session().get("/roles/editor/rules/deals").await;
     assert_eq!(res.status(), StatusCode::CONFLICT);
-    assert_eq!(app.session().get("/roles/nobody/rules/deals").await.status(), StatusCode::NOT_FOUND);
-    assert_eq!(app.session().get("/roles/regional/rules/nothing").await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.session()
+            .get("/roles/nobody/rules/deals")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.session()
+            .get("/roles/regional/rules/nothing")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
 }
 
 async fn a_non_administrator_gets_403_on_the_editor(backend: Backend) {
@@ -139,7 +178,8 @@ async fn a_non_administrator_gets_403_on_the_editor(backend: Backend) {
 
 async fn attributes_are_added_edited_validated_and_removed(backend: Backend) {
     let app = app_with_deals(backend).await;
-    app.operator("alice@example.com", "regional", PASSWORD).await;
+    app.operator("alice@example.com", "regional", PASSWORD)
+        .await;
     let page = format!("/users/{}", user_id(&app, "alice@example.com"));
     let action = format!("{page}/attributes");
     let attrs = "SELECT COUNT(*) FROM gh_user_attributes";
@@ -148,14 +188,24 @@ async fn attributes_are_added_edited_validated_and_removed(backend: Backend) {
         .post_form(
             &page,
             &action,
-            &[("key", "region"), ("value", " EU "), ("key", "team"), ("value", "north"), ("key", ""), ("value", "")],
+            &[
+                ("key", "region"),
+                ("value", " EU "),
+                ("key", "team"),
+                ("value", "north"),
+                ("key", ""),
+                ("value", ""),
+            ],
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(count(&app, attrs), 2);
     let body = app.session().page(&page).await;
     assert!(body.contains("value=\"region\""), "{body}");
-    assert!(body.contains("value=\"EU\""), "the value is trimmed: {body}");
+    assert!(
+        body.contains("value=\"EU\""),
+        "the value is trimmed: {body}"
+    );
 
     // Invalid rows: a bad key, a duplicate, an empty value, a long value; nothing changes.
     let long = "x".repeat(201);
@@ -170,15 +220,30 @@ async fn attributes_are_added_edited_validated_and_removed(backend: Backend) {
             .post_form(
                 &page,
                 &action,
-                &[("key", "region"), ("value", "US"), ("key", "team"), ("value", "north"), ("key", key), ("value", value)],
+                &[
+                    ("key", "region"),
+                    ("value", "US"),
+                    ("key", "team"),
+                    ("value", "north"),
+                    ("key", key),
+                    ("value", value),
+                ],
             )
             .await;
-        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{key}={value}");
+        assert_eq!(
+            res.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{key}={value}"
+        );
         let body = res.text().await.unwrap();
         assert!(body.contains(expected), "{key}: {body}");
-        assert!(body.contains("aria-invalid=\"true\" aria-describedby=\"attr-error-3\""), "{body}");
+        assert!(
+            body.contains("aria-invalid=\"true\" aria-describedby=\"attr-error-3\""),
+            "{body}"
+        );
         assert_eq!(
-            app.scalar("SELECT value FROM gh_user_attributes WHERE key = 'region'").as_deref(),
+            app.scalar("SELECT value FROM gh_user_attributes WHERE key = 'region'")
+                .as_deref(),
             Some("EU"),
             "nothing was saved"
         );
@@ -189,34 +254,54 @@ async fn attributes_are_added_edited_validated_and_removed(backend: Backend) {
         .post_form(
             &page,
             &action,
-            &[("key", "region"), ("value", "US"), ("key", "team"), ("value", "north"), ("remove", "2"), ("key", ""), ("value", "")],
+            &[
+                ("key", "region"),
+                ("value", "US"),
+                ("key", "team"),
+                ("value", "north"),
+                ("remove", "2"),
+                ("key", ""),
+                ("value", ""),
+            ],
         )
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(count(&app, attrs), 1);
     assert_eq!(
-        app.scalar("SELECT value FROM gh_user_attributes WHERE key = 'region'").as_deref(),
+        app.scalar("SELECT value FROM gh_user_attributes WHERE key = 'region'")
+            .as_deref(),
         Some("US")
     );
-    let audited = count(&app, "SELECT COUNT(*) FROM gh_audit WHERE action = 'user.attributes_changed'");
+    let audited = count(
+        &app,
+        "SELECT COUNT(*) FROM gh_audit WHERE action = 'user.attributes_changed'",
+    );
     assert_eq!(audited, 2);
 }
 
 /// The preview's row for `email`: the number it shows.
 fn shown_count(body: &str, email: &str) -> String {
     let cell = format!("<td>{email}</td><td class=\"num\">");
-    let start = body.find(&cell).unwrap_or_else(|| panic!("{email} in {body}")) + cell.len();
+    let start = body
+        .find(&cell)
+        .unwrap_or_else(|| panic!("{email} in {body}"))
+        + cell.len();
     body[start..start + body[start..].find('<').unwrap()].to_string()
 }
 
 async fn the_preview_counts_rows_per_operator_under_the_draft(backend: Backend) {
     let app = app_with_deals(backend).await;
-    app.operator("alice@example.com", "regional", PASSWORD).await;
+    app.operator("alice@example.com", "regional", PASSWORD)
+        .await;
     app.operator("bob@example.com", "regional", PASSWORD).await;
     for (email, region) in [("alice@example.com", "EU"), ("bob@example.com", "US")] {
         let page = format!("/users/{}", user_id(&app, email));
         let res = app
-            .post_form(&page, &format!("{page}/attributes"), &[("key", "region"), ("value", region)])
+            .post_form(
+                &page,
+                &format!("{page}/attributes"),
+                &[("key", "region"), ("value", region)],
+            )
             .await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
     }
@@ -226,7 +311,11 @@ async fn the_preview_counts_rows_per_operator_under_the_draft(backend: Backend) 
     htmx.insert("X-CSRF-Token", HeaderValue::from_str(&token).unwrap());
     let preview = format!("{RULES}/preview");
     let res = app
-        .post_raw(&preview, &[("read.all", "region__eq=$me.region")], htmx.clone())
+        .post_raw(
+            &preview,
+            &[("read.all", "region__eq=$me.region")],
+            htmx.clone(),
+        )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
     let body = res.text().await.unwrap();
@@ -245,7 +334,12 @@ async fn the_preview_counts_rows_per_operator_under_the_draft(backend: Backend) 
     let body = res.text().await.unwrap();
     assert_eq!(shown_count(&body, "alice@example.com"), "2");
     // No rule: every row.
-    let body = app.post_raw(&preview, &[], htmx.clone()).await.text().await.unwrap();
+    let body = app
+        .post_raw(&preview, &[], htmx.clone())
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(shown_count(&body, "bob@example.com"), "3");
     // A broken draft says why instead of counting.
     let body = app
@@ -254,7 +348,10 @@ async fn the_preview_counts_rows_per_operator_under_the_draft(backend: Backend) 
         .text()
         .await
         .unwrap();
-    assert!(body.contains("cannot be counted") && body.contains("Line 1"), "{body}");
+    assert!(
+        body.contains("cannot be counted") && body.contains("Line 1"),
+        "{body}"
+    );
     // Without htmx, the whole page comes back with the preview and the draft kept.
     let res = app
         .post_form(RULES, &preview, &[("read.all", "region__eq=$me.region")])
@@ -272,7 +369,10 @@ async fn every_form_requires_the_csrf_token(backend: Backend) {
     for (action, fields) in [
         (RULES, vec![("read.all", "region__eq=EU")]),
         (preview.as_str(), vec![("read.all", "region__eq=EU")]),
-        (attributes.as_str(), vec![("key", "region"), ("value", "EU")]),
+        (
+            attributes.as_str(),
+            vec![("key", "region"), ("value", "EU")],
+        ),
     ] {
         let res = app.post_raw(action, &fields, HeaderMap::new()).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{action}");
@@ -286,7 +386,56 @@ async fn every_form_requires_the_csrf_token(backend: Backend) {
     assert_eq!(count(&app, "SELECT COUNT(*) FROM gh_user_attributes"), 0);
 }
 
+async fn a_rule_on_a_dropped_column_is_flagged_to_administrators(backend: Backend) {
+    let app = app_with_deals(backend).await;
+    let res = app
+        .post_form(RULES, RULES, &[("read.all", "amount__gt=5")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        !app.session()
+            .page("/roles")
+            .await
+            .contains("let no row through")
+    );
+    app.sql("ALTER TABLE deals DROP COLUMN amount;");
+    let roles = app.session().page("/roles").await;
+    assert!(
+        roles.contains("Row rules that let no row through"),
+        "{roles}"
+    );
+    assert!(
+        roles.contains("role regional on deals names amount"),
+        "{roles}"
+    );
+    let page = app.session().page(RULES).await;
+    assert!(
+        page.contains("This rule names amount, which deals no longer has"),
+        "{page}"
+    );
+    assert!(
+        page.contains(">amount__gt=5</textarea>"),
+        "the rule is shown to be corrected"
+    );
+    // Saved as it is, it is refused; corrected, the notice goes.
+    let res = app
+        .post_form(RULES, RULES, &[("read.all", "amount__gt=5")])
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = app
+        .post_form(RULES, RULES, &[("read.all", "region__eq=EU")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        !app.session()
+            .page("/roles")
+            .await
+            .contains("let no row through")
+    );
+}
+
 both_backends!(
+    a_rule_on_a_dropped_column_is_flagged_to_administrators,
     the_editor_saves_and_reloads_a_rule,
     invalid_rules_are_refused_naming_the_line_and_nothing_is_saved,
     a_non_administrator_gets_403_on_the_editor,
@@ -298,7 +447,8 @@ both_backends!(
 #[actix_web::test]
 async fn an_administrator_writes_previews_and_saves_a_rule_in_a_real_browser() {
     let app = app_with_deals(Backend::Sqlite).await;
-    app.operator("alice@example.com", "regional", PASSWORD).await;
+    app.operator("alice@example.com", "regional", PASSWORD)
+        .await;
     let alice = format!("/users/{}", user_id(&app, "alice@example.com"));
     let driver = start_driver().await;
     let c = browser(&driver).await;
@@ -317,7 +467,11 @@ async fn an_administrator_writes_previews_and_saves_a_rule_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    wait_js(&c, "document.body.textContent.includes('Attributes saved.')").await;
+    wait_js(
+        &c,
+        "document.body.textContent.includes('Attributes saved.')",
+    )
+    .await;
 
     c.goto(&app.url(RULES)).await.unwrap();
     wait_heading(&c, "Roles / regional / row rules on deals").await;
@@ -362,6 +516,10 @@ async fn an_administrator_writes_previews_and_saves_a_rule_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(kept.as_deref(), Some("region__eq=$me.region"));
-    assert!(problems.is_empty(), "axe violations:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "axe violations:\n{}",
+        problems.join("\n")
+    );
     c.close().await.unwrap();
 }
