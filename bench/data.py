@@ -8,9 +8,11 @@ Postgres, then `wrk -t2 -c32` for 15 s (after a 3 s warm-up) while signed in:
   W4 one order's record page
   W5 updates to single orders through the form (CSRF and row version included), audited
   CSV export of every order: rows/s and the server's peak RSS
+  with --rule: W1 as an operator of a custom read-only role, without and with a row rule on
+  orders (status__in=$me.statuses), with the server's CPU time per request
 
 Usage: bench/data.py PATH/TO/gatehouse [--orders N] [--duration S] [--backend sqlite|postgres|both]
-          [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+          [--postgres postgres://postgres@127.0.0.1:5432/postgres] [--rule]
 """
 import argparse, concurrent.futures, http.client, os, platform, random, re, shutil, socket, subprocess
 import sys, tempfile, threading, time, urllib.parse
@@ -57,11 +59,11 @@ def cookies(resp):
     return out
 
 
-def sign_in(port):
+def sign_in(port, email="bench@example.com"):
     r, body = request(port, "GET", "/login")
     jar = cookies(r)
     token = re.search(rb'name="csrf-token" content="([^"]+)"', body).group(1).decode()
-    form = urllib.parse.urlencode({"csrf_token": token, "email": "bench@example.com", "password": PASSWORD})
+    form = urllib.parse.urlencode({"csrf_token": token, "email": email, "password": PASSWORD})
     r, _ = request(port, "POST", "/login", form, {"Content-Type": "application/x-www-form-urlencoded",
                                                    "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())})
     assert r.status == 303, f"sign-in failed: {r.status}"
@@ -125,6 +127,55 @@ def wrk(port, path, duration, session, script=None):
     return parse_wrk(out)
 
 
+def cpu_seconds(pid):
+    """The server's user + system CPU time so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def db_sql(env, backend, sql):
+    """Run SQL on the benchmark's database (its own tables: a role, a rule, an attribute)."""
+    if backend == "postgres":
+        subprocess.run(["psql", env["GATEHOUSE_DATABASE_URL"], "-qc", sql], check=True)
+    else:
+        db = os.path.join(env["GATEHOUSE_DATA_DIR"], "gatehouse.db")
+        subprocess.run(["sqlite3", db, sql], check=True)
+
+
+RULE = '{"all":["status__in=$me.statuses"],"any":[]}'
+
+
+def rule_comparison(binary, env, backend, port, pid, duration):
+    """W1 as an operator of a custom read-only role, without and then with a row rule on
+    orders (status__in=$me.statuses, the operator's attribute naming three of the four
+    statuses): req/s and the server's CPU time per request, which a noisy machine skews
+    less than throughput."""
+    subprocess.run([binary, "user", "create", "--email", "rule@example.com", "--name", "Rule",
+                    "--password-stdin"], input=PASSWORD + "\n", text=True, env=env, check=True, capture_output=True)
+    db_sql(env, backend, "INSERT INTO gh_roles (name, description, builtin, default_actions, admin_areas, "
+           "require_2fa, created_at) VALUES ('regional', 'bench', FALSE, 'r', FALSE, FALSE, CURRENT_TIMESTAMP); "
+           "UPDATE gh_users SET role = 'regional' WHERE email = 'rule@example.com'; "
+           "INSERT INTO gh_user_attributes (user_id, key, value) SELECT id, 'statuses', 'new,paid,shipped' "
+           "FROM gh_users WHERE email = 'rule@example.com'")
+    session, _ = sign_in(port, "rule@example.com")
+    out = []
+    for label in ("W1 orders as a custom role, no row rule", "W1 orders as a custom role, row rule status__in=$me.statuses"):
+        if "rule status" in label:
+            db_sql(env, backend, "INSERT INTO gh_role_rules (role, table_name, action, rule, allow_move_out) "
+                   f"VALUES ('regional', 'orders', 'read', '{RULE}', FALSE)")
+            time.sleep(3)  # the rights cache holds a role for two seconds
+        base = ["wrk", "-t2", "-c32", "--latency", "-H", f"Cookie: gh_session={session}"]
+        url = f"http://127.0.0.1:{port}/data/orders?sort=-created_at"
+        subprocess.run(base + ["-d3s", url], capture_output=True)
+        c0 = cpu_seconds(pid)
+        text = subprocess.run(base + [f"-d{duration}s", url], capture_output=True, text=True).stdout
+        cpu = cpu_seconds(pid) - c0
+        n, _ = requests_in(text)
+        out.append((label, parse_wrk(text), cpu * 1000 / max(n, 1)))
+    return out
+
+
 def prepare_updates(port, session, csrf, n, max_id, work):
     """Fetch `n` random orders' record pages for their row version, and write a wrk script
     that posts one update to each (a version is good for exactly one update)."""
@@ -178,7 +229,7 @@ def export(port, session, pid):
     return lines - 1, elapsed, peak[0]
 
 
-def run(binary, backend, orders, duration, pg_admin):
+def run(binary, backend, orders, duration, pg_admin, rule=False):
     work = tempfile.mkdtemp(prefix="gh-bench-data-")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
     # The per-token API limit would turn a load test into a test of the limiter.
@@ -210,6 +261,7 @@ def run(binary, backend, orders, duration, pg_admin):
         results.append((f"W5 successful updates/s through the form (5 s, {n} distinct rows)", wrk_updates(port, session, script, 5)))
         rss_after_load = rss_kib(p.pid)
         rows, secs, peak = export(port, session, p.pid)
+        ruled = rule_comparison(binary, env, backend, port, p.pid, duration) if rule else []
     finally:
         p.terminate(); p.wait()
         if backend == "postgres":
@@ -221,6 +273,8 @@ def run(binary, backend, orders, duration, pg_admin):
     print("|---|---|---|---|---|---|")
     for name, (rps, p50, p99, err, sock) in results:
         print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {err} | {sock or '0'} |")
+    for name, (rps, p50, p99, err, sock), cpu_ms in ruled:
+        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {err} | {sock or '0'} | CPU {cpu_ms:.3f} ms/request |")
     print(f"\nCSV export of all orders: {rows:,} rows in {secs:.1f} s = {rows / secs:,.0f} rows/s; "
           f"server peak RSS during export {peak / 1024:.1f} MiB.\n")
 
@@ -232,9 +286,11 @@ def main():
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--postgres", default="postgres://postgres@127.0.0.1:5432/postgres")
+    ap.add_argument("--rule", action="store_true",
+                    help="also W1 as a custom role without and with a row rule on orders (CPU per request)")
     a = ap.parse_args()
     for backend in (["sqlite", "postgres"] if a.backend == "both" else [a.backend]):
-        run(a.binary, backend, a.orders, a.duration, a.postgres)
+        run(a.binary, backend, a.orders, a.duration, a.postgres, a.rule)
 
 
 if __name__ == "__main__":

@@ -197,7 +197,7 @@ pub async fn document(
     }
     let doc = json!({
         "openapi": "3.1.0",
-        "info": { "title": "Gatehouse API", "version": env!("CARGO_PKG_VERSION"), "description": "Rows of the tables this token's role may read, with its permissions and hidden columns applied. Query values are checked against the declared parameters (400 for anything else); an address over 64 KiB is refused by the HTTP layer with a bare 400." },
+        "info": { "title": "Gatehouse API", "version": env!("CARGO_PKG_VERSION"), "description": "Rows of the tables this token's role may read, with its permissions, hidden columns and row rules applied (where the role has a row rule on a table, its rows are filtered by it: a row outside the rule is not listed, not counted, and answers 404). Query values are checked against the declared parameters (400 for anything else); an address over 64 KiB is refused by the HTTP layer with a bare 400." },
         "servers": [{ "url": state.config.public_url.as_str().trim_end_matches('/') }],
         "security": [{ "bearer": [] }],
         "paths": paths,
@@ -234,6 +234,9 @@ fn row_ref(name: &str) -> Json {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
+/// What a table's paths say when the token's role has a row rule on it.
+const RULED: &str = "Rows are filtered by the role's row rule on this table: a row outside it is not listed or counted and answers 404; a row written must satisfy the rule (422 naming the condition).";
+
 /// `/rows`: list, and create where the role may.
 fn collection_path(t: &Table, name: &str, actions: Actions, backend: Backend) -> Json {
     let row_ref = row_ref(name);
@@ -249,6 +252,9 @@ fn collection_path(t: &Table, name: &str, actions: Actions, backend: Backend) ->
         r["200"]["links"] = links;
     }
     collection.insert("get".into(), json!({ "operationId": format!("list_{name}"), "parameters": list_parameters(t, backend), "responses": r }));
+    if t.scopes.is_some() {
+        collection.insert("description".into(), json!(RULED));
+    }
     if actions.create {
         let mut r = responses(&["400", "403", "404", "409", "413", "415", "422"]);
         r.insert("201".into(), json!({ "description": "Created", "headers": etag_header(), "content": { "application/json": { "schema": row_ref } } }));
@@ -286,6 +292,9 @@ fn row_path(t: &Table, name: &str, actions: Actions, backend: Backend) -> Json {
         "get".into(),
         json!({ "operationId": format!("get_{name}"), "parameters": [key_param], "responses": r }),
     );
+    if t.scopes.is_some() {
+        item.insert("description".into(), json!(RULED));
+    }
     if actions.update {
         let mut r = responses(&["400", "403", "404", "409", "412", "413", "415", "422"]);
         r.insert("200".into(), json!({ "description": "The changed row", "headers": etag_header(), "content": { "application/json": { "schema": row_ref } } }));

@@ -130,8 +130,15 @@ impl ChartView {
 }
 
 /// The cache key of a table chart for a role.
-fn key(role: &str, table: &str, q: &ChartQuery) -> String {
-    format!("chart:{role}:{table}\u{0}{}", q.to_query())
+/// Per role, and under a row rule per bound rule (two operators of one role may see
+/// different rows: `$me`).
+fn key(role: &str, table: &Table, q: &ChartQuery) -> String {
+    format!(
+        "chart:{role}:{}\u{0}{}\u{0}{}",
+        table.name,
+        q.to_query(),
+        crate::engine::rules::scope_key(table)
+    )
 }
 
 /// The counts of a chart, from the cache or the database (on the caller's connection).
@@ -142,7 +149,7 @@ pub fn series_on(
     table: &Table,
     q: &ChartQuery,
 ) -> Result<Arc<Series>, AppError> {
-    let key = key(role, &table.name, q);
+    let key = key(role, table, q);
     match cache.lookup::<Series>(&key) {
         Cached::Fresh(s) | Cached::Stale(s) => Ok(s),
         Cached::Miss => match group_counts(conn, table, q) {
@@ -167,7 +174,7 @@ async fn series(
     table: &Arc<Table>,
     q: &ChartQuery,
 ) -> Result<Arc<Series>, AppError> {
-    if let Cached::Fresh(s) = cache.lookup::<Series>(&key(role, &table.name, q)) {
+    if let Cached::Fresh(s) = cache.lookup::<Series>(&key(role, table, q)) {
         return Ok(s);
     }
     let (cache, role, table, q) = (cache.clone(), role.to_string(), table.clone(), q.clone());

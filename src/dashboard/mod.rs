@@ -71,7 +71,11 @@ async fn summary_of(
     access: &Access,
 ) -> Result<Arc<Summary>, AppError> {
     let admin = access.rights.admin_areas;
-    let key = summary::key(&access.rights.role, admin);
+    let mut key = summary::key(&access.rights.role, admin);
+    if access.rights.has_rules() {
+        // Row rules bind `$me`: two operators of the role may count different rows.
+        key = format!("{key}:{}", access.user.id);
+    }
     if let Some(s) = summary::cached(cache, &key) {
         return Ok(s);
     }

@@ -48,6 +48,8 @@ pub struct AdminSummary {
     pub sign_in_failures: String,
     pub recent_failures: Vec<SignInFailure>,
     pub deliveries_chart: ChartView,
+    /// Row rules that fail closed (they name a column that is gone).
+    pub broken_rules: Vec<String>,
 }
 
 /// The cache key of a role's summary.
@@ -93,7 +95,7 @@ pub fn gather(
         active_operators: thousands(store::active_operators(conn)?),
         changes_chart: changes_chart(&readable),
         admin: if admin {
-            Some(admin_summary(conn)?)
+            Some(admin_summary(conn, catalog)?)
         } else {
             None
         },
@@ -183,7 +185,8 @@ fn changes_chart(changes: &[store::DayChanges]) -> ChartView {
     )
 }
 
-fn admin_summary(conn: &mut DbConn) -> Result<AdminSummary, AppError> {
+fn admin_summary(conn: &mut DbConn, catalog: &Catalog) -> Result<AdminSummary, AppError> {
+    let broken_rules = crate::identity::row_rules::broken_rules(conn, catalog)?;
     let d = store::deliveries(conn)?;
     let (pending, failed) = store::mail_queue(conn)?;
     let (failures, recent) = store::sign_in_failures(conn)?;
@@ -216,6 +219,7 @@ fn admin_summary(conn: &mut DbConn) -> Result<AdminSummary, AppError> {
         &series,
     );
     Ok(AdminSummary {
+        broken_rules,
         attempts: thousands(d.attempts),
         success_rate,
         p95: d.p95_ms.map_or("—".into(), |ms| format!("{ms} ms")),

@@ -257,7 +257,7 @@ async fn export(
     let t = table.clone();
     let rows = state
         .db
-        .run(move |conn| store::select_rows(conn, &t, &selection, false))
+        .run(move |conn| store::select_rows(conn, &t, &selection, None))
         .await?;
     let mut out = String::new();
     let mut writer = Writer::new(Format::Csv, &table, &[]);

@@ -1,6 +1,6 @@
 //! `GET /events`: the live-update stream of a signed-in operator (Server-Sent Events).
 //! It carries change notices (`{table, key, action, actor, at}`, never row values) of the
-//! tables the operator may read, checked per notice; the hub (`events::live`) catches a
+//! tables the operator may read (and reads without a row rule), checked per notice; the hub (`events::live`) catches a
 //! reconnecting browser up from its `Last-Event-ID`.
 
 use actix_web::http::header::{CACHE_CONTROL, ContentEncoding, RETRY_AFTER};
@@ -16,7 +16,11 @@ pub async fn events(req: HttpRequest, access: Access, hub: web::Data<Hub>) -> Ht
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_string());
     let rights = access.rights.clone();
-    let may_read = Box::new(move |table: &str| rights.can(table, Action::Read));
+    // A notice names a row: under a read rule it could name one outside it, so the tables
+    // an operator reads through a rule send them no notices (fail closed; see the README).
+    let may_read = Box::new(move |table: &str| {
+        rights.can(table, Action::Read) && !rights.has_rule(table, Action::Read)
+    });
     match hub.into_inner().subscribe(last.as_deref(), may_read) {
         Ok(stream) => HttpResponse::Ok()
             .content_type("text/event-stream")

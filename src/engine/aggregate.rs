@@ -226,7 +226,8 @@ fn group_sql(
         }
         Grouping::Time(_, bucket) => push_bucket(&mut sql, column, *bucket),
     }
-    sql.push(" AS g FROM ").ident(&table.name);
+    sql.push(" AS g");
+    crate::engine::rules::push_from(&mut sql, table, &[crate::catalog::rules::Action::Read]);
     q.push_where(&mut sql, table)?;
     if let Some(cap) = cap {
         sql.push(&format!(" LIMIT {}", cap + 1));

@@ -4,8 +4,8 @@
 //! enforcement mechanism: a path that reads or writes rows through the engine with the
 //! role's view of the catalog gets it.
 
-use crate::catalog::Table;
 use crate::catalog::rules::{Action, Bound, Condition, Op, RowRule, RuleValue, Scope};
+use crate::catalog::{RowKey, Table};
 use crate::engine::query::{Filter, filter_condition};
 use crate::engine::sql::Sql;
 
@@ -111,6 +111,31 @@ pub fn push_rule(sql: &mut Sql, table: &Table, action: Action, has_where: bool) 
     }
 }
 
+/// ` FROM <table>`, or, when the operator has a rule for one of `actions` there,
+/// ` FROM (SELECT * FROM <table> WHERE <rules>) AS <table>`: every statement that reads rows
+/// through it sees only the rows the rules let through, whatever else it adds (filters,
+/// keys, counts, groups, locks). Both planners flatten such a subquery into the outer one.
+pub fn push_from(sql: &mut Sql, table: &Table, actions: &[Action]) {
+    sql.push(" FROM ");
+    let scopes: Vec<&Scope> = actions.iter().filter_map(|a| table.scope(*a)).collect();
+    if scopes.is_empty() {
+        sql.ident(&table.name);
+        return;
+    }
+    sql.push("(SELECT ");
+    if table.key == RowKey::RowId {
+        sql.push("rowid AS rowid, ");
+    }
+    sql.push("* FROM ").ident(&table.name).push(" WHERE ");
+    for (i, scope) in scopes.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(" AND ");
+        }
+        push_scope(sql, scope);
+    }
+    sql.push(") AS ").ident(&table.name);
+}
+
 /// The conditions of `action`'s rule that a row (its values bound as `(column, value)`
 /// pairs in a `SELECT … WHERE`) fails, named for a refusal: see `store::write`.
 pub fn bound_conditions(table: &Table, action: Action) -> Vec<Bound> {
@@ -128,4 +153,17 @@ pub fn ruled(table: &Table, action: Action) -> bool {
 /// Push one bound condition (for naming a failing one).
 pub fn push_condition(sql: &mut Sql, b: &Bound) {
     push_bound(sql, b);
+}
+
+/// The operator's read rule on `table` as text with its values (empty without one): part
+/// of the key of anything cached per role from the table's rows.
+pub fn scope_key(table: &Table) -> String {
+    match table.scope(Action::Read) {
+        Some(scope) => {
+            let mut sql = Sql::new(crate::db::Backend::Sqlite);
+            push_scope(&mut sql, scope);
+            sql.cache_key()
+        }
+        None => String::new(),
+    }
 }

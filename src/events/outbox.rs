@@ -9,6 +9,7 @@ use crate::audit::Actor;
 use crate::db::DbConn;
 use crate::db::schema::{gh_outbox as o, gh_webhook_endpoints as e};
 use crate::identity::permissions::{Action, rights_of};
+use crate::identity::row_rules::RowRule;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = e)]
@@ -58,6 +59,10 @@ pub fn timestamp(at: NaiveDateTime) -> String {
 type JsonObject = serde_json::Map<String, serde_json::Value>;
 
 /// One row change as the outbox records it: the row's values by column name.
+/// Whether the changed row is inside a rule (bound without an operator), asked of the
+/// engine that wrote it, in the change's transaction.
+pub type RowInside<'a> = &'a dyn Fn(&mut DbConn, &RowRule) -> QueryResult<bool>;
+
 #[derive(Clone, Copy)]
 pub struct Change<'a> {
     pub table: &'a str,
@@ -67,6 +72,9 @@ pub struct Change<'a> {
     pub key: &'a str,
     pub before: Option<&'a JsonObject>,
     pub after: Option<&'a JsonObject>,
+    /// For endpoints whose role has a read rule on the table: is the row inside it?
+    /// (`None`: such endpoints get nothing — fail closed.)
+    pub inside: Option<RowInside<'a>>,
 }
 
 /// Whether any enabled endpoint subscribes to `action` on `table` (an import writes a
@@ -78,7 +86,8 @@ pub fn subscribed(conn: &mut DbConn, table: &str, action: &str) -> QueryResult<b
 }
 
 /// Queue the event of a row change for every endpoint that wants it, with the columns the
-/// endpoint's role may not see left out (and nothing for a table it may not read).
+/// endpoint's role may not see left out (and nothing for a table it may not read, or for a
+/// row outside its role's read rule).
 pub fn record_event(conn: &mut DbConn, change: &Change<'_>, actor: &Actor) -> QueryResult<usize> {
     let now = crate::db::now();
     let Change {
@@ -87,6 +96,7 @@ pub fn record_event(conn: &mut DbConn, change: &Change<'_>, actor: &Actor) -> Qu
         key,
         before,
         after,
+        inside,
     } = *change;
     let wanted: Vec<Endpoint> = enabled_endpoints(conn)?
         .into_iter()
@@ -97,6 +107,21 @@ pub fn record_event(conn: &mut DbConn, change: &Change<'_>, actor: &Actor) -> Qu
         let rights = rights_of(conn, &ep.role)?;
         if !rights.can(table, Action::Read) {
             continue;
+        }
+        // The endpoint's role's read rule, with no operator behind it: `$me` conditions
+        // are false, so only rows its constant conditions let through are sent.
+        let rule = rights
+            .rules
+            .get(table)
+            .and_then(|rs| rs.iter().find(|r| r.action == Action::Read));
+        if let Some(rule) = rule {
+            let seen = match inside {
+                Some(inside) => inside(conn, &rule.rule)?,
+                None => false,
+            };
+            if !seen {
+                continue;
+            }
         }
         let hidden = rights.hidden(table);
         let strip = |m: Option<&JsonObject>| -> serde_json::Value {

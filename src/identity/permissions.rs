@@ -199,6 +199,13 @@ impl Rights {
         Some(Arc::new(Scopes::new(by_action, allow_move_out)))
     }
 
+    /// Whether the role has a row rule for `action` on `table`.
+    pub fn has_rule(&self, table: &str, action: Action) -> bool {
+        self.rules
+            .get(table)
+            .is_some_and(|rs| rs.iter().any(|r| r.action == action))
+    }
+
     /// Whether the role has row rules at all (then `$me` must be bound per operator).
     pub fn has_rules(&self) -> bool {
         !self.rules.is_empty()
@@ -221,6 +228,14 @@ impl Rights {
             return table.clone();
         }
         let mut t = table.clone();
+        if scopes
+            .as_ref()
+            .is_some_and(|s| s.of(Action::Read).is_some())
+        {
+            // The planner's estimate counts every row: under a read rule it would reveal
+            // hidden ones, so counts become bounded counts of the visible rows.
+            t.estimated_rows = None;
+        }
         t.scopes = scopes;
         if hidden.is_empty() {
             return t;

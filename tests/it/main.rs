@@ -33,6 +33,7 @@ mod outage;
 mod passkeys;
 mod proxies;
 mod replica;
+mod row_rules;
 mod row_rules_ui;
 mod schema;
 mod schema_fleet;

@@ -867,6 +867,74 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
             }
         }
     }
+    row_rule_role_over_the_matrix(&app, &cases).await;
+}
+
+/// A role with a row rule (`name__ne=Person 1`) over every GET route of the matrix: the row
+/// outside its rule is 404 where addressed, and appears nowhere else.
+async fn row_rule_role_over_the_matrix(app: &TestApp, cases: &[Case]) {
+    let all = ["r", "c", "u", "d"].map(|a| (format!("t.people.{a}"), "on"));
+    let fields: Vec<(&str, &str)> = all.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    // The matrix signed the administrator out (POST /logout): in again.
+    app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    app.create_role("ruled", &fields).await;
+    {
+        use gatehouse::identity::row_rules::{self, Action, RowRule};
+        let rule = RowRule::parse("name__ne=Person 1", "").unwrap();
+        let actor = gatehouse::audit::Actor {
+            user_id: None,
+            email: "tests@example.com".into(),
+            via: "ui".into(),
+        };
+        let mut conn = app.db_conn();
+        for a in Action::ALL {
+            row_rules::set_rule(&mut conn, "ruled", "people", a, Some(&rule), false, &actor)
+                .unwrap();
+        }
+    }
+    app.caches.rights.forget_all();
+    let ruled = app.operator("ruled@example.com", "ruled", PASSWORD).await;
+    // "SECRET-BIO-1" not followed by a digit (rows 10 to 19 are visible).
+    let shows_row_1 = |body: &str| {
+        body.match_indices("SECRET-BIO-1")
+            .any(|(i, m)| !body[i + m.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    };
+    let mut checked = 0;
+    for c in cases.iter().filter(|c| c.method == "GET") {
+        let res = ruled.get(app.url(&c.path)).send().await.unwrap();
+        let status = res.status().as_u16();
+        let stream = res
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v == "text/event-stream");
+        let body = if stream {
+            String::new()
+        } else {
+            res.text().await.unwrap_or_default()
+        };
+        assert_ne!(status, 500, "GET {} as ruled", c.path);
+        if c.path == "/data/people/1" || c.path.starts_with("/data/people/1/") {
+            assert_eq!(status, 404, "GET {} as ruled: outside the rule", c.path);
+        }
+        assert!(
+            !shows_row_1(&body),
+            "GET {} shows the row outside the rule",
+            c.path
+        );
+        checked += 1;
+    }
+    assert!(checked > 30, "the GET routes of the matrix were asked");
+    let list = Session::of(app, &ruled)
+        .page("/data/people?per_page=50")
+        .await;
+    assert!(
+        list.contains("SECRET-BIO-2<") || list.contains("SECRET-BIO-2\""),
+        "rows inside the rule show"
+    );
+    let res = Session::of(app, &ruled)
+        .post_form("/data/people", "/data/people/1/delete", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
 async fn administrators_manage_operators_with_guards_and_audit(backend: Backend) {

@@ -5,16 +5,18 @@
 use std::collections::BTreeMap;
 
 use crate::audit::Actor;
+use crate::catalog::rules::Action;
 use crate::catalog::{Catalog, Table};
 use crate::db::{Backend, DbConn, write_tx};
 use crate::engine::errors::WriteError;
 use crate::engine::keys;
 use crate::engine::query::ListQuery;
+use crate::engine::rules::push_from;
 use crate::engine::sql::Sql;
 use crate::engine::store::count::{count_sql, load_count};
 use crate::engine::store::read::{find_inner, referencing_tables};
 use crate::engine::store::row::Row;
-use crate::engine::store::row::{backend_of, from_table, load_rows, push_key_where, select_all};
+use crate::engine::store::row::{backend_of, from_table, load_rows, push_key_where};
 use crate::engine::store::write::{delete_row, update_row};
 use crate::engine::value::Value;
 use crate::error::AppError;
@@ -72,7 +74,7 @@ pub fn select_rows(
     conn: &mut DbConn,
     table: &Table,
     selection: &Selection,
-    lock: bool,
+    lock: Option<Action>,
 ) -> Result<Vec<Row>, AppError> {
     let rows = match selection {
         Selection::Keys(keys) => {
@@ -85,11 +87,14 @@ pub fn select_rows(
             rows
         }
         Selection::Matching(q) => {
-            let mut sql = select_all(conn, table);
+            let mut sql = Sql::new(backend_of(conn));
+            sql.push("SELECT ").select_list(table);
+            let actions: Vec<Action> = std::iter::once(Action::Read).chain(lock).collect();
+            push_from(&mut sql, table, &actions);
             q.push_where(&mut sql, table)?;
             q.push_order(&mut sql, table);
             sql.push(&format!(" LIMIT {}", BULK_LIMIT + 1));
-            if lock && sql.backend() == Backend::Postgres {
+            if lock.is_some() && sql.backend() == Backend::Postgres {
                 sql.push(" FOR UPDATE");
             }
             load_rows(conn, &sql, table)?
@@ -108,8 +113,9 @@ fn confirmed_rows(
     table: &Table,
     selection: &Selection,
     expected: Option<usize>,
+    action: Action,
 ) -> Result<Vec<Row>, WriteError> {
-    let rows = select_rows(conn, table, selection, true)?;
+    let rows = select_rows(conn, table, selection, Some(action))?;
     match expected {
         Some(n) if n != rows.len() => Err(WriteError::Invalid(
             BTreeMap::new(),
@@ -133,7 +139,7 @@ pub fn bulk_delete(
 ) -> Result<usize, WriteError> {
     let mut refused_key: Option<Vec<Value>> = None;
     let result = write_tx(conn, |conn| {
-        let rows = confirmed_rows(conn, table, selection, expected)?;
+        let rows = confirmed_rows(conn, table, selection, expected, Action::Delete)?;
         for row in &rows {
             if let Err(e) = delete_row(conn, table, &row.key, row, actor) {
                 refused_key = Some(row.key.clone());
@@ -168,7 +174,7 @@ pub fn bulk_set(
 ) -> Result<usize, WriteError> {
     let values = [(column, value.clone())];
     write_tx(conn, |conn| {
-        let rows = confirmed_rows(conn, table, selection, expected)?;
+        let rows = confirmed_rows(conn, table, selection, expected, Action::Update)?;
         for before in &rows {
             update_row(conn, table, &before.key, before, &values, actor)?;
         }

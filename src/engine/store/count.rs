@@ -107,6 +107,7 @@ pub fn count_cached(
 ) -> Result<Count, AppError> {
     if !q.exact_count
         && !q.is_filtered()
+        && table.scope(crate::catalog::rules::Action::Read).is_none()
         && let Some(estimate) = table.estimated_rows
         && estimate > ESTIMATE_ABOVE
     {

@@ -14,6 +14,7 @@
 use std::io::{Read, Write};
 
 use crate::audit::{self, Actor};
+use crate::catalog::rules::Action;
 use crate::catalog::{Catalog, Table};
 use crate::db::{DbConn, write_tx};
 use crate::engine::csvio;
@@ -132,8 +133,11 @@ pub fn import<R: Read>(
     }
     let cache = ImportCache::grow(conn)?;
     let result = write_tx(conn, |conn| {
-        let events =
-            subscribed(conn, &table.name, "created")? || subscribed(conn, &table.name, "updated")?;
+        // Under a create or update rule every row is written and checked one at a time.
+        let ruled = table.scope(Action::Create).is_some() || table.scope(Action::Update).is_some();
+        let events = ruled
+            || subscribed(conn, &table.name, "created")?
+            || subscribed(conn, &table.name, "updated")?;
         let mut im = Importer {
             job: &mut job,
             table: &table,

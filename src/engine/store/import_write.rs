@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::catalog::rules::Action;
 use crate::db::{DbConn, write_tx};
 use crate::engine::errors::{WriteError, classify};
 use crate::engine::sql::Sql;
@@ -12,9 +13,11 @@ use crate::engine::store::import_insert::{Shape, insert_rows};
 use crate::engine::store::import_plan::Mode;
 use crate::engine::store::read::find_inner;
 use crate::engine::store::row::{Row, backend_of, load_rows};
+use crate::engine::store::ruled::{exists, require_inside, row_inside};
 use crate::engine::store::write::check_references;
 use crate::engine::value::Value;
 use crate::events::outbox::{Change, record_event};
+use crate::identity::row_rules::RowRule;
 
 /// A refused batch this small is written row by row rather than halved again.
 const ROW_BY_ROW: usize = 16;
@@ -98,10 +101,20 @@ impl Importer<'_, '_> {
         let key: Option<Vec<Value>> = self.key_of(included, row);
         let before = match (&key, mode, self.events) {
             (Some(k), Mode::Update, _) | (Some(k), Mode::Upsert, true) => {
-                find_inner(conn, table, k, true)?
+                find_inner(conn, table, k, Some(Action::Update))?
             }
             _ => None,
         };
+        if before.is_none()
+            && mode == Mode::Upsert
+            && let Some(k) = &key
+            && table.scope(Action::Update).is_some()
+            && exists(conn, table, k)?
+        {
+            // A row the update rule keeps from this operator: as if it were not there,
+            // and not overwritten by the upsert either.
+            return Err(self.missing_key(k));
+        }
         let after = if mode == Mode::Update {
             let Some(before) = &before else {
                 return Err(self.missing_key(key.as_deref().unwrap_or_default()));
@@ -119,6 +132,14 @@ impl Importer<'_, '_> {
                 None
             }
         };
+        if let Some(after) = &after {
+            let action = if before.is_some() {
+                Action::Update
+            } else {
+                Action::Create
+            };
+            require_inside(conn, table, &after.key, action)?;
+        }
         if self.events
             && let Some(after) = after
         {
@@ -128,12 +149,15 @@ impl Importer<'_, '_> {
                 "created"
             };
             let (b, a) = (before.map(|r| r.to_json(table)), after.to_json(table));
+            let inside =
+                |conn: &mut DbConn, rule: &RowRule| row_inside(conn, table, &after.key, rule);
             let change = Change {
                 table: &table.name,
                 action,
                 key: &after.key_path(),
                 before: b.as_ref(),
                 after: Some(&a),
+                inside: Some(&inside),
             };
             record_event(conn, &change, self.job.actor)?;
         }

@@ -21,6 +21,7 @@ mod import_write;
 mod read;
 mod restore;
 mod row;
+mod ruled;
 mod write;
 
 pub use bulk::{BULK_LIMIT, Selection, bulk_delete, bulk_set, count_selection, select_rows};

@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 
+use crate::catalog::rules::Action;
 use crate::catalog::{Catalog, Column, Table};
 use crate::db::{Backend, DbConn, like_escape};
 use crate::engine::errors::WriteError;
 use crate::engine::query::ListQuery;
+use crate::engine::rules::push_from;
 use crate::engine::sql::Sql;
 use crate::engine::store::count::{Count, CountCache, count_cached};
 use crate::engine::store::row::{
@@ -196,7 +198,7 @@ fn labels(
 }
 
 pub fn find(conn: &mut DbConn, table: &Table, key: &[Value]) -> Result<Option<Row>, AppError> {
-    find_inner(conn, table, key, false)
+    find_inner(conn, table, key, None)
 }
 
 /// The row at `key`, which must exist (404 otherwise).
@@ -204,21 +206,34 @@ pub fn get(conn: &mut DbConn, table: &Table, key: &[Value]) -> Result<Row, AppEr
     find(conn, table, key)?.ok_or(AppError::NotFound)
 }
 
-/// The row at `key`, locked for the rest of the write's transaction; 404 when it is gone.
-pub(super) fn lock_row(conn: &mut DbConn, table: &Table, key: &[Value]) -> Result<Row, WriteError> {
-    find_inner(conn, table, key, true)?.ok_or(WriteError::App(AppError::NotFound))
+/// The row at `key`, locked for the rest of the write's transaction to do `action`; 404
+/// when it is gone or outside the operator's rules (read and `action`).
+pub(super) fn lock_row(
+    conn: &mut DbConn,
+    table: &Table,
+    key: &[Value],
+    action: Action,
+) -> Result<Row, WriteError> {
+    find_inner(conn, table, key, Some(action))?.ok_or(WriteError::App(AppError::NotFound))
 }
 
-/// One row by key; locked for the rest of the transaction on Postgres when `lock`.
+/// One row by key, inside the operator's read rule; with `lock`, also inside that action's
+/// rule and locked for the rest of the transaction on Postgres.
 pub(super) fn find_inner(
     conn: &mut DbConn,
     table: &Table,
     key: &[Value],
-    lock: bool,
+    lock: Option<Action>,
 ) -> Result<Option<Row>, AppError> {
-    let mut sql = select_all(conn, table);
+    let mut sql = Sql::new(backend_of(conn));
+    sql.push("SELECT ").select_list(table);
+    let actions = match lock {
+        Some(a) => vec![Action::Read, a],
+        None => vec![Action::Read],
+    };
+    push_from(&mut sql, table, &actions);
     push_key_where(&mut sql, table, key);
-    if lock && sql.backend() == Backend::Postgres {
+    if lock.is_some() && sql.backend() == Backend::Postgres {
         sql.push(" FOR UPDATE");
     }
     Ok(load_rows(conn, &sql, table)?.into_iter().next())

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::audit::{self, Actor, Entry};
+use crate::catalog::rules::Action;
 use crate::catalog::{Catalog, Column, RowKey, Table};
 use crate::db::{DbConn, write_tx};
 use crate::engine::errors::WriteError;
@@ -120,7 +121,7 @@ pub fn restore_version(
 ) -> Result<Row, WriteError> {
     refuse_missing_references(conn, catalog, table, values)?;
     write_tx(conn, |conn| {
-        let before = lock_row(conn, table, key)?;
+        let before = lock_row(conn, table, key, Action::Update)?;
         if before.version() != version {
             return Err(WriteError::Conflict(Box::new(before)));
         }

@@ -96,8 +96,9 @@ pub fn backend_of(conn: &DbConn) -> Backend {
     }
 }
 
+/// ` FROM <table>` as the operator's read rule lets them see it (`rules::push_from`).
 pub(super) fn from_table(sql: &mut Sql, table: &Table) {
-    sql.push(" FROM ").ident(&table.name);
+    crate::engine::rules::push_from(sql, table, &[crate::catalog::rules::Action::Read]);
 }
 
 /// `SELECT <every column> FROM <table>`: the start of every statement that reads rows.

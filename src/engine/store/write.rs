@@ -5,15 +5,19 @@
 use std::collections::BTreeMap;
 
 use crate::audit::{self, Actor};
+use crate::catalog::rules::Action;
 use crate::catalog::{Catalog, Table};
 use crate::db::{DbConn, write_tx};
 use crate::engine::errors::{WriteError, classify};
+use crate::engine::rules::push_rule;
 use crate::engine::sql::Sql;
 use crate::engine::store::read::{lock_row, referencing_tables};
 use crate::engine::store::row::{Row, backend_of, from_table, load_rows, push_key_where};
+use crate::engine::store::ruled::{require_inside, row_inside};
 use crate::engine::value::Value;
 use crate::error::AppError;
 use crate::events::outbox::{Change, record_event};
+use crate::identity::row_rules::RowRule;
 
 /// The audit entry's changes: every column of a created or deleted row, the changed
 /// columns of an updated one.
@@ -61,14 +65,21 @@ pub(super) fn record(
         None => format!("record.{action}"),
     };
     audit::record(conn, actor, &audit_action, &table.name, &key, &entry)?;
+    let (before_row, after_row) = (before, after);
     let before = before.map(|r| r.to_json(table));
     let after = after.map(|r| r.to_json(table));
+    let row_key = after_row
+        .or(before_row)
+        .map(|r| r.key.clone())
+        .unwrap_or_default();
+    let inside = |conn: &mut DbConn, rule: &RowRule| row_inside(conn, table, &row_key, rule);
     let change = Change {
         table: &table.name,
         action,
         key: &key,
         before: before.as_ref(),
         after: after.as_ref(),
+        inside: Some(&inside),
     };
     record_event(conn, &change, actor)?;
     Ok(())
@@ -123,6 +134,7 @@ pub(super) fn insert_as(
     write_tx(conn, |conn| {
         let row = returned_row(conn, &sql, table)?
             .ok_or_else(|| WriteError::App(AppError::internal("insert returned no row")))?;
+        require_inside(conn, table, &row.key, Action::Create)?;
         record(
             conn,
             table,
@@ -146,7 +158,7 @@ pub fn update(
     actor: &Actor,
 ) -> Result<Row, WriteError> {
     write_tx(conn, |conn| {
-        let before = lock_row(conn, table, key)?;
+        let before = lock_row(conn, table, key, Action::Update)?;
         if before.version() != version {
             return Err(WriteError::Conflict(Box::new(before)));
         }
@@ -196,8 +208,10 @@ pub(super) fn update_row_as(
         sql.ident(&col.name).push(" = ").bind_for(v.clone(), col);
     }
     push_key_where(&mut sql, table, key);
+    push_rule(&mut sql, table, Action::Update, true);
     sql.push(" RETURNING ").select_list(table);
     let after = returned_row(conn, &sql, table)?.ok_or(WriteError::App(AppError::NotFound))?;
+    require_inside(conn, table, &after.key, Action::Update)?;
     if after.values != before.values {
         record(
             conn,
@@ -224,8 +238,13 @@ pub(super) fn delete_row(
     let mut sql = Sql::new(backend_of(conn));
     sql.push("DELETE FROM ").ident(&table.name);
     push_key_where(&mut sql, table, key);
-    sql.execute(conn).map_err(|e| classify(e, table, None))?;
+    push_rule(&mut sql, table, Action::Delete, true);
+    // Recorded first (in the same transaction): its webhook events ask whether the row is
+    // inside their role's rule while it is still there.
     record(conn, table, "deleted", Some(before), None, actor, None)?;
+    if sql.execute(conn).map_err(|e| classify(e, table, None))? == 0 {
+        return Err(WriteError::App(AppError::NotFound));
+    }
     Ok(())
 }
 
@@ -237,7 +256,7 @@ pub fn delete(
     actor: &Actor,
 ) -> Result<(), WriteError> {
     let result = write_tx(conn, |conn| {
-        let before = lock_row(conn, table, key)?;
+        let before = lock_row(conn, table, key, Action::Delete)?;
         delete_row(conn, table, key, &before, actor)
     });
     let Err(WriteError::ForeignKey(_)) = result else {
