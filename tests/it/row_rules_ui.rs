@@ -434,7 +434,40 @@ async fn a_rule_on_a_dropped_column_is_flagged_to_administrators(backend: Backen
     );
 }
 
+async fn a_saved_rule_and_a_changed_attribute_hold_at_the_next_request(backend: Backend) {
+    let app = app_with_deals(backend).await;
+    let client = app
+        .operator("alice@example.com", "regional", PASSWORD)
+        .await;
+    let alice = Session::of(&app, &client);
+    let page = format!("/users/{}", user_id(&app, "alice@example.com"));
+    let attributes = format!("{page}/attributes");
+    let res = app
+        .post_form(&page, &attributes, &[("key", "region"), ("value", "EU")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        alice.page("/data/deals").await.contains("Gamma"),
+        "no rule yet"
+    );
+
+    let res = app
+        .post_form(RULES, RULES, &[("read.all", "region__eq=$me.region")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let list = alice.page("/data/deals").await;
+    assert!(list.contains("Alpha") && !list.contains("Gamma"), "{list}");
+
+    let res = app
+        .post_form(&page, &attributes, &[("key", "region"), ("value", "US")])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let list = alice.page("/data/deals").await;
+    assert!(list.contains("Gamma") && !list.contains("Alpha"), "{list}");
+}
+
 both_backends!(
+    a_saved_rule_and_a_changed_attribute_hold_at_the_next_request,
     a_rule_on_a_dropped_column_is_flagged_to_administrators,
     the_editor_saves_and_reloads_a_rule,
     invalid_rules_are_refused_naming_the_line_and_nothing_is_saved,
