@@ -167,12 +167,16 @@ route_table! {
     post "/users/{id}/sessions/{sid}/end" => users::routes::end_session;
     get "/users/{id}/delete" => users::routes::delete_confirm;
     post "/users/{id}/delete" => users::routes::delete;
+    post "/users/{id}/attributes" => users::attributes::save;
     get "/roles" => users::roles::index;
     post "/roles" => users::roles::create;
     get "/roles/new" => users::roles::new;
     get "/roles/{name}" => users::roles::edit;
     post "/roles/{name}" => users::roles::update;
     post "/roles/{name}/delete" => users::roles::delete;
+    get "/roles/{name}/rules/{table}" => users::rules::edit;
+    post "/roles/{name}/rules/{table}" => users::rules::update;
+    post "/roles/{name}/rules/{table}/preview" => users::rules::preview;
 
     get "/integrations" => integrations::index;
     get "/integrations/tokens" => integrations::tokens::index;

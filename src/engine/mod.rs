@@ -9,6 +9,7 @@ pub mod ddl;
 pub mod errors;
 pub mod keys;
 pub mod query;
+pub mod rule_preview;
 pub mod rules;
 pub mod saved;
 pub mod sql;

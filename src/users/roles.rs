@@ -10,9 +10,10 @@ use crate::catalog::{Catalog, CatalogCache};
 use crate::error::AppError;
 use crate::identity::permissions::{Actions, Admin, RightsCache};
 use crate::identity::roles::{RoleInput, RoleRecord, TableRight};
+use crate::identity::row_rules;
 use crate::state::AppState;
-use crate::users::store;
 use crate::users::views::{RoleFormPage, RoleRow, RolesPage, TableRights};
+use crate::users::{rules_store, store};
 use crate::web::form::{Pairs, get};
 use crate::web::nav::views_changed;
 use crate::web::page::{self, Layout, Page};
@@ -21,15 +22,25 @@ pub async fn index(
     _admin: Admin,
     Page(layout): Page,
     state: web::Data<AppState>,
+    catalog: web::Data<CatalogCache>,
 ) -> Result<HttpResponse, AppError> {
-    let roles = state
+    let catalog = catalog_of(&state, &catalog).await?;
+    let (roles, broken_rules) = state
         .db
-        .run(store::roles_in_use)
-        .await?
+        .run(move |conn| {
+            let roles = store::roles_in_use(conn)?;
+            Ok((roles, row_rules::broken_rules(conn, &catalog)?))
+        })
+        .await?;
+    let roles = roles
         .into_iter()
         .map(|(role, users)| RoleRow { role, users })
         .collect();
-    page::ok(&RolesPage { layout, roles })
+    page::ok(&RolesPage {
+        layout,
+        roles,
+        broken_rules,
+    })
 }
 
 async fn catalog_of(
@@ -40,8 +51,14 @@ async fn catalog_of(
     state.db.run(move |conn| cache.get(conn)).await
 }
 
-/// The matrix for every table of the catalog, filled from the role's saved rights.
-fn matrix(catalog: &Catalog, rights: &[TableRight], default: Actions) -> Vec<TableRights> {
+/// The matrix for every table of the catalog, filled from the role's saved rights and
+/// the actions of its row rules per table.
+fn matrix(
+    catalog: &Catalog,
+    rights: &[TableRight],
+    default: Actions,
+    rules: &[(String, String)],
+) -> Vec<TableRights> {
     catalog
         .tables
         .values()
@@ -61,6 +78,12 @@ fn matrix(catalog: &Catalog, rights: &[TableRight], default: Actions) -> Vec<Tab
                         )
                     })
                     .collect(),
+                rules: rules
+                    .iter()
+                    .filter(|(table, _)| *table == t.name)
+                    .map(|(_, action)| action.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }
         })
         .collect()
@@ -77,11 +100,19 @@ async fn form_page(
 ) -> Result<RoleFormPage, AppError> {
     let default = Actions::parse(&input.default_actions);
     let catalog = catalog_of(state, catalog).await?;
+    let name = role.filter(|r| !r.builtin).map(|r| r.name.clone());
+    let rules = match name {
+        Some(name) => {
+            let run = move |conn: &mut _| rules_store::rule_actions(conn, &name);
+            state.db.run(run).await?
+        }
+        None => Vec::new(),
+    };
     Ok(RoleFormPage {
         layout,
         creating: role.is_none(),
         builtin: role.is_some_and(|r| r.builtin),
-        tables: matrix(&catalog, &input.tables, default),
+        tables: matrix(&catalog, &input.tables, default, &rules),
         name: input.name,
         description: input.description,
         default,

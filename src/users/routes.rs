@@ -15,6 +15,7 @@ use crate::identity::users::{self, NewUser, User};
 use crate::identity::{password, roles};
 use crate::state::{AppState, app_data};
 use crate::users::form::UserForm;
+use crate::users::rules_store;
 use crate::users::store::{self, Apply, Invite};
 use crate::users::views::{DeletePage, FormPage, IndexPage};
 use crate::web::page::{self, Layout, Page};
@@ -143,8 +144,8 @@ async fn load(state: &AppState, id: &str) -> Result<(User, Vec<SessionInfo>), Ap
         .await
 }
 
-/// The form of operator `id` as the administrator sees it.
-async fn form_of(
+/// The form of operator `id` as the administrator sees it, with their attributes.
+pub(crate) async fn form_of(
     layout: Layout,
     state: &AppState,
     admin: &Admin,
@@ -152,13 +153,14 @@ async fn form_of(
 ) -> Result<FormPage, AppError> {
     let (user, sessions) = load(state, id).await?;
     let roles = role_names(state).await?;
-    Ok(FormPage::of(
-        layout,
-        user,
-        sessions,
-        roles,
-        &admin.0.user.id,
-    ))
+    let uid = user.id.clone();
+    let attributes = state
+        .db
+        .run(move |conn| rules_store::attribute_rows(conn, &uid))
+        .await?;
+    let mut page = FormPage::of(layout, user, sessions, roles, &admin.0.user.id);
+    page.attributes = attributes;
+    Ok(page)
 }
 
 pub async fn show(

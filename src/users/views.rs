@@ -51,6 +51,9 @@ pub struct FormPage {
     pub sessions: Vec<SessionInfo>,
     pub reset_link: Option<String>,
     pub is_self: bool,
+    /// The operator's attributes (`$me.<key>` in row rules), with an empty row to add one.
+    pub attributes: Vec<AttributeRow>,
+    pub attributes_error: Option<String>,
 }
 
 impl FormPage {
@@ -67,6 +70,8 @@ impl FormPage {
             sessions: Vec::new(),
             reset_link: None,
             is_self: false,
+            attributes: Vec::new(),
+            attributes_error: None,
         }
     }
 
@@ -89,6 +94,8 @@ impl FormPage {
             errors: UserErrors::default(),
             sessions,
             reset_link: None,
+            attributes: Vec::new(),
+            attributes_error: None,
         }
     }
 
@@ -127,6 +134,8 @@ pub struct RoleRow {
 pub struct RolesPage {
     pub layout: Layout,
     pub roles: Vec<RoleRow>,
+    /// Saved row rules that name a column (or table) that is gone: they let no row through.
+    pub broken_rules: Vec<String>,
 }
 
 /// One line of the rights matrix: a table, what the role may do with it, and its columns
@@ -135,6 +144,8 @@ pub struct TableRights {
     pub table: String,
     pub actions: Actions,
     pub columns: Vec<(String, bool)>,
+    /// The actions with a row rule (read, update …), as the matrix lists them.
+    pub rules: String,
 }
 
 #[derive(Template)]
@@ -155,4 +166,78 @@ pub struct RoleFormPage {
     pub tables: Vec<TableRights>,
     pub error: Option<String>,
     pub share_views: bool,
+}
+
+/// One action's draft row rule as the editor shows it: the text of its two groups, and
+/// why it was not saved (tied to the field it concerns).
+#[derive(Default, Clone)]
+pub struct RuleDraft {
+    /// `read`, `create`, `update` or `delete`.
+    pub action: &'static str,
+    pub all: String,
+    pub any: String,
+    pub allow_move_out: bool,
+    pub all_error: Option<String>,
+    pub any_error: Option<String>,
+    /// The saved rule names a column the table no longer has (it then fails closed).
+    pub broken: Option<String>,
+}
+
+impl RuleDraft {
+    pub fn has_error(&self) -> bool {
+        self.all_error.is_some() || self.any_error.is_some()
+    }
+}
+
+/// How many rows one sample operator would see under the draft read rule.
+pub struct PreviewRow {
+    pub email: String,
+    /// The count as shown, or why it could not be made (e.g. an attribute the operator lacks).
+    pub rows: String,
+}
+
+/// The preview's result: the sample operators' counts, or why the draft cannot be counted.
+#[derive(Default)]
+pub struct Preview {
+    pub rows: Vec<PreviewRow>,
+    pub error: Option<String>,
+    /// Whether a preview was asked for (the page shows an empty region until then).
+    pub asked: bool,
+}
+
+impl Preview {
+    pub fn failed(error: String) -> Preview {
+        Preview {
+            rows: Vec::new(),
+            error: Some(error),
+            asked: true,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "users/_rules_preview.html")]
+pub struct PreviewPartial {
+    pub preview: Preview,
+}
+
+#[derive(Template)]
+#[template(path = "users/rules.html")]
+pub struct RulesPage {
+    pub layout: Layout,
+    pub role: String,
+    pub table: String,
+    /// The table's columns (name, type) for the helper text.
+    pub columns: Vec<(String, String)>,
+    pub drafts: Vec<RuleDraft>,
+    pub preview: Preview,
+    pub error: Option<String>,
+}
+
+/// One operator attribute as the form shows it (with what was typed, and its error).
+#[derive(Default, Clone)]
+pub struct AttributeRow {
+    pub key: String,
+    pub value: String,
+    pub error: Option<String>,
 }

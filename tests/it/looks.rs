@@ -97,7 +97,7 @@ async fn the_palette_opens_with_ctrl_k_and_navigates_and_list_keys_move() {
 }
 
 /// axe-core's violations on the current page (rule id and the first offending element).
-async fn violations(c: &fantoccini::Client) -> Vec<String> {
+pub(crate) async fn violations(c: &fantoccini::Client) -> Vec<String> {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/axe/node_modules/axe-core/axe.min.js"

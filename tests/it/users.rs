@@ -246,6 +246,12 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
         case("GET", "/roles", "/roles", admin_only(ok)),
         case("GET", "/roles/new", "/roles/new", admin_only(ok)),
         case("GET", "/roles/{name}", "/roles/clerk", admin_only(ok)),
+        case(
+            "GET",
+            "/roles/{name}/rules/{table}",
+            "/roles/clerk/rules/people",
+            admin_only(ok),
+        ),
         case("GET", "/login/code", "/login/code", [see; 6]),
         case("GET", "/login/enrol", "/login/enrol", [see; 6]),
         case("GET", "/account/2fa", "/account/2fa", signed(ok)),
@@ -545,6 +551,25 @@ async fn the_authorization_matrix_covers_every_route(backend: Backend) {
                 ("t.people.u", "on".into()),
                 ("h.people", "bio".into()),
             ],
+            admin_only(see),
+        ),
+        // An invalid rule: refused, so nothing changes what clerk sees.
+        (
+            "/roles/{name}/rules/{table}",
+            "/roles/clerk/rules/people".into(),
+            vec![("read.all", "nope__eq=1".into())],
+            admin_only(unprocessable),
+        ),
+        (
+            "/roles/{name}/rules/{table}/preview",
+            "/roles/clerk/rules/people/preview".into(),
+            vec![("read.all", "name__eq=$me.email".into())],
+            admin_only(ok),
+        ),
+        (
+            "/users/{id}/attributes",
+            format!("/users/{target}/attributes"),
+            vec![("key", "region".into()), ("value", "EU".into())],
             admin_only(see),
         ),
         (
