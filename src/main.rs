@@ -37,8 +37,14 @@ fn apply_allocator_settings() {
     if missing.is_empty() {
         return;
     }
+    // By its path, so the process keeps its name (`ps`, `top`); `/proc/self/exe` when the
+    // path is gone (the binary was replaced while running).
+    let program = std::env::current_exe()
+        .ok()
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "/proc/self/exe".into());
     let mut args = std::env::args_os();
-    let mut again = Command::new("/proc/self/exe");
+    let mut again = Command::new(program);
     if let Some(name) = args.next() {
         again.arg0(name);
     }
