@@ -197,6 +197,11 @@ impl Importer<'_, '_> {
         reader: &mut csv::Reader<R>,
     ) -> Result<(), ImportError> {
         let width = self.job.plan.headers.len();
+        // Rows go straight to the database, one statement each, with no batch held: on
+        // SQLite, for plain inserts and upserts without webhook events (`flush` batches
+        // for Postgres, and writes the others one at a time with their events).
+        let direct =
+            matches!(conn, DbConn::Sqlite(_)) && !self.events && self.job.plan.mode != Mode::Update;
         let mut batch = Batch::default();
         let mut record = csv::ByteRecord::new();
         let mut line = 0u64;
@@ -235,6 +240,15 @@ impl Importer<'_, '_> {
             }
             let written = values.iter().enumerate().filter(|(_, v)| v.is_some());
             let same = batch.included.iter().copied().eq(written.map(|(i, _)| i));
+            if direct && same && !batch.included.is_empty() {
+                // SQLite writes a row a statement anyway: write it now, keep nothing (after
+                // the rows still held, so that the file's order decides a clash).
+                let held = std::mem::take(&mut batch.rows);
+                self.flush(conn, &batch.included, held)?;
+                let values: Vec<Value> = values.into_iter().flatten().collect();
+                self.write_now(conn, &batch.included, &values, line, &record)?;
+                continue;
+            }
             let single = self.events || self.job.plan.mode == Mode::Update;
             if !same || batch.rows.len() >= BATCH_ROWS || single {
                 let included = values.iter().enumerate().filter(|(_, v)| v.is_some());
