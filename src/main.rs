@@ -1,7 +1,9 @@
 //! The `gatehouse` binary: parse the command line, hand over to the library.
 
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::Command as Process;
+
+use gatehouse::cli::args::{Cli, Command};
 
 // argon2 allocates its memory blocks per hash; glibc malloc keeps those pages and RSS
 // balloons. mimalloc returns freed memory to the system.
@@ -21,8 +23,13 @@ fn main() -> std::process::ExitCode {
     // (16 of 20 MiB of anonymous memory at idle were huge pages). Best effort: a kernel
     // without the prctl changes nothing.
     let _ = rustix::thread::disable_transparent_huge_pages(true);
-    apply_allocator_settings();
-    gatehouse::cli::run(gatehouse::cli::args::Cli::from_process_args())
+    let cli = Cli::from_process_args();
+    // The server only: a command-line import churns through batches, and purging each
+    // freed page at once cost it ~18 % more CPU (bench/RESULTS.md).
+    if matches!(cli.command, None | Some(Command::Serve)) {
+        apply_allocator_settings();
+    }
+    gatehouse::cli::run(cli)
 }
 
 /// Both allocators read their settings from the environment before `main` runs, and
@@ -44,7 +51,7 @@ fn apply_allocator_settings() {
         .filter(|p| p.exists())
         .unwrap_or_else(|| "/proc/self/exe".into());
     let mut args = std::env::args_os();
-    let mut again = Command::new(program);
+    let mut again = Process::new(program);
     if let Some(name) = args.next() {
         again.arg0(name);
     }
