@@ -2,14 +2,15 @@
 //! immediate one). Each row is parsed by the column's kind as the record form parses it;
 //! the rows that parse are written in batches of `BATCH_ROWS` (`import_write`, with the
 //! cached statements of `import_insert`: on Postgres one statement and one savepoint a
-//! batch, on SQLite one statement a row and no savepoint). Any problem at all
+//! batch, on SQLite one statement a row, written as soon as it is parsed, and no
+//! savepoint). Any problem at all
 //! rolls the whole import back; the first `MAX_PROBLEMS` are kept and every rejected row
 //! goes to the rejected-rows CSV. A clean import is committed with one `table.imported`
 //! audit entry, and a webhook event per row when an endpoint subscribes to the table
 //! (rows are then written one at a time).
 //!
 //! Memory stays flat whatever the file's size: the file is read a record at a time and
-//! only one batch of parsed rows is held.
+//! at most one batch of parsed rows is held (none on SQLite).
 
 use std::io::{Read, Write};
 
