@@ -61,6 +61,7 @@ impl Replica {
         let pool = r2d2::Pool::builder()
             .max_size(max_size)
             .min_idle(Some(0))
+            .thread_pool(super::connector_thread())
             .connection_timeout(Duration::from_secs(5))
             .error_handler(Box::new(LogPoolErrors))
             .event_handler(Box::new(PoolEvents(REPLICA_POOL)))

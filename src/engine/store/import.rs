@@ -2,14 +2,15 @@
 //! immediate one). Each row is parsed by the column's kind as the record form parses it;
 //! the rows that parse are written in batches of `BATCH_ROWS` (`import_write`, with the
 //! cached statements of `import_insert`: on Postgres one statement and one savepoint a
-//! batch, on SQLite one statement a row and no savepoint). Any problem at all
+//! batch, on SQLite one statement a row, written as soon as it is parsed, and no
+//! savepoint). Any problem at all
 //! rolls the whole import back; the first `MAX_PROBLEMS` are kept and every rejected row
 //! goes to the rejected-rows CSV. A clean import is committed with one `table.imported`
 //! audit entry, and a webhook event per row when an endpoint subscribes to the table
 //! (rows are then written one at a time).
 //!
 //! Memory stays flat whatever the file's size: the file is read a record at a time and
-//! only one batch of parsed rows is held.
+//! at most one batch of parsed rows is held (none on SQLite).
 
 use std::io::{Read, Write};
 
@@ -201,6 +202,11 @@ impl Importer<'_, '_> {
         reader: &mut csv::Reader<R>,
     ) -> Result<(), ImportError> {
         let width = self.job.plan.headers.len();
+        // Rows go straight to the database, one statement each, with no batch held: on
+        // SQLite, for plain inserts and upserts without webhook events (`flush` batches
+        // for Postgres, and writes the others one at a time with their events).
+        let direct =
+            matches!(conn, DbConn::Sqlite(_)) && !self.events && self.job.plan.mode != Mode::Update;
         let mut batch = Batch::default();
         let mut record = csv::ByteRecord::new();
         let mut line = 0u64;
@@ -239,6 +245,15 @@ impl Importer<'_, '_> {
             }
             let written = values.iter().enumerate().filter(|(_, v)| v.is_some());
             let same = batch.included.iter().copied().eq(written.map(|(i, _)| i));
+            if direct && same && !batch.included.is_empty() {
+                // SQLite writes a row a statement anyway: write it now, keep nothing (after
+                // the rows still held, so that the file's order decides a clash).
+                let held = std::mem::take(&mut batch.rows);
+                self.flush(conn, &batch.included, held)?;
+                let values: Vec<Value> = values.into_iter().flatten().collect();
+                self.write_now(conn, &batch.included, &values, line, &record)?;
+                continue;
+            }
             let single = self.events || self.job.plan.mode == Mode::Update;
             if !same || batch.rows.len() >= BATCH_ROWS || single {
                 let included = values.iter().enumerate().filter(|(_, v)| v.is_some());

@@ -22,6 +22,25 @@ use crate::identity::row_rules::RowRule;
 /// A refused batch this small is written row by row rather than halved again.
 const ROW_BY_ROW: usize = 16;
 
+impl<'a, 'j> Importer<'a, 'j> {
+    /// The statement's shape for rows writing `included`; borrows the table and the plan,
+    /// not the importer, which stays free to record refusals.
+    fn shape<'s>(&self, included: &'s [usize]) -> Shape<'s>
+    where
+        'a: 's,
+        'j: 's,
+    {
+        let table: &'a crate::catalog::Table = self.table;
+        let plan: &'j crate::engine::store::import_plan::Plan = self.job.plan;
+        let upsert = plan.mode == Mode::Upsert;
+        Shape {
+            table,
+            columns: included,
+            upsert_key: upsert.then_some(plan.key.as_slice()),
+        }
+    }
+}
+
 impl Importer<'_, '_> {
     /// Write a batch in one savepoint. If the database refuses it, each half is tried
     /// again, down to `ROW_BY_ROW` rows, which are written one at a time in a savepoint each
@@ -38,12 +57,7 @@ impl Importer<'_, '_> {
             return Ok(());
         }
         let batched = !included.is_empty() && !self.events && self.job.plan.mode != Mode::Update;
-        let upsert = self.job.plan.mode == Mode::Upsert;
-        let shape = Shape {
-            table: self.table,
-            columns: included,
-            upsert_key: upsert.then_some(self.job.plan.key.as_slice()),
-        };
+        let shape = self.shape(included);
         if batched && matches!(conn, DbConn::Sqlite(_)) {
             return self.flush_sqlite(conn, shape, rows);
         }
@@ -61,7 +75,7 @@ impl Importer<'_, '_> {
         for row in rows {
             let result = write_tx(conn, |c| self.write_row(c, included, &row));
             if let Err(e) = result {
-                let problems = self.problems_of(conn, e, included, &row)?;
+                let problems = self.problems_of(conn, e, included, &row.values)?;
                 self.reject(row.line, problems, &row.record)?;
             }
         }
@@ -82,9 +96,28 @@ impl Importer<'_, '_> {
         for row in rows {
             if let Err(e) = insert_rows(conn, shape, &[row.values.as_slice()]) {
                 let error = classify(e, self.table, None);
-                let problems = self.problems_of(conn, error, shape.columns, &row)?;
+                let problems = self.problems_of(conn, error, shape.columns, &row.values)?;
                 self.reject(row.line, problems, &row.record)?;
             }
+        }
+        Ok(())
+    }
+
+    /// SQLite, a row as soon as it is read (`read_all`'s direct path): the same statement
+    /// and the same handling of a refusal as `flush_sqlite`, without holding the row.
+    pub(super) fn write_now(
+        &mut self,
+        conn: &mut DbConn,
+        included: &[usize],
+        values: &[Value],
+        line: u64,
+        record: &csv::ByteRecord,
+    ) -> Result<(), ImportError> {
+        let shape = self.shape(included);
+        if let Err(e) = insert_rows(conn, shape, &[values]) {
+            let error = classify(e, self.table, None);
+            let problems = self.problems_of(conn, error, included, values)?;
+            self.reject(line, problems, record)?;
         }
         Ok(())
     }
@@ -297,7 +330,7 @@ impl Importer<'_, '_> {
         conn: &mut DbConn,
         error: WriteError,
         included: &[usize],
-        row: &Pending,
+        row: &[Value],
     ) -> Result<Vec<(String, String)>, ImportError> {
         let mut fields = match error {
             WriteError::Invalid(fields, whole) => {
@@ -315,11 +348,8 @@ impl Importer<'_, '_> {
             .iter()
             .any(|(c, _)| c.is_empty() || self.table.foreign_key_of(c).is_some());
         if about_references {
-            let values: Vec<(usize, Value)> = included
-                .iter()
-                .copied()
-                .zip(row.values.iter().cloned())
-                .collect();
+            let values: Vec<(usize, Value)> =
+                included.iter().copied().zip(row.iter().cloned()).collect();
             let missing = check_references(conn, self.job.catalog, self.table, &values)?;
             if !missing.is_empty() {
                 fields = missing.into_iter().collect();
