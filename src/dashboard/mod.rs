@@ -21,7 +21,7 @@ use askama::Template;
 
 use crate::catalog::CatalogCache;
 use crate::dashboard::pins::PinView;
-use crate::dashboard::summary::Summary;
+use crate::dashboard::summary::Rendered;
 use crate::engine::aggregate::AggregateCache;
 use crate::engine::store::CountCache;
 use crate::error::AppError;
@@ -36,7 +36,7 @@ struct HomePage {
     layout: Layout,
     user: CurrentUser,
     backend: &'static str,
-    summary: Arc<Summary>,
+    summary: Arc<Rendered>,
     pins: Arc<Vec<PinView>>,
     csrf: String,
 }
@@ -62,14 +62,15 @@ pub async fn index(
     })
 }
 
-/// The role's summary: from the cache when fresh, else gathered in one database trip.
+/// The role's summary, as HTML: from the cache when fresh, else gathered in one database
+/// trip and rendered once.
 async fn summary_of(
     state: &AppState,
     cache: &web::Data<AggregateCache>,
     catalog: &web::Data<CatalogCache>,
     counts: &web::Data<CountCache>,
     access: &Access,
-) -> Result<Arc<Summary>, AppError> {
+) -> Result<Arc<Rendered>, AppError> {
     let admin = access.rights.admin_areas;
     let key = summary::key(&access.rights.role, admin);
     if let Some(s) = summary::cached(cache, &key) {
@@ -82,7 +83,7 @@ async fn summary_of(
         .db
         .read(move |conn| {
             let visible = rights.catalog_view(&catalog.get(conn)?);
-            match summary::gather(conn, &visible, &counts, admin) {
+            match summary::gather(conn, &visible, &counts, admin).and_then(|s| summary::render(&s)) {
                 Ok(s) => {
                     let s = Arc::new(s);
                     cache.put(key, s.clone());

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use askama::Template;
 use chrono::Duration;
 
 use crate::catalog::Catalog;
@@ -55,9 +56,37 @@ pub fn key(role: &str, admin: bool) -> String {
     format!("dashboard:{role}:{admin}")
 }
 
+/// A role's summary as HTML, rendered once when gathered: a page view only inserts it
+/// (its charts' data tables are most of the page's markup).
+pub struct Rendered {
+    /// The cards at the top.
+    pub cards: String,
+    /// The charts and tables below the pinned charts.
+    pub sections: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/_cards.html")]
+struct Cards<'a> {
+    summary: &'a Summary,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/_sections.html")]
+struct Sections<'a> {
+    summary: &'a Summary,
+}
+
+pub fn render(summary: &Summary) -> Result<Rendered, AppError> {
+    Ok(Rendered {
+        cards: Cards { summary }.render().map_err(AppError::caused_by)?,
+        sections: Sections { summary }.render().map_err(AppError::caused_by)?,
+    })
+}
+
 /// The summary from the cache, if it is fresh (or being refreshed by another request).
-pub fn cached(cache: &AggregateCache, key: &str) -> Option<Arc<Summary>> {
-    match cache.lookup::<Summary>(key) {
+pub fn cached(cache: &AggregateCache, key: &str) -> Option<Arc<Rendered>> {
+    match cache.lookup::<Rendered>(key) {
         Cached::Fresh(s) | Cached::Stale(s) => Some(s),
         Cached::Miss => None,
     }

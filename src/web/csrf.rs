@@ -28,8 +28,21 @@ pub const FIELD: &str = "csrf_token";
 #[derive(Clone)]
 struct NewAnon(String);
 
+/// This request's token, once computed (a page embeds it several times).
+#[derive(Clone)]
+struct Token(String);
+
 /// The token to embed in this request's pages and forms.
 pub fn token(req: &HttpRequest) -> String {
+    if let Some(Token(token)) = req.extensions().get::<Token>() {
+        return token.clone();
+    }
+    let token = compute(req);
+    req.extensions_mut().insert(Token(token.clone()));
+    token
+}
+
+fn compute(req: &HttpRequest) -> String {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return String::new();
     };
