@@ -163,6 +163,9 @@ fn compose(token: &str, data: &serde_json::Map<String, serde_json::Value>) -> St
 fn split(key: &str) -> (&str, State) {
     let (token, data) = key.split_once('.').unwrap_or((key, ""));
     let mut state = State::new();
+    if data.is_empty() {
+        return (token, state);
+    }
     let decoded = URL_SAFE_NO_PAD
         .decode(data)
         .ok()
