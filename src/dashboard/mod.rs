@@ -83,7 +83,8 @@ async fn summary_of(
         .db
         .read(move |conn| {
             let visible = rights.catalog_view(&catalog.get(conn)?);
-            match summary::gather(conn, &visible, &counts, admin).and_then(|s| summary::render(&s)) {
+            match summary::gather(conn, &visible, &counts, admin).and_then(|s| summary::render(&s))
+            {
                 Ok(s) => {
                     let s = Arc::new(s);
                     cache.put(key, s.clone());
