@@ -62,19 +62,32 @@ def sign_in(port):
     return cookies(r)["gh_session"]
 
 
-def wrk(port, path, duration, cookie=None):
+def cpu_ticks(pid):
+    """utime + stime of the server so far, in clock ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def wrk(port, path, duration, cookie=None, pid=None):
     cmd = ["wrk", "-t2", "-c32", f"-d{duration}s", "--latency"]
     if cookie:
         cmd += ["-H", f"Cookie: gh_session={cookie}"]
     subprocess.run(cmd[:3] + ["-d3s", f"http://127.0.0.1:{port}{path}"] + cmd[5:], capture_output=True)  # warm-up
+    before = cpu_ticks(pid) if pid else 0
     out = subprocess.run(cmd + [f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True).stdout
+    ticks = (cpu_ticks(pid) - before) if pid else 0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    # The server's CPU time per request (user + system), in microseconds: unlike req/s it
+    # hardly depends on what else the machine is doing.
+    cpu_us = ticks / os.sysconf("SC_CLK_TCK") * 1e6 / total if pid and total else 0
     def pct(p):
         m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         v, u = float(m.group(1)), m.group(2)
         return v / 1000 if u == "us" else v * 1000 if u == "s" else v
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return rps, pct(50), pct(99), int(errors.group(1)) if errors else 0
+    return rps, pct(50), pct(99), int(errors.group(1)) if errors else 0, cpu_us
 
 
 def main():
@@ -123,9 +136,9 @@ def main():
         session = sign_in(port)
     time.sleep(0.5)
     after_logins = rss_kib(p.pid)
-    health = wrk(port, "/healthz", a.duration)
-    home = wrk(port, "/", a.duration, session)
-    login_page = wrk(port, "/login", a.duration)
+    health = wrk(port, "/healthz", a.duration, pid=p.pid)
+    home = wrk(port, "/", a.duration, session, pid=p.pid)
+    login_page = wrk(port, "/login", a.duration, pid=p.pid)
     after_load = rss_kib(p.pid)
     p.terminate(); p.wait()
     if a.postgres:
@@ -140,9 +153,10 @@ def main():
     print(f"| idle RSS | {idle / 1024:.1f} MiB |")
     print(f"| RSS after 50 sign-ins | {after_logins / 1024:.1f} MiB |")
     print(f"| RSS after the load runs | {after_load / 1024:.1f} MiB |")
-    print(f"\n| wrk -t2 -c32 -d{a.duration}s | req/s | p50 | p99 | non-2xx/3xx |\n|---|---|---|---|---|")
-    for name, (rps, p50, p99, err) in [("/healthz", health), ("/ signed in", home), ("/login (anonymous page)", login_page)]:
-        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {err} |")
+    print(f"| load average (1 min) at the end | {os.getloadavg()[0]:.2f} |")
+    print(f"\n| wrk -t2 -c32 -d{a.duration}s | req/s | p50 | p99 | non-2xx/3xx | server CPU/req |\n|---|---|---|---|---|---|")
+    for name, (rps, p50, p99, err, cpu) in [("/healthz", health), ("/ signed in", home), ("/login (anonymous page)", login_page)]:
+        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {err} | {cpu:.1f} µs |")
 
 
 if __name__ == "__main__":

@@ -181,7 +181,9 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
         state.config.read_database.clone(),
         state.config.sql_timeout,
     ));
-    let sso_discovery = aw::Data::new(signin::sso::discovery::Discovery::default());
+    let sso_discovery = aw::Data::new(signin::sso::discovery::Discovery::new(
+        state.config.sso_metadata_max_age,
+    ));
     let server = HttpServer::new(move || {
         let session_failure = identity::session_store::Failure::default();
         App::new()

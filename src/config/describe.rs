@@ -25,6 +25,7 @@ impl Config {
             ("secret-key", key),
             ("session-idle-timeout", short(self.session_idle_timeout)),
             ("session-lifetime", short(self.session_lifetime)),
+            ("sso-metadata-max-age", short(self.sso_metadata_max_age)),
             ("pool-size", self.pool_size.to_string()),
             (
                 "sqlite-max-pages",

@@ -51,6 +51,8 @@ pub struct Config {
     pub key_source: KeySource,
     pub session_idle_timeout: Duration,
     pub session_lifetime: Duration,
+    /// How long SSO discovery documents and signing keys are cached.
+    pub sso_metadata_max_age: Duration,
     pub pool_size: u32,
     pub sqlite_max_pages: Option<u64>,
     pub workers: usize,
@@ -233,6 +235,7 @@ impl Config {
                     key_source,
                     session_idle_timeout: s.session_idle_timeout,
                     session_lifetime: s.session_lifetime,
+                    sso_metadata_max_age: s.sso_metadata_max_age,
                     pool_size: s.pool_size,
                     sqlite_max_pages: s.sqlite_max_pages,
                     workers: s.workers.unwrap_or_else(|| {

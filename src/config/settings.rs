@@ -86,6 +86,11 @@ pub struct Settings {
     #[arg(long, env = "GATEHOUSE_SESSION_LIFETIME", default_value = "7d", value_parser = humantime::parse_duration, global = true)]
     pub session_lifetime: Duration,
 
+    /// How long an SSO provider's discovery document and signing keys are used before they
+    /// are fetched again (an unknown key id fetches the keys at once anyway).
+    #[arg(long, env = "GATEHOUSE_SSO_METADATA_MAX_AGE", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
+    pub sso_metadata_max_age: Duration,
+
     /// Largest number of database connections held open.
     #[arg(long, env = "GATEHOUSE_POOL_SIZE", default_value_t = 8, global = true)]
     pub pool_size: u32,

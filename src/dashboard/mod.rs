@@ -21,7 +21,7 @@ use askama::Template;
 
 use crate::catalog::CatalogCache;
 use crate::dashboard::pins::PinView;
-use crate::dashboard::summary::Summary;
+use crate::dashboard::summary::Rendered;
 use crate::engine::aggregate::AggregateCache;
 use crate::engine::store::CountCache;
 use crate::error::AppError;
@@ -29,6 +29,7 @@ use crate::identity::{Access, CurrentUser};
 use crate::state::AppState;
 use crate::web::csrf;
 use crate::web::page::{self, Layout, Page};
+use crate::web::when::Presenter;
 
 #[derive(Template)]
 #[template(path = "dashboard/index.html")]
@@ -36,7 +37,7 @@ struct HomePage {
     layout: Layout,
     user: CurrentUser,
     backend: &'static str,
-    summary: Arc<Summary>,
+    summary: Arc<Rendered>,
     pins: Arc<Vec<PinView>>,
     csrf: String,
 }
@@ -50,7 +51,8 @@ pub async fn index(
     catalog: web::Data<CatalogCache>,
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
-    let summary = summary_of(&state, &cache, &catalog, &counts, &access).await?;
+    let zone = Presenter::of(&req);
+    let summary = summary_of(&state, &cache, &catalog, &counts, &access, zone).await?;
     let pins = pins::pinned(&state, &cache, &catalog, &access).await?;
     page::ok(&HomePage {
         layout,
@@ -62,16 +64,18 @@ pub async fn index(
     })
 }
 
-/// The role's summary: from the cache when fresh, else gathered in one database trip.
+/// The role's summary, as HTML: from the cache when fresh, else gathered in one database
+/// trip and rendered once.
 async fn summary_of(
     state: &AppState,
     cache: &web::Data<AggregateCache>,
     catalog: &web::Data<CatalogCache>,
     counts: &web::Data<CountCache>,
     access: &Access,
-) -> Result<Arc<Summary>, AppError> {
+    zone: Presenter,
+) -> Result<Arc<Rendered>, AppError> {
     let admin = access.rights.admin_areas;
-    let mut key = summary::key(&access.rights.role, admin);
+    let mut key = summary::key(&access.rights.role, admin, &zone.zone);
     if access.rights.has_rules() {
         // Row rules bind `$me`: two operators of the role may count different rows.
         key = format!("{key}:{}", access.user.id);
@@ -86,7 +90,9 @@ async fn summary_of(
         .db
         .read(move |conn| {
             let visible = rights.catalog_view(&catalog.get(conn)?);
-            match summary::gather(conn, &visible, &counts, admin) {
+            match summary::gather(conn, &visible, &counts, admin)
+                .and_then(|s| summary::render(&s, &zone))
+            {
                 Ok(s) => {
                     let s = Arc::new(s);
                     cache.put(key, s.clone());

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use askama::Template;
 use chrono::Duration;
 
 use crate::catalog::Catalog;
@@ -17,6 +18,7 @@ use crate::engine::aggregate::{AggregateCache, Cached};
 use crate::engine::query::ListQuery;
 use crate::engine::store::{Count, CountCache, count_cached, count_label, thousands};
 use crate::error::AppError;
+use crate::web::when::Presenter;
 
 /// Days of changes charted.
 const CHANGE_DAYS: i64 = 30;
@@ -53,14 +55,49 @@ pub struct AdminSummary {
     pub broken_rules: Vec<String>,
 }
 
-/// The cache key of a role's summary.
-pub fn key(role: &str, admin: bool) -> String {
-    format!("dashboard:{role}:{admin}")
+/// The cache key of a role's summary, rendered in a time zone.
+pub fn key(role: &str, admin: bool, zone: &jiff::tz::TimeZone) -> String {
+    format!(
+        "dashboard:{role}:{admin}:{}",
+        zone.iana_name().unwrap_or("UTC")
+    )
+}
+
+/// A role's summary as HTML, rendered once when gathered: a page view only inserts it
+/// (its charts' data tables are most of the page's markup).
+pub struct Rendered {
+    /// The cards at the top.
+    pub cards: String,
+    /// The charts and tables below the pinned charts.
+    pub sections: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/_cards.html")]
+struct Cards<'a> {
+    summary: &'a Summary,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/_sections.html")]
+struct Sections<'a> {
+    summary: &'a Summary,
+    /// The operator's zone (the cache key names it).
+    zone: &'a Presenter,
+}
+
+pub fn render(summary: &Summary, zone: &Presenter) -> Result<Rendered, AppError> {
+    Ok(Rendered {
+        cards: Cards { summary }.render().map_err(AppError::caused_by)?,
+        sections: Sections { summary, zone }
+            .render()
+            .map_err(AppError::caused_by)?,
+    })
 }
 
 /// The summary from the cache, if it is fresh (or being refreshed by another request).
-pub fn cached(cache: &AggregateCache, key: &str) -> Option<Arc<Summary>> {
-    match cache.lookup::<Summary>(key) {
+pub fn cached(cache: &AggregateCache, key: &str) -> Option<Arc<Rendered>> {
+    match cache.lookup::<Rendered>(key) {
         Cached::Fresh(s) | Cached::Stale(s) => Some(s),
         Cached::Miss => None,
     }

@@ -4,6 +4,7 @@
 //! slice stands on it; it names no slice.
 
 pub mod api_tokens;
+pub mod lockout;
 pub mod passkeys;
 pub mod password;
 pub mod permissions;

@@ -1,12 +1,19 @@
 //! actix-session's `SessionStore` over the `gh_sessions` table, and the `SessionMiddleware`
-//! built on it. The cookie holds only a random key, signed; the table holds the key's MAC
+//! built on it. The cookie holds a random key, signed; the table holds the key's MAC
 //! (`Keys::session_id`), so a copy of the table cannot be replayed as cookies.
 //!
 //! A session's state is actix-session's map of JSON values. The store writes `user_id`,
-//! `stage`, `ip` and `user_agent` (set at sign-in) into their columns and every other entry
-//! (the flash message) into `data`; loading adds the derived, read-only entries `_user`
-//! (the operator, `CurrentUser`) and `_id` (the row's id). The operator and stage change
-//! only with a new key (`Session::renew` at sign-in), never in place.
+//! `stage`, `ip` and `user_agent` (set at sign-in) into their columns; loading adds the
+//! derived, read-only entries `_user` (the operator, `CurrentUser`) and `_id` (the row's id).
+//! The operator and stage change only with a new key (`Session::renew` at sign-in), never in
+//! place.
+//!
+//! Every other entry (the flash message) travels in the cookie itself, after the key:
+//! `KEY.DATA`, DATA the entries as base64url JSON, covered by the cookie's signature. So a
+//! message costs no database write, a visitor who is not signed in has no row at all (their
+//! cookie is `.DATA`, no key), and a message set on one instance is read by whichever
+//! instance serves the next request (no cache to be stale). Messages never carry secrets:
+//! the browser can read them (it shows them anyway).
 //!
 //! Loading goes through the two-second `SessionCache`, so a burst of requests costs one
 //! query; last-seen is written at most once per `touch_interval`, by the load, and the
@@ -24,12 +31,14 @@ use actix_web::cookie::{Key, SameSite, time};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::db::now;
 use crate::db::secrets::random_token;
 use crate::error::AppError;
 use crate::identity::session::{CurrentUser, SESSION_COOKIE, SessionCache};
-use crate::identity::sessions::{self, NewSession, STAGE_ANON, Stored};
+use crate::identity::sessions::{self, NewSession, Stored};
 use crate::state::AppState;
 
 /// actix-session's state: entry name → JSON value.
@@ -122,47 +131,77 @@ fn text(state: &State, key: &str) -> Option<String> {
         .and_then(|v| serde_json::from_str::<String>(v).ok())
 }
 
-/// The entries kept in `data`: neither derived nor stored in a column.
-fn data_of(state: &State) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = state
+/// The entries carried in the cookie: neither derived nor stored in a column.
+fn data_of(state: &State) -> serde_json::Map<String, serde_json::Value> {
+    state
         .iter()
-        .filter(|(k, _)| !k.starts_with('_') && !COLUMNS.contains(&k.as_str()))
+        .filter(|(k, _)| carried(k))
         .filter_map(|(k, v)| Some((k.clone(), serde_json::from_str(v).ok()?)))
-        .collect();
-    serde_json::Value::Object(map).to_string()
+        .collect()
+}
+
+fn carried(key: &str) -> bool {
+    !key.starts_with('_') && !COLUMNS.contains(&key)
+}
+
+/// The cookie's key: the session's random token (empty for a visitor not signed in) and,
+/// when there are any, the carried entries after a dot.
+fn compose(token: &str, data: &serde_json::Map<String, serde_json::Value>) -> String {
+    if data.is_empty() {
+        return if token.is_empty() {
+            ".".into()
+        } else {
+            token.into()
+        };
+    }
+    let json = serde_json::Value::Object(data.clone()).to_string();
+    format!("{token}.{}", URL_SAFE_NO_PAD.encode(json))
+}
+
+/// The token and the carried entries of a cookie's key (a key from before the entries
+/// moved into the cookie has no dot: all token).
+fn split(key: &str) -> (&str, State) {
+    let (token, data) = key.split_once('.').unwrap_or((key, ""));
+    let mut state = State::new();
+    if data.is_empty() {
+        return (token, state);
+    }
+    let decoded = URL_SAFE_NO_PAD
+        .decode(data)
+        .ok()
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok());
+    if let Some(serde_json::Value::Object(map)) = decoded {
+        for (k, v) in map {
+            if carried(&k) {
+                state.insert(k, v.to_string());
+            }
+        }
+    }
+    (token, state)
+}
+
+fn key_of(composed: String) -> Result<SessionKey, anyhow::Error> {
+    SessionKey::try_from(composed).map_err(|e| anyhow::anyhow!("the session cookie: {e}"))
 }
 
 fn to_state(id: &str, stored: &Stored) -> State {
     let mut state = State::new();
-    let json = |v: &str| serde_json::Value::from(v).to_string();
-    state.insert(ID.into(), json(id));
+    state.insert(ID.into(), serde_json::Value::from(id).to_string());
     if let Some(user) = &stored.user
         && let Ok(user) = serde_json::to_string::<CurrentUser>(user)
     {
         state.insert(USER.into(), user);
     }
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&stored.data) {
-        for (k, v) in map {
-            if !k.starts_with('_') && !COLUMNS.contains(&k.as_str()) {
-                state.insert(k, v.to_string());
-            }
-        }
-    }
     state
 }
 
 impl DbSessionStore {
-    fn id(&self, key: &SessionKey) -> String {
-        self.state.keys.session_id(key.as_ref())
-    }
-}
-
-impl SessionStore for DbSessionStore {
-    async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
-        let id = self.id(key);
+    /// The row state of the session with `token`: cached, or read (`None`: no such session).
+    async fn row_state(&self, token: &str) -> Option<State> {
+        let id = self.state.keys.session_id(token);
         let policy = self.state.policy();
         if let Some(hit) = self.cache.get(&id, policy.cache_ttl()) {
-            return Ok(hit);
+            return hit;
         }
         let i = id.clone();
         let loaded = self
@@ -177,7 +216,7 @@ impl SessionStore for DbSessionStore {
                     .and_then(|s| s.user.as_ref().map(|u| u.id.clone()));
                 let state = stored.map(|s| to_state(&id, &s));
                 self.cache.put(id, user_id, state.clone());
-                Ok(state)
+                state
             }
             Err(error) => {
                 // Not an error here: the request goes on, and whatever needs the operator
@@ -186,29 +225,40 @@ impl SessionStore for DbSessionStore {
                 let mut state = State::new();
                 state.insert(ID.into(), serde_json::Value::from(id).to_string());
                 state.insert(UNAVAILABLE.into(), "true".into());
-                Ok(Some(state))
+                Some(state)
             }
         }
     }
+}
+
+impl SessionStore for DbSessionStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
+        let (token, carried) = split(key.as_ref());
+        if token.is_empty() {
+            // A visitor not signed in: everything is in the cookie.
+            return Ok((!carried.is_empty()).then_some(carried));
+        }
+        let Some(mut state) = self.row_state(token).await else {
+            // The session ended: what its cookie carried goes with it.
+            return Ok(None);
+        };
+        state.extend(carried);
+        Ok(Some(state))
+    }
 
     async fn save(&self, state: State, _ttl: &time::Duration) -> Result<SessionKey, SaveError> {
-        let token = random_token();
-        let user_id = text(&state, USER_ID);
         let data = data_of(&state);
-        let key = SessionKey::try_from(token.clone()).map_err(|e| SaveError::Other(e.into()))?;
-        if user_id.is_none() && data == "{}" {
-            // Nothing worth a row: the cookie names a session that does not exist.
-            return Ok(key);
-        }
-        let stage = match (&user_id, text(&state, STAGE)) {
-            (None, _) => STAGE_ANON.to_string(),
-            (Some(_), Some(stage)) => stage,
-            (Some(_), None) => {
-                return Err(SaveError::Other(anyhow::anyhow!(
-                    "a signed-in session needs its sign-in stage"
-                )));
-            }
+        let Some(user_id) = text(&state, USER_ID) else {
+            // Nobody signed in: no row, the cookie carries it all.
+            return key_of(compose("", &data)).map_err(SaveError::Other);
         };
+        let Some(stage) = text(&state, STAGE) else {
+            return Err(SaveError::Other(anyhow::anyhow!(
+                "a signed-in session needs its sign-in stage"
+            )));
+        };
+        let token = random_token();
+        let key = key_of(compose(&token, &data)).map_err(SaveError::Other)?;
         let id = self.state.keys.session_id(&token);
         let (ip, user_agent) = (
             text(&state, IP).unwrap_or_default(),
@@ -222,11 +272,11 @@ impl SessionStore for DbSessionStore {
                     let now = now();
                     let session = NewSession {
                         id: &id,
-                        user_id: user_id.as_deref(),
+                        user_id: Some(&user_id),
                         ip: &ip,
                         user_agent: &user_agent,
                         stage: &stage,
-                        data: &data,
+                        data: "{}",
                     };
                     sessions::create_session(conn, session, now)?;
                     sessions::purge_expired(conn, policy, now)?;
@@ -244,28 +294,10 @@ impl SessionStore for DbSessionStore {
         state: State,
         _ttl: &time::Duration,
     ) -> Result<SessionKey, UpdateError> {
-        let id = self.id(&key);
-        let data = data_of(&state);
-        let signed_in = state.contains_key(USER) || state.contains_key(UNAVAILABLE);
-        let i = id.clone();
-        let written = self
-            .state
-            .db
-            .run(move |conn| {
-                // A visitor's session whose message was shown has nothing left to keep. A
-                // session ended meanwhile stays ended: an update never creates a row.
-                if !signed_in && data == "{}" {
-                    sessions::delete_session(conn, &i)?;
-                } else {
-                    sessions::set_session_data(conn, &i, &data)?;
-                }
-                Ok(())
-            })
-            .await;
-        // Here and on the other instances, the next request reads the new state.
-        self.cache.forget(&id);
-        written.map_err(|e| UpdateError::Other(self.failure.keep(e)))?;
-        Ok(key)
+        // Only the carried entries change in place (the operator and stage change with a
+        // new key): a new cookie, nothing written.
+        let (token, _) = split(key.as_ref());
+        key_of(compose(token, &data_of(&state))).map_err(UpdateError::Other)
     }
 
     async fn update_ttl(&self, _key: &SessionKey, _ttl: &time::Duration) -> anyhow::Result<()> {
@@ -275,7 +307,11 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
-        let id = self.id(key);
+        let (token, _) = split(key.as_ref());
+        if token.is_empty() {
+            return Ok(());
+        }
+        let id = self.state.keys.session_id(token);
         let i = id.clone();
         let deleted = self
             .state
@@ -287,3 +323,17 @@ impl SessionStore for DbSessionStore {
         Ok(())
     }
 }
+
+/// What binds a browser's CSRF tokens and pre-sign-in ceremonies: the session's token (not
+/// the whole cookie, which changes with each message it carries), else the anonymous cookie.
+pub fn browser_binding(session: Option<&str>, anon: Option<&str>) -> Option<String> {
+    session
+        .and_then(|value| value.get(SIGNATURE_LEN..))
+        .map(|key| key.split('.').next().unwrap_or(key))
+        .filter(|token| !token.is_empty())
+        .or(anon)
+        .map(str::to_string)
+}
+
+/// A signed cookie's value starts with its signature: base64 of an HMAC-SHA256.
+const SIGNATURE_LEN: usize = 44;

@@ -13,8 +13,8 @@ fn older_than(then: NaiveDateTime, now: NaiveDateTime, limit: std::time::Duratio
     (now - then).to_std().is_ok_and(|age| age > limit)
 }
 
-/// A live session as stored: its operator (at whatever sign-in stage; none before anyone
-/// signs in) and its other entries, a JSON object (the flash message).
+/// A live session as stored: its operator (at whatever sign-in stage) and its `data` column
+/// (no longer written: the flash message travels in the cookie, `session_store`).
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub user: Option<CurrentUser>,
@@ -59,8 +59,7 @@ pub fn load_stored(
     let Some((created, last_seen, stage, data, user)) = row else {
         return Ok(None);
     };
-    // A session waiting for its second factor, or carrying a message to a visitor not
-    // signed in, lasts ten minutes at most.
+    // A session waiting for its second factor lasts ten minutes at most.
     let short_expired =
         stage != STAGE_FULL && older_than(created, now, std::time::Duration::from_secs(600));
     let disabled = user.as_ref().is_some_and(|u| u.4);
@@ -116,8 +115,6 @@ pub const STAGE_ENROL: &str = "enrol";
 pub const STAGE_PASSKEY: &str = "passkey";
 /// Password accepted; the role requires a passkey and the operator must register one first.
 pub const STAGE_PASSKEY_ENROL: &str = "passkey-enrol";
-/// Nobody signed in: the session only carries a message across a redirect.
-pub const STAGE_ANON: &str = "anon";
 
 pub struct NewSession<'a> {
     pub id: &'a str,

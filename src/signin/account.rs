@@ -69,13 +69,20 @@ pub struct PasswordForm {
     confirm: String,
 }
 
-/// Why the new password is refused: the current one is wrong, the two new ones differ, or
-/// it is too weak.
+/// Why a password cannot be set or changed by an operator whose role signs in through
+/// single sign-on only.
+pub const SSO_ONLY: &str = "Your role signs in through single sign-on only, so Gatehouse keeps no password for you: change your password at your identity provider.";
+
+/// Why the new password is refused: the role signs in through SSO only, the current one is
+/// wrong, the two new ones differ, or it is too weak.
 async fn password_problem(
     state: &AppState,
     user: &CurrentUser,
     form: &PasswordForm,
 ) -> Result<Option<String>, AppError> {
+    if super::sso::requires_sso(state, &user.role).await? {
+        return Ok(Some(SSO_ONLY.into()));
+    }
     let uid = user.id.clone();
     let stored = state
         .db

@@ -11,6 +11,7 @@ use crate::audit::Actor;
 use crate::db::secrets::sha256_hex;
 use crate::error::AppError;
 use crate::identity::session::{SESSION_COOKIE, SessionCache};
+use crate::identity::session_store::browser_binding;
 use crate::identity::{CurrentUser, passkeys, roles};
 use crate::signin::passkey_store::{self as store, Binding, Registration};
 use crate::signin::views::PasskeysPage;
@@ -29,13 +30,15 @@ pub(crate) fn session_binding(user: &CurrentUser) -> Binding {
 /// A ceremony before sign-in is bound to the browser's cookie (the one its CSRF token is
 /// bound to), hashed.
 pub(crate) fn cookie_binding(req: &HttpRequest) -> Result<Binding, AppError> {
-    let cookie = req
-        .cookie(SESSION_COOKIE)
-        .or_else(|| req.cookie(ANON_COOKIE))
-        .ok_or_else(|| AppError::Forbidden("Open the sign-in page first.".into()))?;
+    let (session, anon) = (req.cookie(SESSION_COOKIE), req.cookie(ANON_COOKIE));
+    let binding = browser_binding(
+        session.as_ref().map(|c| c.value()),
+        anon.as_ref().map(|c| c.value()),
+    )
+    .ok_or_else(|| AppError::Forbidden("Open the sign-in page first.".into()))?;
     Ok(Binding {
         user_id: None,
-        key: format!("cookie:{}", sha256_hex(cookie.value())),
+        key: format!("cookie:{}", sha256_hex(&binding)),
     })
 }
 

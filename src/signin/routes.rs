@@ -28,6 +28,7 @@ pub struct NextQuery {
 }
 
 pub async fn login_form(
+    req: HttpRequest,
     Page(layout): Page,
     user: MaybeUser,
     state: web::Data<AppState>,
@@ -41,7 +42,7 @@ pub async fn login_form(
     }
     page::ok(&LoginPage {
         layout,
-        providers: super::sso::buttons(&state).await,
+        providers: super::sso::buttons(&req, &state).await,
         email: String::new(),
         next,
         error: None,
@@ -186,7 +187,7 @@ pub(crate) async fn login_failed(
         status,
         &LoginPage {
             layout: Layout::build(req),
-            providers: super::sso::buttons(state).await,
+            providers: super::sso::buttons(req, state).await,
             email,
             next,
             error: Some(message),

@@ -13,7 +13,7 @@ use crate::web::page::Layout;
 pub struct LoginPage {
     pub layout: Layout,
     /// (id, label) of the enabled SSO providers: one button each.
-    pub providers: Vec<(String, String)>,
+    pub providers: crate::signin::sso::discovery::Buttons,
     pub email: String,
     pub next: String,
     pub error: Option<String>,

@@ -7,6 +7,7 @@ use crate::db::secrets::sha256_hex;
 use crate::db::{self, DbConn, now};
 use crate::error::AppError;
 use crate::events;
+use crate::identity::lockout;
 use crate::identity::roles::{self, RoleInput, RoleRecord, TableRight};
 use crate::identity::sessions;
 use crate::identity::totp;
@@ -38,6 +39,14 @@ fn find(conn: &mut DbConn, id: &str) -> Result<User, AppError> {
 /// Whether taking `user` out of the administrators would leave none who can sign in.
 fn last_admin(conn: &mut DbConn, user: &User) -> Result<bool, AppError> {
     Ok(user.role == "admin" && !user.disabled && users::count_active_admins(conn)? <= 1)
+}
+
+/// Whether, without `user` among them, no administrator could sign in any more (the others
+/// have no password their role allows, nor a link to an enabled SSO provider).
+fn last_who_can_sign_in(conn: &mut DbConn, user: &User) -> Result<bool, AppError> {
+    Ok(!user.disabled
+        && lockout::is_admin_role(conn, &user.role)?
+        && !lockout::admin_can_sign_in(conn, Some(&user.id))?)
 }
 
 /// An invitation: the operator chooses their password through a reset link mailed to them.
@@ -115,6 +124,9 @@ pub fn update(
                 "This is the last administrator: give another operator the admin role first.",
             ));
         }
+        if !lockout::is_admin_role(conn, role)? && last_who_can_sign_in(conn, user)? {
+            return Ok(Err(lockout::LAST_WHO_CAN_SIGN_IN));
+        }
         match users::update_profile(conn, &user.id, email, display_name, role, now()) {
             Ok(()) => {}
             Err(CreateUserError::EmailTaken) => {
@@ -168,6 +180,9 @@ pub fn disable(conn: &mut DbConn, user: &User, me: &str) -> Result<Result<(), Re
         return Ok(Err(
             "This is the last administrator who can sign in; it stays enabled.",
         ));
+    }
+    if last_who_can_sign_in(conn, user)? {
+        return Ok(Err(lockout::LAST_WHO_CAN_SIGN_IN));
     }
     users::set_disabled(conn, &user.id, true, now())?;
     sessions::delete_user_sessions(conn, &user.id)?;
@@ -261,6 +276,9 @@ pub fn delete(
         }
         if last_admin(conn, &user)? {
             return Ok(Err("This is the last administrator; it cannot be deleted."));
+        }
+        if last_who_can_sign_in(conn, &user)? {
+            return Ok(Err(lockout::LAST_WHO_CAN_SIGN_IN));
         }
         let details = serde_json::json!({ "role": user.role, "display_name": user.display_name });
         audit_user(conn, actor, "user.deleted", &user, details)?;

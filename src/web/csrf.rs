@@ -18,6 +18,7 @@ use futures_util::StreamExt;
 use crate::db::secrets::random_token;
 use crate::error::AppError;
 use crate::identity::session::SESSION_COOKIE;
+use crate::identity::session_store::browser_binding;
 use crate::state::AppState;
 
 pub const ANON_COOKIE: &str = "gh_anon";
@@ -27,17 +28,27 @@ pub const FIELD: &str = "csrf_token";
 #[derive(Clone)]
 struct NewAnon(String);
 
+/// This request's token, once computed (a page embeds it several times).
+#[derive(Clone)]
+struct Token(String);
+
 /// The token to embed in this request's pages and forms.
 pub fn token(req: &HttpRequest) -> String {
+    if let Some(Token(token)) = req.extensions().get::<Token>() {
+        return token.clone();
+    }
+    let token = compute(req);
+    req.extensions_mut().insert(Token(token.clone()));
+    token
+}
+
+fn compute(req: &HttpRequest) -> String {
     let Some(state) = req.app_data::<web::Data<AppState>>() else {
         return String::new();
     };
     // Bound to the session cookie whenever there is one (valid or not), else to the
     // anonymous cookie; the middleware accepts exactly the same binding.
-    let binding = req
-        .cookie(SESSION_COOKIE)
-        .or_else(|| req.cookie(ANON_COOKIE))
-        .map(|c| c.value().to_string())
+    let binding = binding_of(req.cookie(SESSION_COOKIE), req.cookie(ANON_COOKIE))
         .or_else(|| req.extensions().get::<NewAnon>().map(|n| n.0.clone()))
         .unwrap_or_else(|| {
             let value = random_token();
@@ -45,6 +56,14 @@ pub fn token(req: &HttpRequest) -> String {
             value
         });
     state.keys.csrf_token(&binding)
+}
+
+/// The session's key when there is one, else the anonymous cookie (`browser_binding`).
+fn binding_of(session: Option<Cookie<'_>>, anon: Option<Cookie<'_>>) -> Option<String> {
+    browser_binding(
+        session.as_ref().map(Cookie::value),
+        anon.as_ref().map(Cookie::value),
+    )
 }
 
 fn is_unsafe(method: &Method) -> bool {
@@ -127,10 +146,7 @@ pub async fn middleware(
         }
         // A request with a session cookie must carry that session's token: a token for an
         // anonymous cookie someone managed to plant does not count.
-        let binding = req
-            .cookie(SESSION_COOKIE)
-            .or_else(|| req.cookie(ANON_COOKIE))
-            .map(|c| c.value().to_string());
+        let binding = binding_of(req.cookie(SESSION_COOKIE), req.cookie(ANON_COOKIE));
         let header_token = req
             .headers()
             .get(HEADER)

@@ -116,12 +116,24 @@ impl Layout {
     pub fn build(req: &HttpRequest) -> Layout {
         let user = session::cached(req);
         // Read before the fields below borrow the extensions mutably (flash messages).
-        let settings = req.extensions().get::<Arc<Settings>>().cloned();
-        let settings = settings.unwrap_or_default();
+        let (settings, rights) = {
+            let ext = req.extensions();
+            (
+                ext.get::<Arc<Settings>>().cloned(),
+                ext.get::<Arc<crate::identity::permissions::Rights>>()
+                    .cloned(),
+            )
+        };
         let flashes = flash::take(req);
         Layout {
             data_nav: crate::web::nav::data_nav(req, user.as_ref()),
-            settings,
+            settings: settings.unwrap_or_default(),
+            admin: rights.as_ref().map_or_else(
+                || user.as_ref().is_some_and(|u| u.is_admin()),
+                |r| r.admin_areas,
+            ),
+            change_schema: rights.as_ref().is_some_and(|r| r.change_schema),
+            run_sql: rights.as_ref().is_some_and(|r| r.run_sql),
             user,
             csrf: csrf::token(req),
             flashes,
@@ -129,19 +141,6 @@ impl Layout {
             assets: assets::urls(),
             nav: NAV,
             path: req.path().to_string(),
-            admin: req
-                .extensions()
-                .get::<Arc<crate::identity::permissions::Rights>>()
-                .map(|r| r.admin_areas)
-                .unwrap_or_else(|| session::cached(req).is_some_and(|u| u.is_admin())),
-            change_schema: req
-                .extensions()
-                .get::<Arc<crate::identity::permissions::Rights>>()
-                .is_some_and(|r| r.change_schema),
-            run_sql: req
-                .extensions()
-                .get::<std::sync::Arc<crate::identity::permissions::Rights>>()
-                .is_some_and(|r| r.run_sql),
         }
     }
 
@@ -154,7 +153,12 @@ impl Layout {
     }
 
     pub fn is_current(&self, href: &str) -> bool {
-        self.path == href || (href != "/" && self.path.starts_with(&format!("{href}/")))
+        self.path == href
+            || (href != "/"
+                && self
+                    .path
+                    .strip_prefix(href)
+                    .is_some_and(|rest| rest.starts_with('/')))
     }
 
     /// Whether the navigation's table list gets a filter box.

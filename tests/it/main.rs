@@ -44,6 +44,7 @@ mod shutdown;
 mod slow_clients;
 mod sso;
 mod sso_admin;
+mod sso_gaps;
 mod transfer;
 mod two_factor;
 mod units;

@@ -1,7 +1,7 @@
 //! Sessions on actix-session (issue 12, "Sessions through actix-session"): the cookie holds
 //! only a random key, signed, and the table its MAC; a tampered or unsigned cookie counts
-//! for nothing; a flash message for a visitor not signed in travels in a session of nobody
-//! that is gone once shown; a signed-in page view writes nothing to the session.
+//! for nothing; a flash message travels in the signed cookie (a visitor not signed in has no
+//! row at all; another instance shows it at once); a signed-in page view writes nothing.
 
 use reqwest::StatusCode;
 
@@ -10,7 +10,9 @@ use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, TestApp, location, set
 both_backends!(
     the_cookie_holds_a_signed_random_key_and_the_table_its_mac,
     a_tampered_or_unsigned_cookie_counts_for_nothing,
-    a_message_for_a_visitor_lives_in_a_session_of_nobody_until_shown,
+    a_message_for_a_visitor_travels_in_the_cookie_and_stores_nothing,
+    visitors_who_do_not_sign_in_store_no_session,
+    a_message_set_on_one_instance_shows_on_another_at_once,
     a_signed_in_page_view_writes_nothing_to_the_session,
 );
 
@@ -89,7 +91,7 @@ async fn a_tampered_or_unsigned_cookie_counts_for_nothing(backend: Backend) {
     assert!(location(&forged).starts_with("/login"));
 }
 
-async fn a_message_for_a_visitor_lives_in_a_session_of_nobody_until_shown(backend: Backend) {
+async fn a_message_for_a_visitor_travels_in_the_cookie_and_stores_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.setup_admin().await;
     let res = app.logout().await;
@@ -97,31 +99,31 @@ async fn a_message_for_a_visitor_lives_in_a_session_of_nobody_until_shown(backen
     let cookie = session_cookie(&res);
     let count = |sql: &str| app.scalar(sql).unwrap();
     assert_eq!(
-        count("SELECT COUNT(*) FROM gh_sessions WHERE user_id IS NOT NULL"),
+        count("SELECT COUNT(*) FROM gh_sessions"),
         "0",
-        "signing out ended the operator's session"
+        "signing out ended the operator's session, and the message made no row"
     );
-    assert_eq!(
-        count("SELECT COUNT(*) FROM gh_sessions WHERE user_id IS NULL AND stage = 'anon'"),
-        "1"
+    assert!(
+        cookie[44..].starts_with('.'),
+        "no key, only the carried message: {cookie}"
     );
-    let id = app.state.keys.session_id(&cookie[44..]);
-    let data = app
-        .scalar(&format!("SELECT data FROM gh_sessions WHERE id = '{id}'"))
-        .unwrap();
-    assert!(data.contains("You have been signed out."), "{data}");
 
     let page = app.get("/login").await.text().await.unwrap();
     assert!(page.contains("You have been signed out."));
-    assert_eq!(
-        count("SELECT COUNT(*) FROM gh_sessions"),
-        "0",
-        "shown once, the message's session is gone"
-    );
     let again = app.get("/login").await.text().await.unwrap();
-    assert!(!again.contains("You have been signed out."));
+    assert!(!again.contains("You have been signed out."), "shown once");
+    assert_eq!(count("SELECT COUNT(*) FROM gh_sessions"), "0");
 
-    // The same browser signs in (its form's token was bound to that cookie), with a new key.
+    // The message cannot be forged: a cookie whose carried part was changed is ignored.
+    let forged = format!(
+        "{}.{}",
+        &cookie[..44],
+        "eyJmbGFzaCI6eyJraW5kIjoiZXJyb3IiLCJtZXNzYWdlIjoiRm9yZ2VkIn19"
+    );
+    let res = get_with_cookie(&app, &forged).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    // The same browser signs in (its form's token was bound to its cookies), with a new key.
     let res = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/");
@@ -130,6 +132,66 @@ async fn a_message_for_a_visitor_lives_in_a_session_of_nobody_until_shown(backen
         count("SELECT COUNT(*) FROM gh_sessions WHERE user_id IS NOT NULL AND stage = 'full'"),
         "1"
     );
+    assert_eq!(count("SELECT COUNT(*) FROM gh_sessions"), "1");
+}
+
+/// Visitors who are not signed in store nothing: failed sign-ins, the throttle's refusals,
+/// sign-in pages; a session row begins only with a sign-in stage.
+async fn visitors_who_do_not_sign_in_store_no_session(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    app.logout().await;
+    let visitor = crate::common::Session::new(&app);
+    for _ in 0..8 {
+        let res = visitor
+            .sign_in(ADMIN_EMAIL, "not the password at all")
+            .await;
+        assert_ne!(res.status(), StatusCode::SEE_OTHER, "refused");
+    }
+    let page = visitor.page("/login").await;
+    assert!(page.contains("Sign in"), "{page}");
+    for path in ["/login", "/", "/login/reset", "/account"] {
+        visitor.get(path).await;
+    }
+    assert_eq!(
+        app.scalar("SELECT COUNT(*) FROM gh_sessions").unwrap(),
+        "0",
+        "no row for anyone not signed in"
+    );
+    let res = app.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let body = res.text().await.unwrap_or_default();
+    let throttled = app.scalar("SELECT COUNT(*) FROM gh_sessions").unwrap();
+    assert_eq!(
+        throttled, "0",
+        "the throttled account got no session: {body}"
+    );
+}
+
+/// A message set on one instance is shown by whichever instance serves the next request,
+/// even one that cached the session a moment before (the message is in the cookie).
+async fn a_message_set_on_one_instance_shows_on_another_at_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    let other = app.twin().await;
+    // The other instance has the session in its two-second cache.
+    let res = app.client.get(other.url("/account")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = app
+        .post_form("/account", "/account/sessions/end-others", &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = app
+        .client
+        .get(other.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("other session(s) ended."), "{page}");
+    let again = app.get("/account").await.text().await.unwrap();
+    assert!(!again.contains("other session(s) ended."), "shown once");
 }
 
 async fn a_signed_in_page_view_writes_nothing_to_the_session(backend: Backend) {

@@ -146,6 +146,7 @@ pub async fn create(
         .db
         .run(move |conn| store::add_provider(conn, &new, &actor))
         .await?;
+    super::providers_changed(&req);
     Ok(page::done(
         &req,
         "/integrations/sso",
@@ -180,6 +181,7 @@ pub async fn delete(
     if !deleted? {
         return Err(AppError::NotFound);
     }
+    super::providers_changed(&req);
     Ok(page::done(
         &req,
         "/integrations/sso",
@@ -312,6 +314,7 @@ pub async fn update(
     {
         return Err(AppError::NotFound);
     }
+    super::providers_changed(&req);
     let message = "The provider was saved.";
     Ok(page::done(&req, "/integrations/sso", "success", message))
 }
@@ -340,6 +343,7 @@ pub async fn status(
     if !done? {
         return Err(AppError::NotFound);
     }
+    super::providers_changed(&req);
     let message = if enabled {
         "The provider was enabled; its button is on the sign-in page."
     } else {

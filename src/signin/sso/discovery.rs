@@ -1,11 +1,14 @@
 //! What Gatehouse knows of each provider between sign-ins: its discovery document and its
-//! signing keys (JWKS), cached per provider for an hour so a sign-in costs no extra round
-//! trips, with the keys fetched again at once when an ID token names a key (`kid`) the cache
-//! does not hold (the provider rotated its keys). Also the HTTP client `openidconnect` calls.
-//! In memory only: another instance keeps its own copy, and a stale one heals itself.
+//! signing keys (JWKS), cached per provider for an hour (`--sso-metadata-max-age`) so a
+//! sign-in costs no extra round trips, with the keys fetched again at once when an ID token
+//! names a key (`kid`) the cache does not hold (the provider rotated its keys); and the
+//! sign-in page's provider buttons, forgotten at once when a provider changes here and
+//! read again after a few seconds otherwise (a change made on another instance). Also the
+//! HTTP client `openidconnect` calls. In memory only: another instance keeps its own copy,
+//! and a stale one heals itself.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use openidconnect::core::{CoreJsonWebKeySet, CoreProviderMetadata};
@@ -14,8 +17,9 @@ use openidconnect::{HttpRequest, HttpResponse, IssuerUrl};
 use super::flow::Failure;
 use super::providers::Provider;
 
-/// How long a discovery document and its keys are used before they are fetched again.
-pub const MAX_AGE: Duration = Duration::from_secs(3600);
+/// How long the sign-in page's buttons are used before the providers are read again (a
+/// change on this instance forgets them at once).
+const BUTTONS_MAX_AGE: Duration = Duration::from_secs(5);
 /// At most one key refresh per provider in this interval, however many unknown `kid`s arrive.
 const MIN_REFRESH: Duration = Duration::from_secs(10);
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,17 +32,52 @@ struct Entry {
     refreshed: Option<Instant>,
 }
 
+/// The enabled providers' (id, button label).
+pub type Buttons = Arc<Vec<(String, String)>>;
+
 /// The per-provider cache (application data, shared by the workers of one instance).
-#[derive(Default)]
 pub struct Discovery {
     entries: Mutex<HashMap<String, Entry>>,
+    /// How long a discovery document and its keys are used before they are fetched again.
+    max_age: Duration,
+    buttons: Mutex<Option<(Instant, Buttons)>>,
 }
 
 impl Discovery {
+    pub fn new(max_age: Duration) -> Discovery {
+        Discovery {
+            entries: Mutex::default(),
+            max_age,
+            buttons: Mutex::default(),
+        }
+    }
+
     fn cached(&self, p: &Provider) -> Option<CoreProviderMetadata> {
         let entries = self.entries.lock().ok()?;
         let e = entries.get(&p.id)?;
-        (e.issuer == p.issuer && e.fetched.elapsed() < MAX_AGE).then(|| e.meta.clone())
+        (e.issuer == p.issuer && e.fetched.elapsed() < self.max_age).then(|| e.meta.clone())
+    }
+
+    /// The sign-in page's buttons, when read a moment ago.
+    pub fn cached_buttons(&self) -> Option<Buttons> {
+        let buttons = self.buttons.lock().ok()?;
+        let (at, b) = buttons.as_ref()?;
+        (at.elapsed() < BUTTONS_MAX_AGE).then(|| b.clone())
+    }
+
+    pub fn keep_buttons(&self, buttons: Vec<(String, String)>) -> Buttons {
+        let buttons = Arc::new(buttons);
+        if let Ok(mut kept) = self.buttons.lock() {
+            *kept = Some((Instant::now(), buttons.clone()));
+        }
+        buttons
+    }
+
+    /// A provider was added, changed, enabled, disabled or deleted here.
+    pub fn forget_buttons(&self) {
+        if let Ok(mut kept) = self.buttons.lock() {
+            *kept = None;
+        }
     }
 
     fn store(&self, p: &Provider, meta: &CoreProviderMetadata, whole: bool) {
@@ -62,7 +101,7 @@ impl Discovery {
     }
 
     /// The provider's discovery document with its keys: cached, or fetched (both) when
-    /// missing, older than [`MAX_AGE`], or for another issuer.
+    /// missing, older than the maximum age, or for another issuer.
     pub async fn metadata(&self, p: &Provider) -> Result<CoreProviderMetadata, Failure> {
         if let Some(meta) = self.cached(p) {
             return Ok(meta);

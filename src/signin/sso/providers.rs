@@ -10,14 +10,11 @@ use diesel::prelude::*;
 use serde_json::json;
 
 use crate::audit::{self, Actor};
-use crate::db::schema::{
-    gh_identities as ids, gh_roles, gh_sso_providers as p, gh_sso_roles as sr, gh_users,
-};
+use crate::db::schema::{gh_sso_providers as p, gh_sso_roles as sr};
 use crate::db::{self, DbConn, new_id, now};
 use crate::error::AppError;
 
-/// Why a change that would lock every administrator out is refused.
-pub const LOCKOUT: &str = "Refused: no administrator could sign in any more. An administrator must first sign in once through an enabled provider (that links their account), or an administrators' role must keep password sign-in. Locked out already? `gatehouse sso allow-passwords` on the server lifts the requirement.";
+pub use crate::identity::lockout::{LOCKOUT, ensure_admin_access};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = p)]
@@ -286,51 +283,6 @@ pub fn set_enabled(
         audit::record(conn, actor, action, "gh_sso_providers", id, &changes)?;
         Ok(true)
     })
-}
-
-/// Refuse (rolling the transaction back) when no active administrator could sign in:
-/// none whose role allows passwords and who has one, and none linked to an enabled provider.
-pub fn ensure_admin_access(conn: &mut DbConn) -> Result<(), AppError> {
-    let admin_roles: Vec<String> = gh_roles::table
-        .filter(gh_roles::admin_areas.eq(true))
-        .select(gh_roles::name)
-        .load(conn)?;
-    let required: Vec<String> = sr::table
-        .filter(sr::require_sso.eq(true))
-        .select(sr::role_name)
-        .load(conn)?;
-    let admins: Vec<(String, String, String)> = gh_users::table
-        .filter(gh_users::role.eq_any(&admin_roles))
-        .filter(gh_users::disabled.eq(false))
-        .select((gh_users::id, gh_users::role, gh_users::password_hash))
-        .load(conn)?;
-    // A hash starting with "!" is the mark of an operator created by SSO (no password).
-    if admins
-        .iter()
-        .any(|(_, role, hash)| !required.contains(role) && !hash.starts_with('!'))
-    {
-        return Ok(());
-    }
-    let enabled: Vec<(String, String)> = p::table
-        .filter(p::enabled.eq(true))
-        .select((p::id, p::issuer))
-        .load(conn)?;
-    let admin_ids: Vec<&String> = admins.iter().map(|a| &a.0).collect();
-    let links: Vec<(Option<String>, String)> = ids::table
-        .filter(ids::user_id.eq_any(admin_ids))
-        .select((ids::provider_id, ids::issuer))
-        .load(conn)?;
-    let linked = links.iter().any(|(pid, issuer)| {
-        enabled.iter().any(|(id, iss)| {
-            pid.as_deref() == Some(id.as_str())
-                || iss.trim_end_matches('/') == issuer.trim_end_matches('/')
-        })
-    });
-    if linked {
-        Ok(())
-    } else {
-        Err(AppError::Conflict(LOCKOUT.into()))
-    }
 }
 
 /// Break glass (the `gatehouse sso allow-passwords` command): password sign-in allowed

@@ -133,6 +133,19 @@ pub struct TestApp {
     pub handle: actix_web::dev::ServerHandle,
 }
 
+/// Another instance of a `TestApp` (`TestApp::twin`).
+pub struct Twin {
+    pub base: String,
+    _handle: actix_web::dev::ServerHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Twin {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
 pub fn new_client() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
@@ -224,6 +237,20 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A second instance on the same database and key (another port on the same host, so
+    /// the client's cookies go to both).
+    pub async fn twin(&self) -> Twin {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (running, base) = start(self.db.url(), dir.path(), &self.extra).await;
+        let handle = running.server.handle();
+        actix_web::rt::spawn(running.server);
+        Twin {
+            base,
+            _handle: handle,
+            _dir: dir,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Response {
