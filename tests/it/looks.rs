@@ -13,13 +13,18 @@ use crate::browser::{browser, eval, sign_in, start_driver, wait_heading, wait_js
 use crate::common::{Backend, TestApp};
 
 /// Keys typed where the focus is (as a person would), not into a chosen element.
+/// The focus can sit for a moment on an element that is not interactable yet (a dialog
+/// opening or closing, a list swapped by htmx): try again for up to two seconds.
 async fn press(c: &fantoccini::Client, keys: &str) {
-    c.active_element()
-        .await
-        .unwrap()
-        .send_keys(keys)
-        .await
-        .unwrap();
+    let mut last = None;
+    for _ in 0..40 {
+        match c.active_element().await.unwrap().send_keys(keys).await {
+            Ok(()) => return,
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("keys {keys:?} not accepted where the focus is: {last:?}");
 }
 
 async fn ctrl_k(c: &fantoccini::Client) {
