@@ -5,6 +5,7 @@
 
 pub mod api_tokens;
 pub mod lockout;
+pub mod memo;
 pub mod passkeys;
 pub mod password;
 pub mod permissions;

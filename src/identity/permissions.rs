@@ -19,6 +19,7 @@ use crate::db::DbConn;
 use crate::db::notify::Peers;
 use crate::error::AppError;
 use crate::identity::CurrentUser;
+use crate::identity::memo::{BoundCache, ViewMemo};
 use crate::identity::roles::{self, RoleRecord, TableRight};
 use crate::identity::row_rules::{self, Me, RoleRule, Scope, Scopes};
 use crate::identity::session;
@@ -82,6 +83,8 @@ pub struct Rights {
     /// Whom `$me` means in the rules: the signed-in operator; `None` for an API token or a
     /// webhook, where every `$me` condition is false (fail closed).
     pub me: Option<Me>,
+    /// The catalog view last made from these rights (see `catalog_view`).
+    view: ViewMemo,
 }
 
 impl Rights {
@@ -110,6 +113,7 @@ impl Rights {
             role: role.name,
             rules: HashMap::new(),
             me: None,
+            view: ViewMemo::default(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Rights {
             write_sql: false,
             rules: HashMap::new(),
             me: None,
+            view: ViewMemo::default(),
         }
     }
 
@@ -177,13 +182,16 @@ impl Rights {
         if !self.restricts_anything() {
             return catalog.clone();
         }
-        let tables = catalog
-            .tables
-            .iter()
-            .filter(|(name, _)| self.can(name, Action::Read))
-            .map(|(name, t)| (name.clone(), Arc::new(self.table_view(t))))
-            .collect();
-        Arc::new(Catalog { tables })
+        // Made once per catalog and rights (bound rights live for seconds), not per request.
+        self.view.get(catalog, || {
+            let tables = catalog
+                .tables
+                .iter()
+                .filter(|(name, _)| self.can(name, Action::Read))
+                .map(|(name, t)| (name.clone(), self.table_view(t)))
+                .collect();
+            Arc::new(Catalog { tables })
+        })
     }
 
     /// The role's rules on `table` bound for `self.me` (`None`: no rule, every row).
@@ -221,13 +229,13 @@ impl Rights {
         Arc::new(r)
     }
 
-    fn table_view(&self, table: &Table) -> Table {
+    fn table_view(&self, table: &Arc<Table>) -> Arc<Table> {
         let hidden = self.hidden(&table.name);
         let scopes = self.scopes(table);
         if hidden.is_empty() && scopes.is_none() {
             return table.clone();
         }
-        let mut t = table.clone();
+        let mut t = (**table).clone();
         if scopes
             .as_ref()
             .is_some_and(|s| s.of(Action::Read).is_some())
@@ -238,7 +246,7 @@ impl Rights {
         }
         t.scopes = scopes;
         if hidden.is_empty() {
-            return t;
+            return Arc::new(t);
         }
         let keys = match &table.key {
             RowKey::Primary(k) => k.clone(),
@@ -249,7 +257,7 @@ impl Rights {
         t.foreign_keys.retain(|f| !f.columns.iter().any(gone));
         t.indexes.retain(|i| !i.columns.iter().any(gone));
         t.referrers.retain(|r| !r.ref_columns.iter().any(gone));
-        t
+        Arc::new(t)
     }
 }
 
@@ -260,6 +268,8 @@ pub struct RightsCache {
     entries: Mutex<HashMap<String, (Instant, Arc<Rights>)>>,
     /// Operators' attributes (for row rules), by user id, under the same rules.
     attributes: Mutex<HashMap<String, (Instant, Arc<Me>)>>,
+    /// Rights bound for each operator, while their role's rights and attributes are cached.
+    bound: BoundCache,
     pub peers: Peers,
 }
 
@@ -281,6 +291,7 @@ impl RightsCache {
         if let Ok(mut a) = self.attributes.lock() {
             a.clear();
         }
+        self.bound.clear();
     }
 
     fn me(&self, user_id: &str) -> Option<Arc<Me>> {
@@ -417,7 +428,7 @@ async fn bind_operator(
             me
         }
     };
-    let bound = rights.for_operator((*me).clone());
+    let bound = cache.bound.get(&rights, &me);
     req.extensions_mut().insert(bound.clone());
     Ok(bound)
 }

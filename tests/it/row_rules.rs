@@ -26,6 +26,7 @@ both_backends!(
     any_groups_and_the_operator_s_id_and_email_bind,
     a_rule_on_a_dropped_column_shows_no_rows_and_tells_administrators,
     change_notices_never_name_a_row_outside_the_rule,
+    operators_of_one_role_keep_their_own_rows_and_see_schema_changes,
 );
 
 const PASSWORD: &str = "wobbly giraffe paints violet harbours";
@@ -410,4 +411,39 @@ async fn change_notices_never_name_a_row_outside_the_rule(backend: Backend) {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let notice = events.change().await;
     assert_eq!(notice["table"], "misc", "{notice}");
+}
+
+/// The rights bound for an operator and the catalog view made from them are kept between
+/// requests: two operators of one role, asking in turn, each keep their own rows, and a
+/// column added to the schema shows at once without the rights being forgotten.
+async fn operators_of_one_role_keep_their_own_rows_and_see_schema_changes(backend: Backend) {
+    let (app, client) = regional_setup(backend).await;
+    let us_client = app.operator("us@example.com", "regional", PASSWORD).await;
+    {
+        let mut conn = app.db_conn();
+        let id = user_id(&app, "us@example.com");
+        let pairs = [("region".to_string(), "US".to_string())];
+        row_rules::set_attributes(&mut conn, &id, &pairs, &admin_actor()).unwrap();
+    }
+    app.caches.rights.forget_all();
+    let (eu, us) = (Session::of(&app, &client), Session::of(&app, &us_client));
+    for _ in 0..3 {
+        let page = eu.page("/data/orders").await;
+        assert!(
+            page.contains("Alpha-EU") && !page.contains("Bravo-US"),
+            "{page}"
+        );
+        let page = us.page("/data/orders").await;
+        assert!(
+            page.contains("Bravo-US") && !page.contains("Alpha-EU"),
+            "{page}"
+        );
+    }
+    app.sql("ALTER TABLE orders ADD COLUMN priority_flag TEXT");
+    let page = eu.page("/data/orders").await;
+    assert!(page.contains("priority_flag"), "{page}");
+    assert!(
+        page.contains("Alpha-EU") && !page.contains("Bravo-US"),
+        "{page}"
+    );
 }
