@@ -3,6 +3,7 @@
 //! keeps blocking diesel calls off the async workers.
 
 pub mod changes;
+mod gate;
 mod health;
 mod location;
 pub mod migrate;
@@ -166,6 +167,8 @@ pub struct Db {
     reach: Arc<reach::Reach>,
     /// The read replica, when `--read-database-url` is set.
     replica: Option<Arc<replica::Replica>>,
+    /// SQLite: where this pool's writers queue for the write lock (see `gate`).
+    gate: Option<Arc<gate::WriterGate>>,
 }
 
 /// How long a request waits for a pooled connection while the database is reachable (all
@@ -223,6 +226,7 @@ impl Db {
             health: Arc::new(Health::new(DEGRADED_FOR)),
             reach,
             replica: None,
+            gate: (url.backend() == Backend::Sqlite).then(Arc::default),
         })
     }
 
@@ -355,7 +359,9 @@ impl Db {
     {
         let (pool, health, reach) = (self.pool.clone(), self.health.clone(), self.reach.clone());
         let fault = self.health.current();
+        let gate = self.gate.clone();
         let (result, committed) = actix_web::web::block(move || {
+            let _entered = gate::enter(gate);
             let mut conn = match reach::checkout(&pool, &reach, CHECKOUT_TIMEOUT, PRIMARY_POOL) {
                 Ok(conn) => conn,
                 Err(e) => return (Err(e), false),
@@ -421,6 +427,12 @@ where
         .transaction_depth()
         .map_err(E::from)?
         .is_some();
+    // SQLite: wait for this process's earlier writers first, in turn (see `gate`).
+    let gate = match conn {
+        DbConn::Sqlite(_) if !nested => gate::current(),
+        _ => None,
+    };
+    let _turn = gate.as_deref().map(gate::WriterGate::turn);
     match conn {
         // Inside a transaction already, diesel's nested transaction (a savepoint) is right.
         DbConn::Sqlite(c) if !nested => {

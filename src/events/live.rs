@@ -24,8 +24,11 @@ use crate::metrics;
 
 /// How far back a reconnecting client is caught up.
 pub const RESUME_WINDOW: Duration = Duration::from_secs(5 * 60);
-/// The ring's bound in notices, whatever their age (about 300 bytes each).
-const RING_MAX: usize = 20_000;
+/// The ring's bound in notices, whatever their age. Each costs about 500 bytes resident
+/// (the entry, its id and the SSE frame): 20,000 held 10 MiB after a burst of writes on a
+/// server otherwise using 25 (bench/RESULTS.md, branch `cpu`). A client further behind
+/// gets the reset and rereads, as after five minutes.
+const RING_MAX: usize = 4_000;
 /// A comment line this often keeps proxies and idle connections open.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 /// A stream ends after this long and the browser reconnects at once (with `Last-Event-ID`,

@@ -53,4 +53,5 @@ mod values;
 mod views;
 mod views_nav;
 mod webhooks;
+mod writers;
 mod zones;
