@@ -263,6 +263,15 @@ pub fn start(state: AppState, listener: Option<TcpListener>) -> Result<Running, 
     .map_err(|e| format!("cannot listen on {addr}: {e}"))?
     .run();
     let metrics_addr = start_metrics_listener(&state)?;
+    let (check_state, catalogs) = (state.clone(), caches.catalog.clone());
+    caches
+        .live
+        .clone()
+        .into_inner()
+        .spawn(Arc::new(move |plan| {
+            let (state, catalogs) = (check_state.clone(), catalogs.clone());
+            Box::pin(engine::notices::check(state, catalogs, plan))
+        }));
     integrations::worker::spawn(state.clone());
     integrations::email::spawn(state.clone());
     ops::backup::spawn_schedule(state.clone());

@@ -17,6 +17,7 @@ use crate::error::AppError;
 use crate::identity::CurrentUser;
 use crate::identity::api_tokens::{self as tokens, TOKEN_PREFIX, TokenCache};
 use crate::identity::permissions::{Access, load_rights};
+use crate::identity::token_me::bind_token_maker;
 use crate::state::{AppState, app_data};
 
 pub use super::rate::RateLimiter;
@@ -86,6 +87,7 @@ impl FromRequest for ApiAccess {
             };
             spend(&state, &limits, &token.id).await?;
             let rights = load_rights(&req, &token.role).await?;
+            let rights = bind_token_maker(&req, rights, token.created_by.as_deref()).await?;
             let user = CurrentUser {
                 id: format!("token:{}", token.id),
                 email: format!("token {} ({})", token.prefix, token.name),

@@ -182,8 +182,11 @@ fn expected(kind: Kind) -> &'static str {
 /// already has, or a reference to a row that does not exist — rather than on the request
 /// alone. The engine words them so (`engine::errors::classify`, `check_references`).
 fn depends_on_other_rows(fields: &BTreeMap<String, String>, message: Option<&str>) -> bool {
-    let conflict =
-        |m: &str| m.starts_with("Another row already has") || m.starts_with("No row of ");
+    let conflict = |m: &str| {
+        m.starts_with("Another row already has")
+            || m.starts_with("No row of ")
+            || m == crate::engine::errors::CONFLICTS_HIDDEN
+    };
     message.is_none_or(conflict)
         && fields.values().all(|m| conflict(m))
         && (message.is_some() || !fields.is_empty())

@@ -220,6 +220,25 @@ pub fn get(conn: &mut DbConn, id: &str) -> QueryResult<Option<Entry>> {
         .optional()
 }
 
+/// The row values before the change (`changes.before`) of the entries `ids` that have
+/// them, by entry id: a deleted row as its deletion recorded it.
+pub fn before_values(
+    conn: &mut DbConn,
+    ids: &[String],
+) -> QueryResult<std::collections::HashMap<String, serde_json::Map<String, serde_json::Value>>> {
+    let rows: Vec<(String, String)> = gh_audit::table
+        .filter(gh_audit::id.eq_any(ids))
+        .select((gh_audit::id, gh_audit::changes))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, changes)| {
+            let v: serde_json::Value = serde_json::from_str(&changes).ok()?;
+            Some((id, v.get("before")?.as_object()?.clone()))
+        })
+        .collect())
+}
+
 /// The entries of a row key written after `(at, id)`, oldest first.
 pub fn after(
     conn: &mut DbConn,

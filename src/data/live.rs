@@ -1,27 +1,39 @@
 //! `GET /events`: the live-update stream of a signed-in operator (Server-Sent Events).
 //! It carries change notices (`{table, key, action, actor, at}`, never row values) of the
-//! tables the operator may read (and reads without a row rule), checked per notice; the hub (`events::live`) catches a
-//! reconnecting browser up from its `Last-Event-ID`.
+//! tables the operator may read, and under a read rule only those of rows inside it
+//! (`events::sight`); the hub (`events::live`) catches a reconnecting browser up from its
+//! `Last-Event-ID`, checked the same way.
 
 use actix_web::http::header::{CACHE_CONTROL, ContentEncoding, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::catalog::CatalogCache;
+use crate::error::AppError;
 use crate::events::live::Hub;
-use crate::identity::permissions::{Access, Action};
+use crate::events::sight::Viewer;
+use crate::identity::permissions::Access;
+use crate::state::AppState;
 
-pub async fn events(req: HttpRequest, access: Access, hub: web::Data<Hub>) -> HttpResponse {
+pub async fn events(
+    req: HttpRequest,
+    access: Access,
+    hub: web::Data<Hub>,
+    state: web::Data<AppState>,
+    catalogs: web::Data<CatalogCache>,
+) -> Result<HttpResponse, AppError> {
     let last = req
         .headers()
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_string());
-    let rights = access.rights.clone();
-    // A notice names a row: under a read rule it could name one outside it, so the tables
-    // an operator reads through a rule send them no notices (fail closed; see the README).
-    let may_read = Box::new(move |table: &str| {
-        rights.can(table, Action::Read) && !rights.has_rule(table, Action::Read)
-    });
-    match hub.into_inner().subscribe(last.as_deref(), may_read) {
+    let (rights, cache) = (access.rights.clone(), catalogs.clone());
+    let view = state
+        .db
+        .run(move |conn| Ok(rights.catalog_view(&cache.get(conn)?)))
+        .await?;
+    let viewer = Viewer::new(access.rights.clone(), &view);
+    let opened = hub.into_inner().subscribe(last.as_deref(), viewer).await;
+    Ok(match opened {
         Ok(stream) => HttpResponse::Ok()
             .content_type("text/event-stream")
             .insert_header((CACHE_CONTROL, "no-cache"))
@@ -33,5 +45,5 @@ pub async fn events(req: HttpRequest, access: Access, hub: web::Data<Hub>) -> Ht
             .insert_header((RETRY_AFTER, "10"))
             .content_type("text/plain; charset=utf-8")
             .body("This instance serves as many live-update streams as it may; try again shortly."),
-    }
+    })
 }

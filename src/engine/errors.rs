@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::catalog::Table;
+use crate::catalog::rules::Action;
 use crate::engine::store::Row;
 use crate::error::AppError;
 
@@ -30,6 +31,9 @@ impl From<AppError> for WriteError {
         WriteError::App(e)
     }
 }
+
+/// A unique value clash under a read rule.
+pub const CONFLICTS_HIDDEN: &str = "These values conflict with an existing row (a value that must be unique); nothing was written.";
 
 fn field(column: &str, message: String) -> WriteError {
     WriteError::Invalid(BTreeMap::from([(column.to_string(), message)]), None)
@@ -81,6 +85,11 @@ pub fn classify(e: DieselError, table: &Table, _hint: Option<&str>) -> WriteErro
             Some(c) => field(&c, "This field is required.".into()),
             None => form("A required field is empty.".into()),
         },
+        // Under a read rule the other row may be hidden: say nothing of it, its key, or
+        // which of its values clashed (the same words whether it is hidden or not).
+        DatabaseErrorKind::UniqueViolation if table.scope(Action::Read).is_some() => {
+            form(CONFLICTS_HIDDEN.into())
+        }
         DatabaseErrorKind::UniqueViolation => match (first, columns.len()) {
             (Some(c), 1) => field(
                 &c,

@@ -16,6 +16,7 @@ pub mod session_store;
 pub mod sessions;
 pub mod settings;
 pub mod throttle;
+pub mod token_me;
 pub mod totp;
 pub mod users;
 

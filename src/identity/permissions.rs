@@ -80,8 +80,9 @@ pub struct Rights {
     pub write_sql: bool,
     /// Row rules per table (never for administrators).
     pub rules: HashMap<String, Vec<RoleRule>>,
-    /// Whom `$me` means in the rules: the signed-in operator; `None` for an API token or a
-    /// webhook, where every `$me` condition is false (fail closed).
+    /// Whom `$me` means in the rules: the signed-in operator, or an API token's maker
+    /// (`identity::token_me`); `None` for a webhook or a token whose maker may no longer
+    /// act, where every `$me` condition is false (fail closed).
     pub me: Option<Me>,
     /// The catalog view last made from these rights (see `catalog_view`).
     view: ViewMemo,
@@ -270,6 +271,8 @@ pub struct RightsCache {
     attributes: Mutex<HashMap<String, (Instant, Arc<Me>)>>,
     /// Rights bound for each operator, while their role's rights and attributes are cached.
     bound: BoundCache,
+    /// API tokens' makers (`identity::token_me`), by user id; `None`: may not act.
+    makers: Mutex<crate::identity::token_me::Makers>,
     pub peers: Peers,
 }
 
@@ -292,6 +295,25 @@ impl RightsCache {
             a.clear();
         }
         self.bound.clear();
+        if let Ok(mut m) = self.makers.lock() {
+            m.clear();
+        }
+    }
+
+    pub(super) fn maker(&self, user_id: &str) -> Option<Option<Arc<Me>>> {
+        let m = self.makers.lock().ok()?;
+        m.get(user_id)
+            .filter(|(at, _)| at.elapsed() < crate::identity::token_me::REMEMBER)
+            .map(|(_, me)| me.clone())
+    }
+
+    pub(super) fn put_maker(&self, user_id: &str, me: Option<Arc<Me>>) {
+        if let Ok(mut m) = self.makers.lock() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(user_id.to_string(), (Instant::now(), me));
+        }
     }
 
     fn me(&self, user_id: &str) -> Option<Arc<Me>> {

@@ -34,6 +34,7 @@ mod passkeys;
 mod proxies;
 mod replica;
 mod row_rules;
+mod row_rules_live;
 mod row_rules_ui;
 mod schema;
 mod schema_fleet;

@@ -29,8 +29,8 @@ both_backends!(
     operators_of_one_role_keep_their_own_rows_and_see_schema_changes,
 );
 
-const PASSWORD: &str = "wobbly giraffe paints violet harbours";
-const OPERATOR: &str = "eu@example.com";
+pub(crate) const PASSWORD: &str = "wobbly giraffe paints violet harbours";
+pub(crate) const OPERATOR: &str = "eu@example.com";
 
 fn schema(backend: Backend) -> String {
     let id = match backend {
@@ -50,7 +50,7 @@ fn schema(backend: Backend) -> String {
     )
 }
 
-fn admin_actor() -> Actor {
+pub(crate) fn admin_actor() -> Actor {
     Actor {
         user_id: None,
         email: "tests@example.com".into(),
@@ -63,7 +63,7 @@ fn rule(all: &str) -> RowRule {
 }
 
 /// Set rules of `role` on `table` for `actions`, then forget cached rights.
-fn set_rules(app: &TestApp, role: &str, table: &str, actions: &[Action], all: &str) {
+pub(crate) fn set_rules(app: &TestApp, role: &str, table: &str, actions: &[Action], all: &str) {
     let mut conn = app.db_conn();
     let table_def = app.caches.catalog.current().table(table).unwrap();
     for a in actions {
@@ -74,7 +74,7 @@ fn set_rules(app: &TestApp, role: &str, table: &str, actions: &[Action], all: &s
     app.caches.rights.forget_all();
 }
 
-fn user_id(app: &TestApp, email: &str) -> String {
+pub(crate) fn user_id(app: &TestApp, email: &str) -> String {
     app.scalar(&format!("SELECT id FROM gh_users WHERE email = '{email}'"))
         .unwrap()
 }
@@ -102,7 +102,7 @@ fn exact(c: Count) -> i64 {
     }
 }
 
-async fn regional_setup(backend: Backend) -> (TestApp, reqwest::Client) {
+pub(crate) async fn regional_setup(backend: Backend) -> (TestApp, reqwest::Client) {
     let app = TestApp::spawn(backend).await;
     app.setup_admin().await;
     app.sql(&schema(backend));

@@ -22,6 +22,7 @@ mod read;
 mod restore;
 mod row;
 mod ruled;
+mod visible;
 mod write;
 
 pub use bulk::{BULK_LIMIT, Selection, bulk_delete, bulk_set, count_selection, select_rows};
@@ -39,4 +40,5 @@ pub use restore::{
     version_plan,
 };
 pub use row::{Row, backend_of, by_name, push_key_where, split_row};
+pub use visible::{visible_keys, visible_snapshots};
 pub use write::{check_references, delete, insert, insert_checked, update, update_checked};

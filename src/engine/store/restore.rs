@@ -25,7 +25,8 @@ pub struct VersionPlan {
 }
 
 /// A value as the audit log holds it, back to a value to bind for `column`.
-fn from_json(column: &Column, j: &serde_json::Value) -> Value {
+/// A value of an audited row snapshot, for `column`.
+pub(super) fn snapshot_value(column: &Column, j: &serde_json::Value) -> Value {
     use serde_json::Value as J;
     match j {
         J::Null => Value::Null,
@@ -96,7 +97,7 @@ pub fn version_plan(
         .filter_map(|(i, c)| {
             let then = later.iter().find_map(|b| b.get(&c.name))?;
             let now = current.values.get(i)?.to_json(c.kind);
-            (now != *then).then(|| (i, from_json(c, then)))
+            (now != *then).then(|| (i, snapshot_value(c, then)))
         })
         .collect();
     Ok(VersionPlan {
@@ -178,7 +179,7 @@ fn parsed(table: &Table, entry: Entry) -> DeletedRow {
         .iter()
         .enumerate()
         .filter(|(_, c)| c.editable())
-        .filter_map(|(i, c)| Some((i, from_json(c, before.get(&c.name)?))))
+        .filter_map(|(i, c)| Some((i, snapshot_value(c, before.get(&c.name)?))))
         .collect();
     DeletedRow {
         entry,

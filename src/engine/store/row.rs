@@ -124,6 +124,11 @@ pub(super) fn load_rows(
 
 pub fn push_key_where(sql: &mut Sql, table: &Table, key: &[Value]) {
     sql.push(" WHERE ");
+    push_key_condition(sql, table, key);
+}
+
+/// The condition "the row at `key`".
+pub(super) fn push_key_condition(sql: &mut Sql, table: &Table, key: &[Value]) {
     match &table.key {
         RowKey::RowId => {
             sql.push("rowid = ")

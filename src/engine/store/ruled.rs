@@ -29,6 +29,9 @@ fn holds(
     Ok(load_count(conn, &sql)? > 0)
 }
 
+/// A refusal that cannot name its condition.
+const UNNAMED: &str = "the row would be outside the rows your role may work with";
+
 /// Refuse, naming the failing condition, unless the row at `key` (just written in this
 /// transaction) is inside the operator's rule for `action`.
 pub(super) fn require_inside(
@@ -46,17 +49,27 @@ pub(super) fn require_inside(
     if holds(conn, table, key, |sql| push_scope(sql, scope))? {
         return Ok(());
     }
+    // A refusal names a condition only when the operator sees every column it names: a
+    // hidden column's name (or the value it must have) is not theirs to learn.
+    let visible = |b: &crate::catalog::rules::Bound| table.column(&b.column.name).is_some();
     let (column, reason) = match scope {
-        Scope::Closed(why) => (None, why.clone()),
+        Scope::Closed(_) => (None, UNNAMED.to_string()),
         Scope::Open { all, any } => {
             let mut failed = None;
             for b in all {
                 if !holds(conn, table, key, |sql| push_condition(sql, b))? {
-                    failed = Some((Some(b.column.name.clone()), b.describe()));
+                    failed = Some(if visible(b) {
+                        (Some(b.column.name.clone()), b.describe())
+                    } else {
+                        (None, UNNAMED.to_string())
+                    });
                     break;
                 }
             }
             failed.unwrap_or_else(|| {
+                if !any.iter().all(visible) {
+                    return (None, UNNAMED.to_string());
+                }
                 let names: Vec<String> = any.iter().map(|b| b.describe()).collect();
                 (
                     None,
