@@ -2,7 +2,8 @@
 //! the provider's discovery document and keys fetched again once their maximum age passed;
 //! the sign-in page's buttons cached, yet a change made here shown at once; disabling,
 //! deleting or demoting an SSO-linked administrator refused when no other administrator
-//! could sign in; and no password set on /account by an operator whose role requires SSO.
+//! could sign in; and no password set on /account by an operator whose role requires SSO,
+//! who is shown no password form there and for whom no reset link is offered or made.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -15,6 +16,7 @@ both_backends!(
     sign_in_buttons_are_cached_and_a_change_here_shows_at_once,
     an_sso_linked_administrator_stays_while_no_other_could_sign_in,
     an_operator_whose_role_requires_sso_cannot_set_a_password,
+    sso_only_operators_are_offered_no_password_form_nor_reset_link,
 );
 
 async fn signs_in(app: &TestApp, id: &str, login: &str) {
@@ -192,4 +194,70 @@ async fn an_operator_whose_role_requires_sso_cannot_set_a_password(backend: Back
         "{page}"
     );
     assert_eq!(app.scalar(hash), before, "the password is unchanged");
+}
+
+/// Once the admin role requires SSO, /account shows a pointer to the provider instead of
+/// the password form, and /users/{id} offers no reset link; asking for one anyway is
+/// refused with a reason and an audit entry, and no reset token is stored.
+async fn sso_only_operators_are_offered_no_password_form_nor_reset_link(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    let idp = Provider::start(&app, json!({ "ada": user(ADMIN_EMAIL, &[]) }));
+    let id = add_provider(&app, &idp, &[]).await;
+    signs_in(&app, &id, "ada").await;
+    let uid = app
+        .scalar(&format!(
+            "SELECT id FROM gh_users WHERE email = '{ADMIN_EMAIL}'"
+        ))
+        .unwrap();
+    let (form, button) = ("action=\"/account/password\"", "/reset-link\"");
+    let users_page = format!("/users/{uid}");
+    assert!(
+        app.get("/account")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(form)
+    );
+    assert!(
+        app.get(&users_page)
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains(button)
+    );
+    let res = app
+        .post_form(
+            "/integrations/sso",
+            "/integrations/sso/roles",
+            &[("require_sso", "admin")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    let page = app.get("/account").await.text().await.unwrap();
+    assert!(!page.contains(form), "no password form: {page}");
+    assert!(
+        page.contains("change it at your identity provider"),
+        "{page}"
+    );
+    let page = app.get(&users_page).await.text().await.unwrap();
+    assert!(!page.contains(button), "no reset-link button: {page}");
+    assert!(page.contains("no reset link can be made"), "{page}");
+
+    let res = app
+        .post_form(&users_page, &format!("/users/{uid}/reset-link"), &[])
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("no reset link was made"), "{page}");
+    assert!(!page.contains("/reset?token="), "{page}");
+    let resets = format!("SELECT count(*) FROM gh_password_resets WHERE user_id = '{uid}'");
+    assert_eq!(count(&app, &resets), 0, "nothing stored");
+    let audited = format!(
+        "SELECT count(*) FROM gh_audit WHERE action = 'user.reset_link_refused' AND row_key = '{uid}'"
+    );
+    assert_eq!(count(&app, &audited), 1, "the refusal is audited");
 }
