@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Session, TestApp, location};
-use crate::sso::{Provider, add_provider, count, sso, user};
+use crate::sso::{Provider, add_provider, count, refused, sso, to_callback, user};
 
 both_backends!(
     provider_metadata_is_fetched_again_once_its_maximum_age_passed,
@@ -17,6 +17,7 @@ both_backends!(
     an_sso_linked_administrator_stays_while_no_other_could_sign_in,
     an_operator_whose_role_requires_sso_cannot_set_a_password,
     sso_only_operators_are_offered_no_password_form_nor_reset_link,
+    an_expired_code_and_an_unreachable_provider_are_refused_with_a_reason,
 );
 
 async fn signs_in(app: &TestApp, id: &str, login: &str) {
@@ -260,4 +261,27 @@ async fn sso_only_operators_are_offered_no_password_form_nor_reset_link(backend:
         "SELECT count(*) FROM gh_audit WHERE action = 'user.reset_link_refused' AND row_key = '{uid}'"
     );
     assert_eq!(count(&app, &audited), 1, "the refusal is audited");
+}
+
+/// A code the provider no longer knows (it restarted, as after a real restart: its codes
+/// are gone) and a provider gone between its sign-in page and the callback each land on
+/// the sign-in page with one line and an `sso.failed` audit entry.
+async fn an_expired_code_and_an_unreachable_provider_are_refused_with_a_reason(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.setup_admin().await;
+    let idp = Provider::start(&app, json!({ "ada": user(ADMIN_EMAIL, &[]) }));
+    let id = add_provider(&app, &idp, &[]).await;
+    let tab = Session::new(&app);
+    let callback = to_callback(&tab, &id, "ada", false).await;
+    idp.rotate().await;
+    let res = tab.client.get(&callback).send().await.unwrap();
+    refused(res, &tab, "the code may have expired").await;
+
+    let tab = Session::new(&app);
+    let callback = to_callback(&tab, &id, "ada", false).await;
+    drop(idp);
+    let res = tab.client.get(&callback).send().await.unwrap();
+    refused(res, &tab, "Test IdP could not be reached").await;
+    let failed = "SELECT count(*) FROM gh_audit WHERE action = 'sso.failed'";
+    assert_eq!(count(&app, failed), 2);
 }
