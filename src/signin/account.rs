@@ -25,12 +25,13 @@ async fn render_account(
     state: &AppState,
     error: Option<String>,
 ) -> Result<HttpResponse, AppError> {
-    let uid = user.id.clone();
-    let (sessions, identities) = state
+    let (uid, role) = (user.id.clone(), user.role.clone());
+    let (sessions, identities, sso_only) = state
         .db
         .run(move |conn| {
             let identities = super::sso::store::identities_of(conn, &uid)?;
-            Ok((sessions::sessions_of(conn, &uid)?, identities))
+            let sso_only = super::sso::providers::options_of(conn, &role)?.0;
+            Ok((sessions::sessions_of(conn, &uid)?, identities, sso_only))
         })
         .await?;
     let status = if error.is_some() {
@@ -46,6 +47,7 @@ async fn render_account(
             sessions,
             identities,
             error,
+            sso_only,
         },
     )
 }

@@ -99,6 +99,8 @@ pub struct AccountPage {
     pub sessions: Vec<SessionInfo>,
     pub identities: Vec<super::sso::store::Identity>,
     pub error: Option<String>,
+    /// The role signs in through single sign-on only: no password form, a pointer instead.
+    pub sso_only: bool,
 }
 
 impl AccountPage {

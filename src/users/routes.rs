@@ -154,12 +154,17 @@ pub(crate) async fn form_of(
     let (user, sessions) = load(state, id).await?;
     let roles = role_names(state).await?;
     let uid = user.id.clone();
-    let attributes = state
+    let role = user.role.clone();
+    let (attributes, sso_only) = state
         .db
-        .run(move |conn| rules_store::attribute_rows(conn, &uid))
+        .run(move |conn| {
+            let sso_only = roles::requires_sso(conn, &role)?;
+            Ok((rules_store::attribute_rows(conn, &uid)?, sso_only))
+        })
         .await?;
     let mut page = FormPage::of(layout, user, sessions, roles, &admin.0.user.id);
     page.attributes = attributes;
+    page.sso_only = sso_only;
     Ok(page)
 }
 
@@ -338,14 +343,23 @@ pub async fn reset_link(
         id.into_inner(),
         Actor::from(&admin.0.user),
     );
-    let user = state
+    let id = uid.clone();
+    let outcome = state
         .db
         .run(move |conn| store::create_reset_link(conn, &uid, &hash, &actor))
         .await?;
-    let mut page = form_of(layout, &state, &admin, &user.id).await?;
-    let base = state.config.public_url.as_str().trim_end_matches('/');
-    page.reset_link = Some(format!("{base}/reset?token={token}"));
-    page::ok(&page)
+    let mut page = form_of(layout, &state, &admin, &id).await?;
+    match outcome {
+        Ok(_) => {
+            let base = state.config.public_url.as_str().trim_end_matches('/');
+            page.reset_link = Some(format!("{base}/reset?token={token}"));
+            page::ok(&page)
+        }
+        Err(refusal) => {
+            page.errors.form = Some(refusal.into());
+            page::render(StatusCode::CONFLICT, &page)
+        }
+    }
 }
 
 pub async fn delete_confirm(

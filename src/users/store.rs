@@ -235,20 +235,30 @@ pub fn end_session(
     })
 }
 
-/// Store a one-time reset token (its hash) for operator `id`.
+/// Why no reset link is made for an operator whose role signs in through single sign-on.
+pub const RESET_LINK_SSO_ONLY: &str = "This operator's role signs in only through single sign-on: no password can be set for them, so no reset link was made. They use the provider's button on the sign-in page.";
+
+/// Store a one-time reset token (its hash) for operator `id`. Refused, with an audit entry
+/// and nothing else stored, when their role signs in through single sign-on only.
 pub fn create_reset_link(
     conn: &mut DbConn,
     id: &str,
     token_hash: &str,
     actor: &Actor,
-) -> Result<User, AppError> {
+) -> Result<Result<User, Refusal>, AppError> {
     db::write_tx(conn, |conn| {
         let user = find(conn, id)?;
         if roles::requires_sso(conn, &user.role)? {
-            return Err(AppError::Conflict(format!(
-                "{}'s role ({}) signs in only through single sign-on: no password can be set for them.",
-                user.email, user.role
-            )));
+            let changes = serde_json::json!({ "email": user.email, "role": user.role, "reason": "role requires single sign-on" });
+            audit::record(
+                conn,
+                actor,
+                "user.reset_link_refused",
+                "gh_users",
+                &user.id,
+                &changes,
+            )?;
+            return Ok(Err(RESET_LINK_SSO_ONLY));
         }
         users::create_reset(conn, token_hash, &user.id, now())?;
         audit_user(
@@ -258,7 +268,7 @@ pub fn create_reset_link(
             &user,
             serde_json::json!({}),
         )?;
-        Ok(user)
+        Ok(Ok(user))
     })
 }
 

@@ -50,6 +50,8 @@ pub struct FormPage {
     pub errors: UserErrors,
     pub sessions: Vec<SessionInfo>,
     pub reset_link: Option<String>,
+    /// The operator's role signs in through single sign-on only: no password-reset link.
+    pub sso_only: bool,
     pub is_self: bool,
     /// The operator's attributes (`$me.<key>` in row rules), with an empty row to add one.
     pub attributes: Vec<AttributeRow>,
@@ -69,6 +71,7 @@ impl FormPage {
             errors: UserErrors::default(),
             sessions: Vec::new(),
             reset_link: None,
+            sso_only: false,
             is_self: false,
             attributes: Vec::new(),
             attributes_error: None,
@@ -94,6 +97,7 @@ impl FormPage {
             errors: UserErrors::default(),
             sessions,
             reset_link: None,
+            sso_only: false,
             attributes: Vec::new(),
             attributes_error: None,
         }

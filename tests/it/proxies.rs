@@ -1,5 +1,5 @@
 //! `--trusted-proxies`: forwarding headers decide the client address (sign-in throttle,
-//! sessions list) and https only when the peer is a trusted proxy.
+//! sessions list, audit log) and https only when the peer is a trusted proxy.
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -42,6 +42,22 @@ async fn sign_in_through(
     (failure_ip, session_ip, account.contains(shown))
 }
 
+/// The address the audit log records for a refused single sign-on (a callback without a
+/// sign-in in progress), through `client`.
+async fn audited_ip(app: &TestApp, client: &reqwest::Client) -> String {
+    let res = client
+        .get(app.url("/login/sso/callback?state=forged"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let changes = app
+        .scalar("SELECT changes FROM gh_audit WHERE action = 'sso.failed' ORDER BY created_at DESC LIMIT 1")
+        .unwrap();
+    let changes: serde_json::Value = serde_json::from_str(&changes).unwrap();
+    changes["ip"].as_str().unwrap().to_string()
+}
+
 async fn spoofed_headers_ignored_from_untrusted_peer(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.setup_admin().await;
@@ -53,6 +69,7 @@ async fn spoofed_headers_ignored_from_untrusted_peer(backend: Backend) {
     assert_eq!(failure, "127.0.0.1");
     assert_eq!(session, "127.0.0.1");
     assert!(!listed, "/account must not show the spoofed address");
+    assert_eq!(audited_ip(&app, &liar).await, "127.0.0.1");
 
     // Nor does a claimed https make an https origin same-site.
     let tab = Session::of(&app, &liar);
@@ -76,6 +93,7 @@ async fn forwarding_headers_honoured_from_trusted_proxy(backend: Backend) {
     assert_eq!(failure, "203.0.113.9");
     assert_eq!(session, "203.0.113.9");
     assert!(listed, "/account lists the client's address");
+    assert_eq!(audited_ip(&app, &proxied).await, "203.0.113.9");
 
     // Forwarded wins over X-Forwarded-For; the client picks only what trusted hops vouch for:
     // a forged leftmost entry is not reached past the nearest untrusted hop.

@@ -403,6 +403,7 @@ async fn require_sso_unknown_and_disabled_operators(backend: Backend) {
         json!({
             "ada": user(ADMIN_EMAIL, &[]),
             "nobody": user("nobody@corp.example", &[]),
+            "eve": { "email": ADMIN_EMAIL, "email_verified": false, "name": "Eve" },
         }),
     );
     let id = add_provider(&app, &idp, &[]).await;
@@ -410,6 +411,10 @@ async fn require_sso_unknown_and_disabled_operators(backend: Backend) {
     // Creation off: an unknown operator is refused.
     let (res, tab) = sso(&app, &id, "nobody").await;
     refused(res, &tab, "No operator matches your account").await;
+    // An email the provider has not verified links nobody, not even to its owner's account.
+    let (res, tab) = sso(&app, &id, "eve").await;
+    refused(res, &tab, "No operator matches your account").await;
+    assert_eq!(count(&app, "SELECT count(*) FROM gh_identities"), 0);
 
     // The administrator is linked by verified email; then SSO is required for admins.
     let (res, _) = sso(&app, &id, "ada").await;

@@ -4,7 +4,9 @@
 use reqwest::StatusCode;
 use totp_rs::{Algorithm, Secret, TOTP};
 
-use crate::common::{ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Session, TestApp, location, new_client};
+use crate::common::{
+    ADMIN_EMAIL, ADMIN_PASSWORD, Backend, Session, TestApp, location, new_client, set_cookie,
+};
 
 both_backends!(
     an_operator_enrols_and_signs_in_with_a_code_once,
@@ -77,6 +79,7 @@ async fn an_operator_enrols_and_signs_in_with_a_code_once(backend: Backend) {
     let res = tab.sign_in(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(location(&res).starts_with("/login/code"));
+    let pending = set_cookie(&res, "gh_session").expect("a session for the code step");
     assert_eq!(
         client.get(app.url("/")).send().await.unwrap().status(),
         StatusCode::SEE_OTHER
@@ -96,11 +99,16 @@ async fn an_operator_enrols_and_signs_in_with_a_code_once(backend: Backend) {
     assert_eq!(reused.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(reused.text().await.unwrap().contains("used already"));
 
-    // A recovery code works, once.
+    // A recovery code works, once; passing the step (a privilege change) gives a new key
+    // and ends the half-signed-in session.
     let res = tab
         .post_form("/login/code", "/login/code", &[("code", &codes[0])])
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let full = set_cookie(&res, "gh_session").expect("a new session cookie");
+    assert_ne!(full, pending, "a new key after the second step");
+    let half = "SELECT count(*) FROM gh_sessions WHERE stage <> 'full'";
+    assert_eq!(app.scalar(half).as_deref(), Some("0"));
     assert_eq!(
         client.get(app.url("/")).send().await.unwrap().status(),
         StatusCode::OK

@@ -150,8 +150,15 @@ pub async fn finish(
         .await
         .map_err(|e| {
             tracing::info!(provider = %p.name, error = %e, "SSO code exchange refused");
-            "The provider did not accept the sign-in (the code may have expired). Try again."
-                .to_string()
+            if matches!(e, openidconnect::RequestTokenError::Request(_)) {
+                format!(
+                    "{} could not be reached. Try again, or sign in with your password.",
+                    p.name
+                )
+            } else {
+                "The provider did not accept the sign-in (the code may have expired). Try again."
+                    .to_string()
+            }
         })?;
     let id_token = token.id_token().ok_or("The provider sent no ID token.")?;
     let mut verified = verify(&client, id_token, &pending.nonce);
