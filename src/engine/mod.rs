@@ -8,6 +8,7 @@ pub mod csvio;
 pub mod ddl;
 pub mod errors;
 pub mod keys;
+pub mod prepared;
 pub mod query;
 pub mod rule_preview;
 pub mod rules;
