@@ -235,6 +235,14 @@ struct Cached {
     checked: Instant,
 }
 
+static SCHEMA_EPOCH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times this process read the schema again: statements prepared before a change
+/// are not run after it (`engine::prepared`).
+pub fn schema_epoch() -> u64 {
+    SCHEMA_EPOCH.load(std::sync::atomic::Ordering::SeqCst)
+}
+
 /// How often a request may check whether the schema changed.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 
@@ -317,6 +325,7 @@ impl CatalogCache {
         fingerprint: String,
     ) -> Result<Arc<Catalog>, AppError> {
         let catalog = Arc::new(crate::catalog::introspect::load(conn)?);
+        SCHEMA_EPOCH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if let Ok(mut c) = self.inner.write() {
             *c = Cached {
                 catalog: catalog.clone(),

@@ -9,6 +9,7 @@ pub mod ddl;
 pub mod errors;
 pub mod keys;
 pub mod notices;
+pub mod prepared;
 pub mod query;
 pub mod rule_preview;
 pub mod rules;

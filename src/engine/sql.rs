@@ -16,6 +16,10 @@ pub struct Sql {
     backend: Backend,
     text: String,
     binds: Vec<Value>,
+    /// Where each Postgres placeholder (`$n`) starts and ends in `text`.
+    placeholders: Vec<(usize, usize)>,
+    /// Whether its result types follow from its text alone (see `prepared`).
+    fixed_types: bool,
 }
 
 /// Quote an identifier for either backend: double quotes, embedded quotes doubled.
@@ -29,6 +33,8 @@ impl Sql {
             backend,
             text: String::with_capacity(256),
             binds: Vec::new(),
+            placeholders: Vec::new(),
+            fixed_types: true,
         }
     }
 
@@ -38,6 +44,17 @@ impl Sql {
 
     pub fn text(&self) -> &str {
         &self.text
+    }
+
+    /// The text, values, placeholder positions and whether the result types follow from the
+    /// text (for `engine::prepared`).
+    pub(crate) fn parts(&self) -> (&str, &[Value], &[(usize, usize)], bool) {
+        (
+            &self.text,
+            &self.binds,
+            &self.placeholders,
+            self.fixed_types,
+        )
     }
 
     /// The statement and its values, as a key for caching its result.
@@ -63,7 +80,9 @@ impl Sql {
             Backend::Sqlite => self.text.push('?'),
             Backend::Postgres => {
                 let n = self.binds.len();
+                let start = self.text.len();
                 self.text.push_str(&format!("${n}"));
+                self.placeholders.push((start, self.text.len()));
             }
         }
         self
@@ -101,6 +120,10 @@ impl Sql {
 
     /// The column as it is read: typed where the row decoder knows the type, else as text.
     pub fn select_column(&mut self, column: &Column) -> &mut Self {
+        if column.kind == Kind::Text && column.cast_type.contains('(') {
+            // `varchar(20)` may become `varchar(50)` under the same text and fingerprint.
+            self.fixed_types = false;
+        }
         match (self.backend, column.kind) {
             (
                 Backend::Postgres,
@@ -144,7 +167,10 @@ impl Sql {
     pub fn load(&self, conn: &mut DbConn) -> QueryResult<Vec<Vec<Value>>> {
         let rows: Vec<DynamicRow<Value>> = match conn {
             DbConn::Sqlite(c) => self.boxed_sqlite().load(c)?,
-            DbConn::Postgres(c) => self.boxed_pg().load(c)?,
+            DbConn::Postgres(c) => match crate::engine::prepared::Prepared::of(self) {
+                Some(p) => p.load(c)?,
+                None => self.boxed_pg().load(c)?,
+            },
         };
         Ok(rows.into_iter().map(row_values).collect())
     }

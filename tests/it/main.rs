@@ -15,6 +15,7 @@ mod console;
 mod console_more;
 mod dashboard;
 mod data;
+mod deep_pages;
 mod deploy;
 mod email;
 mod faults;

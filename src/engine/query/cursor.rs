@@ -112,6 +112,13 @@ impl ListQuery {
         Some(URL_SAFE_NO_PAD.encode(doc.to_string()))
     }
 
+    /// Where a page starts when it begins just after this row (a page mark, see
+    /// `store::marks`): the cursor "Next" would carry from it.
+    pub fn start_after(&self, table: &Table, values: &[Value], key: &[Value]) -> Option<Cursor> {
+        let token = self.cursor_at(table, values, key)?;
+        self.decode_cursor(table, &token, false).ok()
+    }
+
     /// The cursor a URL carried, checked against this view's order.
     pub(super) fn decode_cursor(
         &self,

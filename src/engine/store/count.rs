@@ -9,6 +9,7 @@ use crate::catalog::Table;
 use crate::db::DbConn;
 use crate::engine::query::ListQuery;
 use crate::engine::sql::Sql;
+use crate::engine::store::marks::PageMarks;
 use crate::engine::store::row::{backend_of, from_table};
 use crate::engine::value::Value;
 use crate::error::AppError;
@@ -64,6 +65,8 @@ pub struct CountCache {
     entries: Mutex<Entries>,
     /// Signalled whenever a count is stored or given up.
     done: Condvar,
+    /// Where deep pages start (`marks`): forgotten with the counts.
+    pub(super) marks: PageMarks,
 }
 
 #[derive(Default)]
@@ -178,6 +181,7 @@ impl CountCache {
             entries.generation += 1;
             entries.map.retain(|_, e| e.table != table);
         }
+        self.marks.forget(table);
         self.done.notify_all();
     }
 

@@ -4,6 +4,7 @@
 //!
 //! - `row`: a row, its key, and the start of every row statement;
 //! - `count`: bounded and estimated counts, and their cache;
+//! - `marks`: where deep pages start, remembered briefly so `page=N` is read by key;
 //! - `read`: list pages, single rows, related rows, picker options, streamed reads;
 //! - `write`: insert, update, delete, with their foreign-key checks;
 //! - `restore`: a row back to an audited version, a deleted row back under its key;
@@ -18,6 +19,7 @@ mod import_file;
 mod import_insert;
 mod import_plan;
 mod import_write;
+mod marks;
 mod read;
 mod restore;
 mod row;

@@ -12,6 +12,7 @@ use crate::engine::query::ListQuery;
 use crate::engine::rules::push_from;
 use crate::engine::sql::Sql;
 use crate::engine::store::count::{Count, CountCache, count_cached};
+use crate::engine::store::marks::page_rows;
 use crate::engine::store::row::{
     Row, backend_of, from_table, load_rows, push_key_where, select_all, split_row,
 };
@@ -38,16 +39,7 @@ pub fn list(
     q: &ListQuery,
     counts: &CountCache,
 ) -> Result<ListPage, AppError> {
-    let mut sql = select_all(conn, table);
-    q.push_page_where(&mut sql, table)?;
-    q.push_page_order(&mut sql, table);
-    match q.offset() {
-        0 => sql.push(&format!(" LIMIT {}", q.per_page + 1)),
-        offset => sql.push(&format!(" LIMIT {} OFFSET {offset}", q.per_page + 1)),
-    };
-    let mut rows = load_rows(conn, &sql, table)?;
-    let more = rows.len() as u64 > q.per_page;
-    rows.truncate(q.per_page as usize);
+    let (mut rows, more) = page_rows(conn, table, q, Some(&counts.marks))?;
     let (has_prev, has_next) = match &q.cursor {
         // Read backwards from the cursor: put the rows back in order.
         Some(c) if c.backward => {
