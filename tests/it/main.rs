@@ -54,3 +54,4 @@ mod views;
 mod views_nav;
 mod webhooks;
 mod zones;
+mod zones_days;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 use fantoccini::wd::WebDriverCompatibleCommand;
 
-use crate::browser::{browser, fill, start_driver, wait_heading, wait_js};
+use crate::common::browser::{browser, click, fill, start_driver, wait_heading, wait_js};
 use crate::common::{ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, Backend, TestApp};
 
 use super::authenticator::PUBLIC_URL;
@@ -42,12 +42,7 @@ impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
 }
 
 async fn click(c: &fantoccini::Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css(css)).await;
 }
 
 async fn sign_out(c: &fantoccini::Client) {
