@@ -128,13 +128,13 @@ pub(crate) async fn violations(c: &fantoccini::Client) -> Vec<String> {
 }
 
 async fn choose_theme(c: &fantoccini::Client, app: &TestApp, theme: &str) {
-    open(&c, &app, "/account", "Your account").await;
+    open(c, app, "/account", "Your account").await;
     click(
-        &c,
+        c,
         Locator::Css(&format!("input[name=theme][value={theme}]")),
     )
     .await;
-    click(&c, Locator::Css("form[action='/account/settings'] button")).await;
+    click(c, Locator::Css("form[action='/account/settings'] button")).await;
     wait_js(c, &format!("document.documentElement.dataset.theme === '{theme}' && document.querySelector('.flash-success')")).await;
 }
 

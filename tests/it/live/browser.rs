@@ -27,7 +27,7 @@ async fn a_save_in_one_browser_appears_in_the_other_without_reload() {
     sign_in(&a, &app).await;
     sign_in(&b, &app).await;
     for c in [&a, &b] {
-        open(&c, &app, "/data/people", "Data / people").await;
+        open(c, &app, "/data/people", "Data / people").await;
     }
     eval(&a, "window.__still = 'the same page'; return null").await;
     listening(&a).await;
