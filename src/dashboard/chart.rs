@@ -131,13 +131,14 @@ impl ChartView {
 
 /// The cache key of a table chart for a role.
 /// Per role, and under a row rule per bound rule (two operators of one role may see
-/// different rows: `$me`).
+/// different rows: `$me`); per time zone (its days, and the times its filters name).
 fn key(role: &str, table: &Table, q: &ChartQuery) -> String {
     format!(
-        "chart:{role}:{}\u{0}{}\u{0}{}",
+        "chart:{role}:{}\u{0}{}\u{0}{}\u{0}{}",
         table.name,
         q.to_query(),
-        crate::engine::rules::scope_key(table)
+        crate::engine::rules::scope_key(table),
+        q.list.zone.iana_name().unwrap_or("UTC")
     )
 }
 
@@ -218,7 +219,7 @@ pub async fn show(
     cache: web::Data<AggregateCache>,
 ) -> Result<HttpResponse, AppError> {
     let VisibleTable { table, .. } = VisibleTable::of(&req, &access.rights).await?;
-    let q = ChartQuery::parse(req.query_string(), &table)?;
+    let q = ChartQuery::parse_in(req.query_string(), &table, &layout.settings.zone())?;
     let counted = match q.grouping {
         Some(_) => Some(series(&state, &cache, &access.rights.role, &table, &q).await?),
         None => None,

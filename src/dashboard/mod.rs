@@ -52,8 +52,9 @@ pub async fn index(
     counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
     let zone = Presenter::of(&req);
+    let in_zone = zone.zone.clone();
     let summary = summary_of(&state, &cache, &catalog, &counts, &access, zone).await?;
-    let pins = pins::pinned(&state, &cache, &catalog, &access).await?;
+    let pins = pins::pinned(&state, &cache, &catalog, &access, &in_zone).await?;
     page::ok(&HomePage {
         layout,
         backend: state.db.backend().name(),
@@ -90,7 +91,7 @@ async fn summary_of(
         .db
         .read(move |conn| {
             let visible = rights.catalog_view(&catalog.get(conn)?);
-            match summary::gather(conn, &visible, &counts, admin)
+            match summary::gather(conn, &visible, &counts, admin, &zone.zone)
                 .and_then(|s| summary::render(&s, &zone))
             {
                 Ok(s) => {

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use jiff::tz::TimeZone;
 
 use crate::audit::Actor;
 use crate::catalog::{Catalog, CatalogCache};
@@ -41,8 +42,9 @@ pub struct PinView {
 /// Every cache entry of pinned sections starts with this.
 const PREFIX: &str = "pins:";
 
-fn key(access: &Access) -> String {
-    format!("{PREFIX}{}:{}", access.user.id, access.rights.role)
+fn key(access: &Access, zone: &TimeZone) -> String {
+    let zone = zone.iana_name().unwrap_or("UTC");
+    format!("{PREFIX}{}:{}:{zone}", access.user.id, access.rights.role)
 }
 
 /// The operator's pinned charts, from the cache without a database trip when fresh.
@@ -51,19 +53,21 @@ pub async fn pinned(
     cache: &web::Data<AggregateCache>,
     catalog: &web::Data<CatalogCache>,
     access: &Access,
+    zone: &TimeZone,
 ) -> Result<Arc<Vec<PinView>>, AppError> {
-    let key = key(access);
+    let key = key(access, zone);
     match cache.lookup::<Vec<PinView>>(&key) {
         Cached::Fresh(p) | Cached::Stale(p) => return Ok(p),
         Cached::Miss => {}
     }
     let (cache, catalog, access) = (cache.clone(), catalog.clone(), access.clone());
+    let zone = zone.clone();
     state
         .db
         .read(move |conn| {
             let visible = access.rights.catalog_view(&catalog.get(conn)?);
             let pins = store::pins_for(conn, &access.user.id)?;
-            let views = pin_views(conn, &cache, &visible, &access, pins);
+            let views = pin_views(conn, &cache, &visible, &access, pins, &zone);
             let views = Arc::new(views?);
             cache.put(key, views.clone());
             Ok(views)
@@ -77,6 +81,7 @@ fn pin_views(
     catalog: &Catalog,
     access: &Access,
     pins: Vec<Pin>,
+    zone: &TimeZone,
 ) -> Result<Vec<PinView>, AppError> {
     let mut views = Vec::new();
     for (i, pin) in pins.into_iter().enumerate() {
@@ -96,7 +101,8 @@ fn pin_views(
             by: pin.created_by,
             removable: !everyone || access.rights.admin_areas,
         };
-        match ChartQuery::parse(&pin.query, table) {
+        // Read in the viewer's zone, as a saved view is.
+        match ChartQuery::parse_in(&pin.query, table, zone) {
             Ok(q) if q.grouping.is_some() => {
                 let s = series_on(conn, cache, &access.rights.role, table, &q)?;
                 let id = format!("pin-{}", i + 1);

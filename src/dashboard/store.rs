@@ -2,21 +2,24 @@
 //! sessions, webhook deliveries, the mail queue, sign-in failures, and the pinned charts.
 //! Each reads a bounded window (30 days, 24 hours) through an index on its time column.
 
-use chrono::{Datelike, Duration, NaiveDateTime};
+use chrono::{DateTime, Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::audit::{self, Actor};
+use crate::catalog::Kind;
 use crate::db::schema::{
     gh_dashboard_pins as pins, gh_login_failures as lf, gh_mail_queue as mq, gh_sessions as sess,
     gh_webhook_endpoints as ep,
 };
 use crate::db::{Backend, DbConn, new_id, now};
+use crate::engine::aggregate::Bucket;
 use crate::engine::sql::Sql;
 use crate::engine::store::backend_of;
 use crate::engine::value::Value;
+use crate::engine::zoned::{self, Calendar, Offsets};
 use crate::error::AppError;
 
-/// Changes of one table on one day (`YYYY-MM-DD`, UTC).
+/// Changes of one table on one day (`YYYY-MM-DD`, in the operator's zone).
 #[derive(Debug, Clone)]
 pub struct DayChanges {
     pub day: String,
@@ -24,12 +27,31 @@ pub struct DayChanges {
     pub count: i64,
 }
 
-/// Audit entries per day and table over the last `days` days.
-pub fn changes_per_day(conn: &mut DbConn, days: i64) -> Result<Vec<DayChanges>, AppError> {
-    let since = midnight(now()) - Duration::days(days - 1);
+/// Audit entries per day and table over the calendar's days, in `zone`: the window starts
+/// at the first day's midnight there, and each entry counts on its day there.
+pub fn changes_per_day(
+    conn: &mut DbConn,
+    zone: &jiff::tz::TimeZone,
+    calendar: &Calendar,
+    now: jiff::Timestamp,
+) -> Result<Vec<DayChanges>, AppError> {
+    let since = DateTime::from_timestamp(calendar.since.as_second(), 0)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default();
+    let offsets = Offsets::between(zone, calendar.since, now);
     let mut sql = Sql::new(backend_of(conn));
     sql.push("SELECT ");
-    push_prefix(&mut sql, "created_at", 10);
+    if offsets.is_utc() {
+        push_prefix(&mut sql, "created_at", 10);
+    } else {
+        zoned::push_bucket(
+            &mut sql,
+            "created_at",
+            Kind::DateTime,
+            Bucket::Day,
+            &offsets,
+        );
+    }
     sql.push(" AS d, table_name, COUNT(*) FROM gh_audit WHERE created_at >= ");
     push_time(&mut sql, since);
     sql.push(" GROUP BY d, table_name ORDER BY d");
@@ -236,15 +258,6 @@ pub fn remove_pin(conn: &mut DbConn, actor: &Actor, pin: &Pin) -> QueryResult<()
         }});
         audit::record(conn, actor, "unpin", "gh_dashboard_pins", &pin.id, &changes)
     })
-}
-
-fn midnight(t: NaiveDateTime) -> NaiveDateTime {
-    t.date().and_hms_opt(0, 0, 0).unwrap_or(t)
-}
-
-/// The first day of `t`'s week (Monday), at midnight.
-pub fn week_start(t: NaiveDateTime) -> NaiveDateTime {
-    midnight(t) - Duration::days(i64::from(t.weekday().num_days_from_monday()))
 }
 
 /// The first `n` characters of a timestamp as text (`10`: the day, `13`: the hour).

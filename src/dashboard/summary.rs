@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use askama::Template;
-use chrono::Duration;
 
 use crate::catalog::Catalog;
 use crate::catalog::rules::Action;
@@ -17,6 +16,7 @@ use crate::db::{DbConn, now};
 use crate::engine::aggregate::{AggregateCache, Cached};
 use crate::engine::query::ListQuery;
 use crate::engine::store::{Count, CountCache, count_cached, count_label, thousands};
+use crate::engine::zoned::Calendar;
 use crate::error::AppError;
 use crate::web::when::Presenter;
 
@@ -109,9 +109,14 @@ pub fn gather(
     catalog: &Catalog,
     counts: &CountCache,
     admin: bool,
+    zone: &jiff::tz::TimeZone,
 ) -> Result<Summary, AppError> {
     let (tables, total) = table_cards(conn, catalog, counts)?;
-    let changes = store::changes_per_day(conn, CHANGE_DAYS)?;
+    // The operator's days: "today" began at their midnight (a day may be 23 or 25 hours).
+    let now = jiff::Timestamp::from_second(now().and_utc().timestamp())
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let calendar = Calendar::of(zone, now, CHANGE_DAYS);
+    let changes = store::changes_per_day(conn, zone, &calendar, now)?;
     let readable: Vec<_> = changes
         .into_iter()
         // Under a read rule the audit log's count of a table's changes would reveal changes
@@ -123,8 +128,8 @@ pub fn gather(
                 .is_some_and(|t| t.scope(Action::Read).is_none())
         })
         .collect();
-    let today = now().format("%Y-%m-%d").to_string();
-    let week = store::week_start(now()).format("%Y-%m-%d").to_string();
+    let today = calendar.days.last().cloned().unwrap_or_default();
+    let week = calendar.week.clone();
     let sum = |from: &str| -> i64 {
         readable
             .iter()
@@ -138,7 +143,7 @@ pub fn gather(
         changes_today: thousands(sum(&today)),
         changes_week: thousands(sum(&week)),
         active_operators: thousands(store::active_operators(conn)?),
-        changes_chart: changes_chart(&readable),
+        changes_chart: changes_chart(&readable, &calendar.days),
         admin: if admin {
             Some(admin_summary(conn, catalog)?)
         } else {
@@ -179,11 +184,7 @@ fn table_cards(
     Ok((cards, total))
 }
 
-fn changes_chart(changes: &[store::DayChanges]) -> ChartView {
-    let first = (now() - Duration::days(CHANGE_DAYS - 1)).date();
-    let days: Vec<String> = (0..CHANGE_DAYS)
-        .map(|i| (first + Duration::days(i)).format("%Y-%m-%d").to_string())
-        .collect();
+fn changes_chart(changes: &[store::DayChanges], days: &[String]) -> ChartView {
     let mut per_table: BTreeMap<&str, i64> = BTreeMap::new();
     for c in changes {
         *per_table.entry(&c.table).or_default() += c.count;

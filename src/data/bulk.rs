@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use jiff::tz::TimeZone;
 
 use crate::audit::Actor;
 use crate::catalog::Table;
@@ -16,7 +17,8 @@ use crate::engine::errors::WriteError;
 use crate::engine::keys;
 use crate::engine::query::ListQuery;
 use crate::engine::store::{self, CountCache, Selection};
-use crate::engine::value::{Value, parse_input};
+use crate::engine::value::Value;
+use crate::engine::zoned::parse_input_in;
 use crate::error::AppError;
 use crate::identity::permissions::{Access, Action};
 use crate::state::AppState;
@@ -58,10 +60,11 @@ pub async fn bulk(
     let pairs = pairs.into_inner();
     let action = get(&pairs, "action").unwrap_or("");
     authorize(&access, &visible.table, action)?;
-    let form = BulkForm::read(&pairs, action, &visible.table)?;
+    let zone = page::zone(&req, &access.user.id).await?;
+    let form = BulkForm::read(&pairs, action, &visible.table, &zone)?;
     match action {
         "export" => export(&state, visible.table, form.selection).await,
-        "delete" | "set" => match form.change(&visible.table) {
+        "delete" | "set" => match form.change(&visible.table, &zone) {
             Ok(change) if form.confirmed => {
                 apply(&req, &access, &state, &counts, &visible, form, change).await
             }
@@ -84,7 +87,12 @@ fn authorize(access: &Access, table: &Table, action: &str) -> Result<(), AppErro
 }
 
 impl BulkForm {
-    fn read(pairs: &Pairs, action: &str, table: &Table) -> Result<BulkForm, AppError> {
+    fn read(
+        pairs: &Pairs,
+        action: &str,
+        table: &Table,
+        zone: &TimeZone,
+    ) -> Result<BulkForm, AppError> {
         let text = |name| get(pairs, name).unwrap_or("").to_string();
         let all = get(pairs, "all").is_some();
         let query = text("query");
@@ -94,7 +102,7 @@ impl BulkForm {
             .map(|(_, v)| v.clone())
             .collect();
         let selection = if all {
-            Selection::Matching(ListQuery::parse(&query, table)?)
+            Selection::Matching(ListQuery::parse_in(&query, table, zone)?)
         } else if keys.is_empty() {
             return Err(AppError::Invalid(
                 "Select at least one row, or all rows matching the filter.".into(),
@@ -117,8 +125,9 @@ impl BulkForm {
         })
     }
 
-    /// The change asked for, or why it cannot be made (shown on the confirmation page).
-    fn change(&self, table: &Table) -> Result<Change, String> {
+    /// The change asked for, or why it cannot be made (shown on the confirmation page); a
+    /// time typed without a zone is in the operator's.
+    fn change(&self, table: &Table, zone: &TimeZone) -> Result<Change, String> {
         if self.action == "delete" {
             return Ok(Change::Delete);
         }
@@ -134,7 +143,7 @@ impl BulkForm {
         match self.set_null {
             true if !column.nullable => Err(format!("{name} cannot be NULL.")),
             true => Ok(Change::Set(i, Value::Null)),
-            false => parse_input(column, &self.value)
+            false => parse_input_in(column, &self.value, zone)
                 .map(|v| Change::Set(i, v))
                 .map_err(|m| format!("{name}: {m}")),
         }

@@ -164,7 +164,8 @@ async fn export(
     let visible = VisibleTable::of(&req, &access.rights).await?;
     // Validate before the first byte goes out: a bad filter is a 400, not a broken download.
     let opened = saved::open(&state, &access, &visible.table, req.query_string()).await?;
-    let query = ListQuery::parse(&opened.query, &visible.table)?;
+    let zone = crate::web::page::zone(&req, &access.user.id).await?;
+    let query = ListQuery::parse_in(&opened.query, &visible.table, &zone)?;
     let limit = (state.config.pool_size as usize / 2).max(1);
     let slot = Slot::take(limit).ok_or_else(|| {
         AppError::TooManyRequests("Too many exports are running; try again in a moment.".into())

@@ -88,7 +88,7 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     let VisibleTable { catalog, table, .. } = VisibleTable::of(&req, &access.rights).await?;
     let opened = saved::open(&state, &access, &table, req.query_string()).await?;
-    let q = ListQuery::parse(&opened.query, &table)?;
+    let q = ListQuery::parse_in(&opened.query, &table, &layout.settings.zone())?;
     let swap = is_htmx(&req) && !req.headers().contains_key("hx-boosted");
     let panel = data_saved::PanelLoad::of(&access, &table, !swap);
     let (rows, panel) = panel

@@ -17,6 +17,7 @@ use crate::engine::query::ListQuery;
 use crate::engine::sql::Sql;
 use crate::engine::store::backend_of;
 use crate::engine::value::Value;
+use crate::engine::zoned::{self, Offsets};
 use crate::error::AppError;
 
 /// At most this many rows are grouped when the bound applies.
@@ -88,7 +89,16 @@ impl ChartQuery {
     /// Parse `by=COLUMN&every=day|week|month` plus the list's filters; without `by`, the
     /// first enum column, else the first date column, else the first text column.
     pub fn parse(query: &str, table: &Table) -> Result<ChartQuery, AppError> {
-        let list = ListQuery::parse(query, table)?;
+        ChartQuery::parse_in(query, table, &jiff::tz::TimeZone::UTC)
+    }
+
+    /// `parse`, with filters' times and the days, weeks and months in `zone`.
+    pub fn parse_in(
+        query: &str,
+        table: &Table,
+        zone: &jiff::tz::TimeZone,
+    ) -> Result<ChartQuery, AppError> {
+        let list = ListQuery::parse_in(query, table, zone)?;
         let (mut by, mut every) = (None, None);
         for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
             match k.as_ref() {
@@ -173,18 +183,23 @@ pub fn group_counts(conn: &mut DbConn, table: &Table, q: &ChartQuery) -> Result<
         return Ok(Series::default());
     };
     let column = table.column(grouping.column()).ok_or(AppError::NotFound)?;
+    let offsets = match grouping {
+        Grouping::Time(..) => Offsets::for_tables(&q.list.zone),
+        Grouping::Values(_) => Offsets::utc(),
+    };
+    let build = |conn: &DbConn, cap: Option<i64>| group_sql(conn, table, q, &offsets, column, cap);
     match backend_of(conn) {
         Backend::Sqlite => {
-            let sql = group_sql(conn, table, &q.list, grouping, column, Some(ROW_CAP))?;
+            let sql = build(&*conn, Some(ROW_CAP))?;
             Ok(series(sql.load(conn)?, grouping, Some(ROW_CAP)))
         }
         Backend::Postgres => {
             // A full count if it is quick; past the timeout, the first ROW_CAP rows.
-            let full = group_sql(conn, table, &q.list, grouping, column, None)?;
+            let full = build(&*conn, None)?;
             match with_timeout(conn, &full) {
                 Ok(rows) => Ok(series(rows, grouping, None)),
                 Err(e) if e.to_string().contains("statement timeout") => {
-                    let capped = group_sql(conn, table, &q.list, grouping, column, Some(ROW_CAP))?;
+                    let capped = build(&*conn, Some(ROW_CAP))?;
                     Ok(series(
                         with_timeout(conn, &capped)?,
                         grouping,
@@ -212,11 +227,15 @@ fn with_timeout(conn: &mut DbConn, sql: &Sql) -> diesel::QueryResult<Vec<Vec<Val
 fn group_sql(
     conn: &DbConn,
     table: &Table,
-    q: &ListQuery,
-    grouping: &Grouping,
+    chart: &ChartQuery,
+    offsets: &Offsets,
     column: &Column,
     cap: Option<i64>,
 ) -> Result<Sql, AppError> {
+    let Some(grouping) = &chart.grouping else {
+        return Err(AppError::NotFound);
+    };
+    let q = &chart.list;
     let backend = backend_of(conn);
     let mut sql = Sql::new(backend);
     sql.push("SELECT g, COUNT(*), CAST(SUM(COUNT(*)) OVER () AS BIGINT) FROM (SELECT ");
@@ -224,7 +243,9 @@ fn group_sql(
         Grouping::Values(_) => {
             sql.column_as_text(column);
         }
-        Grouping::Time(_, bucket) => push_bucket(&mut sql, column, *bucket),
+        Grouping::Time(_, bucket) => {
+            zoned::push_bucket(&mut sql, &column.name, column.kind, *bucket, offsets)
+        }
     }
     sql.push(" AS g");
     crate::engine::rules::push_from(&mut sql, table, &[crate::catalog::rules::Action::Read]);
@@ -239,29 +260,6 @@ fn group_sql(
         Grouping::Time(..) => sql.push(&format!(" ORDER BY 1 DESC LIMIT {}", MAX_POINTS + 2)),
     };
     Ok(sql)
-}
-
-/// The day / week (starting Monday) / month a date falls in, as ISO text.
-fn push_bucket(sql: &mut Sql, column: &Column, bucket: Bucket) {
-    match sql.backend() {
-        Backend::Sqlite => {
-            let (open, close) = match bucket {
-                Bucket::Day => ("date(", ")"),
-                Bucket::Week => ("date(", ", 'weekday 0', '-6 days')"),
-                Bucket::Month => ("strftime('%Y-%m', ", ")"),
-            };
-            sql.push(open).ident(&column.name).push(close);
-        }
-        Backend::Postgres => {
-            let format = match bucket {
-                Bucket::Month => "YYYY-MM",
-                _ => "YYYY-MM-DD",
-            };
-            sql.push(&format!("to_char(date_trunc('{}', ", bucket.name()))
-                .ident(&column.name)
-                .push(&format!("), '{format}')"));
-        }
-    }
 }
 
 fn series(rows: Vec<Vec<Value>>, grouping: &Grouping, cap: Option<i64>) -> Series {

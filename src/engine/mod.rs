@@ -18,3 +18,4 @@ pub mod sql;
 pub mod store;
 pub mod timestamp;
 pub mod value;
+pub mod zoned;

@@ -1,109 +1,14 @@
 //! End to end in a real headless Chromium (Debian's `chromium` and `chromium-driver`,
 //! driven over WebDriver): complete setup, sign out, sign in, see the home page.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use fantoccini::{ClientBuilder, Locator};
-use hyper_util::client::legacy::connect::HttpConnector;
+use fantoccini::Locator;
 
-use crate::common::{self, ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, Backend, TestApp};
-
-pub(crate) struct Driver {
-    child: Child,
-    url: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) async fn start_driver() -> Driver {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "the browser test needs Debian's chromium and chromium-driver \
-                 (apt-get install chromium chromium-driver); starting chromedriver failed: {e}"
-            )
-        });
-    let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    let probe = common::new_client();
-    while probe.get(format!("{url}/status")).send().await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "chromedriver did not start"
-        );
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
-    }
-    Driver {
-        child,
-        url,
-        _profile: tempfile::tempdir().unwrap(),
-    }
-}
-
-pub(crate) async fn browser(driver: &Driver) -> fantoccini::Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-quic", "--no-first-run",
-                format!("--user-data-dir={}", driver._profile.path().display()),
-            ]
-        }),
-    );
-    ClientBuilder::new(HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("a Chromium session")
-}
-
-pub(crate) async fn fill(c: &fantoccini::Client, id: &str, value: &str) {
-    c.find(Locator::Id(id))
-        .await
-        .unwrap()
-        .send_keys(value)
-        .await
-        .unwrap();
-}
-
-/// Wait until the page's heading reads `expected` (a click's navigation is asynchronous:
-/// the old page may still be there, or be going away, when we first look).
-pub(crate) async fn wait_heading(c: &fantoccini::Client, expected: &str) {
-    let started = Instant::now();
-    let mut last = String::new();
-    while started.elapsed() < Duration::from_secs(10) {
-        if let Ok(h) = c.find(Locator::Css("main h1")).await
-            && let Ok(text) = h.text().await
-        {
-            if text == expected {
-                return;
-            }
-            last = text;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("expected the heading {expected:?}, still {last:?}");
-}
+use crate::common::browser::{
+    browser, click, eval, fill, open, signed_in, start_driver, text_of, wait_heading, wait_js,
+};
+use crate::common::{ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, Backend, TestApp};
 
 #[actix_web::test]
 async fn an_operator_sets_up_signs_out_and_signs_in_again_in_a_real_browser() {
@@ -120,12 +25,11 @@ async fn an_operator_sets_up_signs_out_and_signs_in_again_in_a_real_browser() {
     fill(&c, "display_name", ADMIN_NAME).await;
     fill(&c, "password", ADMIN_PASSWORD).await;
     fill(&c, "password_confirm", ADMIN_PASSWORD).await;
-    c.find(Locator::Css("form[action='/setup'] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(
+        &c,
+        Locator::Css("form[action='/setup'] button[type=submit]"),
+    )
+    .await;
     wait_heading(&c, &format!("Welcome, {ADMIN_NAME}")).await;
     assert!(
         c.source()
@@ -141,12 +45,7 @@ async fn an_operator_sets_up_signs_out_and_signs_in_again_in_a_real_browser() {
         .unwrap();
     assert_eq!(htmx, serde_json::json!("object"));
 
-    c.find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form[action='/logout'] button")).await;
     wait_heading(&c, "Sign in").await;
     assert!(
         c.source()
@@ -157,12 +56,7 @@ async fn an_operator_sets_up_signs_out_and_signs_in_again_in_a_real_browser() {
 
     fill(&c, "email", ADMIN_EMAIL).await;
     fill(&c, "password", "a wrong password!").await;
-    c.find(Locator::Css("form[action='/login'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form[action='/login'] button")).await;
     c.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Css(".form-error"))
@@ -172,47 +66,12 @@ async fn an_operator_sets_up_signs_out_and_signs_in_again_in_a_real_browser() {
     let password = c.find(Locator::Id("password")).await.unwrap();
     password.clear().await.unwrap();
     password.send_keys(ADMIN_PASSWORD).await.unwrap();
-    c.find(Locator::Css("form[action='/login'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form[action='/login'] button")).await;
     wait_heading(&c, &format!("Welcome, {ADMIN_NAME}")).await;
     let url = c.current_url().await.unwrap();
     assert_eq!(url.path(), "/");
 
     c.close().await.unwrap();
-}
-
-pub(crate) async fn sign_in(c: &fantoccini::Client, app: &TestApp) {
-    c.goto(&app.url("/login")).await.unwrap();
-    wait_heading(c, "Sign in").await;
-    fill(c, "email", ADMIN_EMAIL).await;
-    fill(c, "password", ADMIN_PASSWORD).await;
-    c.find(Locator::Css("form[action='/login'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    wait_heading(c, &format!("Welcome, {ADMIN_NAME}")).await;
-}
-
-pub(crate) async fn eval(c: &fantoccini::Client, js: &str) -> serde_json::Value {
-    c.execute(js, vec![]).await.unwrap()
-}
-
-/// Poll a JavaScript condition until it is true.
-pub(crate) async fn wait_js(c: &fantoccini::Client, condition: &str) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(10) {
-        if eval(c, &format!("return !!({condition})")).await == serde_json::json!(true) {
-            return;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {condition}");
 }
 
 #[actix_web::test]
@@ -221,13 +80,10 @@ async fn an_operator_filters_edits_creates_and_deletes_rows_in_a_real_browser() 
     app.setup_admin().await;
     app.demo(30);
     app.sql("CREATE TABLE tags (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);");
-    let driver = start_driver().await;
-    let c = browser(&driver).await;
-    sign_in(&c, &app).await;
+    let (_driver, c) = signed_in(&app).await;
 
     // Filtering swaps the table in place: the page (and this marker) survives.
-    c.goto(&app.url("/data/customers")).await.unwrap();
-    wait_heading(&c, "Data / customers").await;
+    open(&c, &app, "/data/customers", "Data / customers").await;
     eval(&c, "window.__marker = 42; return null").await;
     fill(&c, "q", "lovelace").await;
     wait_js(&c, "location.search.includes('q=lovelace')").await;
@@ -245,23 +101,13 @@ async fn an_operator_filters_edits_creates_and_deletes_rows_in_a_real_browser() 
     assert!(rows.as_u64().unwrap() >= 1);
 
     // Open the first match and edit it.
-    c.find(Locator::Css("#rows tbody tr td.rowlink a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("#rows tbody tr td.rowlink a")).await;
     wait_js(&c, "document.querySelector('main h1') && document.querySelector('main h1').textContent.startsWith('Data / customers / ')").await;
     let path = c.current_url().await.unwrap().path().to_string();
     let city = c.find(Locator::Css("input[name='f.city']")).await.unwrap();
     city.clear().await.unwrap();
     city.send_keys("Reykjavik").await.unwrap();
-    c.find(Locator::Css("form.record-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.record-form button[type=submit]")).await;
     wait_js(&c, "document.body.textContent.includes('Changes saved.')").await;
     let id = path.rsplit('/').next().unwrap();
     assert_eq!(
@@ -271,20 +117,14 @@ async fn an_operator_filters_edits_creates_and_deletes_rows_in_a_real_browser() 
     );
 
     // Create a row.
-    c.goto(&app.url("/data/tags/new")).await.unwrap();
-    wait_heading(&c, "Data / tags / new row").await;
+    open(&c, &app, "/data/tags/new", "Data / tags / new row").await;
     c.find(Locator::Css("input[name='f.name']"))
         .await
         .unwrap()
         .send_keys("urgent")
         .await
         .unwrap();
-    c.find(Locator::Css("form.record-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.record-form button[type=submit]")).await;
     wait_js(&c, "document.body.textContent.includes('Row created.')").await;
     assert_eq!(
         app.scalar("SELECT name FROM tags").as_deref(),
@@ -292,23 +132,13 @@ async fn an_operator_filters_edits_creates_and_deletes_rows_in_a_real_browser() 
     );
 
     // Delete it, through the confirmation.
-    c.find(Locator::Css("a.button.danger"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("a.button.danger")).await;
     wait_heading(&c, "Delete this row of tags?").await;
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM tags").as_deref(),
         Some("1")
     );
-    c.find(Locator::Css("form button.danger"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form button.danger")).await;
     wait_js(&c, "document.body.textContent.includes('Row deleted.')").await;
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM tags").as_deref(),
@@ -323,12 +153,9 @@ async fn an_administrator_creates_a_viewer_who_cannot_edit_in_a_real_browser() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.setup_admin().await;
     app.demo(10);
-    let driver = start_driver().await;
-    let c = browser(&driver).await;
-    sign_in(&c, &app).await;
+    let (_driver, c) = signed_in(&app).await;
 
-    c.goto(&app.url("/users/new")).await.unwrap();
-    wait_heading(&c, "Users / new operator").await;
+    open(&c, &app, "/users/new", "Users / new operator").await;
     fill(&c, "email", "viewer@example.com").await;
     fill(&c, "display_name", "Vera Viewer").await;
     c.find(Locator::Css(
@@ -342,41 +169,25 @@ async fn an_administrator_creates_a_viewer_who_cannot_edit_in_a_real_browser() {
     )
     .await;
     fill(&c, "password", "wobbly giraffe paints violet harbours").await;
-    c.find(Locator::Css("form.record-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.record-form button[type=submit]")).await;
     wait_js(
         &c,
         "document.body.textContent.includes('can now sign in with the temporary password')",
     )
     .await;
 
-    c.find(Locator::Css("form[action='/logout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form[action='/logout'] button")).await;
     wait_heading(&c, "Sign in").await;
     fill(&c, "email", "viewer@example.com").await;
     fill(&c, "password", "wobbly giraffe paints violet harbours").await;
-    c.find(Locator::Css("form[action='/login'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form[action='/login'] button")).await;
     wait_heading(&c, "Welcome, Vera Viewer").await;
     assert!(
         !c.source().await.unwrap().contains("href=\"/users\""),
         "no Users in the viewer's navigation"
     );
 
-    c.goto(&app.url("/data/orders")).await.unwrap();
-    wait_heading(&c, "Data / orders").await;
+    open(&c, &app, "/data/orders", "Data / orders").await;
     let source = c.source().await.unwrap();
     assert!(!source.contains("New row") && !source.contains("Delete selected"));
     c.goto(&app.url("/data/orders/1")).await.unwrap();
@@ -406,11 +217,8 @@ async fn a_live_search_after_an_htmx_sort_keeps_the_sort_in_a_real_browser() {
         "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price INTEGER NOT NULL);
          INSERT INTO items VALUES (1, 'apple a', 3), (2, 'apple b', 1), (3, 'banana', 5), (4, 'apple c', 2);",
     );
-    let driver = start_driver().await;
-    let c = browser(&driver).await;
-    sign_in(&c, &app).await;
-    c.goto(&app.url("/data/items")).await.unwrap();
-    wait_heading(&c, "Data / items").await;
+    let (_driver, c) = signed_in(&app).await;
+    open(&c, &app, "/data/items", "Data / items").await;
     eval(&c, "window.__marker = 7; return null").await;
     let names = "[...document.querySelectorAll('#rows tbody tr')].map(r => (r.textContent.match(/apple \\w|banana/) || ['?'])[0]).join(',')";
     let click_price = "[...document.querySelectorAll('#rows thead a')].find(a => a.textContent.trim().startsWith('price')).click(); return null";
@@ -462,12 +270,7 @@ async fn a_live_search_after_an_htmx_sort_keeps_the_sort_in_a_real_browser() {
         .send_keys("2")
         .await
         .unwrap();
-    c.find(Locator::Css("form.filter-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.filter-form button[type=submit]")).await;
     wait_js(
         &c,
         "new URLSearchParams(location.search).get('price__gte') === '2'",
@@ -487,58 +290,24 @@ async fn a_live_search_after_an_htmx_sort_keeps_the_sort_in_a_real_browser() {
 async fn an_administrator_creates_a_table_and_adds_a_row_in_a_real_browser() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.setup_admin().await;
-    let driver = start_driver().await;
-    let c = browser(&driver).await;
-    sign_in(&c, &app).await;
+    let (_driver, c) = signed_in(&app).await;
 
-    c.goto(&app.url("/data")).await.unwrap();
-    wait_heading(&c, "Data").await;
-    c.find(Locator::LinkText("New table"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    open(&c, &app, "/data", "Data").await;
+    click(&c, Locator::LinkText("New table")).await;
     wait_heading(&c, "Data / new table").await;
     fill(&c, "table-name", "visits").await;
     fill(&c, "c0-name", "guest").await;
     fill(&c, "c1-name", "nights").await;
-    c.find(Locator::Css("#c1-type option[value='integer']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.record-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("#c1-type option[value='integer']")).await;
+    click(&c, Locator::Css("form.record-form button[type=submit]")).await;
     wait_heading(&c, "Confirm: create table visits").await;
-    let sql = c
-        .find(Locator::Css("pre.sql"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let sql = text_of(&c, Locator::Css("pre.sql")).await;
     assert!(sql.contains("CREATE TABLE \"visits\""), "{sql}");
     assert!(sql.contains("\"nights\" INTEGER"), "{sql}");
-    c.find(Locator::Css("form.record-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.record-form button[type=submit]")).await;
     wait_heading(&c, "Data / visits").await;
 
-    c.find(Locator::LinkText("New row"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::LinkText("New row")).await;
     wait_heading(&c, "Data / visits / new row").await;
     c.find(Locator::Css("input[name='f.guest']"))
         .await
@@ -552,12 +321,7 @@ async fn an_administrator_creates_a_table_and_adds_a_row_in_a_real_browser() {
         .send_keys("3")
         .await
         .unwrap();
-    c.find(Locator::Css("form.record-form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.record-form button[type=submit]")).await;
     wait_js(&c, "document.body.textContent.includes('Row created.')").await;
     assert_eq!(
         app.scalar("SELECT guest || ':' || nights FROM visits")
@@ -572,19 +336,11 @@ async fn a_table_chart_renders_as_svg_with_a_title_in_a_real_browser() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.setup_admin().await;
     app.demo(30);
-    let driver = start_driver().await;
-    let c = browser(&driver).await;
-    sign_in(&c, &app).await;
+    let (_driver, c) = signed_in(&app).await;
 
     // From the list's chart tab, grouped by status (the enum column).
-    c.goto(&app.url("/data/orders")).await.unwrap();
-    wait_heading(&c, "Data / orders").await;
-    c.find(Locator::Css("a[href='/data/orders/chart']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    open(&c, &app, "/data/orders", "Data / orders").await;
+    click(&c, Locator::Css("a[href='/data/orders/chart']")).await;
     wait_heading(&c, "Data / orders / chart").await;
     let title = eval(
         &c,
@@ -602,18 +358,8 @@ async fn a_table_chart_renders_as_svg_with_a_title_in_a_real_browser() {
     .await;
     assert_eq!(drawn, serde_json::json!([true, "img", true]));
     // Over time, by month of created_at.
-    c.find(Locator::Css("#chart-by option[value='created_at']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.toolbar button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("#chart-by option[value='created_at']")).await;
+    click(&c, Locator::Css("form.toolbar button")).await;
     wait_js(
         &c,
         "document.querySelector('svg.chart > title') && \
@@ -638,12 +384,9 @@ async fn an_administrator_runs_a_select_in_the_sql_console_in_a_real_browser() {
         "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, stars REAL);
          INSERT INTO notes (body, stars) VALUES ('first note', 4.5), ('second note', NULL);",
     );
-    let driver = start_driver().await;
-    let c = browser(&driver).await;
-    sign_in(&c, &app).await;
+    let (_driver, c) = signed_in(&app).await;
 
-    c.goto(&app.url("/sql")).await.unwrap();
-    wait_heading(&c, "SQL console").await;
+    open(&c, &app, "/sql", "SQL console").await;
     eval(&c, "window.__marker = 7; return null").await;
     let editor = c.find(Locator::Id("sql")).await.unwrap();
     editor
@@ -689,22 +432,11 @@ async fn an_operator_signs_in_with_the_provider_button_in_a_real_browser() {
     crate::sso::add_provider(&app, &idp, &[]).await;
     let driver = start_driver().await;
     let c = browser(&driver).await;
-    c.goto(&app.url("/login")).await.unwrap();
-    wait_heading(&c, "Sign in").await;
-    c.find(Locator::LinkText("Test IdP"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    open(&c, &app, "/login", "Sign in").await;
+    click(&c, Locator::LinkText("Test IdP")).await;
     c.wait().for_element(Locator::Id("login")).await.unwrap();
     fill(&c, "login", "ada").await;
-    c.find(Locator::Css("button[value=login]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("button[value=login]")).await;
     wait_heading(&c, &format!("Welcome, {ADMIN_NAME}")).await;
     c.close().await.unwrap();
 }

@@ -87,7 +87,7 @@ fn count(app: &TestApp, sql: &str) -> u64 {
 }
 
 /// The text of the element with `id` (up to its first closing tag).
-fn figure<'a>(page: &'a str, id: &str) -> &'a str {
+pub(crate) fn figure<'a>(page: &'a str, id: &str) -> &'a str {
     let start = page
         .find(&format!("id=\"{id}\">"))
         .unwrap_or_else(|| panic!("no #{id} in the page"));
@@ -96,7 +96,7 @@ fn figure<'a>(page: &'a str, id: &str) -> &'a str {
 }
 
 /// The row of the data table whose header cell is `label`: its value cells.
-fn data_row(page: &str, label: &str) -> Vec<String> {
+pub(crate) fn data_row(page: &str, label: &str) -> Vec<String> {
     let start = page
         .find(&format!("<th scope=\"row\">{label}</th>"))
         .unwrap_or_else(|| panic!("no data row {label} in:\n{page}"));

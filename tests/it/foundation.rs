@@ -1,7 +1,7 @@
 //! The foundation, on both backends: first-run setup, sign-in and sign-out, sessions,
 //! throttling, CSRF, headers, static files, health and readiness.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use reqwest::StatusCode;
@@ -401,19 +401,39 @@ async fn idle_sessions_expire(backend: Backend) {
 }
 
 async fn sessions_end_at_their_absolute_lifetime(backend: Backend) {
+    let (idle, lifetime) = (Duration::from_secs(3), Duration::from_secs(5));
     let app = TestApp::spawn_with(
         backend,
-        &["--session-idle-timeout", "2s", "--session-lifetime", "3s"],
+        &["--session-idle-timeout", "3s", "--session-lifetime", "5s"],
     )
     .await;
+    // The session begins between these two moments. The test's own clock decides what
+    // each answer must be: a page if it came back before the lifetime can have run out,
+    // the sign-in if it was asked after it surely had; in between, either (a loaded machine
+    // stretches requests, and the old fixed count of requests then outlived the session).
+    let asked = Instant::now();
     app.setup_admin().await;
-    // Active every half second, so never idle: still ends after three seconds.
-    for _ in 0..5 {
-        actix_web::rt::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(app.get("/").await.status(), StatusCode::OK);
+    let signed_in = Instant::now();
+    let mut last = signed_in;
+    loop {
+        let start = Instant::now();
+        let status = app.get("/").await.status();
+        let end = Instant::now();
+        // Active more often than the idle timeout, so the session never ends by idling.
+        assert!(end - last < idle, "the test was idle for {:?}", end - last);
+        last = start;
+        if end < asked + lifetime {
+            assert_eq!(status, StatusCode::OK, "within the lifetime");
+        } else if start > signed_in + lifetime {
+            assert_eq!(status, StatusCode::SEE_OTHER, "past the lifetime");
+            break;
+        } else if status == StatusCode::SEE_OTHER {
+            // Ended at about the lifetime: it stays ended.
+            assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     }
-    actix_web::rt::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(app.get("/").await.status(), StatusCode::SEE_OTHER);
 }
 
 async fn sessions_survive_a_restart(backend: Backend) {

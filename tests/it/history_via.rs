@@ -7,7 +7,7 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::browser::{browser, sign_in, start_driver, wait_heading, wait_js};
+use crate::common::browser::{click, open, signed_in, text_of, wait_heading, wait_js};
 use crate::common::{Backend, TestApp};
 
 both_backends!(the_history_says_through_what_and_diffs_long_text_by_word);
@@ -136,12 +136,9 @@ async fn an_operator_restores_an_older_version_from_the_history_in_a_real_browse
         let res = app.edit("/data/people/1", &[("f.name", name)]).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
     }
-    let driver = start_driver().await;
-    let c = browser(&driver).await;
-    sign_in(&c, &app).await;
+    let (_driver, c) = signed_in(&app).await;
 
-    c.goto(&app.url("/data/people/1")).await.unwrap();
-    wait_heading(&c, "Data / people / 1").await;
+    open(&c, &app, "/data/people/1", "Data / people / 1").await;
     // Newest first: the second entry is the change that made the name "Bea".
     let links = c
         .find_all(Locator::LinkText("Restore this version"))
@@ -150,20 +147,9 @@ async fn an_operator_restores_an_older_version_from_the_history_in_a_real_browse
     assert_eq!(links.len(), 2);
     links[1].click().await.unwrap();
     wait_heading(&c, "Data / people / 1 / restore").await;
-    let diff = c
-        .find(Locator::Css("table.diff"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let diff = text_of(&c, Locator::Css("table.diff")).await;
     assert!(diff.contains("Cy") && diff.contains("Bea"), "{diff}");
-    c.find(Locator::Css("form button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form button.primary")).await;
     wait_js(
         &c,
         "document.body.textContent.includes('Version restored.')",
@@ -189,13 +175,7 @@ async fn an_operator_restores_an_older_version_from_the_history_in_a_real_browse
             .as_deref(),
         Some("Bea")
     );
-    let history = c
-        .find(Locator::Css("ol.history"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let history = text_of(&c, Locator::Css("ol.history")).await;
     assert!(history.starts_with("row.restored"), "{history}");
     assert!(history.contains("via restore of entry"), "{history}");
     c.close().await.unwrap();

@@ -3,7 +3,7 @@
 
 use fantoccini::Locator;
 
-use crate::browser::{browser, sign_in, start_driver, wait_heading, wait_js};
+use crate::common::browser::{click, open, signed_in, text_of, wait_heading, wait_js};
 use crate::common::{Backend, TestApp};
 
 #[actix_web::test]
@@ -19,12 +19,9 @@ async fn an_operator_imports_a_csv_with_a_renamed_column_in_a_real_browser() {
         "full_name,email\nZoe Imported,zoe@example.com\n\"Yann, the second\",yann@example.com\n",
     )
     .unwrap();
-    let driver = start_driver().await;
-    let c = browser(&driver).await;
-    sign_in(&c, &app).await;
+    let (_driver, c) = signed_in(&app).await;
 
-    c.goto(&app.url("/data/people/import")).await.unwrap();
-    wait_heading(&c, "Data / people / import").await;
+    open(&c, &app, "/data/people/import", "Data / people / import").await;
     // WebDriver puts a local path into a file input as the user's choice.
     c.find(Locator::Id("import-file"))
         .await
@@ -32,12 +29,7 @@ async fn an_operator_imports_a_csv_with_a_renamed_column_in_a_real_browser() {
         .send_keys(file.to_str().unwrap())
         .await
         .unwrap();
-    c.find(Locator::Css("form.record-form button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.record-form button.primary")).await;
     wait_heading(&c, "Data / people / import people.csv").await;
 
     // email matched by name; name is skipped until the renamed column is chosen for it.
@@ -58,12 +50,7 @@ async fn an_operator_imports_a_csv_with_a_renamed_column_in_a_real_browser() {
         .await
         .unwrap();
     assert_eq!(email.prop("value").await.unwrap().as_deref(), Some("h1"));
-    c.find(Locator::Css("form.import-map button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.import-map button.primary")).await;
 
     // Back on the list, with the counts and the rows.
     wait_heading(&c, "Data / people").await;
@@ -72,13 +59,7 @@ async fn an_operator_imports_a_csv_with_a_renamed_column_in_a_real_browser() {
         "document.body.textContent.includes('Imported 2 rows from people.csv: 2 inserted, 0 updated.')",
     )
     .await;
-    let table = c
-        .find(Locator::Css("main table"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let table = text_of(&c, Locator::Css("main table")).await;
     assert!(table.contains("Zoe Imported"), "{table}");
     assert!(table.contains("Yann, the second"), "{table}");
     assert!(table.contains("yann@example.com"), "{table}");

@@ -9,7 +9,9 @@ use std::time::Duration;
 use fantoccini::Locator;
 use fantoccini::key::Key;
 
-use crate::browser::{browser, eval, sign_in, start_driver, wait_heading, wait_js};
+use crate::common::browser::{
+    browser, click, eval, open, sign_in, signed_in, start_driver, wait_heading, wait_js,
+};
 use crate::common::{Backend, TestApp};
 
 /// Keys typed where the focus is (as a person would), not into a chosen element.
@@ -48,9 +50,7 @@ async fn the_palette_opens_with_ctrl_k_and_navigates_and_list_keys_move() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     app.setup_admin().await;
     app.demo(20);
-    let driver = start_driver().await;
-    let c = browser(&driver).await;
-    sign_in(&c, &app).await;
+    let (_driver, c) = signed_in(&app).await;
 
     ctrl_k(&c).await;
     type_in_palette(&c, "customers").await;
@@ -67,8 +67,7 @@ async fn the_palette_opens_with_ctrl_k_and_navigates_and_list_keys_move() {
     wait_js(&c, "!document.getElementById('palette').open").await;
 
     // On a list: j, j, k lands on the first row; Enter opens it.
-    c.goto(&app.url("/data/customers")).await.unwrap();
-    wait_heading(&c, "Data / customers").await;
+    open(&c, &app, "/data/customers", "Data / customers").await;
     press(&c, "jjk").await;
     let first = eval(
         &c,
@@ -81,8 +80,7 @@ async fn the_palette_opens_with_ctrl_k_and_navigates_and_list_keys_move() {
     wait_js(&c, &format!("location.pathname === {row}")).await;
 
     // "/" opens the palette outside a text field; "?" shows the keys; n makes a new row.
-    c.goto(&app.url("/data/customers")).await.unwrap();
-    wait_heading(&c, "Data / customers").await;
+    open(&c, &app, "/data/customers", "Data / customers").await;
     press(&c, "?").await;
     wait_js(&c, "document.getElementById('keys-help').open").await;
     press(&c, &char::from(Key::Escape).to_string()).await;
@@ -130,20 +128,13 @@ pub(crate) async fn violations(c: &fantoccini::Client) -> Vec<String> {
 }
 
 async fn choose_theme(c: &fantoccini::Client, app: &TestApp, theme: &str) {
-    c.goto(&app.url("/account")).await.unwrap();
-    wait_heading(c, "Your account").await;
-    c.find(Locator::Css(&format!("input[name=theme][value={theme}]")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/account/settings'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    open(c, app, "/account", "Your account").await;
+    click(
+        c,
+        Locator::Css(&format!("input[name=theme][value={theme}]")),
+    )
+    .await;
+    click(c, Locator::Css("form[action='/account/settings'] button")).await;
     wait_js(c, &format!("document.documentElement.dataset.theme === '{theme}' && document.querySelector('.flash-success')")).await;
 }
 

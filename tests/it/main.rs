@@ -57,3 +57,4 @@ mod views_nav;
 mod webhooks;
 mod writers;
 mod zones;
+mod zones_days;

@@ -6,7 +6,7 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, HeaderValue};
 
-use crate::browser::{browser, sign_in, start_driver, wait_heading, wait_js};
+use crate::common::browser::{click, open, signed_in, text_of, wait_js};
 use crate::common::{Backend, Session, TestApp, location};
 
 const RULES: &str = "/roles/regional/rules/deals";
@@ -483,31 +483,22 @@ async fn an_administrator_writes_previews_and_saves_a_rule_in_a_real_browser() {
     app.operator("alice@example.com", "regional", PASSWORD)
         .await;
     let alice = format!("/users/{}", user_id(&app, "alice@example.com"));
-    let driver = start_driver().await;
-    let c = browser(&driver).await;
-    sign_in(&c, &app).await;
+    let (_driver, c) = signed_in(&app).await;
 
     // The attribute, through the operator's page.
-    c.goto(&app.url(&alice)).await.unwrap();
-    wait_heading(&c, "Users / alice@example.com").await;
+    open(&c, &app, &alice, "Users / alice@example.com").await;
     let key = c.find(Locator::Id("attr-key-1")).await.unwrap();
     key.send_keys("region").await.unwrap();
     let value = c.find(Locator::Id("attr-value-1")).await.unwrap();
     value.send_keys("EU").await.unwrap();
-    c.find(Locator::Css("form.attributes-form button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("form.attributes-form button")).await;
     wait_js(
         &c,
         "document.body.textContent.includes('Attributes saved.')",
     )
     .await;
 
-    c.goto(&app.url(RULES)).await.unwrap();
-    wait_heading(&c, "Roles / regional / row rules on deals").await;
+    open(&c, &app, RULES, "Roles / regional / row rules on deals").await;
     let mut problems = crate::looks::violations(&c).await;
     c.find(Locator::Id("read-all"))
         .await
@@ -515,30 +506,14 @@ async fn an_administrator_writes_previews_and_saves_a_rule_in_a_real_browser() {
         .send_keys("region__eq=$me.region")
         .await
         .unwrap();
-    c.find(Locator::Id("preview-button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Id("preview-button")).await;
     wait_js(&c, "document.querySelector('#rule-preview table')").await;
-    let shown = c
-        .find(Locator::Css("#rule-preview tbody"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let shown = text_of(&c, Locator::Css("#rule-preview tbody")).await;
     assert_eq!(shown.trim(), "alice@example.com 2");
     problems.extend(crate::looks::violations(&c).await);
     assert_eq!(saved_rules(&app), 0, "the preview saved nothing");
 
-    c.find(Locator::Css("#rules-form button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("#rules-form button.primary")).await;
     wait_js(&c, "document.body.textContent.includes('Row rules saved.')").await;
     assert_eq!(saved_rules(&app), 1);
     let kept = c

@@ -154,8 +154,11 @@ async fn schemathesis_finds_nothing_against_the_real_binary(backend: Backend) {
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", "all"])
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
-        // Reproducible and bounded: about a minute per backend on two cores.
-        .args(["--seed", "1", "--max-examples", "20", "--workers", "2"])
+        // Reproducible and bounded. One worker: CPython before 3.11.8 shares the AST
+        // constructor's recursion counter between threads (gh-106905), so two workers
+        // parsing source at once (Hypothesis does, collecting constants) fail with
+        // "AST constructor recursion depth mismatch" now and then. The same examples run.
+        .args(["--seed", "1", "--max-examples", "20", "--workers", "1"])
         .args(["--generation-database", "none", "--no-color"])
         .output()
         .expect("schemathesis runs");

@@ -15,7 +15,7 @@ both_backends!(
 
 /// `stamp` is timestamptz on Postgres; `plain` is a timestamp without a zone (UTC by
 /// Gatehouse's convention, like every SQLite time).
-fn schema(backend: Backend) -> &'static str {
+pub(crate) fn schema(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => {
             "CREATE TABLE meetings (id INTEGER PRIMARY KEY, title TEXT NOT NULL,
@@ -35,7 +35,7 @@ fn schema(backend: Backend) -> &'static str {
 }
 
 /// A column's stored value, as UTC text.
-fn stored(app: &TestApp, column: &str, id: u32) -> String {
+pub(crate) fn stored(app: &TestApp, column: &str, id: u32) -> String {
     let sql = match (app.backend(), column) {
         (Backend::Postgres, "stamp") => format!(
             "SELECT to_char(stamp AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') FROM meetings WHERE id = {id}"
@@ -45,7 +45,7 @@ fn stored(app: &TestApp, column: &str, id: u32) -> String {
     app.scalar(&sql).unwrap_or_default()
 }
 
-async fn in_zone(backend: Backend, zone: &str) -> TestApp {
+pub(crate) async fn in_zone(backend: Backend, zone: &str) -> TestApp {
     let app = TestApp::spawn(backend).await;
     app.sql(schema(backend));
     app.setup_admin().await;

@@ -1,11 +1,14 @@
 //! The list query as SQL: `WHERE` for the search and each filter (values parsed for their
 //! column and bound), `ORDER BY` the chosen column and then the key.
 
+use jiff::tz::TimeZone;
+
 use crate::catalog::{Column, Table};
 use crate::db::like_escape;
 use crate::engine::query::{Filter, ListQuery, Op, searchable};
 use crate::engine::sql::Sql;
 use crate::engine::value::{Value, parse_input};
+use crate::engine::zoned::{day_bounds, parse_input_in};
 use crate::error::AppError;
 
 impl ListQuery {
@@ -49,7 +52,7 @@ impl ListQuery {
         for f in &self.filters {
             let col = table.column(&f.column).ok_or(AppError::NotFound)?;
             and(sql);
-            filter_condition(sql, f, col)?;
+            filter_condition_in(sql, f, col, &self.zone)?;
         }
         Ok(!first)
     }
@@ -94,14 +97,31 @@ impl ListQuery {
     }
 }
 
-fn parse_for(col: &Column, raw: &str, f: &Filter) -> Result<Value, AppError> {
-    parse_input(col, raw)
+fn parse_for(col: &Column, raw: &str, f: &Filter, zone: &TimeZone) -> Result<Value, AppError> {
+    parse_input_in(col, raw, zone)
         .map_err(|m| AppError::Invalid(format!("Filter {}__{}: {m}", f.column, f.op.name())))
 }
 
+/// A filter's condition with its values read as UTC (row rules: they hold for everyone).
 pub(crate) fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Result<(), AppError> {
+    filter_condition_in(sql, f, col, &TimeZone::UTC)
+}
+
+/// A filter's condition; a time typed without a zone is in `zone`, and a date alone for
+/// a time column is that whole day there.
+pub(crate) fn filter_condition_in(
+    sql: &mut Sql,
+    f: &Filter,
+    col: &Column,
+    zone: &TimeZone,
+) -> Result<(), AppError> {
+    if let Some((start, end)) = day_bounds(col, &f.raw, zone)
+        && day_condition(sql, f, col, &start, &end)?
+    {
+        return Ok(());
+    }
     let cmp = |sql: &mut Sql, op: &str| -> Result<(), AppError> {
-        let v = parse_for(col, &f.raw, f)?;
+        let v = parse_for(col, &f.raw, f, zone)?;
         sql.ident(&col.name).push(op).bind_for(v, col);
         Ok(())
     };
@@ -117,7 +137,7 @@ pub(crate) fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Resul
             let v = if f.raw.is_empty() {
                 Value::Text(String::new())
             } else {
-                parse_for(col, &f.raw, f)?
+                parse_for(col, &f.raw, f, zone)?
             };
             sql.ident(&col.name).push(" <> ").bind_for(v, col);
         }
@@ -158,7 +178,7 @@ pub(crate) fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Resul
                 if i > 0 {
                     sql.push(", ");
                 }
-                let v = parse_for(col, item, f)?;
+                let v = parse_for(col, item, f, zone)?;
                 sql.bind_for(v, col);
             }
             sql.push(")");
@@ -179,4 +199,39 @@ pub(crate) fn filter_condition(sql: &mut Sql, f: &Filter, col: &Column) -> Resul
         }
     }
     Ok(())
+}
+
+/// A date alone compared with a time column: the day from `start` (its first instant) to
+/// `end` (the next day's), UTC. Whether the operator takes a day (`in`, `contains`… do not).
+fn day_condition(
+    sql: &mut Sql,
+    f: &Filter,
+    col: &Column,
+    start: &str,
+    end: &str,
+) -> Result<bool, AppError> {
+    let bound = |sql: &mut Sql, op: &str, at: &str| -> Result<(), AppError> {
+        let v = parse_input(col, at).map_err(AppError::Invalid)?;
+        sql.ident(&col.name).push(op).bind_for(v, col);
+        Ok(())
+    };
+    match f.op {
+        Op::Eq | Op::Ne => {
+            let (low, join, high) = match f.op {
+                Op::Eq => (" >= ", " AND ", " < "),
+                _ => (" < ", " OR ", " >= "),
+            };
+            sql.push("(");
+            bound(sql, low, start)?;
+            sql.push(join);
+            bound(sql, high, end)?;
+            sql.push(")");
+        }
+        Op::Lt => bound(sql, " < ", start)?,
+        Op::Gte => bound(sql, " >= ", start)?,
+        Op::Lte => bound(sql, " < ", end)?,
+        Op::Gt => bound(sql, " >= ", end)?,
+        _ => return Ok(false),
+    }
+    Ok(true)
 }

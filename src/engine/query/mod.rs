@@ -10,7 +10,7 @@ pub use cursor::{Cursor, keyset_capable};
 
 pub use crate::catalog::rules::Op;
 use crate::catalog::{Column, Kind, Table};
-pub(crate) use crate::engine::query::clauses::filter_condition;
+pub(crate) use crate::engine::query::clauses::{filter_condition, filter_condition_in};
 use crate::engine::sql::Sql;
 use crate::error::AppError;
 
@@ -39,6 +39,9 @@ pub struct ListQuery {
     pub exact_count: bool,
     /// Where a page reached by "Next" / "Previous" starts (then `page` is only a label).
     pub cursor: Option<Cursor>,
+    /// The zone a filter's time typed without one is read in: the operator's on pages
+    /// (a saved view is read in its viewer's), UTC in the API.
+    pub zone: jiff::tz::TimeZone,
 }
 
 impl Default for ListQuery {
@@ -53,14 +56,28 @@ impl Default for ListQuery {
             shown: Vec::new(),
             exact_count: false,
             cursor: None,
+            zone: jiff::tz::TimeZone::UTC,
         }
     }
 }
 
 impl ListQuery {
-    /// Parse a query string against `table`'s columns.
+    /// Parse a query string against `table`'s columns, times in filters as UTC (the API).
     pub fn parse(query: &str, table: &Table) -> Result<ListQuery, AppError> {
-        let mut lq = ListQuery::default();
+        ListQuery::parse_in(query, table, &jiff::tz::TimeZone::UTC)
+    }
+
+    /// Parse a query string against `table`'s columns, times in filters typed without a
+    /// zone read in `zone` (the operator's).
+    pub fn parse_in(
+        query: &str,
+        table: &Table,
+        zone: &jiff::tz::TimeZone,
+    ) -> Result<ListQuery, AppError> {
+        let mut lq = ListQuery {
+            zone: zone.clone(),
+            ..ListQuery::default()
+        };
         let mut chosen: Vec<String> = Vec::new();
         let mut adding: (Option<String>, Option<String>, Option<String>) = (None, None, None);
         let mut cursor: Option<(String, bool)> = None;
@@ -156,7 +173,8 @@ impl ListQuery {
                         op,
                         raw: value.into_owned(),
                     };
-                    filter_condition(&mut Sql::new(crate::db::Backend::Sqlite), &filter, col)?;
+                    let mut check = Sql::new(crate::db::Backend::Sqlite);
+                    filter_condition_in(&mut check, &filter, col, zone)?;
                     lq.filters.push(filter);
                 }
             }
@@ -185,7 +203,7 @@ impl ListQuery {
                         .collect::<String>(),
                     url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>()
                 );
-                let extra = ListQuery::parse(&pair, table)?;
+                let extra = ListQuery::parse_in(&pair, table, zone)?;
                 lq.filters.extend(extra.filters);
             }
         }

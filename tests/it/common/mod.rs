@@ -12,6 +12,7 @@ use gatehouse::state::AppState;
 use reqwest::header::HeaderMap;
 use reqwest::{Response, StatusCode};
 
+pub mod browser;
 pub mod cluster;
 pub mod server;
 mod session;

@@ -6,8 +6,8 @@ use fantoccini::Locator;
 use reqwest::StatusCode;
 
 use super::people;
-use crate::browser::{browser, eval, sign_in, start_driver, wait_heading, wait_js};
 use crate::common::Backend;
+use crate::common::browser::{browser, click, eval, open, sign_in, start_driver, wait_js};
 
 /// Wait until the page in `c` listens to its live stream.
 async fn listening(c: &fantoccini::Client) {
@@ -27,24 +27,17 @@ async fn a_save_in_one_browser_appears_in_the_other_without_reload() {
     sign_in(&a, &app).await;
     sign_in(&b, &app).await;
     for c in [&a, &b] {
-        c.goto(&app.url("/data/people")).await.unwrap();
-        wait_heading(c, "Data / people").await;
+        open(c, &app, "/data/people", "Data / people").await;
     }
     eval(&a, "window.__still = 'the same page'; return null").await;
     listening(&a).await;
 
     // B edits Ann through the record form.
-    b.goto(&app.url("/data/people/1")).await.unwrap();
-    wait_heading(&b, "Data / people / 1").await;
+    open(&b, &app, "/data/people/1", "Data / people / 1").await;
     let name = b.find(Locator::Css("input[name='f.name']")).await.unwrap();
     name.clear().await.unwrap();
     name.send_keys("Annabel").await.unwrap();
-    b.find(Locator::Css("form.record-form button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&b, Locator::Css("form.record-form button[type='submit']")).await;
     wait_js(
         &a,
         "document.querySelector('#rows tr[data-key=\"1\"]').textContent.includes('Annabel')",
@@ -74,12 +67,7 @@ async fn a_save_in_one_browser_appears_in_the_other_without_reload() {
         .await,
         serde_json::json!(3)
     );
-    a.find(Locator::Css("#live-bar button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&a, Locator::Css("#live-bar button")).await;
     wait_js(
         &a,
         "document.querySelectorAll('#rows tr[data-key]').length === 4",
@@ -98,8 +86,7 @@ async fn a_save_in_one_browser_appears_in_the_other_without_reload() {
     .await;
 
     // A's open record form hears that someone saved the row meanwhile.
-    a.goto(&app.url("/data/people/2")).await.unwrap();
-    wait_heading(&a, "Data / people / 2").await;
+    open(&a, &app, "/data/people/2", "Data / people / 2").await;
     listening(&a).await;
     let res = app.edit("/data/people/2", &[("f.name", "Beatrix")]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);

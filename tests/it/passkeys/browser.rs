@@ -7,7 +7,7 @@ use std::time::Duration;
 use fantoccini::Locator;
 use fantoccini::wd::WebDriverCompatibleCommand;
 
-use crate::browser::{browser, fill, start_driver, wait_heading, wait_js};
+use crate::common::browser::{browser, click, fill, start_driver, wait_heading, wait_js};
 use crate::common::{ADMIN_EMAIL, ADMIN_NAME, ADMIN_PASSWORD, Backend, TestApp};
 
 use super::authenticator::PUBLIC_URL;
@@ -41,17 +41,8 @@ impl WebDriverCompatibleCommand for AddVirtualAuthenticator {
     }
 }
 
-async fn click(c: &fantoccini::Client, css: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
 async fn sign_out(c: &fantoccini::Client) {
-    click(c, "form[action='/logout'] button").await;
+    click(c, Locator::Css("form[action='/logout'] button")).await;
     wait_heading(c, "Sign in").await;
 }
 
@@ -71,14 +62,14 @@ async fn an_operator_registers_a_passkey_and_signs_in_with_it_in_a_real_browser(
 
     fill(&c, "email", ADMIN_EMAIL).await;
     fill(&c, "password", ADMIN_PASSWORD).await;
-    click(&c, "form[action='/login'] button").await;
+    click(&c, Locator::Css("form[action='/login'] button")).await;
     wait_heading(&c, &format!("Welcome, {ADMIN_NAME}")).await;
 
     c.goto(&format!("{base}/account/passkeys")).await.unwrap();
     wait_heading(&c, "Passkeys").await;
     fill(&c, "passkey-name", "Virtual key").await;
-    click(&c, "input[name='passwordless']").await;
-    click(&c, "form[data-passkey='create'] button").await;
+    click(&c, Locator::Css("input[name='passwordless']")).await;
+    click(&c, Locator::Css("form[data-passkey='create'] button")).await;
     wait_js(&c, "document.querySelector('#passkeys') !== null").await;
     let page = c.source().await.unwrap();
     assert!(
@@ -94,9 +85,9 @@ async fn an_operator_registers_a_passkey_and_signs_in_with_it_in_a_real_browser(
     sign_out(&c).await;
     fill(&c, "email", ADMIN_EMAIL).await;
     fill(&c, "password", ADMIN_PASSWORD).await;
-    click(&c, "form[action='/login'] button").await;
+    click(&c, Locator::Css("form[action='/login'] button")).await;
     wait_heading(&c, "Use your passkey").await;
-    click(&c, "#use-passkey").await;
+    click(&c, Locator::Css("#use-passkey")).await;
     wait_heading(&c, &format!("Welcome, {ADMIN_NAME}")).await;
 
     // The passkey alone.
@@ -107,7 +98,7 @@ async fn an_operator_registers_a_passkey_and_signs_in_with_it_in_a_real_browser(
         .await
         .unwrap();
     wait_js(&c, "!document.querySelector('form.passkey-signin').hidden").await;
-    click(&c, "#passkey-signin").await;
+    click(&c, Locator::Css("#passkey-signin")).await;
     wait_heading(&c, &format!("Welcome, {ADMIN_NAME}")).await;
     assert_eq!(c.current_url().await.unwrap().path(), "/");
 
