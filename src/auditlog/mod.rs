@@ -27,22 +27,49 @@ pub struct AuditQuery {
     page: Option<i64>,
 }
 
-fn parse_time(field: &str, raw: &str) -> Result<Option<chrono::NaiveDateTime>, AppError> {
+/// A typed "since"/"until" time, read in the operator's `zone` (a date alone is its
+/// midnight there), as the UTC time the log stores.
+fn parse_time(
+    field: &str,
+    raw: &str,
+    zone: &jiff::tz::TimeZone,
+) -> Result<Option<chrono::NaiveDateTime>, AppError> {
     if raw.trim().is_empty() {
         return Ok(None);
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0));
-    }
-    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-        .iter()
-        .find_map(|f| chrono::NaiveDateTime::parse_from_str(raw.trim(), f).ok())
+    let local = chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .or_else(|| {
+            [
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%d %H:%M",
+            ]
+            .iter()
+            .find_map(|f| chrono::NaiveDateTime::parse_from_str(raw.trim(), f).ok())
+        });
+    local
+        .and_then(|naive| in_utc(naive, zone))
         .map(Some)
         .ok_or_else(|| {
             AppError::Invalid(format!(
                 "'{raw}' is not a date for {field}; use YYYY-MM-DD."
             ))
         })
+}
+
+/// A local time in `zone` as UTC (in an hour a change of clocks skips or repeats, the
+/// compatible choice: the later offset, the earlier instant).
+fn in_utc(
+    naive: chrono::NaiveDateTime,
+    zone: &jiff::tz::TimeZone,
+) -> Option<chrono::NaiveDateTime> {
+    let civil: jiff::civil::DateTime =
+        naive.format("%Y-%m-%dT%H:%M:%S").to_string().parse().ok()?;
+    let moment = zone.to_ambiguous_timestamp(civil).compatible().ok()?;
+    chrono::DateTime::from_timestamp(moment.as_second(), 0).map(|d| d.naive_utc())
 }
 
 pub struct EntryView {
@@ -97,7 +124,7 @@ fn view(e: Entry) -> EntryView {
 impl AuditQuery {
     /// The filter this query asks for; operators outside the administration areas see only
     /// their own changes (the audit of others is an administration area).
-    fn filter(&self, access: &Access) -> Result<AuditFilter, AppError> {
+    fn filter(&self, access: &Access, zone: &jiff::tz::TimeZone) -> Result<AuditFilter, AppError> {
         let own_only = !access.rights.admin_areas;
         Ok(AuditFilter {
             user: if own_only {
@@ -108,8 +135,8 @@ impl AuditQuery {
             table: Some(self.table.clone()).filter(|s| !s.is_empty()),
             action: Some(self.action.clone()).filter(|s| !s.is_empty()),
             row_key: None,
-            since: parse_time("since", &self.since)?,
-            until: parse_time("until", &self.until)?,
+            since: parse_time("since", &self.since, zone)?,
+            until: parse_time("until", &self.until, zone)?,
         })
     }
 
@@ -140,7 +167,7 @@ pub async fn index(
 ) -> Result<HttpResponse, AppError> {
     let q = q.into_inner();
     let page_no = q.page.unwrap_or(1).max(1);
-    let filter = q.filter(&access)?;
+    let filter = q.filter(&access, &layout.settings.zone())?;
     let (mut entries, actions) = state
         .db
         .run(move |conn| {
@@ -179,11 +206,13 @@ const EXPORT_BATCH: i64 = 1_000;
 /// `/audit/export.csv`: the entries the same filter shows, every page, as CSV (RFC 4180),
 /// hidden columns redacted and spreadsheet formulas neutralised.
 pub async fn export_csv(
+    req: actix_web::HttpRequest,
     access: Access,
     state: web::Data<AppState>,
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let filter = q.into_inner().filter(&access)?;
+    let zone = page::zone(&req, &access.user.id).await?;
+    let filter = q.into_inner().filter(&access, &zone)?;
     let entries = state
         .db
         .run(move |conn| {

@@ -15,6 +15,7 @@ both_backends!(
     a_bulk_set_reads_the_time_in_the_operators_zone,
     chart_days_and_weeks_are_the_operators_days,
     the_dashboards_today_and_week_are_the_operators,
+    the_audit_logs_since_and_until_are_the_operators,
 );
 
 /// The meeting titles the list shows for `query` (checked against every title).
@@ -236,4 +237,36 @@ async fn the_dashboards_today_and_week_are_the_operators(backend: Backend) {
             "{name}: {page}"
         );
     }
+}
+
+async fn the_audit_logs_since_and_until_are_the_operators(backend: Backend) {
+    // 18:00 UTC on 2026-03-10 is 23:30 in Kolkata; 18:45 UTC is 00:15 on the 11th there.
+    let app = in_zone(backend, "Asia/Kolkata").await;
+    let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    change_at(&app, "evening", at("2026-03-10T18:00:00Z"));
+    change_at(&app, "after-midnight", at("2026-03-10T18:45:00Z"));
+    let keys = |query: &'static str| {
+        let app = &app;
+        async move {
+            let page = app.get(&format!("/audit?table=meetings&{query}")).await;
+            assert_eq!(page.status(), StatusCode::OK, "{query}");
+            let csv = app
+                .get(&format!("/audit/export.csv?table=meetings&{query}"))
+                .await
+                .text()
+                .await
+                .unwrap();
+            (page.text().await.unwrap(), csv)
+        }
+    };
+    // A date alone is the operator's midnight: only the entry after it is since the 11th.
+    let (page, csv) = keys("since=2026-03-11").await;
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("2026-03-10 18:45"), "{csv}");
+    assert!(page.contains("2026-03-11 00:15"), "{page}");
+    let (_, csv) = keys("until=2026-03-11T00:00").await;
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("2026-03-10 18:00"), "{csv}");
+    let res = app.get("/audit?since=yesterday").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
