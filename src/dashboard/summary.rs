@@ -145,7 +145,7 @@ pub fn gather(
         active_operators: thousands(store::active_operators(conn)?),
         changes_chart: changes_chart(&readable, &calendar.days),
         admin: if admin {
-            Some(admin_summary(conn, catalog)?)
+            Some(admin_summary(conn, catalog, zone)?)
         } else {
             None
         },
@@ -231,7 +231,11 @@ fn changes_chart(changes: &[store::DayChanges], days: &[String]) -> ChartView {
     )
 }
 
-fn admin_summary(conn: &mut DbConn, catalog: &Catalog) -> Result<AdminSummary, AppError> {
+fn admin_summary(
+    conn: &mut DbConn,
+    catalog: &Catalog,
+    zone: &jiff::tz::TimeZone,
+) -> Result<AdminSummary, AppError> {
     let broken_rules = crate::identity::row_rules::broken_rules(conn, catalog)?;
     let d = store::deliveries(conn)?;
     let (pending, failed) = store::mail_queue(conn)?;
@@ -244,7 +248,7 @@ fn admin_summary(conn: &mut DbConn, catalog: &Catalog) -> Result<AdminSummary, A
     let labels: Vec<String> = d
         .hours
         .iter()
-        .map(|(h, _, _)| format!("{}h", &h[11..]))
+        .map(|(h, _, _)| hour_label(h, zone))
         .collect();
     let series = vec![
         (
@@ -276,4 +280,33 @@ fn admin_summary(conn: &mut DbConn, catalog: &Catalog) -> Result<AdminSummary, A
         recent_failures: recent,
         deliveries_chart: chart,
     })
+}
+
+/// A UTC hour bucket ("2026-11-27 13") as the time it began in the operator's zone
+/// ("18:30" in Kolkata); the bucket's own text when it does not read as an hour.
+fn hour_label(hour: &str, zone: &jiff::tz::TimeZone) -> String {
+    let start = hour
+        .get(..10)
+        .zip(hour.get(11..13))
+        .and_then(|(day, h)| format!("{day}T{h}:00:00Z").parse::<jiff::Timestamp>().ok());
+    match start {
+        Some(t) => t.to_zoned(zone.clone()).strftime("%H:%M").to_string(),
+        None => hour.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hour_label;
+
+    #[test]
+    fn delivery_hours_are_labelled_in_the_operators_zone() {
+        let kolkata = jiff::tz::db().get("Asia/Kolkata").unwrap();
+        assert_eq!(hour_label("2026-11-27 13", &kolkata), "18:30");
+        assert_eq!(
+            hour_label("2026-11-27 13", &jiff::tz::TimeZone::UTC),
+            "13:00"
+        );
+        assert_eq!(hour_label("odd", &kolkata), "odd");
+    }
 }
