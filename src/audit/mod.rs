@@ -198,8 +198,10 @@ pub fn last_deletion(
         .filter(gh_audit::action.eq("record.deleted"))
         .order((gh_audit::created_at.desc(), gh_audit::id.desc()))
         .select((gh_audit::created_at, gh_audit::id))
-        .first(conn)
-        .optional()
+        // Not `.first()`: diesel binds its `LIMIT ?`, and SQLite plans a statement with a
+        // bound LIMIT again at every run (on every record page). A key has few deletions.
+        .load::<(NaiveDateTime, String)>(conn)
+        .map(|found| found.into_iter().next())
 }
 
 /// The distinct actions recorded, for the filter's select.

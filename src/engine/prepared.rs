@@ -1,4 +1,4 @@
-//! Statements prepared once per Postgres connection. diesel never caches `sql_query`
+//! Statements prepared once per connection (Postgres and SQLite). diesel never caches `sql_query`
 //! (its text is arbitrary), so every list page, count and record read was parsed and
 //! planned again on every request; on a busy list that planning cost Postgres as much
 //! CPU as running the statements. A `Sql` read is prepared under a name and kept by the
@@ -16,6 +16,11 @@
 //! Every text carries the schema's epoch, bumped by each catalog reload
 //! (`catalog::schema_epoch`), so a statement prepared before a change is never run after
 //! it. (A change made outside Gatehouse is seen within the catalog's check interval.)
+//!
+//! On SQLite the same reads stay prepared in the connection's cache too (parsing and
+//! planning them was the largest single cost of a list or record page); values are bound
+//! with their own types, as `Sql` binds them, and SQLite re-prepares a kept statement
+//! itself if the schema changed under it.
 
 use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex};
@@ -23,9 +28,12 @@ use std::sync::{LazyLock, Mutex};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{Nullable, Text, Untyped};
+use diesel::sql_types::{BigInt, Binary, Double, Nullable, Text, Untyped};
+use diesel::sqlite::Sqlite;
 
+use crate::db::Backend;
 use crate::engine::sql::Sql;
+use crate::engine::value::Value;
 
 /// Distinct statement texts prepared at most, per schema epoch.
 const MAX_TEXTS: usize = 256;
@@ -37,7 +45,10 @@ static TEXTS: LazyLock<Mutex<(u64, HashSet<String>)>> = LazyLock::new(Default::d
 pub(crate) struct Prepared<'a> {
     /// The text between placeholders: one more piece than there are values.
     pieces: Vec<&'a str>,
+    /// Postgres: the values as text (each is CAST in the statement).
     values: Vec<Option<String>>,
+    /// SQLite: the values, bound with their own types.
+    binds: &'a [Value],
     epoch: u64,
 }
 
@@ -62,9 +73,14 @@ impl<'a> Prepared<'a> {
             from = end;
         }
         pieces.push(text.get(from..)?);
+        let values = match sql.backend() {
+            Backend::Postgres => binds.iter().map(|v| v.as_text()).collect(),
+            Backend::Sqlite => Vec::new(),
+        };
         Some(Prepared {
             pieces,
-            values: binds.iter().map(|v| v.as_text()).collect(),
+            values,
+            binds,
             epoch,
         })
     }
@@ -115,3 +131,30 @@ impl QueryFragment<Pg> for Prepared<'_> {
 }
 
 impl RunQueryDsl<PgConnection> for Prepared<'_> {}
+
+/// SQL NULL, bound as text (as `Sql` binds it on SQLite).
+static NULL: Option<&str> = None;
+
+impl QueryFragment<Sqlite> for Prepared<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        // diesel writes a `?` for each value, where `Sql::bind` wrote one.
+        for (i, piece) in self.pieces.iter().enumerate() {
+            out.push_sql(piece);
+            match self.binds.get(i) {
+                None => {}
+                Some(Value::Null) => out.push_bind_param::<Nullable<Text>, _>(&NULL)?,
+                // SQLite keeps booleans as 1/0.
+                Some(Value::Bool(true)) => out.push_bind_param::<BigInt, _>(&1i64)?,
+                Some(Value::Bool(false)) => out.push_bind_param::<BigInt, _>(&0i64)?,
+                Some(Value::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
+                Some(Value::Float(v)) => out.push_bind_param::<Double, _>(v)?,
+                Some(Value::Text(v)) => out.push_bind_param::<Text, _>(v)?,
+                Some(Value::Bytes(v)) => out.push_bind_param::<Binary, _>(v)?,
+            }
+        }
+        out.push_sql(&format!(" /* gh:{} */", self.epoch));
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<SqliteConnection> for Prepared<'_> {}

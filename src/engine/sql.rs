@@ -3,9 +3,11 @@
 //! Postgres, where they are sent as text and CAST to the column's type). Nothing a user
 //! typed is ever spliced into the text.
 
+use diesel::deserialize::{self, FromSql, QueryableByName};
 use diesel::prelude::*;
+use diesel::row::{Field, NamedRow, Row};
 use diesel::sql_types::{BigInt, Binary, Double, Nullable, Text};
-use diesel_dynamic_schema::dynamic_value::DynamicRow;
+use diesel_dynamic_schema::dynamic_value::Any;
 
 use crate::catalog::{Column, Kind, Table};
 use crate::db::{Backend, DbConn};
@@ -16,7 +18,7 @@ pub struct Sql {
     backend: Backend,
     text: String,
     binds: Vec<Value>,
-    /// Where each Postgres placeholder (`$n`) starts and ends in `text`.
+    /// Where each placeholder (`?` or `$n`) starts and ends in `text`.
     placeholders: Vec<(usize, usize)>,
     /// Whether its result types follow from its text alone (see `prepared`).
     fixed_types: bool,
@@ -77,7 +79,11 @@ impl Sql {
     pub fn bind(&mut self, value: Value) -> &mut Self {
         self.binds.push(value);
         match self.backend {
-            Backend::Sqlite => self.text.push('?'),
+            Backend::Sqlite => {
+                let start = self.text.len();
+                self.text.push('?');
+                self.placeholders.push((start, self.text.len()));
+            }
             Backend::Postgres => {
                 let n = self.binds.len();
                 let start = self.text.len();
@@ -165,14 +171,17 @@ impl Sql {
     }
 
     pub fn load(&self, conn: &mut DbConn) -> QueryResult<Vec<Vec<Value>>> {
-        let rows: Vec<DynamicRow<Value>> = match conn {
-            DbConn::Sqlite(c) => self.boxed_sqlite().load(c)?,
+        let rows: Vec<Cells> = match conn {
+            DbConn::Sqlite(c) => match crate::engine::prepared::Prepared::of(self) {
+                Some(p) => p.load(c)?,
+                None => self.boxed_sqlite().load(c)?,
+            },
             DbConn::Postgres(c) => match crate::engine::prepared::Prepared::of(self) {
                 Some(p) => p.load(c)?,
                 None => self.boxed_pg().load(c)?,
             },
         };
-        Ok(rows.into_iter().map(row_values).collect())
+        Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
     /// Stream rows to `each` without holding them all (exports of any size).
@@ -185,9 +194,9 @@ impl Sql {
             DbConn::Sqlite(c) => {
                 for row in self
                     .boxed_sqlite()
-                    .load_iter::<DynamicRow<Value>, diesel::connection::DefaultLoadingMode>(c)?
+                    .load_iter::<Cells, diesel::connection::DefaultLoadingMode>(c)?
                 {
-                    if !each(row_values(row?)) {
+                    if !each(row?.0) {
                         break;
                     }
                 }
@@ -195,9 +204,9 @@ impl Sql {
             DbConn::Postgres(c) => {
                 for row in self
                     .boxed_pg()
-                    .load_iter::<DynamicRow<Value>, diesel::pg::PgRowByRowLoadingMode>(c)?
+                    .load_iter::<Cells, diesel::pg::PgRowByRowLoadingMode>(c)?
                 {
-                    if !each(row_values(row?)) {
+                    if !each(row?.0) {
                         break;
                     }
                 }
@@ -246,10 +255,33 @@ impl Sql {
     }
 }
 
-fn row_values(row: DynamicRow<Value>) -> Vec<Value> {
-    (0..row.len())
-        .map(|i| row.get(i).cloned().unwrap_or(Value::Null))
-        .collect()
+/// One row's values, decoded straight from the database's row (not through a
+/// `DynamicRow` copied value by value).
+pub(crate) struct Cells(pub(crate) Vec<Value>);
+
+fn cells<'a, DB: diesel::backend::Backend>(row: &impl Row<'a, DB>) -> deserialize::Result<Cells>
+where
+    Value: FromSql<Any, DB>,
+{
+    (0..row.field_count())
+        .map(|i| match Row::get(row, i) {
+            Some(field) => Value::from_nullable_sql(field.value()),
+            None => Ok(Value::Null),
+        })
+        .collect::<deserialize::Result<Vec<Value>>>()
+        .map(Cells)
+}
+
+impl QueryableByName<diesel::sqlite::Sqlite> for Cells {
+    fn build<'a>(row: &impl NamedRow<'a, diesel::sqlite::Sqlite>) -> deserialize::Result<Self> {
+        cells(row)
+    }
+}
+
+impl QueryableByName<diesel::pg::Pg> for Cells {
+    fn build<'a>(row: &impl NamedRow<'a, diesel::pg::Pg>) -> deserialize::Result<Self> {
+        cells(row)
+    }
 }
 
 #[cfg(test)]

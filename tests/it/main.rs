@@ -32,6 +32,7 @@ mod messages;
 mod metrics;
 mod outage;
 mod passkeys;
+mod prepared_reads;
 mod proxies;
 mod replica;
 mod row_rules;
