@@ -40,6 +40,19 @@ macro_rules! route_table {
     };
 }
 
+/// The routes of one table (`/data/{table}…`) are mounted as one scope, at the place of the
+/// first of them: a request for a list or a record page is matched against that table's
+/// routes only, not against every dynamic route before them (actix tries resources in
+/// order, one regex per dynamic path). Paths the scope's prefix would also match
+/// (`/data/new-table`) come before it in the table.
+const TABLE_SCOPE: &str = "/data/{table}";
+
+/// The path below the table scope, when `path` is under it.
+fn in_table_scope(path: &str) -> Option<&str> {
+    path.strip_prefix(TABLE_SCOPE)
+        .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// One resource per path, in the order of first appearance, holding the routes of every
 /// method on it: a known path asked with another method answers 405, not 404.
 fn mount(cfg: &mut web::ServiceConfig, routes: Vec<(&'static str, ActixRoute)>) {
@@ -50,10 +63,30 @@ fn mount(cfg: &mut web::ServiceConfig, routes: Vec<(&'static str, ActixRoute)>) 
                 let (p, resource) = resources.remove(i);
                 resources.insert(i, (p, resource.route(route)));
             }
-            None => resources.push((path, web::resource(path).route(route))),
+            None => {
+                let at = in_table_scope(path).unwrap_or(path);
+                resources.push((path, web::resource(at).route(route)));
+            }
         }
     }
-    for (_, resource) in resources {
+    let mut scoped = Vec::new();
+    let mut after = Vec::new();
+    for (path, resource) in resources {
+        if in_table_scope(path).is_some() {
+            scoped.push(resource);
+        } else if scoped.is_empty() {
+            cfg.service(resource);
+        } else {
+            after.push(resource);
+        }
+    }
+    let scope = scoped
+        .into_iter()
+        .fold(web::scope(TABLE_SCOPE), |scope, resource| {
+            scope.service(resource)
+        });
+    cfg.service(scope);
+    for resource in after {
         cfg.service(resource);
     }
 }

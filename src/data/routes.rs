@@ -244,12 +244,7 @@ fn history_links(req: &HttpRequest, page_no: i64, more: bool) -> (Option<String>
 /// others see their own.
 /// A row's history entries (this row's, earlier rows' under its key), whether there are
 /// older ones, and the labels of the rows its foreign keys pointed at.
-type RowHistory = (
-    Vec<audit::Entry>,
-    Vec<audit::Entry>,
-    bool,
-    std::collections::HashMap<String, std::collections::HashMap<String, String>>,
-);
+type RowHistory = (Vec<audit::Entry>, Vec<audit::Entry>, bool, store::FkLabels);
 
 fn row_history(
     conn: &mut DbConn,

@@ -100,9 +100,21 @@ impl ManageConnection for Manager {
             // A handle on a local file: no server can have closed it, and `SELECT 1` (parsed
             // again at every check-out) reads nothing that could tell a fault.
             DbConn::Sqlite(_) => Ok(()),
-            DbConn::Postgres(_) => conn
-                .batch_execute("SELECT 1")
-                .map_err(|e| ConnectError::Stale(e.to_string())),
+            // What the server sent while the connection sat idle, read without a round trip
+            // (libpq's socket never blocks here): a server that ended the connection (a
+            // restart, `pg_terminate_backend`, an idle timeout) has sent its FATAL message
+            // and closed the socket; the first read takes the message, the next meets the
+            // close and fails. A healthy connection has nothing to read.
+            DbConn::Postgres(c) => {
+                for _ in 0..2 {
+                    match c.notifications_iter().next() {
+                        Some(Err(e)) => return Err(ConnectError::Stale(e.to_string())),
+                        Some(Ok(_)) => continue,
+                        None => {}
+                    }
+                }
+                Ok(())
+            }
         }
     }
 

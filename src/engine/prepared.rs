@@ -4,7 +4,9 @@
 //! CPU as running the statements. A `Sql` read is prepared under a name and kept by the
 //! connection's statement cache (keyed by its text) when:
 //!
-//! - it is a `SELECT` without `OFFSET` (whose text changes with every page number);
+//! - it is a `SELECT` without `OFFSET` (whose text changes with every page number), or
+//!   a one-row write returning its row that asked for it (`Sql::keep_prepared`: the
+//!   record form's, the API's and bulk actions' inserts, updates and deletes);
 //! - its result types follow from its text: every selected column is read as a fixed
 //!   type, except text columns with a length (`varchar(20)` may become `varchar(50)`
 //!   without the text changing), which are left unprepared — Postgres refuses a prepared
@@ -56,7 +58,7 @@ impl<'a> Prepared<'a> {
     pub(crate) fn of(sql: &'a Sql) -> Option<Prepared<'a>> {
         let (text, binds, placeholders, fixed_types) = sql.parts();
         if !fixed_types
-            || !text.starts_with("SELECT ")
+            || !(text.starts_with("SELECT ") || sql.write_kept())
             || text.contains(" OFFSET ")
             || placeholders.len() != binds.len()
         {

@@ -22,6 +22,8 @@ pub struct Sql {
     placeholders: Vec<(usize, usize)>,
     /// Whether its result types follow from its text alone (see `prepared`).
     fixed_types: bool,
+    /// A write that may be prepared like a read (see `keep_prepared`).
+    write_kept: bool,
 }
 
 /// Quote an identifier for either backend: double quotes, embedded quotes doubled.
@@ -37,6 +39,7 @@ impl Sql {
             binds: Vec::new(),
             placeholders: Vec::new(),
             fixed_types: true,
+            write_kept: false,
         }
     }
 
@@ -57,6 +60,18 @@ impl Sql {
             &self.placeholders,
             self.fixed_types,
         )
+    }
+
+    /// Let this write returning rows be prepared and kept like a read (`prepared`): for the
+    /// one-row writes of the record form, the API and bulk actions, whose text depends only
+    /// on the columns written — not for imports, whose texts vary from row to row.
+    pub fn keep_prepared(&mut self) -> &mut Self {
+        self.write_kept = true;
+        self
+    }
+
+    pub(crate) fn write_kept(&self) -> bool {
+        self.write_kept
     }
 
     /// The statement and its values, as a key for caching its result.

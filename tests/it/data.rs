@@ -761,6 +761,23 @@ async fn lists_show_foreign_key_labels_and_htmx_gets_a_fragment(backend: Backend
     let (_, body) = page(&app, "/data/orders").await;
     assert!(body.contains("@example.com ("), "customer labels shown");
     assert!(body.contains("href=\"/data/customers/"));
+    // The page's labels are remembered briefly; a change to the customer made through
+    // Gatehouse shows on the very next load.
+    let first = app
+        .scalar("SELECT customer_id FROM orders ORDER BY id DESC LIMIT 1")
+        .unwrap();
+    let res = app
+        .edit(
+            &format!("/data/customers/{first}"),
+            &[("f.email", "renamed.just.now@example.com")],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let (_, body) = page(&app, "/data/orders").await;
+    assert!(
+        body.contains(&format!("renamed.just.now@example.com ({first})")),
+        "the new label at once"
+    );
     let res = app
         .get_with("/data/orders?status__eq=paid", &[("hx-request", "true")])
         .await;

@@ -2,7 +2,6 @@
 //! an import, a restore), and a readable diff — column, before → after, and for long text
 //! a word-level diff whose insertions and deletions are spoken by screen readers too.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use similar::{ChangeTag, TextDiff};
@@ -84,8 +83,7 @@ fn audited(v: Option<&serde_json::Value>) -> String {
     }
 }
 
-/// Foreign-key column → referenced key → label of that row.
-pub type FkLabels = HashMap<String, HashMap<String, String>>;
+pub use crate::engine::store::FkLabels;
 
 /// The (column, value) pairs of foreign-key columns in these entries' before and after.
 pub fn fk_values<'a>(

@@ -9,6 +9,7 @@ use crate::catalog::Table;
 use crate::db::DbConn;
 use crate::engine::query::ListQuery;
 use crate::engine::sql::Sql;
+use crate::engine::store::labels::LabelCache;
 use crate::engine::store::marks::PageMarks;
 use crate::engine::store::row::{backend_of, from_table};
 use crate::engine::value::Value;
@@ -67,6 +68,8 @@ pub struct CountCache {
     done: Condvar,
     /// Where deep pages start (`marks`): forgotten with the counts.
     pub(super) marks: PageMarks,
+    /// The labels of list pages' foreign keys (`labels`): forgotten with the counts.
+    pub(super) labels: LabelCache,
 }
 
 #[derive(Default)]
@@ -182,6 +185,7 @@ impl CountCache {
             entries.map.retain(|_, e| e.table != table);
         }
         self.marks.forget(table);
+        self.labels.forget(table);
         self.done.notify_all();
     }
 

@@ -5,6 +5,7 @@
 //! - `row`: a row, its key, and the start of every row statement;
 //! - `count`: bounded and estimated counts, and their cache;
 //! - `marks`: where deep pages start, remembered briefly so `page=N` is read by key;
+//! - `labels`: the labels of the rows foreign keys point at, a list page's remembered briefly;
 //! - `read`: list pages, single rows, related rows, picker options, streamed reads;
 //! - `write`: insert, update, delete, with their foreign-key checks;
 //! - `restore`: a row back to an audited version, a deleted row back under its key;
@@ -19,6 +20,7 @@ mod import_file;
 mod import_insert;
 mod import_plan;
 mod import_write;
+mod labels;
 mod marks;
 mod read;
 mod restore;
@@ -34,6 +36,7 @@ pub use import_file::{FileImport, file_headers, run_file};
 pub use import_plan::{
     Mode, Plan, Source, cell, column_for, default_sources, importable, unknown_headers,
 };
+pub use labels::FkLabels;
 pub use read::{
     ListPage, Related, find, for_each_row, get, list, lookup, related, row_labels, value_labels,
 };

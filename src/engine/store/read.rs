@@ -12,6 +12,7 @@ use crate::engine::query::ListQuery;
 use crate::engine::rules::push_from;
 use crate::engine::sql::Sql;
 use crate::engine::store::count::{Count, CountCache, count_cached};
+use crate::engine::store::labels::{FkLabels, labels, text_pairs};
 use crate::engine::store::marks::page_rows;
 use crate::engine::store::row::{
     Row, backend_of, from_table, load_rows, push_key_where, select_all, split_row,
@@ -29,7 +30,7 @@ pub struct ListPage {
     pub prev_cursor: Option<String>,
     pub count: Count,
     /// Foreign-key column → referenced key (as text) → label of that row.
-    pub labels: HashMap<String, HashMap<String, String>>,
+    pub labels: FkLabels,
 }
 
 pub fn list(
@@ -53,7 +54,7 @@ pub fn list(
     let next_cursor = if has_next { cursor(rows.last()) } else { None };
     let prev_cursor = if has_prev { cursor(rows.first()) } else { None };
     let count = count_cached(conn, table, q, Some(counts))?;
-    let labels = labels(conn, catalog, table, &rows)?;
+    let labels = labels(conn, catalog, table, &rows, Some(&counts.labels))?;
     Ok(ListPage {
         rows,
         has_next,
@@ -80,20 +81,6 @@ pub fn for_each_row(
     Ok(())
 }
 
-/// Pairs of (first column, second column) as text, from a two-column statement.
-fn text_pairs(conn: &mut DbConn, sql: &Sql) -> Result<Vec<(String, String)>, AppError> {
-    Ok(sql
-        .load(conn)?
-        .into_iter()
-        .filter_map(|r| {
-            Some((
-                r.first()?.as_text()?,
-                r.get(1)?.as_text().unwrap_or_default(),
-            ))
-        })
-        .collect())
-}
-
 /// The labels of the rows one row's foreign keys point at: column → label (for the record
 /// form, which shows the referenced row's name next to its picker).
 pub fn row_labels(
@@ -102,13 +89,13 @@ pub fn row_labels(
     table: &Table,
     row: &Row,
 ) -> Result<HashMap<String, String>, AppError> {
-    let mut all = labels(conn, catalog, table, std::slice::from_ref(row))?;
+    let all = labels(conn, catalog, table, std::slice::from_ref(row), None)?;
     Ok(table
         .columns
         .iter()
         .zip(&row.values)
         .filter_map(|(c, v)| {
-            let label = all.get_mut(&c.name)?.remove(&v.as_text()?)?;
+            let label = all.get(&c.name)?.get(&v.as_text()?)?.clone();
             Some((c.name.clone(), label))
         })
         .collect())
@@ -121,7 +108,7 @@ pub fn value_labels(
     catalog: &Catalog,
     table: &Table,
     values: &[(String, String)],
-) -> Result<HashMap<String, HashMap<String, String>>, AppError> {
+) -> Result<FkLabels, AppError> {
     let rows: Vec<Row> = values
         .iter()
         .filter_map(|(column, value)| {
@@ -135,58 +122,7 @@ pub fn value_labels(
             })
         })
         .collect();
-    labels(conn, catalog, table, &rows)
-}
-
-/// Labels for the foreign-key columns of a page: one query per column, never per row.
-fn labels(
-    conn: &mut DbConn,
-    catalog: &Catalog,
-    table: &Table,
-    rows: &[Row],
-) -> Result<HashMap<String, HashMap<String, String>>, AppError> {
-    let mut out = HashMap::new();
-    for (idx, column) in table.columns.iter().enumerate() {
-        let Some(fk) = table.foreign_key_of(&column.name) else {
-            continue;
-        };
-        let Some(target) = catalog.tables.get(&fk.ref_table) else {
-            continue;
-        };
-        let (Some(ref_col), Some(label)) =
-            (target.column(&fk.ref_columns[0]), target.label_column())
-        else {
-            continue;
-        };
-        let mut wanted: Vec<Value> = rows
-            .iter()
-            .filter_map(|r| r.values.get(idx))
-            .filter(|v| !v.is_null())
-            .cloned()
-            .collect();
-        wanted.sort_by_key(|v| v.as_text());
-        wanted.dedup();
-        if wanted.is_empty() {
-            continue;
-        }
-        let mut sql = Sql::new(backend_of(conn));
-        sql.push("SELECT ")
-            .select_column(ref_col)
-            .push(", ")
-            .select_column(label);
-        from_table(&mut sql, target);
-        sql.push(" WHERE ").ident(&ref_col.name).push(" IN (");
-        for (i, v) in wanted.into_iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            sql.bind_for(v, ref_col);
-        }
-        sql.push(")");
-        let found = text_pairs(conn, &sql)?.into_iter().collect();
-        out.insert(column.name.clone(), found);
-    }
-    Ok(out)
+    labels(conn, catalog, table, &rows, None)
 }
 
 pub fn find(conn: &mut DbConn, table: &Table, key: &[Value]) -> Result<Option<Row>, AppError> {
@@ -322,7 +258,7 @@ fn related_names(
 ) -> Result<Vec<String>, AppError> {
     let fk_labels = match label_column {
         Some(_) => HashMap::new(),
-        None => labels(conn, catalog, other, rows)?,
+        None => labels(conn, catalog, other, rows, None)?,
     };
     Ok(rows
         .iter()

@@ -130,7 +130,7 @@ pub(super) fn insert_as(
         }
         sql.push(")");
     }
-    sql.push(" RETURNING ").select_list(table);
+    sql.push(" RETURNING ").select_list(table).keep_prepared();
     write_tx(conn, |conn| {
         let row = returned_row(conn, &sql, table)?
             .ok_or_else(|| WriteError::App(AppError::internal("insert returned no row")))?;
@@ -209,7 +209,7 @@ pub(super) fn update_row_as(
     }
     push_key_where(&mut sql, table, key);
     push_rule(&mut sql, table, Action::Update, true);
-    sql.push(" RETURNING ").select_list(table);
+    sql.push(" RETURNING ").select_list(table).keep_prepared();
     let after = returned_row(conn, &sql, table)?.ok_or(WriteError::App(AppError::NotFound))?;
     require_inside(conn, table, &after.key, Action::Update)?;
     if after.values != before.values {
