@@ -164,6 +164,7 @@ pub async fn show(
     access: Access,
     Page(layout): Page,
     state: web::Data<AppState>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
     let Keyed {
         catalog,
@@ -178,7 +179,7 @@ pub async fn show(
         .run(move |conn| {
             let row = store::get(conn, &t, &key)?;
             let related = store::related(conn, &catalog, &t, &row, 5)?;
-            let labels = store::row_labels(conn, &catalog, &t, &row)?;
+            let labels = store::row_labels(conn, &catalog, &t, &row, Some(&counts))?;
             let history = row_history(conn, &catalog, &t, &row, &rights, own_email, page_no)?;
             Ok((row, related, history, labels))
         })

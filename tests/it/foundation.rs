@@ -700,7 +700,8 @@ async fn health_and_readiness_answer(backend: Backend) {
         .execute(&mut admin)
         .unwrap();
     diesel::sql_query(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        // Waits until each session has ended: its connection is then found dead at check-out.
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
     ))
     .execute(&mut admin)
     .unwrap();

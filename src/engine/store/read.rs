@@ -82,14 +82,17 @@ pub fn for_each_row(
 }
 
 /// The labels of the rows one row's foreign keys point at: column → label (for the record
-/// form, which shows the referenced row's name next to its picker).
+/// form, which shows the referenced row's name next to its picker); remembered briefly with
+/// the lists' labels when `counts` is given.
 pub fn row_labels(
     conn: &mut DbConn,
     catalog: &Catalog,
     table: &Table,
     row: &Row,
+    counts: Option<&CountCache>,
 ) -> Result<HashMap<String, String>, AppError> {
-    let all = labels(conn, catalog, table, std::slice::from_ref(row), None)?;
+    let cache = counts.map(|c| &c.labels);
+    let all = labels(conn, catalog, table, std::slice::from_ref(row), cache)?;
     Ok(table
         .columns
         .iter()

@@ -30,11 +30,13 @@ fn notes(db: &TestDb) -> i64 {
     .unwrap()
 }
 
-/// End every connection the application holds, as a restart of Postgres or a DBA would.
+/// End every connection the application holds, as a restart of Postgres or a DBA would,
+/// and wait until each has ended (and told its client so): a pooled connection finds out
+/// at check-out by reading what the server sent, without a round trip.
 fn kill_connections(db: &str) {
     admin_connection()
         .batch_execute(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity \
              WHERE datname = '{db}' AND pid <> pg_backend_pid();"
         ))
         .unwrap();
