@@ -1,0 +1,1 @@
+SELECT "id", "email", "name", "country", CAST("created_at" AS TEXT), "is_active" FROM "customers" WHERE ("email" ILIKE '%smith%' ESCAPE '\' OR "name" ILIKE '%smith%' ESCAPE '\' OR "country" ILIKE '%smith%' ESCAPE '\') ORDER BY "customers"."created_at" DESC, "customers"."id" DESC LIMIT 51;
