@@ -270,7 +270,12 @@ fn row_history(
     for h in &mut history {
         h.changes = rights.redact_changes(&table.name, &h.changes);
     }
-    let deleted = audit::last_deletion(conn, &table.name, &key)?;
+    // Nothing to split when the page holds no entry (a row never changed through Gatehouse).
+    let deleted = if history.is_empty() {
+        None
+    } else {
+        audit::last_deletion(conn, &table.name, &key)?
+    };
     let (previous, current): (Vec<_>, Vec<_>) = history.into_iter().partition(|h| {
         deleted
             .as_ref()

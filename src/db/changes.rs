@@ -74,6 +74,35 @@ pub fn action_of(audit_action: &str) -> Option<&'static str> {
 thread_local! {
     /// SQLite notices of the transaction running on this thread, sent at its commit.
     static PENDING: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// The SQLite file the `Db::run` on this thread works on (see `serving`).
+    static SERVING: RefCell<Option<Arc<PathBuf>>> = const { RefCell::new(None) };
+}
+
+/// The file of a SQLite database URL as `attach` and `deliver_local` compare it.
+pub(super) fn file_of(url: &DatabaseUrl) -> Option<Arc<PathBuf>> {
+    let DatabaseUrl::Sqlite(path) = url else {
+        return None;
+    };
+    Some(Arc::new(
+        std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path)),
+    ))
+}
+
+/// While the guard lives, this thread's database work is on `file`: a commit then finds
+/// its notifier without asking the connection which file it has open (a statement and a
+/// path resolution at every write).
+pub(super) fn serving(file: Option<Arc<PathBuf>>) -> Serving {
+    Serving(SERVING.with(|s| s.replace(file)))
+}
+
+/// Puts back what this thread served before (`serving`).
+pub(super) struct Serving(Option<Arc<PathBuf>>);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let before = self.0.take();
+        SERVING.with(|s| *s.borrow_mut() = before);
+    }
 }
 
 /// The notifiers of this process by SQLite database file (tests run several apps).
@@ -82,13 +111,12 @@ static LOCAL: Mutex<Vec<(PathBuf, Weak<Notifier>)>> = Mutex::new(Vec::new());
 /// Deliver the SQLite notices of `url`'s database to `notifier` (nothing on Postgres,
 /// where `LISTEN` does it).
 pub fn attach(url: &DatabaseUrl, notifier: &Arc<Notifier>) {
-    let DatabaseUrl::Sqlite(path) = url else {
+    let Some(path) = file_of(url) else {
         return;
     };
-    let path = std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path));
     if let Ok(mut local) = LOCAL.lock() {
         local.retain(|(_, n)| n.strong_count() > 0);
-        local.push((path, Arc::downgrade(notifier)));
+        local.push(((*path).clone(), Arc::downgrade(notifier)));
     }
 }
 
@@ -147,17 +175,26 @@ fn deliver_local(conn: &mut DbConn, payloads: Vec<String>) {
     let DbConn::Sqlite(c) = conn else {
         return;
     };
-    let Ok(main) = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
-        .get_result::<MainFile>(c)
-    else {
-        return;
+    let file = match SERVING.with(|s| s.borrow().clone()) {
+        Some(file) => file,
+        // Outside `Db::run` (the command line, a worker's own connection): ask SQLite.
+        None => {
+            let Ok(main) =
+                diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                    .get_result::<MainFile>(c)
+            else {
+                return;
+            };
+            let path =
+                std::fs::canonicalize(&main.file).unwrap_or_else(|_| PathBuf::from(main.file));
+            Arc::new(path)
+        }
     };
-    let file = std::fs::canonicalize(&main.file).unwrap_or_else(|_| PathBuf::from(main.file));
     let notifiers: Vec<Arc<Notifier>> = LOCAL
         .lock()
         .map(|l| {
             l.iter()
-                .filter(|(p, _)| *p == file)
+                .filter(|(p, _)| *p == *file)
                 .filter_map(|(_, n)| n.upgrade())
                 .collect()
         })

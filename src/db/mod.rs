@@ -187,6 +187,8 @@ pub struct Db {
     replica: Option<Arc<replica::Replica>>,
     /// SQLite: where this pool's writers queue for the write lock (see `gate`).
     gate: Option<Arc<gate::WriterGate>>,
+    /// SQLite: the database file, for its change notices (`changes::serving`).
+    file: Option<Arc<std::path::PathBuf>>,
 }
 
 /// How long a request waits for a pooled connection while the database is reachable (all
@@ -245,6 +247,7 @@ impl Db {
             reach,
             replica: None,
             gate: (url.backend() == Backend::Sqlite).then(Arc::default),
+            file: changes::file_of(url),
         })
     }
 
@@ -377,9 +380,10 @@ impl Db {
     {
         let (pool, health, reach) = (self.pool.clone(), self.health.clone(), self.reach.clone());
         let fault = self.health.current();
-        let gate = self.gate.clone();
+        let (gate, file) = (self.gate.clone(), self.file.clone());
         let (result, committed) = actix_web::web::block(move || {
             let _entered = gate::enter(gate);
+            let _serving = changes::serving(file);
             let mut conn = match reach::checkout(&pool, &reach, CHECKOUT_TIMEOUT, PRIMARY_POOL) {
                 Ok(conn) => conn,
                 Err(e) => return (Err(e), false),
