@@ -6,15 +6,15 @@
 //! (the referenced table's bound rule and the keys asked for), like counts and page marks:
 //! the same page asked for again costs no label statement. Every write through Gatehouse to
 //! the referenced table forgets its labels at once (`CountCache::invalidate`); a write made
-//! elsewhere shows within `LABEL_TTL`, as a count does.
+//! elsewhere shows within `remembered::TTL`, as a count does.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use crate::catalog::{Catalog, Table};
 use crate::db::DbConn;
 use crate::engine::sql::Sql;
+use crate::engine::store::remembered::Remembered;
 use crate::engine::store::row::{Row, backend_of, from_table};
 use crate::engine::value::Value;
 use crate::error::AppError;
@@ -24,70 +24,8 @@ pub type KeyLabels = Arc<HashMap<String, String>>;
 /// Foreign-key column → its labels.
 pub type FkLabels = HashMap<String, KeyLabels>;
 
-/// How long a page's labels are trusted without a write through Gatehouse to forget them.
-const LABEL_TTL: Duration = Duration::from_secs(5);
-/// Statements remembered at most (expired ones are dropped first, then all).
-const MAX_ENTRIES: usize = 1000;
-
-#[derive(Default)]
-pub struct LabelCache {
-    inner: Mutex<Entries>,
-}
-
-#[derive(Default)]
-struct Entries {
-    map: HashMap<String, Entry>,
-    /// Bumped by every write: labels read before a write are not stored after it.
-    generation: u64,
-}
-
-struct Entry {
-    /// The referenced table, whose writes forget the entry.
-    table: String,
-    at: Instant,
-    labels: KeyLabels,
-}
-
-impl LabelCache {
-    fn generation(&self) -> u64 {
-        self.inner.lock().map(|e| e.generation).unwrap_or(u64::MAX)
-    }
-
-    fn get(&self, key: &str) -> Option<KeyLabels> {
-        let entries = self.inner.lock().ok()?;
-        let entry = entries.map.get(key)?;
-        (entry.at.elapsed() < LABEL_TTL).then(|| entry.labels.clone())
-    }
-
-    fn put(&self, key: String, table: &str, generation: u64, labels: KeyLabels) {
-        let Ok(mut entries) = self.inner.lock() else {
-            return;
-        };
-        if entries.generation != generation {
-            return;
-        }
-        if entries.map.len() >= MAX_ENTRIES {
-            entries.map.retain(|_, e| e.at.elapsed() < LABEL_TTL);
-            if entries.map.len() >= MAX_ENTRIES {
-                entries.map.clear();
-            }
-        }
-        let entry = Entry {
-            table: table.to_string(),
-            at: Instant::now(),
-            labels,
-        };
-        entries.map.insert(key, entry);
-    }
-
-    /// Forget the labels read from a table that was just written.
-    pub fn forget(&self, table: &str) {
-        if let Ok(mut entries) = self.inner.lock() {
-            entries.generation += 1;
-            entries.map.retain(|_, e| e.table != table);
-        }
-    }
-}
+/// Remembered label statements' answers.
+pub type LabelCache = Remembered<KeyLabels>;
 
 /// Labels for the foreign-key columns of `rows`: one statement per column, answered from
 /// `cache` while it holds that very statement's answer.

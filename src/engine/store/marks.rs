@@ -4,84 +4,20 @@
 //! by key, as a "Next" link reads it: page 200 then costs what page 1 costs.
 //!
 //! A mark is forgotten with the table's counts on every write through Gatehouse
-//! (`CountCache::invalidate`) and after `MARK_TTL`, so a page read by its mark differs from
-//! the OFFSET page only by rows written elsewhere in those seconds — as the same page
-//! loaded a moment earlier would. Marks are keyed by the whole statement (the operator's
+//! (`CountCache::invalidate`) and after `remembered::TTL`, so a page read by its mark
+//! differs from the OFFSET page only by rows written elsewhere in those seconds — as the
+//! same page loaded a moment earlier would. Marks are keyed by the whole statement (the operator's
 //! row rules, search, filters, order and their bound values) and the page size.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use crate::catalog::Table;
 use crate::db::DbConn;
 use crate::engine::query::{Cursor, ListQuery, keyset_capable};
+use crate::engine::store::remembered::Remembered;
 use crate::engine::store::row::{Row, load_rows, select_all};
 use crate::error::AppError;
 
-/// How long a page's start is trusted without a write through Gatehouse to forget it.
-const MARK_TTL: Duration = Duration::from_secs(5);
-/// Marks kept at most (expired ones are dropped first, then all).
-const MAX_MARKS: usize = 1000;
-
-#[derive(Default)]
-pub struct PageMarks {
-    inner: Mutex<Marks>,
-}
-
-#[derive(Default)]
-struct Marks {
-    map: HashMap<String, Mark>,
-    /// Bumped by every write: a mark read before a write is not stored after it.
-    generation: u64,
-}
-
-struct Mark {
-    table: String,
-    at: Instant,
-    start: Cursor,
-}
-
-impl PageMarks {
-    fn generation(&self) -> u64 {
-        self.inner.lock().map(|m| m.generation).unwrap_or(u64::MAX)
-    }
-
-    fn get(&self, key: &str) -> Option<Cursor> {
-        let marks = self.inner.lock().ok()?;
-        let mark = marks.map.get(key)?;
-        (mark.at.elapsed() < MARK_TTL).then(|| mark.start.clone())
-    }
-
-    fn put(&self, key: String, table: &str, generation: u64, start: Cursor) {
-        let Ok(mut marks) = self.inner.lock() else {
-            return;
-        };
-        if marks.generation != generation {
-            return;
-        }
-        if marks.map.len() >= MAX_MARKS {
-            marks.map.retain(|_, m| m.at.elapsed() < MARK_TTL);
-            if marks.map.len() >= MAX_MARKS {
-                marks.map.clear();
-            }
-        }
-        let mark = Mark {
-            table: table.to_string(),
-            at: Instant::now(),
-            start,
-        };
-        marks.map.insert(key, mark);
-    }
-
-    /// Forget the marks of a table that was just written.
-    pub fn forget(&self, table: &str) {
-        if let Ok(mut marks) = self.inner.lock() {
-            marks.generation += 1;
-            marks.map.retain(|_, m| m.table != table);
-        }
-    }
-}
+/// Remembered page starts, by statement and page.
+pub type PageMarks = Remembered<Cursor>;
 
 /// The rows of the page `q` asks for (at most `per_page`) and whether more follow: by
 /// OFFSET the first time a deep page is asked for, by its mark while it holds.

@@ -6,6 +6,7 @@
 //! - `count`: bounded and estimated counts, and their cache;
 //! - `marks`: where deep pages start, remembered briefly so `page=N` is read by key;
 //! - `labels`: the labels of the rows foreign keys point at, a list page's remembered briefly;
+//! - `remembered`: what a statement answered, kept a few seconds per table (marks, labels);
 //! - `read`: list pages, single rows, related rows, picker options, streamed reads;
 //! - `write`: insert, update, delete, with their foreign-key checks;
 //! - `restore`: a row back to an audited version, a deleted row back under its key;
@@ -23,6 +24,7 @@ mod import_write;
 mod labels;
 mod marks;
 mod read;
+mod remembered;
 mod restore;
 mod row;
 mod ruled;
