@@ -12,6 +12,7 @@ use super::store;
 use super::views::{ConsolePage, Editor, ResultPartial, ResultView};
 use crate::audit::Actor;
 use crate::db::{Backend, new_id};
+use crate::engine::store::CountCache;
 use crate::error::AppError;
 use crate::identity::permissions::Access;
 use crate::state::AppState;
@@ -69,13 +70,14 @@ pub async fn run(
     state: web::Data<AppState>,
     console: web::Data<Console>,
     form: web::Form<Pairs>,
+    counts: web::Data<CountCache>,
 ) -> Result<HttpResponse, AppError> {
     allowed(&access)?;
     let input = RunInput::from(&form);
     if input.editor.write && !access.rights.write_sql {
         return Err(write_refused());
     }
-    let (confirm, result) = outcome(&state, &console, &access, &input).await?;
+    let (confirm, result) = outcome(&state, &console, &access, &input, &counts).await?;
     if !(input.editor.write && input.confirmed) {
         recent::read_only(&req);
     }
@@ -269,17 +271,24 @@ fn check_statement(sql: &str) -> Result<(), String> {
     }
 }
 
-/// The confirmation to ask for (write mode, not confirmed yet), or the statement's result.
+/// The confirmation to ask for (write mode, not confirmed yet), or the statement's result;
+/// after a write, every remembered count, page mark and label is forgotten.
 async fn outcome(
     state: &AppState,
     console: &Console,
     access: &Access,
     input: &RunInput,
+    counts: &CountCache,
 ) -> Result<(Option<String>, Option<ResultView>), AppError> {
     if input.editor.write && !input.confirmed {
         return Ok((Some(input.editor.sql.clone()), None));
     }
-    Ok((None, Some(execute(state, console, access, input).await?)))
+    let ran = execute(state, console, access, input).await;
+    if input.editor.write {
+        // Whatever it wrote (even if it then failed), lists count and label it afresh.
+        counts.invalidate_all();
+    }
+    Ok((None, Some(ran?)))
 }
 
 /// Run the statement, then remember it in the operator's history (and the audit log in

@@ -355,11 +355,19 @@ async fn write_mode_asks_first_commits_and_is_audited(backend: Backend) {
         Some("2")
     );
 
+    // The list's count is remembered for a few seconds; a console write forgets it.
+    let list = tab.page("/data/people").await;
+    assert!(list.contains(">2 rows<"), "{list}");
     let (_, body) = run(&tab, insert, &[("write", "on"), ("confirmed", "yes")]).await;
     assert!(body.contains("1 row changed, committed"), "{body}");
     assert_eq!(
         app.scalar("SELECT COUNT(*) FROM people").as_deref(),
         Some("3")
+    );
+    let list = tab.page("/data/people").await;
+    assert!(
+        list.contains(">3 rows<"),
+        "the count afresh after a console write: {list}"
     );
     let audited = app
         .scalar("SELECT changes FROM gh_audit WHERE action = 'sql.executed'")

@@ -178,6 +178,18 @@ impl CountCache {
         self.done.notify_all();
     }
 
+    /// Forget every table's counts, marks and labels: after a statement of the SQL console,
+    /// which may have written any table.
+    pub fn invalidate_all(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.generation += 1;
+            entries.map.clear();
+        }
+        self.marks.forget_all();
+        self.labels.forget_all();
+        self.done.notify_all();
+    }
+
     /// Forget the counts of a table that was just written.
     pub fn invalidate(&self, table: &str) {
         if let Ok(mut entries) = self.entries.lock() {

@@ -75,6 +75,14 @@ impl<V: Clone> Remembered<V> {
         entries.map.insert(key, entry);
     }
 
+    /// Forget everything (any table may have been written).
+    pub fn forget_all(&self) {
+        if let Ok(mut entries) = self.inner.lock() {
+            entries.generation += 1;
+            entries.map.clear();
+        }
+    }
+
     /// Forget what was read from a table that was just written.
     pub fn forget(&self, table: &str) {
         if let Ok(mut entries) = self.inner.lock() {
