@@ -107,10 +107,8 @@ impl ManageConnection for Manager {
             // close and fails. A healthy connection has nothing to read.
             DbConn::Postgres(c) => {
                 for _ in 0..2 {
-                    match c.notifications_iter().next() {
-                        Some(Err(e)) => return Err(ConnectError::Stale(e.to_string())),
-                        Some(Ok(_)) => continue,
-                        None => {}
+                    if let Some(Err(e)) = c.notifications_iter().next() {
+                        return Err(ConnectError::Stale(e.to_string()));
                     }
                 }
                 Ok(())

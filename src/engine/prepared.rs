@@ -6,7 +6,7 @@
 //!
 //! - it is a `SELECT` without `OFFSET` (whose text changes with every page number), or
 //!   a one-row write returning its row that asked for it (`Sql::keep_prepared`: the
-//!   record form's, the API's and bulk actions' inserts, updates and deletes);
+//!   record form's, the API's and bulk actions' inserts and updates);
 //! - its result types follow from its text: every selected column is read as a fixed
 //!   type, except text columns with a length (`varchar(20)` may become `varchar(50)`
 //!   without the text changing), which are left unprepared — Postgres refuses a prepared

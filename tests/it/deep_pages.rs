@@ -53,7 +53,7 @@ fn ids(body: &str) -> Vec<String> {
         .collect()
 }
 
-async fn shown(client: &reqwest::Client, app: &TestApp, path: &str) -> Vec<String> {
+pub(crate) async fn shown(client: &reqwest::Client, app: &TestApp, path: &str) -> Vec<String> {
     let res = client.get(app.url(path)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::OK, "{path}");
     ids(&res.text().await.unwrap())

@@ -8,27 +8,9 @@ use crate::common::{Backend, TestApp};
 
 both_backends!(a_kept_statement_reads_each_requests_own_values);
 
-/// The ids a list page shows, in order.
-fn ids(body: &str) -> Vec<String> {
-    let marker = "<td class=\"rowlink\"><a href=\"/data/items/";
-    body.match_indices(marker)
-        .map(|(i, _)| {
-            let rest = &body[i + marker.len()..];
-            rest[..rest.find('"').unwrap_or(0)].to_string()
-        })
-        .collect()
-}
-
+/// The ids the list at `path` shows, in order, as the app's signed-in operator.
 async fn shown(app: &TestApp, path: &str) -> Vec<String> {
-    let res = app
-        .session()
-        .client
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "{path}");
-    ids(&res.text().await.unwrap())
+    crate::deep_pages::shown(&app.session().client, app, path).await
 }
 
 async fn a_kept_statement_reads_each_requests_own_values(backend: Backend) {
